@@ -1,0 +1,5 @@
+"""`python -m stormwatch`."""
+
+from .cli import run
+
+run()

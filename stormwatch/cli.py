@@ -1,0 +1,217 @@
+"""The `stormwatch` command: parse, call one library function, print; our errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Config, config_path, example_config, load_config
+from .errors import StormwatchError
+
+CONFIG_HELP = "Config file (default: $STORMWATCH_CONFIG or ./config.toml)."
+
+
+def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn StormwatchError into `stormwatch: error: <one line>` and the error's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except StormwatchError as exc:
+            click.echo(f"stormwatch: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The `--config PATH` option every command takes."""
+    return click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                        help=CONFIG_HELP)(command)
+
+
+def _load(config_file: str | None) -> Config:
+    return load_config(config_path(config_file))
+
+
+def _logging(config: Config, *, verbose: bool = False, quiet: bool = False) -> None:
+    from .console import setup_logging
+
+    setup_logging(config.storage.log_file, secrets=config.secrets(), verbose=verbose, quiet=quiet)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stormwatch")
+def main() -> None:
+    """Collect, watch and report coordinated solidarity storms on social media."""
+
+
+@main.command()
+@config_option
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--simulated", is_flag=True, help="A rehearsal config pointed at `stormwatch simulate`.")
+@click.option("--port", type=int, default=8787, show_default=True, help="The simulated platform's port.")
+@fail_cleanly
+def init(config_file: str | None, force: bool, simulated: bool, port: int) -> None:
+    """Write a commented config.toml for the #StandWithIssa example."""
+    path = config_path(config_file)
+    if path.exists() and not force:
+        raise StormwatchError(f"{path}: already exists (use --force to overwrite)")
+    text = example_config(simulated_port=port if simulated else None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    load_config(path)  # the template must always validate
+    click.echo(f"wrote {path}")
+    if simulated:
+        click.echo(f"next: `stormwatch simulate --config {path}` in one terminal, then "
+                   f"`X_BEARER_TOKEN=simulated stormwatch collect --config {path}` in another")
+    else:
+        click.echo("next: export X_BEARER_TOKEN=<your token>, then `stormwatch collect --once`")
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="One run for every campaign and source, then exit.")
+@click.option("--campaign", default=None, help="Only this campaign.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@fail_cleanly
+def collect(config_file: str | None, once: bool, campaign: str | None, verbose: bool) -> None:
+    """Collect posts: once, or on the schedule until Ctrl-C / SIGTERM."""
+    from .collector import Collector
+
+    config = _load(config_file)
+    config.selected(campaign)
+    _logging(config, verbose=verbose)
+    stop = threading.Event()
+    collector = Collector(config, clock=config.clock, stop=stop)
+    collector.check_credentials()
+    _stop_on_signals(stop)
+    try:
+        if once:
+            records = collector.run_once(campaign)
+            for record in records:
+                click.echo(_run_line(record))
+            if any(r.status == "failed" for r in records):
+                sys.exit(1)
+            return
+        from .scheduler import run_until_stopped
+
+        run_until_stopped(collector, campaign)
+    finally:
+        collector.close()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM ask the collector to finish the page in flight and stop."""
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_line(record: Any) -> str:
+    text = (f"{record.campaign}/{record.source}: {record.status} — {record.posts_new} new posts, "
+            f"{record.requests} requests, ${record.cost_usd:.2f}")
+    return text + (f" — {record.error}" if record.error else "")
+
+
+@main.command()
+@config_option
+@click.option("--campaign", default=None, help="Only this campaign.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@fail_cleanly
+def status(config_file: str | None, campaign: str | None, as_json: bool) -> None:
+    """Campaigns, sources, cursors, last runs, errors, requests and spend."""
+    from .metrics import collection_status
+    from .store import Store
+
+    config = _load(config_file)
+    selected = config.selected(campaign)
+    with Store.open(config.storage.database, create=False) as store:
+        report = collection_status(store, config, selected)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(_status_text(report))
+
+
+@main.command()
+@config_option
+@click.option("--port", type=int, default=None, help="Port (default: simulation.port, 8787).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--campaign", default=None, help="The campaign whose storm to simulate.")
+@click.option("--seed", type=int, default=None, help="Storm seed (default: simulation.seed).")
+@click.option("--posts", type=int, default=None, help="About how many campaign posts (default: simulation.posts).")
+@click.option("--truth", is_flag=True, help="Print the storm's ground truth for the campaign window and exit.")
+@click.option("--rate-limit-every", type=int, default=0, help="Fault: a 429 every N requests.")
+@click.option("--server-error-every", type=int, default=0, help="Fault: a 503 every N requests.")
+@click.option("--malformed-every", type=int, default=0, help="Fault: a malformed page every N requests.")
+@click.option("--drop-every", type=int, default=0, help="Fault: a dropped connection every N requests.")
+@click.option("--slow-every", type=int, default=0, help="Fault: a slow response every N requests.")
+@click.option("--slow-seconds", type=float, default=2.0, show_default=True, help="How slow a slow response is.")
+@fail_cleanly
+def simulate(config_file: str | None, port: int | None, host: str, campaign: str | None, seed: int | None,
+             posts: int | None, truth: bool, **faults: Any) -> None:
+    """Serve a simulated storm over the X API v2 wire format (for rehearsals, the demo and tests)."""
+    from .simulation import build_platform, storm_truth
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    if truth:
+        click.echo(json.dumps(storm_truth(config, chosen, seed=seed, posts=posts), indent=2))
+        return
+    platform = build_platform(config, chosen, host=host, port=port, seed=seed, posts=posts, faults=faults)
+    platform.start()
+    clock_now = config.clock.now().isoformat(timespec="seconds")
+    click.echo(f"simulated X API v2 for #{' #'.join(chosen.hashtags)} on {platform.url} "
+               f"(storm clock {clock_now}, {config.clock.speed:g}x); Ctrl-C stops")
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        platform.stop()
+
+
+def _status_text(report: Any) -> str:
+    lines = [f"database {report.database} (storm clock {report.now})"]
+    for campaign in report.campaigns:
+        budget = f" of ${campaign.daily_budget_usd:.2f}" if campaign.daily_budget_usd is not None else ""
+        lines.append(f"\n{campaign.name}: {campaign.posts} posts; window {campaign.window_start} → "
+                     f"{campaign.window_end}; spent today ${campaign.spent_today_usd:.2f}{budget}")
+        for source in campaign.sources:
+            last = source.last_run
+            last_text = (f"last run {last.started_at} {last.status} ({last.posts_new} new, {last.requests} requests)"
+                         if last else "never run")
+            lines.append(f"  {source.source}: {last_text}; today {source.runs_today} runs, "
+                         f"{source.requests_today} requests, ${source.spent_today_usd:.2f}")
+            if source.backoff_until:
+                lines.append(f"    rate-limited until {source.backoff_until}")
+            for cursor in source.cursors:
+                state = "sweep in progress" if cursor.pending else "up to date"
+                lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
+                             f"({state}, moved {cursor.updated_at})")
+            for error in source.recent_errors:
+                lines.append(f"    ! {error}")
+    return "\n".join(lines)
+
+
+def run() -> None:
+    """Entry point for `python -m stormwatch`."""
+    main(prog_name="stormwatch")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,254 @@
+"""One collection run: cursor -> source -> raw archive -> normalize -> store, and the error policy."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .config import CampaignConfig, Config
+from .errors import MalformedPage, RateLimited, SourceError, StormwatchError
+from .models import Batch, RawPage, RunRecord
+from .normalize import x as normalize_x
+from .raw_archive import RawArchive
+from .sources import Source
+from .store import Store, utc_day
+from .times import Clock, iso_utc, iso_utc_seconds, parse_time
+
+log = logging.getLogger(__name__)
+
+# Count buckets near the present are still filling as the platform indexes late posts: fetch them again.
+COUNTS_OVERLAP = timedelta(minutes=10)
+# X's counts (like its search) end 30 seconds before now by default.
+COUNTS_LAG = timedelta(seconds=30)
+MAX_ERROR_TEXT = 2000
+
+NORMALIZERS: dict[str, Callable[[dict, str], Batch]] = {"x": normalize_x.normalize_page}
+
+
+def make_source(config: Config, name: str, clock: Clock) -> Source:
+    """Build the named source from the config (reads its credentials from the environment)."""
+    if name == "x":
+        from .sources.x import XSource
+
+        return XSource(config.x, config.x.bearer_token(), clock)
+    raise StormwatchError(f"unknown source {name!r}")
+
+
+@dataclass
+class _RunLog:
+    """What happened during a run, for its record."""
+
+    problems: list[str] = field(default_factory=list)
+    fatal: str | None = None
+    rate_limited_until: datetime | None = None
+    rate_limit_note: str | None = None
+
+    def note(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+
+
+class Collector:
+    """Runs collection for campaigns and sources; reuses each source's connections between runs."""
+
+    def __init__(self, config: Config, *, clock: Clock, stop: threading.Event | None = None,
+                 sources: dict[str, Source] | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.archive = RawArchive(config.storage.raw_archive) if config.storage.raw_archive else None
+        self._sources: dict[str, Source] = dict(sources or {})
+        self._lock = threading.Lock()
+
+    def source(self, name: str) -> Source:
+        """The named source, built on first use."""
+        with self._lock:
+            if name not in self._sources:
+                self._sources[name] = make_source(self.config, name, self.clock)
+            return self._sources[name]
+
+    def check_credentials(self) -> None:
+        """Build every configured source now, so a missing secret fails before anything runs."""
+        for campaign in self.config.campaigns:
+            for name in campaign.sources:
+                self.source(name)
+
+    def close(self) -> None:
+        """Close every source."""
+        for source in self._sources.values():
+            source.close()
+
+    def run_once(self, campaign_name: str | None = None) -> list[RunRecord]:
+        """One run for every (selected) campaign and source."""
+        records = []
+        with Store.open(self.config.storage.database) as store:
+            for campaign in self.config.selected(campaign_name):
+                for name in campaign.sources:
+                    if self.stop.is_set():
+                        return records
+                    records.append(self.run(store, campaign, name))
+        return records
+
+    def run(self, store: Store, campaign: CampaignConfig, source_name: str) -> RunRecord:
+        """One collection run of one source for one campaign; always leaves a finished run record."""
+        source = self.source(source_name)
+        started = self.clock.now()
+        run_id = store.start_run(campaign.name, source_name, started)
+        outcome = _RunLog()
+        try:
+            self._collect(store, campaign, source, run_id, outcome)
+        except StormwatchError as exc:
+            outcome.fatal = str(exc)
+        except Exception as exc:  # a bug must not leave the run open or kill the scheduler
+            log.exception("%s/%s: unexpected error", campaign.name, source_name)
+            outcome.fatal = f"unexpected {type(exc).__name__}: {exc}"
+        status = ("failed" if outcome.fatal else "rate_limited" if outcome.rate_limited_until
+                  else "partial" if outcome.problems else "ok")
+        messages = ([outcome.fatal] if outcome.fatal else []) + (
+            [outcome.rate_limit_note] if outcome.rate_limit_note else []) + outcome.problems
+        error = "; ".join(messages)[:MAX_ERROR_TEXT] or None
+        record = store.finish_run(run_id, status, self.clock.now(), error=error,
+                                  rate_limit_reset=outcome.rate_limited_until)
+        level = logging.WARNING if status in ("failed", "rate_limited") else logging.INFO
+        log.log(level, "%s/%s: %s — %d new posts, %d requests, $%.3f%s", campaign.name, source_name, status,
+                record.posts_new, record.requests, record.cost_usd, f" — {error}" if error else "")
+        return record
+
+    def _collect(self, store: Store, campaign: CampaignConfig, source: Source, run_id: int,
+                 outcome: _RunLog) -> None:
+        now = self.clock.now()
+        warning = getattr(source, "reach_warning", lambda c, n: None)(campaign, now)
+        if warning:
+            outcome.note(warning)
+        for query in source.queries(campaign):
+            if self.stop.is_set():
+                outcome.note("stopped by shutdown; the next run resumes from the stored cursor")
+                return
+            if self._budget_reached(store, campaign, outcome):
+                break
+            try:
+                self._sweep(store, campaign, source, query, run_id, outcome)
+            except RateLimited as exc:
+                outcome.rate_limited_until = exc.reset_at
+                outcome.rate_limit_note = f"{exc}; paused until {iso_utc_seconds(exc.reset_at)}"
+                break
+        if hasattr(source, "counts") and not outcome.rate_limited_until:
+            for query in source.queries(campaign):
+                if self.stop.is_set():
+                    break
+                try:
+                    self._retrying(lambda q=query: self._fetch_counts(store, campaign, source, q, run_id),
+                                   store, run_id)
+                except RateLimited as exc:
+                    outcome.note(f"counts not refreshed: {exc}")
+                    break
+                except SourceError as exc:
+                    outcome.note(f"counts not refreshed: {exc}")
+
+    def _sweep(self, store: Store, campaign: CampaignConfig, source: Source, query: str, run_id: int,
+               outcome: _RunLog) -> None:
+        """Pages for one query until the sweep ends, the budget is spent, or shutdown."""
+
+        def one_pass() -> None:
+            now = self.clock.now()
+            cursor = store.get_cursor(campaign.name, source.name, query)
+            if cursor is None:
+                cursor = source.first_cursor(campaign, query, now)
+                store.save_cursor(cursor, now)
+            for page in source.search(cursor, now):
+                self._store_page(store, campaign, source, page, run_id, outcome)
+                if self.stop.is_set():
+                    if page.cursor.pending:
+                        outcome.note("stopped by shutdown; the next run resumes from the stored cursor")
+                    return
+                if page.cursor.pending and self._budget_reached(store, campaign, outcome):
+                    return
+
+        self._retrying(one_pass, store, run_id)
+
+    def _retrying(self, attempt: Callable[[], None], store: Store, run_id: int) -> None:
+        """Run `attempt`; on a transient failure wait (capped exponential backoff) and resume from the
+        stored cursor, giving up after `retries` consecutive failures."""
+        settings = self.config.x
+        failures = 0
+        while True:
+            progress_before = _progress(store, run_id)
+            try:
+                attempt()
+                return
+            except (SourceError, MalformedPage) as exc:
+                # The failed request still counts toward the run (and toward the platform's limits).
+                if getattr(exc, "request_made", True):
+                    store.add_requests(run_id, 1)
+                transient = isinstance(exc, MalformedPage) or exc.transient
+                if not transient or isinstance(exc, RateLimited):
+                    raise
+                if _progress(store, run_id) != progress_before:
+                    failures = 0  # pages were stored since the last failure: the retry budget starts again
+                failures += 1
+                if failures > settings.retries:
+                    raise SourceError(f"{exc} (gave up after {failures} attempts)") from None
+                delay = min(settings.retry_backoff * 2 ** (failures - 1), settings.max_backoff)
+                log.warning("%s; retrying in %.1fs (%d/%d)", exc, delay, failures, settings.retries)
+                if self.stop.wait(delay):
+                    raise SourceError(f"{exc} (stopped by shutdown before retrying)") from None
+
+    def _store_page(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage, run_id: int,
+                    outcome: _RunLog) -> None:
+        # Archive first: if normalizing fails, the page is still kept and can be re-processed later.
+        if self.archive is not None:
+            self.archive.write(campaign.name, page)
+        normalize = NORMALIZERS[source.name]
+        try:
+            batch = normalize(page.body, iso_utc(page.retrieved_at))
+        except MalformedPage as exc:
+            raise MalformedPage(f"{source.name}: {page.endpoint} page for {campaign.name}: {exc}") from None
+        for problem in batch.errors:
+            outcome.note(f"{source.name}: {problem}")
+        billing = getattr(source, "billing", lambda day: None)(utc_day(page.retrieved_at))
+        result = store.save_page(batch, campaign=campaign.name, cursor=page.cursor, run_id=run_id,
+                                 collected_at=page.retrieved_at, billing=billing)
+        log.debug("%s/%s: %s page stored: %d posts (%d new), %d accounts, $%.3f; sweep %s", campaign.name,
+                  source.name, page.endpoint, len(batch.posts), result.posts_new, len(batch.accounts), result.cost_usd,
+                  "continues" if page.cursor.pending else f"done at {page.cursor.position}")
+
+    def _fetch_counts(self, store: Store, campaign: CampaignConfig, source: Source, query: str,
+                      run_id: int) -> None:
+        now = self.clock.now()
+        end = now - COUNTS_LAG
+        cursor = store.get_cursor(campaign.name, source.name, query)
+        since = parse_time(cursor.since) if cursor and cursor.since else campaign.start
+        last = store.last_counted_bucket(campaign.name, source.name, query)
+        start = max(since, parse_time(last) - COUNTS_OVERLAP) if last else since
+        start = max(start, now - timedelta(days=7) + timedelta(minutes=2))
+        if end - start < timedelta(minutes=1):
+            return
+        for page in source.counts(campaign.name, query, start, end):  # type: ignore[attr-defined]
+            if self.archive is not None:
+                self.archive.write(campaign.name, page)
+            try:
+                buckets = normalize_x.normalize_counts(page.body)
+            except MalformedPage as exc:
+                raise MalformedPage(f"{source.name}: counts page for {campaign.name}: {exc}") from None
+            store.save_counts(run_id, campaign.name, source.name, query, buckets, fetched_at=page.retrieved_at,
+                              cost_usd=getattr(source, "counts_cost", 0.0))
+
+    def _budget_reached(self, store: Store, campaign: CampaignConfig, outcome: _RunLog) -> bool:
+        if campaign.daily_budget_usd is None:
+            return False
+        now = self.clock.now()
+        spent = store.spent(campaign.name, utc_day(now))
+        if spent < campaign.daily_budget_usd:
+            return False
+        outcome.note(f"daily budget ${campaign.daily_budget_usd:.2f} reached (${spent:.2f} spent on "
+                     f"{utc_day(now)} UTC): post reads paused until 00:00 UTC, counts continue")
+        return True
+
+
+def _progress(store: Store, run_id: int) -> tuple[int, int]:
+    record = store.run(run_id)
+    return (record.posts_read, record.posts_new) if record else (0, 0)
+

@@ -1,0 +1,517 @@
+"""Reading and validating `config.toml` into frozen dataclasses, with errors that name the key's path."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError, CredentialsError
+from .times import Clock, parse_duration, parse_time
+
+DEFAULT_CONFIG = "config.toml"
+CONFIG_ENV = "STORMWATCH_CONFIG"
+KNOWN_SOURCES = ("x",)
+_CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TAG = re.compile(r"^\w{1,100}$")
+_HANDLE = re.compile(r"^[\w.@-]{1,100}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where the database, raw archive and log live (absolute paths)."""
+
+    database: Path
+    raw_archive: Path | None
+    log_file: Path
+
+
+@dataclass(frozen=True)
+class XConfig:
+    """How to reach X API v2 and what its reads cost."""
+
+    bearer_token_env: str = "X_BEARER_TOKEN"
+    api_base: str = "https://api.x.com"
+    include_reposts: bool = True
+    max_query_length: int = 512
+    timeout: float = 30.0
+    retries: int = 3
+    retry_backoff: float = 2.0
+    max_backoff: float = 60.0
+    post_read_usd: float = 0.005
+    user_read_usd: float = 0.010
+    counts_request_usd: float = 0.005
+
+    def bearer_token(self) -> str:
+        """The bearer token from the environment variable the config names (never logged)."""
+        token = os.environ.get(self.bearer_token_env, "").strip()
+        if not token:
+            raise CredentialsError(
+                f"x: the environment variable {self.bearer_token_env} (x.bearer_token_env) is not set; "
+                "export your X API bearer token under that name"
+            )
+        return token
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """How reports name participants and where they go."""
+
+    pseudonymize_below: int = 5000
+    names: str = "pseudonymized"
+    out_dir: Path = Path("reports")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """The simulated platform's storm (used by `stormwatch simulate` and the demo)."""
+
+    seed: int = 2021
+    posts: int = 4000
+    port: int = 8787
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """One campaign: what to collect, when the storm is, how often to poll, what it may cost."""
+
+    name: str
+    hashtags: tuple[str, ...]
+    accounts: tuple[str, ...]
+    targets: tuple[str, ...]
+    sources: tuple[str, ...]
+    start: datetime
+    end: datetime
+    timezone: ZoneInfo
+    interval: timedelta
+    storm_interval: timedelta
+    daily_budget_usd: float | None
+    goal_posts: int | None = None
+    goal_contributors: int | None = None
+
+    def in_window(self, moment: datetime) -> bool:
+        """Whether `moment` falls inside the announced storm window."""
+        return self.start <= moment < self.end
+
+    def interval_at(self, moment: datetime) -> timedelta:
+        """The polling interval that applies at `moment`."""
+        return self.storm_interval if self.in_window(moment) else self.interval
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path
+    storage: StorageConfig
+    x: XConfig
+    report: ReportConfig
+    simulation: SimulationConfig
+    clock: Clock
+    campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
+
+    def campaign(self, name: str | None) -> CampaignConfig:
+        """The campaign called `name`, or the only one when `name` is None."""
+        if name is None:
+            if len(self.campaigns) == 1:
+                return self.campaigns[0]
+            names = ", ".join(c.name for c in self.campaigns)
+            raise ConfigError(f"{self.path.name}: several campaigns ({names}); choose one with --campaign")
+        for campaign in self.campaigns:
+            if campaign.name == name:
+                return campaign
+        known = ", ".join(c.name for c in self.campaigns) or "none"
+        raise ConfigError(f"{self.path.name}: no campaign named {name!r} (campaigns: {known})")
+
+    def selected(self, name: str | None) -> tuple[CampaignConfig, ...]:
+        """The campaign called `name`, or every campaign when `name` is None."""
+        return self.campaigns if name is None else (self.campaign(name),)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values of every secret the config names that are set, so logs can redact them."""
+        names = [self.x.bearer_token_env]
+        return tuple(v for v in (os.environ.get(n, "").strip() for n in names) if len(v) >= 4)
+
+
+def config_path(option: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: the option, else $STORMWATCH_CONFIG, else ./config.toml."""
+    if option:
+        return Path(option)
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file; raise ConfigError naming the file and key path on any problem."""
+    path = Path(path)
+    label = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such file (write one with `stormwatch init`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{label}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{label}: not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    """Validate an already-parsed TOML document (paths resolve against the file's folder)."""
+    base = path.resolve().parent
+    top = _Table(raw, str(path), "")
+    storage = _storage(top.table("storage"), base)
+    x = _x(top.table("x"))
+    report = _report(top.table("report"), base)
+    simulation = _simulation(top.table("simulation"))
+    clock = _clock(top.table("clock"))
+    campaign_tables = top.array_of_tables("campaigns")
+    campaigns = tuple(_campaign(t) for t in campaign_tables)
+    if not campaigns:
+        raise ConfigError(f"{path}: campaigns: no [[campaigns]] defined")
+    seen: set[str] = set()
+    for index, campaign in enumerate(campaigns):
+        if campaign.name in seen:
+            raise ConfigError(f"{path}: campaigns[{index}].name: {campaign.name!r} is used twice")
+        seen.add(campaign.name)
+    top.finish()
+    return Config(path=path, storage=storage, x=x, report=report, simulation=simulation, clock=clock,
+                  campaigns=campaigns)
+
+
+class _Table:
+    """A TOML table being read: tracks its key path and rejects keys nobody read (typos)."""
+
+    def __init__(self, data: Any, file: str, where: str) -> None:
+        self.file = file
+        self.where = where
+        if not isinstance(data, dict):
+            self.fail("", f"must be a table, not {_type_name(data)}")
+        self.data: dict[str, Any] = data
+        self.read: set[str] = set()
+
+    def key_path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, message: str) -> None:
+        where = self.key_path(key) if key else self.where
+        raise ConfigError(f"{self.file}: {where}: {message}" if where else f"{self.file}: {message}")
+
+    def table(self, key: str) -> _Table:
+        self.read.add(key)
+        return _Table(self.data.get(key, {}), self.file, self.key_path(key))
+
+    def array_of_tables(self, key: str) -> list[_Table]:
+        self.read.add(key)
+        items = self.data.get(key, [])
+        if not isinstance(items, list):
+            self.fail(key, "must be an array of tables ([[campaigns]])")
+        return [_Table(item, self.file, f"{self.key_path(key)}[{i}]") for i, item in enumerate(items)]
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        self.read.add(key)
+        if key not in self.data:
+            if required:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        # TOML integers are acceptable where a float is expected; booleans are not numbers here.
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
+            self.fail(key, f"must be {_kind_name(kind)}, not a boolean")
+        if not isinstance(value, kind):
+            self.fail(key, f"must be {_kind_name(kind)}, not {_type_name(value)} {value!r}")
+        return value
+
+    def converted(self, key: str, convert: Callable[[str], Any], default: Any = None, *,
+                  required: bool = False) -> Any:
+        text = self.get(key, str, None, required=required)
+        if text is None:
+            return default
+        try:
+            return convert(text)
+        except (ValueError, KeyError) as exc:
+            self.fail(key, str(exc) if str(exc) else f"{text!r} is not valid")
+
+    def strings(self, key: str, pattern: re.Pattern[str], strip: str, *, required: bool = False) -> tuple[str, ...]:
+        values = self.get(key, list, [], required=required)
+        cleaned: list[str] = []
+        lowered: set[str] = set()
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                self.fail(f"{key}[{index}]", f"must be a string, not {_type_name(value)}")
+            text = value.strip().lstrip(strip)
+            if not pattern.match(text):
+                self.fail(f"{key}[{index}]", f"{value!r} is not a valid {key[:-1]}")
+            if text.lower() not in lowered:
+                lowered.add(text.lower())
+                cleaned.append(text)
+        if required and not cleaned:
+            self.fail(key, "must list at least one value")
+        return tuple(cleaned)
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.read:
+                close = difflib.get_close_matches(key, sorted(self.read), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.fail(key, f"unknown key{hint}")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+             dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def _type_name(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _path(table: _Table, key: str, default: str, base: Path) -> Path:
+    text = table.get(key, str, default)
+    if not text.strip():
+        table.fail(key, "must not be empty")
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else base / path
+
+
+def _storage(table: _Table, base: Path) -> StorageConfig:
+    database = _path(table, "database", "data/stormwatch.db", base)
+    raw_text = table.get("raw_archive", str, "data/raw")
+    raw_archive = None if not raw_text.strip() else _path(table, "raw_archive", raw_text, base)
+    log_file = _path(table, "log_file", str(database.parent / "stormwatch.log"), base)
+    table.finish()
+    return StorageConfig(database=database, raw_archive=raw_archive, log_file=log_file)
+
+
+def _positive(table: _Table, key: str, kind: type, default: Any) -> Any:
+    value = table.get(key, kind, default)
+    if value is not None and value <= 0:
+        table.fail(key, f"must be positive, not {value!r}")
+    return value
+
+
+def _seconds(table: _Table, key: str, default: float) -> float:
+    return table.converted(key, lambda text: parse_duration(text).total_seconds(), default)
+
+
+def _x(table: _Table) -> XConfig:
+    env = table.get("bearer_token_env", str, XConfig.bearer_token_env)
+    if not _ENV_NAME.match(env):
+        table.fail("bearer_token_env", f"{env!r} is not an environment variable name (put the token itself "
+                   "in the environment, never in this file)")
+    api_base = table.get("api_base", str, XConfig.api_base).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", api_base):
+        table.fail("api_base", f"{api_base!r} is not an http(s) URL")
+    max_query = table.get("max_query_length", int, XConfig.max_query_length)
+    if max_query < 64:
+        table.fail("max_query_length", f"must be at least 64, not {max_query}")
+    retries = table.get("retries", int, XConfig.retries)
+    if not 0 <= retries <= 20:
+        table.fail("retries", f"must be between 0 and 20, not {retries}")
+    config = XConfig(
+        bearer_token_env=env,
+        api_base=api_base,
+        include_reposts=table.get("include_reposts", bool, True),
+        max_query_length=max_query,
+        timeout=_seconds(table, "timeout", XConfig.timeout),
+        retries=retries,
+        retry_backoff=_seconds(table, "retry_backoff", XConfig.retry_backoff),
+        max_backoff=_seconds(table, "max_backoff", XConfig.max_backoff),
+        post_read_usd=_nonnegative(table, "post_read_usd", XConfig.post_read_usd),
+        user_read_usd=_nonnegative(table, "user_read_usd", XConfig.user_read_usd),
+        counts_request_usd=_nonnegative(table, "counts_request_usd", XConfig.counts_request_usd),
+    )
+    table.finish()
+    return config
+
+
+def _nonnegative(table: _Table, key: str, default: float) -> float:
+    value = table.get(key, float, default)
+    if value < 0:
+        table.fail(key, f"must not be negative, not {value!r}")
+    return value
+
+
+def _report(table: _Table, base: Path) -> ReportConfig:
+    threshold = table.get("pseudonymize_below", int, ReportConfig.pseudonymize_below)
+    if threshold < 0:
+        table.fail("pseudonymize_below", f"must not be negative, not {threshold}")
+    names = table.get("names", str, ReportConfig.names)
+    if names not in ("pseudonymized", "public"):
+        table.fail("names", f"{names!r} must be \"pseudonymized\" or \"public\"")
+    out_dir = _path(table, "out_dir", "reports", base)
+    table.finish()
+    return ReportConfig(pseudonymize_below=threshold, names=names, out_dir=out_dir)
+
+
+def _simulation(table: _Table) -> SimulationConfig:
+    port = table.get("port", int, SimulationConfig.port)
+    if not 0 <= port <= 65535:
+        table.fail("port", f"{port} is not a TCP port")
+    config = SimulationConfig(
+        seed=table.get("seed", int, SimulationConfig.seed),
+        posts=_positive(table, "posts", int, SimulationConfig.posts),
+        port=port,
+        token=table.get("token", str, ""),
+    )
+    table.finish()
+    return config
+
+
+def _clock(table: _Table) -> Clock:
+    speed = _positive(table, "speed", float, 1.0)
+    anchor = table.converted("anchor", lambda t: _time(t, ZoneInfo("UTC")), None)
+    anchor_wall = table.get("anchor_wall", float, None)
+    if (anchor is None) != (anchor_wall is None):
+        table.fail("anchor" if anchor is None else "anchor_wall",
+                   "is required with clock.anchor_wall / clock.anchor (a simulated clock needs both)")
+    if anchor is None and speed != 1.0:
+        table.fail("speed", "a faster clock needs clock.anchor and clock.anchor_wall")
+    table.finish()
+    return Clock(speed=speed, anchor=anchor, anchor_wall=anchor_wall or 0.0)
+
+
+def _zone(text: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a time zone name like Asia/Hebron or UTC") from None
+
+
+def _time(text: str, timezone: ZoneInfo) -> datetime:
+    try:
+        return parse_time(text, timezone)
+    except ValueError:
+        raise ValueError(f'"{text}" is not a time like 2021-02-07T18:00:00+02:00') from None
+
+
+def _campaign(table: _Table) -> CampaignConfig:
+    name = table.get("name", str, required=True)
+    if not _CAMPAIGN_NAME.match(name):
+        table.fail("name", f"{name!r} must be lower-case letters, digits, - or _ (it names files)")
+    hashtags = table.strings("hashtags", _TAG, "#", required=True)
+    accounts = table.strings("accounts", _HANDLE, "@")
+    targets = table.strings("targets", _HANDLE, "@")
+    sources = table.get("sources", list, ["x"])
+    for index, source in enumerate(sources):
+        if source not in KNOWN_SOURCES:
+            table.fail(f"sources[{index}]", f"{source!r} is not a known source ({', '.join(KNOWN_SOURCES)})")
+    if not sources:
+        table.fail("sources", "must list at least one source")
+    timezone = table.converted("timezone", _zone, ZoneInfo("UTC"))
+    start = table.converted("start", lambda t: _time(t, timezone), required=True)
+    end = table.converted("end", lambda t: _time(t, timezone), required=True)
+    if end <= start:
+        table.fail("end", "must be after start")
+    interval = table.converted("interval", parse_duration, timedelta(minutes=5))
+    storm_interval = table.converted("storm_interval", parse_duration, timedelta(minutes=1))
+    budget = table.get("daily_budget_usd", float, None)
+    if budget is not None and budget < 0:
+        table.fail("daily_budget_usd", f"must not be negative, not {budget}")
+    campaign = CampaignConfig(
+        name=name,
+        hashtags=hashtags,
+        accounts=accounts,
+        targets=targets,
+        sources=tuple(dict.fromkeys(sources)),
+        start=start,
+        end=end,
+        timezone=timezone,
+        interval=interval,
+        storm_interval=storm_interval,
+        daily_budget_usd=budget,
+        goal_posts=_positive(table, "goal_posts", int, None),
+        goal_contributors=_positive(table, "goal_contributors", int, None),
+    )
+    table.finish()
+    return campaign
+
+
+EXAMPLE_CONFIG = '''\
+# stormwatch configuration: one file for every campaign you watch.
+# Paths are relative to this file. Secrets never go here: name the environment variable that holds them.
+
+[storage]
+database = "data/stormwatch.db"     # SQLite; the dashboard reads it while the collector writes
+raw_archive = "data/raw"            # every API page as received (gzip JSONL, twarc2 format); "" turns it off
+# log_file = "data/stormwatch.log"  # default: next to the database
+
+[x]
+bearer_token_env = "X_BEARER_TOKEN" # the NAME of the environment variable holding your X API bearer token
+api_base = "{api_base}"      # X API v2; a proxy or the simulated platform can stand here
+include_reposts = true              # false adds -is:retweet: ~60% fewer posts read (and paid for), reposts unseen
+# X bills every read (pay-per-use, deduplicated per UTC day); change these if X changes its prices.
+post_read_usd = 0.005
+user_read_usd = 0.010
+counts_request_usd = 0.005
+# timeout = "30s"                   # per request
+# retries = 3                       # consecutive failures (5xx, dropped connections) before a run fails
+# retry_backoff = "2s"              # first wait, doubling up to max_backoff
+# max_backoff = "1m"
+
+[report]
+pseudonymize_below = 5000           # accounts with fewer followers are named participant-xxxx in reports
+names = "pseudonymized"             # or "public": name everyone (think of who could be put at risk)
+out_dir = "reports"
+
+[[campaigns]]
+name = "standwithissa"              # lower-case; names files and folders
+hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
+accounts = ["Issaamro", "YASHebron"]          # the campaign's own accounts (never pseudonymized)
+targets = ["antonioguterres", "vonderleyen"]  # officials the storm addresses (never pseudonymized)
+sources = ["x"]
+start = "{start}"           # the announced storm window
+end = "{end}"
+timezone = "Asia/Hebron"            # dashboard and reports show this time zone
+interval = "5m"                     # polling outside the window
+storm_interval = "1m"               # polling inside it
+daily_budget_usd = 25.0             # stop reading posts (not counts) for the day when reached
+goal_posts = 20000                  # optional goals shown on the dashboard
+goal_contributors = 3000
+'''
+
+SIMULATED_SECTIONS = '''
+# A rehearsal against the simulated platform (`stormwatch simulate`): storm time runs {speed:g}x faster than
+# the wall clock and read {anchor} at the moment this file was written.
+[clock]
+speed = {speed:g}
+anchor = "{anchor}"
+anchor_wall = {anchor_wall:.3f}
+
+[simulation]
+seed = 2021
+posts = {posts}
+port = {port}
+'''
+
+
+def example_config(*, simulated_port: int | None = None, anchor_wall: float | None = None,
+                   speed: float = 30.0, posts: int = 4000) -> str:
+    """The commented #StandWithIssa example; with `simulated_port`, a rehearsal against the simulator."""
+    start, end = "2021-02-07T18:00:00+02:00", "2021-02-08T12:00:00+02:00"
+    if simulated_port is None:
+        return EXAMPLE_CONFIG.format(api_base="https://api.x.com", start=start, end=end)
+    import time
+
+    # The storm clock reads half an hour before the announced start one minute after this file is written.
+    wall = (anchor_wall if anchor_wall is not None else time.time()) + 60.0
+    anchor = "2021-02-07T17:30:00+02:00"
+    text = EXAMPLE_CONFIG.format(api_base=f"http://127.0.0.1:{simulated_port}", start=start, end=end)
+    return text + SIMULATED_SECTIONS.format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
+                                            port=simulated_port)

@@ -1,0 +1,81 @@
+"""Console and file logging (rich on the terminal), with every configured secret redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Libraries that log request headers or chatter at DEBUG; they stay at INFO or above whatever -v says.
+QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler": logging.WARNING,
+                 "matplotlib": logging.WARNING, "PIL": logging.WARNING, "httpx": logging.WARNING,
+                 "httpcore": logging.WARNING, "websockets": logging.INFO}
+
+
+class RedactSecrets(logging.Filter):
+    """Replace secret values anywhere in a record's message or traceback with `[redacted]`."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def redact(self, text: str) -> str:
+        """The text with every secret replaced."""
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.redact("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_info = None
+        return True
+
+
+def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbose: bool = False,
+                  quiet: bool = False) -> None:
+    """Log to the terminal (rich) and to `log_file`; secrets never reach either."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    redact = RedactSecrets(secrets)
+    console_level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    terminal: logging.Handler
+    if sys.stderr.isatty():
+        terminal = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
+                               markup=False, log_time_format="%H:%M:%S")
+    else:  # a pipe or a file: plain lines, one per record, nothing wrapped
+        terminal = logging.StreamHandler(sys.stderr)
+        terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    terminal.setLevel(console_level)
+    terminal.addFilter(redact)
+    root.addHandler(terminal)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            file_handler = RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot write the log file %s: %s", log_file, exc)
+        else:
+            file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+            file_handler.addFilter(redact)
+            root.addHandler(file_handler)
+    for name, level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(level, logging.getLogger(name).level))
+
+
+def is_terminal() -> bool:
+    """Whether standard output is an interactive terminal."""
+    return sys.stdout.isatty()

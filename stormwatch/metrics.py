@@ -1,0 +1,560 @@
+"""Read-only queries returning plain dataclasses: campaign metrics and collector health.
+
+Every figure follows DESIGN.md's definitions and states its window ([since, until), UTC) and platform
+filter. The dashboard, the report and `summary --json` all read these functions, never SQL of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .config import CampaignConfig, Config
+from .models import Cursor, RunRecord
+from .store import Store, utc_day
+from .times import from_epoch, iso_utc
+
+ENGAGEMENT_SQL = ("coalesce(p.like_count, 0) + coalesce(p.repost_count, 0) + coalesce(p.reply_count, 0) "
+                  "+ coalesce(p.quote_count, 0)")
+BUCKET_CHOICES = ((timedelta(hours=3), 60), (timedelta(hours=36), 300), (timedelta(days=10), 3600))
+
+
+# --- windows ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """The span and platform a metric covers: since <= created_at < until."""
+
+    since: datetime
+    until: datetime
+    platform: str | None = None
+
+    @property
+    def since_ts(self) -> int:
+        """`since` as epoch seconds."""
+        return int(self.since.timestamp())
+
+    @property
+    def until_ts(self) -> int:
+        """`until` as epoch seconds."""
+        return int(self.until.timestamp())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description of the window."""
+        return {"since": iso_utc(self.since), "until": iso_utc(self.until), "platform": self.platform or "all"}
+
+
+def campaign_window(campaign: CampaignConfig, since: datetime | None = None, until: datetime | None = None,
+                    platform: str | None = None) -> Window:
+    """The campaign's storm window, narrowed or widened by explicit `since`/`until`."""
+    return Window(since or campaign.start, until or campaign.end, platform)
+
+
+def bucket_seconds_for(window: Window) -> int:
+    """Bucket size for charts: a minute for spans up to 3 h, 5 minutes up to 36 h, else an hour (or a day)."""
+    span = window.until - window.since
+    for limit, seconds in BUCKET_CHOICES:
+        if span <= limit:
+            return seconds
+    return 86400
+
+
+def _where(campaign: str, window: Window, alias: str = "c") -> tuple[str, list[Any]]:
+    sql = f"{alias}.campaign = ? AND {alias}.ts >= ? AND {alias}.ts < ?"
+    args: list[Any] = [campaign, window.since_ts, window.until_ts]
+    if window.platform:
+        sql += f" AND {alias}.platform = ?"
+        args.append(window.platform)
+    return sql, args
+
+
+# --- totals -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Headline figures for one window (and one platform, or all)."""
+
+    posts: int = 0
+    originals: int = 0
+    reposts: int = 0
+    quotes: int = 0
+    replies: int = 0
+    contributors: int = 0
+    potential_reach: int = 0
+    potential_impressions: int = 0
+    impressions: int = 0
+    engagement: int = 0
+    first_post_at: str | None = None
+    last_post_at: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignTotals:
+    """Totals for the whole campaign and for each platform."""
+
+    all: Totals
+    by_platform: dict[str, Totals] = field(default_factory=dict)
+
+
+def totals(store: Store, campaign: str, window: Window) -> CampaignTotals:
+    """Posts by kind, contributors, reach, impressions and engagement, overall and per platform."""
+    where, args = _where(campaign, window)
+    conn = store.conn
+    per: dict[str, dict[str, Any]] = {}
+
+    def slot(platform: str) -> dict[str, Any]:
+        return per.setdefault(platform, {"posts": 0, "originals": 0, "reposts": 0, "quotes": 0, "replies": 0})
+
+    kind_field = {"original": "originals", "repost": "reposts", "quote": "quotes", "reply": "replies"}
+    for platform, kind, posts, first, last in conn.execute(
+            f"SELECT c.platform, c.kind, count(*), min(c.ts), max(c.ts) FROM campaign_posts c WHERE {where} "
+            "GROUP BY c.platform, c.kind", args):
+        entry = slot(platform)
+        entry[kind_field.get(kind, "originals")] += posts
+        entry["posts"] += posts
+        entry["first"] = min(first, entry.get("first", first))
+        entry["last"] = max(last, entry.get("last", last))
+    per_contributors = dict(conn.execute(
+        f"SELECT c.platform, count(DISTINCT c.author_uid) FROM campaign_posts c WHERE {where} GROUP BY c.platform",
+        args).fetchall())
+    per_reach = dict(conn.execute(
+        "SELECT d.platform, coalesce(sum(a.followers_count), 0) FROM "
+        f"(SELECT DISTINCT c.platform, c.author_uid FROM campaign_posts c WHERE {where}) d "
+        "JOIN accounts a ON a.uid = d.author_uid GROUP BY d.platform", args).fetchall())
+    per_impressions_potential = dict(conn.execute(
+        f"SELECT c.platform, coalesce(sum(a.followers_count), 0) FROM campaign_posts c "
+        f"JOIN accounts a ON a.uid = c.author_uid WHERE {where} GROUP BY c.platform", args).fetchall())
+    engagement_rows = {row[0]: row[1:] for row in conn.execute(
+        f"SELECT c.platform, coalesce(sum(p.impression_count), 0), coalesce(sum({ENGAGEMENT_SQL}), 0) "
+        f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} AND c.kind != 'repost' "
+        "GROUP BY c.platform", args)}
+
+    by_platform: dict[str, Totals] = {}
+    for platform, entry in sorted(per.items()):
+        impressions, engagement = engagement_rows.get(platform, (0, 0))
+        by_platform[platform] = Totals(
+            posts=entry["posts"], originals=entry["originals"], reposts=entry["reposts"], quotes=entry["quotes"],
+            replies=entry["replies"], contributors=per_contributors.get(platform, 0),
+            potential_reach=per_reach.get(platform, 0),
+            potential_impressions=per_impressions_potential.get(platform, 0),
+            impressions=impressions, engagement=engagement,
+            first_post_at=iso_utc(from_epoch(entry["first"])), last_post_at=iso_utc(from_epoch(entry["last"])))
+    return CampaignTotals(all=_combine(by_platform.values()), by_platform=by_platform)
+
+
+def _combine(parts: Any) -> Totals:
+    """Platform totals added up: accounts are per platform, so contributors and reach simply add."""
+    parts = list(parts)
+    if not parts:
+        return Totals()
+    summed = {name: sum(getattr(p, name) for p in parts) for name in (
+        "posts", "originals", "reposts", "quotes", "replies", "contributors", "potential_reach",
+        "potential_impressions", "impressions", "engagement")}
+    firsts = [p.first_post_at for p in parts if p.first_post_at]
+    lasts = [p.last_post_at for p in parts if p.last_post_at]
+    return Totals(**summed, first_post_at=min(firsts) if firsts else None, last_post_at=max(lasts) if lasts else None)
+
+
+# --- volume -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VolumeBucket:
+    """Posts in one time bucket, per platform, with new and cumulative contributors."""
+
+    start: str
+    posts: int
+    by_platform: dict[str, int]
+    new_contributors: int
+    cumulative_posts: int
+    cumulative_contributors: int
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Posts per bucket over a window; empty buckets included so charts show the gaps."""
+
+    bucket_seconds: int
+    buckets: tuple[VolumeBucket, ...]
+
+
+def volume(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None) -> Volume:
+    """Posts per bucket (minute / 5 min / hour by span unless given) and new contributors per bucket."""
+    size = bucket_seconds or bucket_seconds_for(window)
+    where, args = _where(campaign, window)
+    origin = window.since_ts - window.since_ts % size if size < 86400 else window.since_ts
+    counts: dict[int, dict[str, int]] = {}
+    for bucket, platform, posts in store.conn.execute(
+            f"SELECT (c.ts - ?) / ?, c.platform, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1, 2",
+            [origin, size, *args]):
+        counts.setdefault(bucket, {})[platform] = posts
+    newcomers = dict(store.conn.execute(
+        f"SELECT (first_ts - ?) / ?, count(*) FROM (SELECT min(c.ts) AS first_ts FROM campaign_posts c "
+        f"WHERE {where} GROUP BY c.author_uid) GROUP BY 1", [origin, size, *args]).fetchall())
+    last_bucket = (window.until_ts - 1 - origin) // size
+    buckets = []
+    cumulative_posts = cumulative_contributors = 0
+    for index in range(0, last_bucket + 1):
+        by_platform = counts.get(index, {})
+        posts = sum(by_platform.values())
+        cumulative_posts += posts
+        cumulative_contributors += newcomers.get(index, 0)
+        buckets.append(VolumeBucket(
+            start=iso_utc(from_epoch(origin + index * size)), posts=posts,
+            by_platform=dict(sorted(by_platform.items())), new_contributors=newcomers.get(index, 0),
+            cumulative_posts=cumulative_posts, cumulative_contributors=cumulative_contributors))
+    return Volume(bucket_seconds=size, buckets=tuple(buckets))
+
+
+@dataclass(frozen=True)
+class Peak:
+    """The busiest minute of a window."""
+
+    minute: str | None
+    posts: int
+
+
+def peak_minute(store: Store, campaign: str, window: Window) -> Peak:
+    """The minute with the most posts (the earliest of equals)."""
+    where, args = _where(campaign, window)
+    row = store.conn.execute(
+        f"SELECT c.ts / 60 AS minute, count(*) AS n FROM campaign_posts c WHERE {where} "
+        "GROUP BY minute ORDER BY n DESC, minute ASC LIMIT 1", args).fetchone()
+    if row is None:
+        return Peak(None, 0)
+    return Peak(iso_utc(from_epoch(row[0] * 60)), row[1])
+
+
+def per_minute(store: Store, campaign: str, since: datetime, until: datetime, platform: str | None = None) -> list[int]:
+    """Posts in each minute from `since` (floored to the minute) to `until`, zeros included."""
+    start = int(since.timestamp()) // 60
+    end = -(-int(until.timestamp()) // 60)
+    window = Window(from_epoch(start * 60), from_epoch(end * 60), platform)
+    where, args = _where(campaign, window)
+    counts = dict(store.conn.execute(
+        f"SELECT c.ts / 60, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1", args).fetchall())
+    return [counts.get(minute, 0) for minute in range(start, end)]
+
+
+# --- accounts, posts, tags ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountStat:
+    """One account's part in the window."""
+
+    uid: str
+    platform: str
+    handle: str
+    name: str | None
+    followers: int
+    posts: int
+    engagement: int
+
+
+def top_accounts(store: Store, campaign: str, window: Window, by: str = "posts", limit: int = 10) -> list[AccountStat]:
+    """Accounts ranked by posts, by engagement received (on their non-repost posts), or by followers."""
+    where, args = _where(campaign, window)
+    order = {"posts": "posts DESC, engagement DESC", "engagement": "engagement DESC, posts DESC",
+             "followers": "followers DESC, posts DESC"}
+    if by not in order:
+        raise ValueError(f"top accounts by {by!r}: choose posts, engagement or followers")
+    rows = store.conn.execute(
+        "SELECT s.author_uid, a.platform, a.handle, a.name, coalesce(a.followers_count, 0) AS followers, "
+        "s.posts, s.engagement FROM ("
+        f"  SELECT c.author_uid, count(*) AS posts, "
+        f"  coalesce(sum(CASE WHEN c.kind != 'repost' THEN {ENGAGEMENT_SQL} END), 0) AS engagement "
+        f"  FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} GROUP BY c.author_uid"
+        ") s LEFT JOIN accounts a ON a.uid = s.author_uid "
+        f"ORDER BY {order[by]}, s.author_uid LIMIT ?", [*args, limit]).fetchall()
+    return [_account_stat(row) for row in rows]
+
+
+def _account_stat(row: tuple[Any, ...]) -> AccountStat:
+    uid, platform, handle, name, followers, posts, engagement = row
+    return AccountStat(uid=uid, platform=platform or uid.split(":", 1)[0], handle=handle or uid.split(":", 1)[-1],
+                       name=name, followers=followers, posts=posts, engagement=engagement)
+
+
+def accounts(store: Store, campaign: str, window: Window) -> list[AccountStat]:
+    """Every contributor of the window with posts and engagement received (for exports)."""
+    return top_accounts(store, campaign, window, by="posts", limit=-1)
+
+
+@dataclass(frozen=True)
+class PostStat:
+    """One post with its author and engagement."""
+
+    uid: str
+    platform: str
+    created_at: str
+    kind: str
+    author_uid: str | None
+    handle: str
+    followers: int
+    text: str
+    url: str | None
+    lang: str | None
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int
+    impressions: int | None
+    engagement: int
+    tags: tuple[str, ...] = ()
+
+
+_POST_SELECT = (
+    "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, a.handle, coalesce(a.followers_count, 0), "
+    "p.text, p.url, p.lang, coalesce(p.like_count, 0), coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), "
+    "coalesce(p.quote_count, 0), p.impression_count, "
+    f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END "
+    "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid ")
+
+
+def _post_stat(row: tuple[Any, ...]) -> PostStat:
+    (uid, platform, created_at, kind, author_uid, handle, followers, text, url, lang, likes, reposts, replies, quotes,
+     impressions, engagement) = row
+    return PostStat(uid=uid, platform=platform, created_at=created_at, kind=kind, author_uid=author_uid,
+                    handle=handle or (author_uid or "unknown").split(":", 1)[-1], followers=followers, text=text or "",
+                    url=url, lang=lang, likes=likes, reposts=reposts, replies=replies, quotes=quotes,
+                    impressions=impressions, engagement=engagement)
+
+
+def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> list[PostStat]:
+    """Non-repost posts ranked by engagement received."""
+    where, args = _where(campaign, window)
+    rows = store.conn.execute(
+        _POST_SELECT + f"WHERE {where} AND c.kind != 'repost' ORDER BY 16 DESC, p.created_at ASC LIMIT ?",
+        [*args, limit]).fetchall()
+    return [_post_stat(row) for row in rows]
+
+
+def latest_posts(store: Store, campaign: str, window: Window, limit: int = 8) -> list[PostStat]:
+    """The newest posts of the window."""
+    where, args = _where(campaign, window)
+    rows = store.conn.execute(_POST_SELECT + f"WHERE {where} ORDER BY c.ts DESC, c.post_uid DESC LIMIT ?",
+                              [*args, limit]).fetchall()
+    return [_post_stat(row) for row in rows]
+
+
+def iter_posts(store: Store, campaign: str, window: Window) -> Any:
+    """Every post of the window in time order, with its tags (streams; for exports)."""
+    where, args = _where(campaign, window)
+    cursor = store.conn.execute(
+        _POST_SELECT.replace("SELECT ", "SELECT (SELECT group_concat(t.tag, ' ') FROM post_tags t "
+                             "WHERE t.post_uid = p.uid), ", 1) + f"WHERE {where} ORDER BY c.ts, c.post_uid", args)
+    for row in cursor:
+        stat = _post_stat(row[1:])
+        yield PostStat(**{**asdict(stat), "tags": tuple((row[0] or "").split())})
+
+
+def co_hashtags(store: Store, campaign: CampaignConfig, window: Window, limit: int = 10) -> list[tuple[str, int]]:
+    """Other hashtags used alongside the campaign's, by number of posts."""
+    where, args = _where(campaign.name, window)
+    own = [tag.casefold() for tag in campaign.hashtags]
+    marks = ",".join("?" * len(own))
+    return [tuple(row) for row in store.conn.execute(
+        f"SELECT t.tag, count(*) AS n FROM campaign_posts c JOIN post_tags t ON t.post_uid = c.post_uid "
+        f"WHERE {where} AND t.tag NOT IN ({marks}) GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?",
+        [*args, *own, limit])]
+
+
+def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window) -> list[tuple[str, int]]:
+    """How many posts carried each of the campaign's own hashtags."""
+    where, args = _where(campaign.name, window)
+    own = [tag.casefold() for tag in campaign.hashtags]
+    marks = ",".join("?" * len(own))
+    counts = dict(store.conn.execute(
+        f"SELECT t.tag, count(*) FROM campaign_posts c JOIN post_tags t ON t.post_uid = c.post_uid "
+        f"WHERE {where} AND t.tag IN ({marks}) GROUP BY t.tag", [*args, *own]).fetchall())
+    return [(tag, counts.get(tag.casefold(), 0)) for tag in campaign.hashtags]
+
+
+def target_mentions(store: Store, campaign: CampaignConfig, window: Window) -> list[tuple[str, int]]:
+    """For each target the campaign addresses, how many posts mention it (in config order)."""
+    if not campaign.targets:
+        return []
+    where, args = _where(campaign.name, window)
+    targets = [t.casefold() for t in campaign.targets]
+    marks = ",".join("?" * len(targets))
+    counts = dict(store.conn.execute(
+        f"SELECT m.handle, count(*) FROM campaign_posts c JOIN post_mentions m ON m.post_uid = c.post_uid "
+        f"WHERE {where} AND m.handle IN ({marks}) GROUP BY m.handle", [*args, *targets]).fetchall())
+    return [(target, counts.get(target.casefold(), 0)) for target in campaign.targets]
+
+
+# --- coverage -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoverageBucket:
+    """Posts collected vs the platform's own count for one bucket (X counts endpoint)."""
+
+    start: str
+    collected: int
+    counted: int | None
+
+
+def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None,
+             source: str = "x") -> list[CoverageBucket]:
+    """Collected posts against the platform's counts per bucket; `counted` is None where no count was fetched."""
+    size = bucket_seconds or bucket_seconds_for(window)
+    origin = window.since_ts - window.since_ts % size
+    collected = volume(store, campaign, Window(window.since, window.until, source), size)
+    counted: dict[int, int] = {}
+    for start, count in store.conn.execute(
+            "SELECT bucket_start, sum(count) FROM volume_counts WHERE campaign = ? AND source = ? "
+            "AND bucket_start >= ? AND bucket_start < ? GROUP BY bucket_start",
+            (campaign, source, iso_utc(window.since), iso_utc(window.until))):
+        moment = int(datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp())
+        index = (moment - origin) // size
+        counted[index] = counted.get(index, 0) + count
+    return [CoverageBucket(start=b.start, collected=b.posts, counted=counted.get(i))
+            for i, b in enumerate(collected.buckets)]
+
+
+# --- summary ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures `summary --json`, the report and the dashboard share."""
+
+    campaign: str
+    window: dict[str, Any]
+    totals: CampaignTotals
+    peak: Peak
+
+    def to_json(self) -> dict[str, Any]:
+        """One flat JSON object with the headline figures and a per-platform split."""
+        figures = asdict(self.totals.all)
+        return {
+            "campaign": self.campaign,
+            "window": self.window,
+            **{k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
+                                       "potential_reach", "potential_impressions", "impressions", "engagement")},
+            "peak_minute": self.peak.minute,
+            "peak_posts_per_minute": self.peak.posts,
+            "first_post_at": figures["first_post_at"],
+            "last_post_at": figures["last_post_at"],
+            "by_platform": {name: asdict(t) for name, t in self.totals.by_platform.items()},
+            "definitions": DEFINITIONS,
+        }
+
+
+DEFINITIONS = {
+    "posts": "campaign posts collected in the window, all kinds",
+    "contributors": "distinct accounts that posted (an account per platform)",
+    "potential_reach": "sum of followers over distinct contributors (latest snapshot)",
+    "potential_impressions": "sum over posts of the author's followers (a repost counts again)",
+    "impressions": "sum of impression counts over non-repost posts, where the platform reports them",
+    "engagement": "likes + reposts + replies + quotes received by non-repost posts, each post once",
+    "peak_posts_per_minute": "posts in the busiest minute of the window",
+}
+
+
+def summary(store: Store, campaign: CampaignConfig, window: Window) -> Summary:
+    """Headline figures for a campaign window."""
+    return Summary(campaign=campaign.name, window=window.to_json(), totals=totals(store, campaign.name, window),
+                   peak=peak_minute(store, campaign.name, window))
+
+
+# --- collector health ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CursorState:
+    """Where one query's collection stands."""
+
+    query: str
+    position: str | None
+    pending: bool
+    since: str | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One source of one campaign: its last run, cursors, errors, requests and spend today."""
+
+    source: str
+    last_run: RunRecord | None
+    last_success_at: str | None
+    backoff_until: str | None
+    cursors: tuple[CursorState, ...]
+    runs_today: int
+    requests_today: int
+    spent_today_usd: float
+    recent_errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CampaignHealth:
+    """Collection status of one campaign."""
+
+    name: str
+    window_start: str
+    window_end: str
+    posts: int
+    daily_budget_usd: float | None
+    spent_today_usd: float
+    sources: tuple[SourceHealth, ...]
+
+
+@dataclass(frozen=True)
+class CollectionStatus:
+    """Collection status of every selected campaign, as of `now` (storm clock)."""
+
+    database: str
+    now: str
+    campaigns: tuple[CampaignHealth, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def collection_status(store: Store, config: Config, campaigns: tuple[CampaignConfig, ...],
+                      now: datetime | None = None) -> CollectionStatus:
+    """Campaigns, sources, cursors, last runs, errors, requests and spend."""
+    now = now or config.clock.now()
+    return CollectionStatus(database=str(store.path), now=iso_utc(now),
+                            campaigns=tuple(campaign_health(store, c, now) for c in campaigns))
+
+
+def campaign_health(store: Store, campaign: CampaignConfig, now: datetime) -> CampaignHealth:
+    """Collection status of one campaign."""
+    day = utc_day(now)
+    cursors = store.cursors(campaign.name)
+    sources = tuple(_source_health(store, campaign.name, source, cursors, day) for source in campaign.sources)
+    return CampaignHealth(
+        name=campaign.name, window_start=iso_utc(campaign.start), window_end=iso_utc(campaign.end),
+        posts=store.count_campaign_posts(campaign.name), daily_budget_usd=campaign.daily_budget_usd,
+        spent_today_usd=round(store.spent(campaign.name, day), 4), sources=sources)
+
+
+def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple[Cursor, str]],
+                   day: str) -> SourceHealth:
+    runs = store.last_runs(campaign, source, limit=50)
+    finished = [r for r in runs if r.status != "running"]
+    runs_today, requests_today, spent_today = store.run_totals(campaign, source, day)
+    backoff = store.backoff_until(campaign, source)
+    errors = tuple(dict.fromkeys(f"{r.started_at}: {r.error}" for r in finished[:10] if r.error))[:5]
+    return SourceHealth(
+        source=source,
+        last_run=runs[0] if runs else None,
+        last_success_at=next((r.finished_at for r in finished if r.status in ("ok", "partial")), None),
+        backoff_until=iso_utc(backoff) if backoff else None,
+        cursors=tuple(CursorState(c.query, c.position, c.pending is not None, c.since, updated)
+                      for c, updated in cursors if c.source == source),
+        runs_today=runs_today,
+        requests_today=requests_today,
+        spent_today_usd=round(spent_today, 4),
+        recent_errors=errors,
+    )
+
+

@@ -1,0 +1,54 @@
+"""Helpers every platform normalizer shares: timestamps, tags, counters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import MalformedPage
+
+
+def utc_stamp(text: str, where: str) -> tuple[str, int]:
+    """Parse a platform timestamp into (`YYYY-MM-DDTHH:MM:SS.mmmZ`, epoch seconds)."""
+    if not isinstance(text, str):
+        raise MalformedPage(f"{where}: expected a timestamp, got {type(text).__name__}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise MalformedPage(f"{where}: {text!r} is not an ISO-8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return stamp, int(moment.timestamp())
+
+
+def epoch_stamp(millis: int) -> tuple[str, int]:
+    """(`YYYY-MM-DDTHH:MM:SS.mmmZ`, epoch seconds) for epoch milliseconds."""
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z", millis // 1000
+
+
+def clean_tag(tag: Any) -> str | None:
+    """A hashtag as stored: lower-case, without `#`; None when it is not a usable tag."""
+    if not isinstance(tag, str):
+        return None
+    cleaned = tag.strip().lstrip("#").casefold()
+    return cleaned or None
+
+
+def unique(values: list[str]) -> tuple[str, ...]:
+    """The values in first-seen order without repeats."""
+    return tuple(dict.fromkeys(values))
+
+
+def counter(value: Any) -> int | None:
+    """A non-negative integer counter, or None when absent or not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

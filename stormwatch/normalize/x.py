@@ -1,0 +1,201 @@
+"""X API v2 pages (search, lookup, twarc2 archive lines) to rows; counts pages to buckets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import MalformedPage
+from ..models import Account, Batch, CountBucket, Post
+from .common import clean_tag, counter, epoch_stamp, unique, utc_stamp
+
+PLATFORM = "x"
+# X ids are snowflakes: the top bits are milliseconds since this epoch (used when created_at is absent).
+_SNOWFLAKE_EPOCH_MS = 1288834974657
+# Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
+_KIND_OF_REFERENCE = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
+_KIND_RANK = {"repost": 0, "reply": 1, "quote": 2}
+
+
+def uid(native_id: str) -> str:
+    """The platform-qualified key of an X post or user id."""
+    return f"x:{native_id}"
+
+
+def normalize_page(body: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """Rows from one X API v2 tweets page (search, lookup or a twarc2 line).
+
+    Posts in `data` matched the query; posts only in `includes.tweets` are context. Items that
+    cannot be read are skipped and named in `Batch.errors`; a page of the wrong shape raises
+    MalformedPage. The input is never modified.
+    """
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    data = body.get("data", [])
+    if isinstance(data, Mapping):  # single-post lookups return one object
+        data = [data]
+    if not isinstance(data, list):
+        raise MalformedPage(f"data is {type(data).__name__}, not a list")
+    includes = body.get("includes", {})
+    if not isinstance(includes, Mapping):
+        raise MalformedPage(f"includes is {type(includes).__name__}, not an object")
+    included_users = includes.get("users", [])
+    included_tweets = includes.get("tweets", [])
+    if not isinstance(included_users, list) or not isinstance(included_tweets, list):
+        raise MalformedPage("includes.users / includes.tweets must be lists")
+
+    errors: list[str] = [_api_error_text(e) for e in body.get("errors", []) or []]
+    accounts: list[Account] = []
+    handles: dict[str, str] = {}
+    for index, user in enumerate(included_users):
+        account = _account(user, retrieved_at, errors, f"includes.users[{index}]")
+        if account is not None:
+            accounts.append(account)
+            handles[account.id] = account.handle
+
+    posts = _posts(data, "data", retrieved_at, handles, errors)
+    matched = {post.id for post in posts}
+    context = [p for p in _posts(included_tweets, "includes.tweets", retrieved_at, handles, errors)
+               if p.id not in matched]
+    return Batch(posts=tuple(posts), context_posts=tuple(context), accounts=tuple(accounts),
+                 errors=tuple(errors))
+
+
+def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
+    """Buckets from a `counts/recent` (or `counts/all`) page; old and new count field names."""
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    data = body.get("data", [])
+    if not isinstance(data, list):
+        raise MalformedPage(f"data is {type(data).__name__}, not a list")
+    buckets = []
+    for index, item in enumerate(data):
+        where = f"data[{index}]"
+        if not isinstance(item, Mapping):
+            raise MalformedPage(f"{where} is not an object")
+        count = counter(item.get("tweet_count", item.get("post_count")))
+        if count is None:
+            raise MalformedPage(f"{where}: no tweet_count / post_count")
+        start, _ = utc_stamp(item.get("start"), f"{where}.start")
+        end, _ = utc_stamp(item.get("end"), f"{where}.end")
+        buckets.append(CountBucket(start=start, end=end, count=count))
+    return buckets
+
+
+def is_counts_page(body: Mapping[str, Any]) -> bool:
+    """Whether a page is a counts response (buckets) rather than posts."""
+    data = body.get("data")
+    if isinstance(data, list) and data and isinstance(data[0], Mapping):
+        first = data[0]
+        return "start" in first and "end" in first and ("tweet_count" in first or "post_count" in first)
+    meta = body.get("meta")
+    return isinstance(meta, Mapping) and ("total_tweet_count" in meta or "total_post_count" in meta)
+
+
+def _api_error_text(error: Any) -> str:
+    if not isinstance(error, Mapping):
+        return str(error)[:300]
+    title = error.get("title") or "error"
+    detail = error.get("detail") or error.get("message") or ""
+    return f"{title}: {detail}".strip().rstrip(":")[:300]
+
+
+def _account(user: Any, retrieved_at: str, errors: list[str], where: str) -> Account | None:
+    if not isinstance(user, Mapping) or not isinstance(user.get("id"), str | int):
+        errors.append(f"{where}: user without an id, skipped")
+        return None
+    native = str(user["id"])
+    metrics = user.get("public_metrics") or {}
+    created = user.get("created_at")
+    try:
+        created_at = utc_stamp(created, f"{where}.created_at")[0] if created else None
+    except MalformedPage as exc:
+        errors.append(str(exc))
+        created_at = None
+    return Account(
+        uid=uid(native),
+        platform=PLATFORM,
+        id=native,
+        handle=str(user.get("username") or native),
+        name=user.get("name"),
+        followers_count=counter(metrics.get("followers_count")),
+        following_count=counter(metrics.get("following_count")),
+        posts_count=counter(metrics.get("tweet_count", metrics.get("post_count"))),
+        verified=user.get("verified") if isinstance(user.get("verified"), bool) else None,
+        created_at=created_at,
+        updated_at=retrieved_at,
+    )
+
+
+def _posts(items: list[Any], section: str, retrieved_at: str, handles: dict[str, str],
+           errors: list[str]) -> list[Post]:
+    posts = []
+    for index, item in enumerate(items):
+        where = f"{section}[{index}]"
+        try:
+            posts.append(_post(item, retrieved_at, handles, where))
+        except MalformedPage as exc:
+            errors.append(f"{exc}, skipped")
+    return posts
+
+
+def _post(tweet: Any, retrieved_at: str, handles: dict[str, str], where: str) -> Post:
+    if not isinstance(tweet, Mapping):
+        raise MalformedPage(f"{where}: not an object")
+    raw_id = tweet.get("id")
+    if not isinstance(raw_id, str | int) or not str(raw_id).isdigit():
+        raise MalformedPage(f"{where}: no numeric id")
+    native = str(raw_id)
+    created = tweet.get("created_at")
+    if created:
+        created_at, ts = utc_stamp(created, f"{where}.created_at")
+    else:  # default-field responses omit created_at; the snowflake id carries it
+        created_at, ts = epoch_stamp((int(native) >> 22) + _SNOWFLAKE_EPOCH_MS)
+    kind, ref_id = "original", None
+    for reference in tweet.get("referenced_tweets") or ():
+        ref_kind = _KIND_OF_REFERENCE.get(reference.get("type")) if isinstance(reference, Mapping) else None
+        if ref_kind and (kind == "original" or _KIND_RANK[ref_kind] < _KIND_RANK[kind]):
+            kind, ref_id = ref_kind, str(reference.get("id"))
+    author = tweet.get("author_id")
+    author_id = str(author) if author is not None else None
+    handle = handles.get(author_id) if author_id else None
+    entities = tweet.get("entities") or {}
+    tags = unique([t for t in (clean_tag(h.get("tag")) for h in entities.get("hashtags") or ()
+                               if isinstance(h, Mapping)) if t])
+    mentions = unique([str(m["username"]).casefold() for m in entities.get("mentions") or ()
+                       if isinstance(m, Mapping) and m.get("username")])
+    metrics = tweet.get("public_metrics") or {}
+    text = tweet.get("text")
+    note = tweet.get("note_tweet")  # long posts carry their full text here
+    if isinstance(note, Mapping) and isinstance(note.get("text"), str):
+        text = note["text"]
+    text = _unescape(text) if isinstance(text, str) else ""
+    return Post(
+        uid=uid(native),
+        platform=PLATFORM,
+        id=native,
+        author_uid=uid(author_id) if author_id else None,
+        created_at=created_at,
+        ts=ts,
+        text=text,
+        lang=tweet.get("lang"),
+        kind=kind,
+        ref_uid=uid(ref_id) if ref_id else None,
+        url=f"https://x.com/{handle or 'i/web'}/status/{native}",
+        like_count=counter(metrics.get("like_count")),
+        repost_count=counter(metrics.get("retweet_count", metrics.get("repost_count"))),
+        reply_count=counter(metrics.get("reply_count")),
+        quote_count=counter(metrics.get("quote_count")),
+        bookmark_count=counter(metrics.get("bookmark_count")),
+        impression_count=counter(metrics.get("impression_count")),
+        metrics_at=retrieved_at,
+        tags=tags,
+        mentions=mentions,
+    )
+
+
+def _unescape(text: str) -> str:
+    """X escapes exactly these three characters in post text; anything else was typed by the author."""
+    if "&" not in text:
+        return text
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -1,0 +1,131 @@
+"""Runs the collector on a schedule (APScheduler 3): one job per campaign and source. The only apscheduler importer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from .collector import Collector
+from .config import CampaignConfig
+from .errors import StormwatchError
+from .store import Store
+from .times import Clock, from_epoch
+
+log = logging.getLogger(__name__)
+MAX_WORKERS = 4
+
+
+class StormTrigger(BaseTrigger):
+    """Fires every `storm_interval` inside the storm window and every `interval` outside it (in storm
+    time, converted to wall time), fires at the window's start, and never before a rate-limit reset."""
+
+    def __init__(self, campaign: CampaignConfig, clock: Clock, not_before: Callable[[], float | None]) -> None:
+        self.campaign = campaign
+        self.clock = clock
+        self.not_before = not_before
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        if previous_fire_time is None:
+            candidate = now
+        else:
+            interval = self.campaign.interval_at(self.clock.now())
+            candidate = previous_fire_time + timedelta(seconds=self.clock.wall_seconds(interval))
+            # The storm's first minutes matter most: poll at the announced start, not up to `interval` late.
+            start_wall = self.clock.wall_time(self.campaign.start)
+            if previous_fire_time.timestamp() < start_wall < candidate.timestamp():
+                candidate = from_epoch(start_wall)
+        blocked_until = self.not_before()
+        if blocked_until is not None and blocked_until > candidate.timestamp():
+            candidate = from_epoch(blocked_until)
+        return candidate
+
+    def __str__(self) -> str:
+        return f"storm[{self.campaign.storm_interval} in window, {self.campaign.interval} outside]"
+
+
+class ScheduledCollector:
+    """The collector's jobs on a background scheduler, with per-source rate-limit back-off."""
+
+    def __init__(self, collector: Collector, campaign_name: str | None = None) -> None:
+        self.collector = collector
+        self.clock = collector.clock
+        self.campaigns = collector.config.selected(campaign_name)
+        self._backoff: dict[str, float] = {}
+        self._lock = threading.Lock()
+        jobs = sum(len(c.sources) for c in self.campaigns)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, jobs)))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def start(self) -> None:
+        """Add one job per campaign and source (each runs at once) and start the scheduler."""
+        with Store.open(self.collector.config.storage.database) as store:
+            for campaign in self.campaigns:
+                for source in campaign.sources:
+                    reset = store.backoff_until(campaign.name, source)
+                    if reset is not None and reset > self.clock.now():
+                        self._backoff[_job_id(campaign, source)] = self.clock.wall_time(reset)
+                        log.info("%s/%s: rate-limited until %s", campaign.name, source, reset.isoformat())
+        for campaign in self.campaigns:
+            for source in campaign.sources:
+                job_id = _job_id(campaign, source)
+                self.scheduler.add_job(
+                    self._run_job, trigger=StormTrigger(campaign, self.clock, lambda j=job_id: self._blocked(j)),
+                    args=(campaign, source), id=job_id, name=job_id)
+        self.scheduler.start()
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """When each job runs next (wall time), by `campaign/source`."""
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+
+    def stop(self) -> None:
+        """Stop scheduling; waits for the runs in flight (they stop after the page being stored)."""
+        self.collector.stop.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def _blocked(self, job_id: str) -> float | None:
+        with self._lock:
+            until = self._backoff.get(job_id)
+        return until if until is not None and until > self.clock.wall_time(self.clock.now()) else None
+
+    def _run_job(self, campaign: CampaignConfig, source: str) -> None:
+        job_id = _job_id(campaign, source)
+        if self.collector.stop.is_set():
+            return
+        try:
+            with Store.open(self.collector.config.storage.database) as store:
+                record = self.collector.run(store, campaign, source)
+        except StormwatchError as exc:  # the store is locked or unreadable: report, try again next time
+            log.error("%s: %s", job_id, exc)
+            return
+        if record.status == "rate_limited" and record.rate_limit_reset:
+            reset = datetime.fromisoformat(record.rate_limit_reset.replace("Z", "+00:00"))
+            wall = self.clock.wall_time(reset)
+            with self._lock:
+                self._backoff[job_id] = wall
+            if not self.collector.stop.is_set():
+                self.scheduler.modify_job(job_id, next_run_time=from_epoch(wall))
+
+
+def run_until_stopped(collector: Collector, campaign_name: str | None = None) -> None:
+    """Collect on the schedule until the collector's stop event is set, then finish the runs in flight."""
+    scheduled = ScheduledCollector(collector, campaign_name)
+    scheduled.start()
+    try:
+        while not collector.stop.wait(0.5):
+            pass
+    finally:
+        scheduled.stop()
+
+
+def _job_id(campaign: CampaignConfig, source: str) -> str:
+    return f"{campaign.name}/{source}"

@@ -1,0 +1,287 @@
+"""X API v2 through tweepy: recent search swept without gaps, and per-minute counts. The only tweepy importer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+import tweepy
+
+from ..config import CampaignConfig, XConfig
+from ..errors import MalformedPage, RateLimited, SourceError
+from ..models import Billing, Cursor, RateLimit, RawPage
+from ..times import Clock, from_epoch, iso_utc_seconds, parse_time
+
+SOURCE = "x"
+TWEEPY_HOST = "https://api.twitter.com"
+RECENT_SEARCH_REACH = timedelta(days=7)
+# X rejects a start_time exactly 7 days back; stay a little inside the window.
+REACH_MARGIN = timedelta(minutes=2)
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
+# The latest start_time a search may use: X serves posts up to 30 s ago and rejects later start times.
+NEWEST_START = timedelta(minutes=1)
+_SNOWFLAKE_EPOCH_MS = 1288834974657
+
+TWEET_FIELDS = ["created_at", "author_id", "public_metrics", "entities", "referenced_tweets", "lang",
+                "conversation_id"]
+EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]
+USER_FIELDS = ["public_metrics", "created_at", "verified"]
+
+log = logging.getLogger(__name__)
+# tweepy logs request headers, bearer token included, at DEBUG: never let that through.
+logging.getLogger("tweepy").setLevel(logging.INFO)
+
+
+def build_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_length: int) -> list[str]:
+    """The campaign's hashtags OR'd into as few queries as fit `max_length` characters each."""
+    suffix = "" if include_reposts else " -is:retweet"
+    terms = [f"#{tag}" for tag in hashtags]
+    queries: list[str] = []
+    group: list[str] = []
+
+    def render(items: list[str]) -> str:
+        body = items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
+        return body + suffix
+
+    for term in terms:
+        if len(render([term])) > max_length:
+            raise SourceError(f"x: hashtag {term} alone makes a query longer than {max_length} characters")
+        if group and len(render([*group, term])) > max_length:
+            queries.append(render(group))
+            group = []
+        group.append(term)
+    if group:
+        queries.append(render(group))
+    return queries
+
+
+def snowflake_time(post_id: str) -> datetime:
+    """When an X post id was minted (ids carry their creation time)."""
+    return from_epoch(((int(post_id) >> 22) + _SNOWFLAKE_EPOCH_MS) / 1000)
+
+
+class _HostSession(requests.Session):
+    """A requests session that sends tweepy's hard-coded host to `api_base` and applies a timeout."""
+
+    def __init__(self, api_base: str, timeout: float) -> None:
+        super().__init__()
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if isinstance(url, str) and url.startswith(TWEEPY_HOST):
+            url = self.api_base + url[len(TWEEPY_HOST):]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+class XSource:
+    """Recent search and counts for one configured X account (bearer token)."""
+
+    name = SOURCE
+
+    def __init__(self, config: XConfig, token: str, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
+        self.client.session = _HostSession(config.api_base, config.timeout)
+        self.client.session.headers["User-Agent"] = self.client.user_agent
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self.client.session.close()
+
+    @property
+    def counts_cost(self) -> float:
+        """What one counts request costs (USD)."""
+        return self.config.counts_request_usd
+
+    def billing(self, day: str) -> Billing:
+        """X's read prices, deduplicated within the UTC day `day`."""
+        return Billing(day=day, post_usd=self.config.post_read_usd, user_usd=self.config.user_read_usd)
+
+    def queries(self, campaign: CampaignConfig) -> list[str]:
+        """The search queries that cover a campaign's hashtags."""
+        return build_queries(campaign.hashtags, include_reposts=self.config.include_reposts,
+                             max_length=self.config.max_query_length)
+
+    def first_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """Where a new query starts: the storm start, or a minute ago if that is later (collecting before the
+        storm catches its build-up), never beyond search's reach."""
+        since = max(min(campaign.start, now - NEWEST_START), now - RECENT_SEARCH_REACH + REACH_MARGIN)
+        return Cursor(campaign.name, SOURCE, query, since=iso_utc_seconds(since))
+
+    def reach_warning(self, campaign: CampaignConfig, now: datetime) -> str | None:
+        """A warning when part of the storm window is already beyond recent search's 7 days."""
+        oldest = now - RECENT_SEARCH_REACH + REACH_MARGIN
+        if campaign.start < oldest:
+            return (f"x: recent search reaches back 7 days; posts before {iso_utc_seconds(oldest)} "
+                    "cannot be collected (import an archive for them)")
+        return None
+
+    def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """Sweep one query from the cursor, newest first, yielding each page with the cursor that covers it.
+
+        A sweep's newest id becomes the cursor's position only with its last page; until then the
+        unfinished sweep (its parameters, next_token, newest and oldest ids) is the cursor's `pending`.
+        """
+        pending = dict(cursor.pending) if cursor.pending else self._new_sweep(cursor, now)
+        while True:
+            params = dict(pending["params"])
+            try:
+                response = self._get(self.client.search_recent_tweets, cursor.query, max_results=100,
+                                     next_token=pending.get("next_token"), tweet_fields=TWEET_FIELDS,
+                                     expansions=EXPANSIONS, user_fields=USER_FIELDS, **params)
+            except _StaleToken:
+                # The saved next_token is no longer accepted: continue below the oldest post stored.
+                log.info("x: next_token for %r expired; resuming below id %s", cursor.query, pending["oldest_id"])
+                pending = {**pending, "next_token": None,
+                           "params": {**pending["params"], "until_id": pending["oldest_id"]}}
+                continue
+            body = _json(response)
+            meta = body.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise MalformedPage(f"x: {_where(response)}: meta is not an object")
+            newest = pending.get("newest_id") or meta.get("newest_id")
+            oldest = meta.get("oldest_id") or pending.get("oldest_id")
+            next_token = meta.get("next_token")
+            if next_token:
+                pending = {**pending, "next_token": next_token, "newest_id": newest, "oldest_id": oldest}
+                after = cursor.advanced(pending=pending)
+            else:
+                after = cursor.advanced(position=newest or cursor.position, pending=None)
+            yield self._page("search", response, body, after, cursor.query)
+            cursor = after
+            if not next_token:
+                return
+            _raise_if_exhausted(response)
+
+    def _new_sweep(self, cursor: Cursor, now: datetime) -> dict[str, Any]:
+        oldest_reachable = now - RECENT_SEARCH_REACH + REACH_MARGIN
+        if cursor.position and snowflake_time(cursor.position) > oldest_reachable:
+            params: dict[str, Any] = {"since_id": cursor.position}
+        else:
+            start = parse_time(cursor.since) if cursor.since else oldest_reachable
+            if cursor.position:  # collection stopped for longer than search reaches back
+                log.warning("x: %r was last collected more than 7 days ago; posts before %s are out of reach",
+                            cursor.query, iso_utc_seconds(oldest_reachable))
+            # X wants start_time before its default end_time (now - 30 s): never ask for a later one.
+            params = {"start_time": iso_utc_seconds(min(max(start, oldest_reachable), now - NEWEST_START))}
+        return {"params": params, "next_token": None, "newest_id": None, "oldest_id": None}
+
+    def counts(self, campaign: str, query: str, start: datetime, end: datetime) -> Iterator[RawPage]:
+        """Per-minute counts of a query between two times (paginated when X paginates)."""
+        next_token = None
+        cursor = Cursor(campaign, SOURCE, query)
+        while True:
+            response = self._get(self.client.get_recent_tweets_count, query, granularity="minute",
+                                 start_time=iso_utc_seconds(start), end_time=iso_utc_seconds(end),
+                                 next_token=next_token)
+            body = _json(response)
+            yield self._page("counts", response, body, cursor, query)
+            next_token = (body.get("meta") or {}).get("next_token")
+            if not next_token:
+                return
+
+    def _get(self, method: Any, query: str, **params: Any) -> requests.Response:
+        params = {k: v for k, v in params.items() if v is not None}
+        log.debug("x: %s %r %s", method.__name__, query,
+                  {k: v for k, v in params.items() if k not in ("tweet_fields", "expansions", "user_fields")})
+        try:
+            response = method(query, **params)
+        except tweepy.TooManyRequests as exc:
+            reset = exc.response.headers.get("x-rate-limit-reset")
+            reset_at = from_epoch(int(reset)) if reset and reset.isdigit() else None
+            raise RateLimited(f"x: rate limited (429) on {_where(exc.response)}",
+                              reset_at or self.clock.now() + DEFAULT_RATE_LIMIT_WAIT) from None
+        except tweepy.TwitterServerError as exc:
+            raise SourceError(f"x: {_where(exc.response)}: server error {_status(exc.response)}",
+                              transient=True) from None
+        except tweepy.BadRequest as exc:
+            if params.get("next_token") and any("token" in m.lower() for m in _messages(exc)):
+                raise _StaleToken() from None
+            raise SourceError(f"x: {_where(exc.response)}: 400 Bad Request: {'; '.join(_messages(exc))}") from None
+        except tweepy.Unauthorized as exc:
+            raise SourceError(f"x: {_where(exc.response)}: 401 Unauthorized: X refused the bearer token "
+                              f"from ${self.config.bearer_token_env}") from None
+        except tweepy.HTTPException as exc:  # 403, 404 and other refusals: not worth retrying
+            detail = "; ".join(_messages(exc)) or _status(exc.response)
+            raise SourceError(f"x: {_where(exc.response)}: {_status(exc.response)}: {detail}") from None
+        except requests.exceptions.RequestException as exc:
+            raise SourceError(f"x: cannot reach {self.config.api_base}: {_network_reason(exc)}",
+                              transient=True) from None
+        return response
+
+    def _page(self, endpoint: str, response: requests.Response, body: dict[str, Any], cursor: Cursor,
+              query: str) -> RawPage:
+        return RawPage(source=SOURCE, endpoint=endpoint, url=response.url, retrieved_at=self.clock.now(),
+                       body=body, cursor=cursor, query=query, rate_limit=_rate_limit(response))
+
+
+class _StaleToken(Exception):
+    """X rejected a pagination token (expired or unknown)."""
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except (ValueError, requests.exceptions.RequestException) as exc:
+        raise MalformedPage(f"x: {_where(response)}: the response is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise MalformedPage(f"x: {_where(response)}: the response is {type(body).__name__}, not an object")
+    return body
+
+
+def _raise_if_exhausted(response: requests.Response) -> None:
+    """Stop before a request X would refuse: the last response said no requests remain."""
+    limit = _rate_limit(response)
+    if limit.remaining == 0 and limit.reset_at is not None:
+        raise RateLimited(f"x: rate limit used up on {_where(response)}", limit.reset_at, request_made=False)
+
+
+def _rate_limit(response: requests.Response) -> RateLimit:
+    headers = response.headers
+
+    def number(name: str) -> int | None:
+        value = headers.get(name)
+        return int(value) if value and value.isdigit() else None
+
+    reset = number("x-rate-limit-reset")
+    return RateLimit(limit=number("x-rate-limit-limit"), remaining=number("x-rate-limit-remaining"),
+                     reset_at=from_epoch(reset) if reset is not None else None)
+
+
+def _where(response: Any) -> str:
+    request = getattr(response, "request", None)
+    path = getattr(request, "path_url", "") or ""
+    return f"GET {path.split('?')[0]}" if path else "request"
+
+
+def _status(response: Any) -> str:
+    return f"{getattr(response, 'status_code', '?')} {getattr(response, 'reason', '') or ''}".strip()
+
+
+def _messages(exc: tweepy.HTTPException) -> list[str]:
+    messages = [str(m) for m in exc.api_messages]
+    for error in exc.api_errors:
+        if isinstance(error, dict) and error.get("detail") and error["detail"] not in messages:
+            messages.append(str(error["detail"]))
+    return messages
+
+
+def _network_reason(exc: requests.exceptions.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = str(exc)
+        for reason in ("Connection refused", "Name or service not known", "Connection reset",
+                       "Connection aborted", "RemoteDisconnected", "IncompleteRead", "Temporary failure"):
+            if reason in text:
+                return reason.lower()
+        return "connection failed"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection dropped mid-response"
+    return type(exc).__name__

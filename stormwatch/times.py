@@ -1,0 +1,103 @@
+"""Time handling: the storm clock, durations like `5m`, and ISO-8601 UTC timestamps."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `90s`, `5m`, `1h30m`, `250ms` or `2d` into a timedelta; raise ValueError otherwise."""
+    compact = text.strip().replace(" ", "")
+    seconds = 0.0
+    position = 0
+    for match in _DURATION_PART.finditer(compact):
+        if match.start() != position:
+            break
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(compact) or seconds <= 0:
+        raise ValueError(f'"{text}" is not a duration like 90s, 5m, 1h')
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Render a duration compactly: `1h05m`, `4m10s`, `12s`."""
+    total = int(abs(delta.total_seconds()))
+    sign = "-" if delta.total_seconds() < 0 else ""
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{sign}{minutes}m{seconds:02d}s"
+    return f"{sign}{seconds}s"
+
+
+def parse_time(text: str, default_tz=UTC) -> datetime:
+    """Parse an ISO-8601 time (`2021-02-07T18:00:00+02:00`, `...Z`, or naive in `default_tz`) to UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=default_tz)
+    return parsed.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """Format an aware datetime as ISO-8601 UTC with milliseconds: `2021-02-07T16:00:00.000Z`."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def iso_utc_seconds(moment: datetime) -> str:
+    """Format an aware datetime as ISO-8601 UTC to the second (`2021-02-07T16:00:00Z`), as APIs take it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_epoch(seconds: float) -> datetime:
+    """An aware UTC datetime from epoch seconds."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Storm time: the wall clock, or a simulated clock that reads `anchor` at wall time `anchor_wall`
+    and runs `speed` times faster (for rehearsals and the demo against the simulated platform)."""
+
+    speed: float = 1.0
+    anchor: datetime | None = None
+    anchor_wall: float = 0.0
+
+    @property
+    def simulated(self) -> bool:
+        """Whether this clock differs from the wall clock."""
+        return self.anchor is not None
+
+    def now(self) -> datetime:
+        """The current storm time, UTC."""
+        if self.anchor is None:
+            return datetime.now(UTC)
+        return self.anchor + timedelta(seconds=(time.time() - self.anchor_wall) * self.speed)
+
+    def wall_seconds(self, storm: timedelta) -> float:
+        """How many wall-clock seconds a storm-time span takes."""
+        return storm.total_seconds() / self.speed
+
+    def wall_time(self, moment: datetime) -> float:
+        """The wall epoch seconds at which the storm clock reads `moment`."""
+        if self.anchor is None:
+            return moment.timestamp()
+        return self.anchor_wall + (moment - self.anchor).total_seconds() / self.speed
+
+
+SYSTEM_CLOCK = Clock()

@@ -1,0 +1,114 @@
+"""Shared fixtures: the real-sample folder, temporary configs, and the simulated platform."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = Path(os.environ.get("STORMWATCH_SAMPLES", REPO.parent / "shared" / "samples"))
+
+
+def sample_path(*parts: str) -> Path:
+    """A file in ../shared/samples; the test is skipped when the folder is absent (as on users' machines)."""
+    path = SAMPLES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real samples not available at {SAMPLES}")
+    return path
+
+
+def sample_lines(*parts: str) -> Iterator[dict]:
+    """The JSON objects of a JSONL sample file."""
+    with sample_path(*parts).open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def recorded_bodies(*parts: str) -> list[dict]:
+    """The response bodies of a decoded tweepy cassette."""
+    return [interaction["body"] for interaction in json.loads(sample_path(*parts).read_text(encoding="utf-8"))]
+
+
+# --- storms, configs and the simulated platform -------------------------------------------------
+
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from stormwatch.simulator.clock import ManualClock  # noqa: E402
+from stormwatch.simulator.server import Faults, SimulatedPlatform  # noqa: E402
+from stormwatch.simulator.storm import Storm, StormSpec  # noqa: E402
+
+T0 = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # the announced start: 18:00 in Hebron
+HASHTAGS = ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")
+TOKEN = "simulated-bearer-token-for-tests"
+
+
+def storm_spec(posts: int = 1500, *, seed: int = 7, hours: float = 3.0) -> StormSpec:
+    """A small #StandWithIssa storm: an hour of baseline before T0, then `hours` of storm."""
+    return StormSpec(hashtags=HASHTAGS, accounts=("Issaamro", "YASHebron"),
+                     targets=("antonioguterres", "vonderleyen"), start=T0, end=T0 + timedelta(hours=hours),
+                     seed=seed, posts=posts, lead=timedelta(hours=1))
+
+
+def clock_section(clock: object) -> str:
+    """The `[clock]` table that gives a subprocess the same storm clock as `clock` (a stormwatch Clock)."""
+    return (f'[clock]\nspeed = {clock.speed}\nanchor = "{clock.anchor.isoformat()}"\n'  # type: ignore[attr-defined]
+            f"anchor_wall = {clock.anchor_wall!r}\n")  # type: ignore[attr-defined]
+
+
+def config_text(api_base: str, *, start: datetime = T0, end: datetime | None = None, budget: float | None = None,
+                x_extra: str = "", top_extra: str = "", campaign_extra: str = "") -> str:
+    """A config for tests: fast retries, the campaign window, the simulated platform's address."""
+    end = end or start + timedelta(hours=3)
+    budget_line = f"daily_budget_usd = {budget}\n" if budget is not None else ""
+    return f"""{top_extra}
+[storage]
+database = "data/test.db"
+raw_archive = "data/raw"
+
+[x]
+bearer_token_env = "X_BEARER_TOKEN"
+api_base = "{api_base}"
+retries = 4
+retry_backoff = "10ms"
+max_backoff = "50ms"
+timeout = "10s"
+{x_extra}
+
+[[campaigns]]
+name = "standwithissa"
+hashtags = {list(HASHTAGS)!r}
+accounts = ["Issaamro", "YASHebron"]
+targets = ["antonioguterres", "vonderleyen"]
+start = "{start.isoformat()}"
+end = "{end.isoformat()}"
+timezone = "Asia/Hebron"
+interval = "5m"
+storm_interval = "1m"
+{budget_line}{campaign_extra}
+"""
+
+
+def write_config(directory: Path, api_base: str, **options: object) -> Path:
+    """Write a test config into `directory` and return its path."""
+    path = directory / "config.toml"
+    path.write_text(config_text(api_base, **options), encoding="utf-8")  # type: ignore[arg-type]
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_storm() -> Storm:
+    """The small storm, built once for the session."""
+    return Storm.build(storm_spec())
+
+
+@pytest.fixture
+def platform(small_storm: Storm) -> Iterator[tuple[SimulatedPlatform, ManualClock]]:
+    """The simulated platform serving the small storm, its clock at the start of the baseline."""
+    clock = ManualClock(T0 - timedelta(hours=1))
+    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults()) as server:
+        yield server, clock

@@ -1,0 +1,207 @@
+"""`stormwatch collect` and `status` in a subprocess against the simulated platform: kill -9, SIGTERM, bad
+credentials, an unreachable API, and secrets that must never be written anywhere."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from stormwatch.simulator.server import Faults, SimulatedPlatform
+from stormwatch.simulator.storm import Storm
+from stormwatch.times import Clock
+
+from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
+
+STORM_OVER = T0 + timedelta(hours=3, minutes=5)
+
+
+@pytest.fixture(scope="module")
+def storm() -> Storm:
+    return Storm.build(storm_spec(posts=3000, seed=11))
+
+
+@pytest.fixture
+def live(storm: Storm, tmp_path: Path) -> Iterator[tuple[SimulatedPlatform, Path]]:
+    """The platform on a real-time storm clock that reads just after the storm, and a config sharing it."""
+    clock = Clock(speed=1.0, anchor=STORM_OVER, anchor_wall=time.time())
+    with SimulatedPlatform(storm, clock, token=TOKEN, faults=Faults()) as server:
+        yield server, write_config(tmp_path, server.url, top_extra=clock_section(clock))
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k != "X_BEARER_TOKEN"}
+    return {**base, "X_BEARER_TOKEN": TOKEN, **extra}
+
+
+def stormwatch(*args: str, environment: dict[str, str] | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stormwatch", *args], capture_output=True, text=True,
+                          timeout=timeout, env=environment or env())
+
+
+def database(config: Path) -> Path:
+    return config.parent / "data" / "test.db"
+
+
+def member_ids(config: Path) -> list[str]:
+    with sqlite3.connect(database(config)) as conn:
+        return [row[0] for row in conn.execute(
+            "SELECT p.id FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid")]
+
+
+def pending_sweeps(config: Path) -> int:
+    with sqlite3.connect(database(config)) as conn:
+        return conn.execute("SELECT count(*) FROM cursors WHERE pending IS NOT NULL").fetchone()[0]
+
+
+def wait_for_members(config: Path, at_least: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else "collector exited"
+        if database(config).exists():
+            try:
+                if len(member_ids(config)) >= at_least:
+                    return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} posts stored after {timeout}s")
+
+
+def truth_ids(server: SimulatedPlatform) -> set[str]:
+    return set(server.storm.truth(T0, T0 + timedelta(hours=3)).post_ids)
+
+
+def test_kill_9_in_the_middle_of_a_sweep_leaves_no_gap(live: tuple) -> None:
+    server, config = live
+    server.faults.update(slow_every=1, slow_seconds=0.1)
+    process = subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config)],
+                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_members(config, 700, process)
+        process.kill()  # SIGKILL: no cleanup at all
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stored_at_kill = len(member_ids(config))
+    assert pending_sweeps(config) == 1, "the sweep was cut in the middle"
+    server.faults.update(slow_every=0)
+    result = stormwatch("collect", "--once", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert pending_sweeps(config) == 0
+    ids = member_ids(config)
+    assert len(ids) == len(set(ids)) and set(ids) == truth_ids(server)
+    assert len(ids) > stored_at_kill
+    # at most the one page in flight at the kill was delivered twice
+    served_twice = [i for i, n in server.served_post_ids().items() if n > 1]
+    assert len(served_twice) <= 100
+    with sqlite3.connect(database(config)) as conn:
+        statuses = [row[0] for row in conn.execute("SELECT status FROM runs ORDER BY id")]
+        errors = [row[0] for row in conn.execute("SELECT error FROM runs WHERE status = 'failed'")]
+    assert "running" not in statuses
+    assert any("interrupted" in (e or "") for e in errors)
+
+
+def test_sigterm_finishes_the_page_in_flight_and_exits_0(live: tuple) -> None:
+    server, config = live
+    server.faults.update(slow_every=1, slow_seconds=0.1)
+    process = subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config)],
+                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_members(config, 300, process)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, process.stderr.read()
+    with sqlite3.connect(database(config)) as conn:
+        (status, error, requests, posts_new) = conn.execute(
+            "SELECT status, error, requests, posts_new FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    assert status == "partial" and "stopped by shutdown" in error
+    assert posts_new == len(member_ids(config)) and requests >= 3
+    # the next run finishes the sweep
+    server.faults.update(slow_every=0)
+    assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0
+    assert set(member_ids(config)) == truth_ids(server)
+
+
+def test_missing_token_is_named_never_printed_and_nothing_is_touched(live: tuple) -> None:
+    server, config = live
+    environment = env()
+    environment.pop("X_BEARER_TOKEN")
+    result = stormwatch("collect", "--once", "--config", str(config), environment=environment)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("stormwatch: error: x: the environment variable X_BEARER_TOKEN "
+                                     "(x.bearer_token_env) is not set; export your X API bearer token under that name")
+    assert not database(config).exists()
+    assert server.requests() == []
+
+
+def test_unreachable_api_is_one_line_and_keeps_what_was_stored(live: tuple, tmp_path: Path) -> None:
+    server, config = live
+    assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0
+    before = sorted(member_ids(config))
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config.write_text(config.read_text().replace(server.url, f"http://127.0.0.1:{closed}"))
+    result = stormwatch("collect", "--once", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"standwithissa/x: failed — 0 new posts, 5 requests, $0.00 — x: cannot reach http://127.0.0.1:{closed}: "
+        "connection refused (gave up after 5 attempts)")
+    assert sorted(member_ids(config)) == before
+
+
+def test_the_token_never_reaches_logs_database_or_archive(live: tuple) -> None:
+    _, config = live
+    result = stormwatch("collect", "--once", "--verbose", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" in (config.parent / "data" / "stormwatch.log").read_text()
+    haystacks = {"stdout": result.stdout.encode(), "stderr": result.stderr.encode()}
+    for path in (config.parent / "data").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            haystacks[str(path)] = gzip.decompress(data) if path.suffix == ".gz" else data
+    assert any(b"StandWithIssa" in data for data in haystacks.values())
+    leaks = [name for name, data in haystacks.items() if TOKEN.encode() in data]
+    assert leaks == []
+
+
+def test_status_shows_cursors_runs_and_spend(live: tuple) -> None:
+    server, config = live
+    assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0
+    result = stormwatch("status", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "standwithissa: 2" in text or "standwithissa:" in text
+    assert "(#StandWithIssa OR #DropTheCharges OR #FreePoliticalPrisoners): newest" in text
+    assert "up to date" in text and "last run" in text
+    report = json.loads(stormwatch("status", "--json", "--config", str(config)).stdout)
+    (campaign,) = report["campaigns"]
+    assert campaign["posts"] == len(truth_ids(server))
+    (source,) = campaign["sources"]
+    assert source["last_run"]["status"] in ("ok", "partial")
+    assert source["spent_today_usd"] > 0 and source["requests_today"] >= 30
+    assert campaign["spent_today_usd"] == pytest.approx(source["spent_today_usd"])
+
+
+def test_status_without_a_database_says_so(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    result = stormwatch("status", "--config", str(config))
+    assert result.returncode == 1
+    assert "no database yet" in result.stderr and not database(config).exists()

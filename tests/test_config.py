@@ -1,0 +1,117 @@
+"""Config validation: every problem is one line naming the file and key path; the example always validates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from stormwatch.config import example_config, load_config
+from stormwatch.errors import ConfigError
+
+from .conftest import REPO
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_committed_example_and_the_template_agree_and_validate() -> None:
+    committed = REPO / "config.toml"
+    assert committed.read_text(encoding="utf-8") == example_config()
+    config = load_config(committed)
+    (campaign,) = config.campaigns
+    assert campaign.name == "standwithissa"
+    assert campaign.hashtags == ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")
+    assert campaign.start.isoformat() == "2021-02-07T16:00:00+00:00"
+    assert campaign.storm_interval == timedelta(minutes=1) and campaign.interval == timedelta(minutes=5)
+    assert campaign.daily_budget_usd == 25.0
+    assert config.x.bearer_token_env == "X_BEARER_TOKEN"
+    assert config.storage.database == REPO / "data" / "stormwatch.db"
+    assert not config.clock.simulated
+
+
+def test_simulated_example_points_at_localhost_with_a_fast_clock(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, example_config(simulated_port=9999, anchor_wall=1000.0)))
+    assert config.x.api_base == "http://127.0.0.1:9999"
+    assert config.clock.simulated and config.clock.speed == 30
+    assert config.clock.anchor_wall == 1060.0
+    assert config.simulation.port == 9999
+
+
+def replace_in_example(old: str, new: str) -> str:
+    text = example_config()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('interval = "5m"', 'interval = "5x"', 'campaigns[0].interval: "5x" is not a duration like 90s, 5m, 1h'),
+    ('storm_interval = "1m"', 'storm_intervall = "1m"',
+     "campaigns[0].storm_intervall: unknown key (did you mean 'storm_interval'?)"),
+    ('timezone = "Asia/Hebron"', 'timezone = "Asia/Hebronx"',
+     "campaigns[0].timezone: 'Asia/Hebronx' is not a time zone"),
+    ('end = "2021-02-08T12:00:00+02:00"', 'end = "2021-02-06T12:00:00+02:00"', "campaigns[0].end: must be after start"),
+    ('start = "2021-02-07T18:00:00+02:00"', 'start = "tomorrow"', 'campaigns[0].start: "tomorrow" is not a time'),
+    ('sources = ["x"]', 'sources = ["myspace"]', "campaigns[0].sources[0]: 'myspace' is not a known source"),
+    ('daily_budget_usd = 25.0', 'daily_budget_usd = "lots"', "campaigns[0].daily_budget_usd: must be a number"),
+    ('name = "standwithissa"', 'name = "Stand With Issa"', "campaigns[0].name: 'Stand With Issa' must be lower-case"),
+    ('bearer_token_env = "X_BEARER_TOKEN"', 'bearer_token_env = "AAAA AAAA-secret"',
+     "x.bearer_token_env: 'AAAA AAAA-secret' is not an environment variable name"),
+    ('api_base = "https://api.x.com"', 'api_base = "api.x.com"', "x.api_base: 'api.x.com' is not an http(s) URL"),
+    ('names = "pseudonymized"', 'names = "everyone"', 'report.names'),
+    ('hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]', 'hashtags = []',
+     "campaigns[0].hashtags: must list at least one value"),
+])
+def test_each_problem_names_file_and_key_path(tmp_path: Path, old: str, new: str, message: str) -> None:
+    path = write(tmp_path, replace_in_example(old, new))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}: ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[storage\n"))
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_hashtags_lose_their_hash_and_repeats(tmp_path: Path) -> None:
+    text = replace_in_example('hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]',
+                              'hashtags = ["#StandWithIssa", "standwithissa", "#الحرية_لعيسى"]')
+    config = load_config(write(tmp_path, text))
+    assert config.campaigns[0].hashtags == ("StandWithIssa", "الحرية_لعيسى")
+
+
+def test_cli_reports_a_config_typo_in_one_line_and_touches_no_database(tmp_path: Path) -> None:
+    path = write(tmp_path, replace_in_example('interval = "5m"', 'interval = "5x"'))
+    for command in (["collect", "--once"], ["status"]):
+        result = subprocess.run([sys.executable, "-m", "stormwatch", *command, "--config", str(path)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert result.stderr.strip() == (f'stormwatch: error: {path}: campaigns[0].interval: "5x" is not a duration '
+                                         "like 90s, 5m, 1h")
+        assert result.stdout == ""
+    assert not (tmp_path / "data").exists()
+
+
+def test_config_from_environment_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, replace_in_example('interval = "5m"', 'interval = "7x"'))
+    result = subprocess.run([sys.executable, "-m", "stormwatch", "status"], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path, env={**_env(), "STORMWATCH_CONFIG": str(path)})
+    assert result.returncode == 2 and '"7x"' in result.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
