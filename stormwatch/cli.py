@@ -43,10 +43,10 @@ def _load(config_file: str | None) -> Config:
     return load_config(config_path(config_file))
 
 
-def _logging(config: Config, *, verbose: bool = False, quiet: bool = False) -> None:
+def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True) -> None:
     from .console import setup_logging
 
-    setup_logging(config.storage.log_file, secrets=config.secrets(), verbose=verbose, quiet=quiet)
+    setup_logging(config.storage.log_file, secrets=config.secrets(), verbose=verbose, quiet=quiet, console=console)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -144,6 +144,191 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         click.echo(_status_text(report))
+
+
+def _window(config: Config, campaign_name: str | None, since: str | None, until: str | None) -> tuple[Any, Any]:
+    """The chosen campaign and its metrics window from --since/--until (naive times in the campaign's zone)."""
+    from .metrics import campaign_window
+    from .times import parse_time
+
+    campaign = config.campaign(campaign_name)
+
+    def moment(text: str | None, option: str) -> Any:
+        if text is None:
+            return None
+        try:
+            return parse_time(text, campaign.timezone)
+        except ValueError:
+            raise StormwatchError(f"{option}: {text!r} is not a time like 2021-02-07T18:00 or "
+                                  "2021-02-07T16:00:00Z") from None
+
+    window = campaign_window(campaign, moment(since, "--since"), moment(until, "--until"))
+    if window.until <= window.since:
+        raise StormwatchError("--until must be after --since")
+    return campaign, window
+
+
+def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--campaign, --since and --until."""
+    command = click.option("--until", default=None, help="Window end (default: the campaign's end).")(command)
+    command = click.option("--since", default=None, help="Window start (default: the campaign's start).")(command)
+    return click.option("--campaign", default=None, help="The campaign (needed when there are several).")(command)
+
+
+@main.command()
+@config_option
+@window_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@fail_cleanly
+def summary(config_file: str | None, campaign: str | None, since: str | None, until: str | None,
+            as_json: bool) -> None:
+    """Headline figures for a campaign window."""
+    from .metrics import summary as campaign_summary
+    from .store import Store
+
+    config = _load(config_file)
+    chosen, window = _window(config, campaign, since, until)
+    with Store.open(config.storage.database, create=False) as store:
+        result = campaign_summary(store, chosen, window)
+    data = result.to_json()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(summary_text(data))
+
+
+def summary_text(data: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    window = data["window"]
+    lines = [f"{data['campaign']}: {window['since']} → {window['until']} ({window['platform']})",
+             f"  posts         {data['posts']:>10,}  (originals {data['originals']:,}, reposts {data['reposts']:,}, "
+             f"quotes {data['quotes']:,}, replies {data['replies']:,})",
+             f"  contributors  {data['contributors']:>10,}",
+             f"  reach         {data['potential_reach']:>10,}  potential (followers of contributors)",
+             f"  impressions   {data['potential_impressions']:>10,}  potential; {data['impressions']:,} reported",
+             f"  engagement    {data['engagement']:>10,}  likes, reposts, replies and quotes received",
+             f"  peak          {data['peak_posts_per_minute']:>10,}  posts in the minute from {data['peak_minute']}"]
+    for platform, figures in data["by_platform"].items():
+        lines.append(f"  {platform:<13} {figures['posts']:>10,}  posts by {figures['contributors']:,} accounts")
+    return "\n".join(lines)
+
+
+@main.command()
+@config_option
+@window_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Parent folder for the report (default: report.out_dir, ./reports).")
+@click.option("--names", type=click.Choice(["public", "pseudonymized"]), default=None,
+              help="Name every account, or pseudonymize small accounts (default: report.names).")
+@fail_cleanly
+def report(config_file: str | None, campaign: str | None, since: str | None, until: str | None,
+           out_dir: str | None, names: str | None) -> None:
+    """Write the post-event report (HTML, Markdown, CSV, JSON and charts) and print its folder."""
+    from pathlib import Path
+
+    from .report import write_report
+    from .store import Store
+
+    config = _load(config_file)
+    chosen, window = _window(config, campaign, since, until)
+    with Store.open(config.storage.database, create=False) as store:
+        folder = write_report(store, config, chosen, window, out_dir=Path(out_dir) if out_dir else None,
+                              names=names)
+    click.echo(str(folder))
+
+
+@main.command()
+@config_option
+@click.option("--campaign", default=None, help="The campaign (needed when there are several).")
+@click.option("--collect", "with_collector", is_flag=True, help="Also run the scheduled collector in this process.")
+@fail_cleanly
+def dashboard(config_file: str | None, campaign: str | None, with_collector: bool) -> None:
+    """The live storm dashboard (one still frame when not on a terminal)."""
+    from .collector import Collector
+    from .console import is_terminal
+    from .dashboard import print_once, take_snapshot
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    interactive = is_terminal()
+    _logging(config, quiet=True, console=not interactive)
+    if not with_collector:
+        from .store import Store
+
+        with Store.open(config.storage.database, create=False) as store:
+            if not interactive:
+                print_once(take_snapshot(store, config, chosen))
+                return
+            _watch(config, chosen, store, None, threading.Event())
+        return
+    from .scheduler import ScheduledCollector
+    from .store import Store
+
+    stop = threading.Event()
+    collector = Collector(config, clock=config.clock, stop=stop)
+    collector.check_credentials()
+    _stop_on_signals(stop)
+    scheduled = ScheduledCollector(collector, chosen.name)
+    scheduled.start()
+    try:
+        with Store.open(config.storage.database) as store:
+            if interactive:
+                _watch(config, chosen, store, scheduled, stop)
+            else:
+                stop.wait(2.0)  # let the first run land, then show one frame
+                print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs()))
+    finally:
+        scheduled.stop()
+        collector.close()
+
+
+def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event) -> None:
+    """Run the live dashboard for a campaign until Ctrl-C or `stop`."""
+    from .dashboard import run_live, take_snapshot
+
+    def read() -> Any:
+        return take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
+                             list_size=20)
+
+    run_live(read, stop)
+
+
+@main.command()
+@click.option("--duration", type=float, default=60.0, show_default=True,
+              help="Wall-clock seconds the storm takes to play out.")
+@click.option("--headless", is_flag=True,
+              help="No dashboard: progress lines and the summary (automatic without a TTY).")
+@click.option("--posts", type=click.IntRange(100, 500_000), default=5000, show_default=True,
+              help="About how many campaign posts the storm has.")
+@click.option("--seed", type=int, default=2021, show_default=True, help="Storm seed.")
+@fail_cleanly
+def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
+    """A #StandWithIssa storm on the simulated platform: collected live, then reported (no account needed)."""
+    import secrets
+    from pathlib import Path
+
+    from .console import is_terminal, setup_logging
+    from .demo import fresh_demo_folder, run_demo
+
+    if duration < 5:
+        raise StormwatchError("--duration: at least 5 seconds")
+    interactive = is_terminal() and not headless
+    base = Path.cwd()
+    token = secrets.token_urlsafe(24)  # the simulated platform's bearer token for this run only
+    folder = fresh_demo_folder(base)
+    setup_logging(folder / "stormwatch.log", secrets=(token,), quiet=True, console=not interactive)
+    live_view = None
+    if interactive:
+        def live_view(collector: Any, scheduled: Any, stop: threading.Event) -> None:
+            from .store import Store
+
+            with Store.open(collector.config.storage.database) as store:
+                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop)
+
+    result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
+                      progress=click.echo)
+    click.echo(summary_text(result.summary.to_json()))
+    click.echo(f"report: {result.report / 'report.html' if result.report else '(not written)'}")
 
 
 @main.command()

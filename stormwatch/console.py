@@ -43,8 +43,11 @@ class RedactSecrets(logging.Filter):
 
 
 def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbose: bool = False,
-                  quiet: bool = False) -> None:
-    """Log to the terminal (rich) and to `log_file`; secrets never reach either."""
+                  quiet: bool = False, console: bool = True) -> None:
+    """Log to the terminal (rich) and to `log_file`; secrets never reach either.
+
+    `console=False` keeps the terminal for a full-screen view (the dashboard): the log file only.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -61,7 +64,8 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
         terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     terminal.setLevel(console_level)
     terminal.addFilter(redact)
-    root.addHandler(terminal)
+    if console:
+        root.addHandler(terminal)
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)

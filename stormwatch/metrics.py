@@ -558,3 +558,98 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
     )
 
 
+# --- report helpers ---
+
+from collections.abc import Iterator  # noqa: E402  (kept with the helpers that use them)
+from typing import NamedTuple  # noqa: E402
+
+
+@dataclass(frozen=True)
+class KnownAccount:
+    """An account the accounts table knows, as the report's naming rules need it."""
+
+    uid: str
+    platform: str
+    handle: str
+    followers: int
+
+
+def mentioned_accounts(store: Store, campaign: str, window: Window) -> list[KnownAccount]:
+    """Known accounts whose handle the window's campaign posts mention (matched per platform, case-insensitively)."""
+    where, args = _where(campaign, window)
+    # Mentions are stored case-folded; SQLite's lower() folds ASCII, which covers the platforms' handle alphabets.
+    # A handle mentioned but unknown here stays unknown: the report hides it.
+    rows = store.conn.execute(
+        "SELECT a.uid, a.platform, a.handle, coalesce(a.followers_count, 0) FROM accounts a "
+        "WHERE (a.platform, lower(a.handle)) IN (SELECT DISTINCT c.platform, m.handle FROM campaign_posts c "
+        f"JOIN post_mentions m ON m.post_uid = c.post_uid WHERE {where}) ORDER BY a.uid", args).fetchall()
+    return [KnownAccount(*row) for row in rows]
+
+
+class PostRow(NamedTuple):
+    """One post for exports: PostStat's fields as a plain tuple, tags space-separated."""
+
+    uid: str
+    platform: str
+    created_at: str
+    kind: str
+    author_uid: str | None
+    handle: str
+    followers: int
+    text: str
+    url: str | None
+    lang: str | None
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int
+    impressions: int | None
+    engagement: int
+    tags: str
+
+
+def iter_post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRow]:
+    """Every post of the window in time order, as `iter_posts` gives it but without per-row copies (for 1M rows)."""
+    where, args = _where(campaign, window)
+    # iter_posts builds two dataclasses per row (asdict included), about 23 s for a million posts; plain tuples
+    # keep a million-post export within seconds. The fallbacks match _post_stat's.
+    cursor = store.conn.execute(
+        "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, "
+        "coalesce(a.handle, substr(p.author_uid, instr(p.author_uid, ':') + 1), 'unknown'), "
+        "coalesce(a.followers_count, 0), coalesce(p.text, ''), p.url, p.lang, coalesce(p.like_count, 0), "
+        "coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), coalesce(p.quote_count, 0), p.impression_count, "
+        f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END, "
+        "coalesce((SELECT group_concat(t.tag, ' ') FROM post_tags t WHERE t.post_uid = p.uid), '') "
+        "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
+        f"WHERE {where} ORDER BY c.ts, c.post_uid", args)
+    make = PostRow._make
+    for row in cursor:
+        yield make(row)
+
+
+@dataclass(frozen=True)
+class SourceRuns:
+    """How collection went for one source of a campaign: runs by status and the span they cover."""
+
+    source: str
+    runs: int
+    by_status: dict[str, int]
+    first_started_at: str | None
+    last_finished_at: str | None
+    posts_new: int
+
+
+def run_history(store: Store, campaign: str) -> list[SourceRuns]:
+    """Collection runs per source of a campaign (counts by status, first start, last finish, posts stored)."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for source, status, runs, first, last, posts_new in store.conn.execute(
+            "SELECT source, status, count(*), min(started_at), max(finished_at), coalesce(sum(posts_new), 0) "
+            "FROM runs WHERE campaign = ? GROUP BY source, status ORDER BY source, status", (campaign,)):
+        entry = grouped.setdefault(source, {"runs": 0, "by_status": {}, "first": None, "last": None, "posts": 0})
+        entry["runs"] += runs
+        entry["by_status"][status] = runs
+        entry["first"] = min(filter(None, (entry["first"], first)), default=None)
+        entry["last"] = max(filter(None, (entry["last"], last)), default=None)
+        entry["posts"] += posts_new
+    return [SourceRuns(source=source, runs=e["runs"], by_status=e["by_status"], first_started_at=e["first"],
+                       last_finished_at=e["last"], posts_new=e["posts"]) for source, e in grouped.items()]

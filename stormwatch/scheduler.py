@@ -37,9 +37,11 @@ class StormTrigger(BaseTrigger):
             interval = self.campaign.interval_at(self.clock.now())
             candidate = previous_fire_time + timedelta(seconds=self.clock.wall_seconds(interval))
             # The storm's first minutes matter most: poll at the announced start, not up to `interval` late.
-            start_wall = self.clock.wall_time(self.campaign.start)
-            if previous_fire_time.timestamp() < start_wall < candidate.timestamp():
-                candidate = from_epoch(start_wall)
+            # (Compared as datetimes built the same way: float round-trips must not make the start
+            # look still ahead once it has fired, or APScheduler would loop on the same time forever.)
+            start = from_epoch(self.clock.wall_time(self.campaign.start))
+            if previous_fire_time < start < candidate:
+                candidate = start
         blocked_until = self.not_before()
         if blocked_until is not None and blocked_until > candidate.timestamp():
             candidate = from_epoch(blocked_until)

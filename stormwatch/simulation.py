@@ -19,13 +19,13 @@ def storm_spec(config: Config, campaign: CampaignConfig, *, seed: int | None = N
 
 def build_platform(config: Config, campaign: CampaignConfig, *, host: str = "127.0.0.1", port: int | None = None,
                    seed: int | None = None, posts: int | None = None, faults: dict[str, Any] | None = None,
-                   storm: Storm | None = None) -> SimulatedPlatform:
+                   storm: Storm | None = None, token: str | None = None) -> SimulatedPlatform:
     """A simulated platform serving the campaign's storm on the config's storm clock (not yet started)."""
     storm = storm or Storm.build(storm_spec(config, campaign, seed=seed, posts=posts))
     chosen = {name: value for name, value in (faults or {}).items() if value}
     return SimulatedPlatform(storm, config.clock, host=host,
                              port=config.simulation.port if port is None else port,
-                             token=config.simulation.token or None, faults=Faults(**chosen))
+                             token=token or config.simulation.token or None, faults=Faults(**chosen))
 
 
 def storm_truth(config: Config, campaign: CampaignConfig, *, seed: int | None = None,

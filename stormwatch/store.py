@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -180,6 +181,9 @@ class Store:
                    "query TEXT NOT NULL, bucket_start TEXT NOT NULL, bucket_end TEXT NOT NULL, "
                    "count INTEGER NOT NULL, fetched_at TEXT NOT NULL, "
                    "PRIMARY KEY (campaign, source, query, bucket_start)) WITHOUT ROWID")
+        # Stable per-campaign pseudonyms for reports: random labels, so they cannot be recomputed from handles.
+        db.execute("CREATE TABLE pseudonyms (campaign TEXT NOT NULL, uid TEXT NOT NULL, label TEXT NOT NULL, "
+                   "PRIMARY KEY (campaign, uid), UNIQUE (campaign, label))")
         # Resources already billed this UTC day (X charges each post or user once a day).
         db.execute("CREATE TABLE billed_reads (day TEXT NOT NULL, uid TEXT NOT NULL, "
                    "PRIMARY KEY (day, uid)) WITHOUT ROWID")
@@ -416,6 +420,31 @@ class Store:
         """Drop billing dedup entries older than `day` (they no longer affect any charge)."""
         with self.transaction("prune billing records") as conn:
             conn.execute("DELETE FROM billed_reads WHERE day < ?", (day,))
+
+    def pseudonyms(self, campaign: str, uids: Iterable[str]) -> dict[str, str]:
+        """A stable `participant-xxxx` label per account uid for a campaign, assigning new ones as needed.
+
+        Labels are random (not derived from the handle), so nobody can recompute them from a list of
+        suspects; they stay the same in every report of the campaign.
+        """
+        wanted = list(dict.fromkeys(uids))
+        with self.transaction("assign pseudonyms") as conn:
+            known = dict(conn.execute("SELECT uid, label FROM pseudonyms WHERE campaign = ?", (campaign,)).fetchall())
+            taken = set(known.values())
+            for uid in wanted:
+                if uid in known:
+                    continue
+                # Four hex digits while they are plentiful, longer once a quarter of them are taken.
+                digits = 4
+                while len(taken) > 16 ** digits // 4:
+                    digits += 2
+                label = f"participant-{secrets.token_hex(digits // 2)}"
+                while label in taken:
+                    label = f"participant-{secrets.token_hex(digits // 2)}"
+                conn.execute("INSERT INTO pseudonyms (campaign, uid, label) VALUES (?, ?, ?)", (campaign, uid, label))
+                known[uid] = label
+                taken.add(label)
+        return {uid: known[uid] for uid in wanted}
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -112,3 +112,29 @@ def platform(small_storm: Storm) -> Iterator[tuple[SimulatedPlatform, ManualCloc
     clock = ManualClock(T0 - timedelta(hours=1))
     with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults()) as server:
         yield server, clock
+
+
+@pytest.fixture(scope="session")
+def collected(small_storm: Storm, tmp_path_factory: pytest.TempPathFactory):
+    """The small storm collected by the real collector (over HTTP) once the storm is over: (config, storm).
+
+    The collector starts after the storm, so collection begins at the announced start (T0).
+    Read-only for tests: copy the database before writing to it.
+    """
+    from stormwatch.collector import Collector
+    from stormwatch.config import load_config
+
+    directory = tmp_path_factory.mktemp("collected")
+    clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
+    with SimulatedPlatform(small_storm, clock, token=TOKEN) as server:
+        config = load_config(write_config(directory, server.url, campaign_extra="goal_posts = 3000\n"
+                                          "goal_contributors = 400\n"))
+        os.environ["X_BEARER_TOKEN"] = TOKEN
+        try:
+            collector = Collector(config, clock=clock)
+            (record,) = collector.run_once()
+            collector.close()
+        finally:
+            os.environ.pop("X_BEARER_TOKEN", None)
+    assert record.status in ("ok", "partial"), record.error
+    return config, small_storm

@@ -93,3 +93,20 @@ def test_scheduled_collection_backs_off_until_the_rate_limit_resets(tmp_path: Pa
         # between back-offs it polls at the storm interval: more than one run happened after the first
         assert len(runs) >= 3
         assert store.count_campaign_posts("standwithissa") > 0
+
+
+@pytest.mark.parametrize("speed", [1.0, 60.0, 1080.0, 1234.567])
+def test_fire_times_always_move_forward_across_the_window_start(tmp_path: Path, speed: float) -> None:
+    # a fractional wall anchor, as time.time() gives: float round-trips once made the start fire forever
+    clock = Clock(speed=speed, anchor=T0 - timedelta(hours=1), anchor_wall=1_763_700_000.123456)
+    campaign = campaign_for(tmp_path, clock)
+    trigger = StormTrigger(campaign, clock, lambda: None)
+    start = wall(clock.wall_time(T0))
+    fire = start - timedelta(seconds=clock.wall_seconds(timedelta(minutes=7)))
+    fired = []
+    for _ in range(20):
+        following = trigger.get_next_fire_time(fire, fire)
+        assert following > fire
+        fired.append(following)
+        fire = following
+    assert start in fired

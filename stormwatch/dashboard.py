@@ -1,0 +1,386 @@
+"""The live storm dashboard: `take_snapshot` reads metrics, a pure `render(snapshot)` draws it, `run_live` refreshes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from . import metrics
+from .config import CampaignConfig, Config
+from .store import Store
+from .times import format_duration, iso_utc, parse_time
+
+SPARK = "▁▂▃▄▅▆▇█"
+# Volume "fading": the last 5 minutes average below this share of the peak minute.
+FADE_SHARE = 0.3
+FADE_MIN_PEAK = 10
+# X serves posts up to 30 s before a request: the newest minute a finished run has completely.
+PLATFORM_LAG = timedelta(seconds=30)
+SPARK_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """One source's collector health as the dashboard shows it."""
+
+    name: str
+    last_run_at: str | None
+    last_status: str | None
+    next_run_at: str | None
+    backoff_until: str | None
+    last_error: str | None
+    spent_today_usd: float
+    requests_today: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the dashboard shows, read at one moment (storm clock)."""
+
+    campaign: str
+    hashtags: tuple[str, ...]
+    timezone: str
+    now: datetime
+    start: datetime
+    end: datetime
+    totals: metrics.Totals
+    by_platform: dict[str, int]
+    per_minute: tuple[int, ...]
+    per_minute_end: datetime
+    peak: metrics.Peak
+    new_contributors_5m: int
+    goal_posts: int | None
+    goal_contributors: int | None
+    top_accounts: tuple[metrics.AccountStat, ...]
+    co_hashtags: tuple[tuple[str, int], ...]
+    targets: tuple[tuple[str, int], ...]
+    latest: tuple[metrics.PostStat, ...]
+    sources: tuple[SourceLine, ...]
+    budget_usd: float | None
+    spent_today_usd: float
+    alerts: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def posts_last_minute(self) -> int:
+        """Posts in the newest complete minute."""
+        return self.per_minute[-1] if self.per_minute else 0
+
+    @property
+    def posts_per_minute_5m(self) -> float:
+        """Average posts per minute over the last five complete minutes."""
+        recent = self.per_minute[-5:]
+        return sum(recent) / len(recent) if recent else 0.0
+
+
+def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now: datetime | None = None,
+                  next_runs: dict[str, datetime | None] | None = None, list_size: int = 8) -> Snapshot:
+    """Read everything the dashboard shows for one campaign (storm window, storm clock)."""
+    now = now or config.clock.now()
+    window = metrics.campaign_window(campaign, until=min(campaign.end, max(now, campaign.start)))
+    health = metrics.campaign_health(store, campaign, now)
+    complete = _complete_until(health, now)
+    spark_end = complete.replace(second=0, microsecond=0)
+    spark = metrics.per_minute(store, campaign.name, spark_end - timedelta(minutes=SPARK_MINUTES), spark_end)
+    result = metrics.totals(store, campaign.name, window)
+    recent = metrics.Window(max(window.since, spark_end - timedelta(minutes=5)), max(window.since, spark_end))
+    new_recent = _new_contributors(store, campaign.name, window, recent)
+    peak = metrics.peak_minute(store, campaign.name, window)
+    sources = tuple(_source_line(s, campaign, next_runs or {}, config) for s in health.sources)
+    snapshot = Snapshot(
+        campaign=campaign.name, hashtags=campaign.hashtags, timezone=str(campaign.timezone), now=now,
+        start=campaign.start, end=campaign.end, totals=result.all,
+        by_platform={name: t.posts for name, t in result.by_platform.items()},
+        per_minute=tuple(spark), per_minute_end=spark_end, peak=peak, new_contributors_5m=new_recent,
+        goal_posts=campaign.goal_posts, goal_contributors=campaign.goal_contributors,
+        top_accounts=tuple(metrics.top_accounts(store, campaign.name, window, limit=list_size)),
+        co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, limit=list_size)),
+        targets=tuple(metrics.target_mentions(store, campaign, window)),
+        latest=tuple(metrics.latest_posts(store, campaign.name, window, limit=list_size)),
+        sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd)
+    return _with_alerts(snapshot, campaign)
+
+
+def _complete_until(health: metrics.CampaignHealth, now: datetime) -> datetime:
+    """The moment up to which collection is complete: the newest successful run's start, less X's lag."""
+    starts = [parse_time(s.last_run.started_at) for s in health.sources
+              if s.last_run is not None and s.last_run.status in ("ok", "partial")]
+    return min([now, *starts]) - PLATFORM_LAG
+
+
+def _new_contributors(store: Store, campaign: str, window: metrics.Window, recent: metrics.Window) -> int:
+    """Accounts whose first post in the window falls in `recent`."""
+    if recent.until <= recent.since:
+        return 0
+    upto = metrics.volume(store, campaign, metrics.Window(window.since, recent.until), bucket_seconds=60)
+    first_recent = (recent.since_ts - window.since_ts) // 60
+    return sum(b.new_contributors for b in upto.buckets[first_recent:])
+
+
+def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_runs: dict[str, datetime | None],
+                 config: Config) -> SourceLine:
+    last = health.last_run
+    planned = next_runs.get(f"{campaign.name}/{health.source}")
+    if planned is not None:  # the scheduler in this process knows; its times are wall-clock
+        next_at: str | None = iso_utc(config.clock.now() + timedelta(
+            seconds=(planned.timestamp() - time.time()) * config.clock.speed))
+    elif last is not None and last.started_at:
+        interval = campaign.interval_at(parse_time(last.started_at))
+        next_at = iso_utc(parse_time(last.started_at) + interval)
+    else:
+        next_at = None
+    if health.backoff_until and (next_at is None or health.backoff_until > next_at):
+        next_at = health.backoff_until
+    return SourceLine(name=health.source, last_run_at=last.started_at if last else None,
+                      last_status=last.status if last else None, next_run_at=next_at,
+                      backoff_until=health.backoff_until, last_error=last.error if last else None,
+                      spent_today_usd=health.spent_today_usd, requests_today=health.requests_today)
+
+
+def _with_alerts(snapshot: Snapshot, campaign: CampaignConfig) -> Snapshot:
+    alerts: list[str] = []
+    started = snapshot.now >= snapshot.start
+    if started and snapshot.peak.posts >= FADE_MIN_PEAK and snapshot.now < snapshot.end + timedelta(hours=1):
+        rate = snapshot.posts_per_minute_5m
+        if rate < FADE_SHARE * snapshot.peak.posts:
+            alerts.append(f"Volume is fading: {rate:.0f}/min over the last 5 minutes vs a peak of "
+                          f"{snapshot.peak.posts}/min — time for the next push?")
+    for source in snapshot.sources:
+        if source.last_status == "failed":
+            alerts.append(f"{source.name} is failing: {(source.last_error or 'see the log').split(';')[0]}")
+        elif source.last_run_at is None:
+            alerts.append(f"{source.name} has not collected yet")
+        elif snapshot.now - parse_time(source.last_run_at) > 3 * campaign.interval_at(snapshot.now) + timedelta(
+                minutes=1) and not source.backoff_until:
+            alerts.append(f"{source.name} has not run since {_local(parse_time(source.last_run_at), snapshot)} — "
+                          "is the collector running?")
+    if snapshot.budget_usd is not None and snapshot.spent_today_usd >= snapshot.budget_usd:
+        alerts.append(f"Daily budget ${snapshot.budget_usd:.2f} reached: X post reads are paused until 00:00 UTC")
+    return replace(snapshot, alerts=tuple(alerts))
+
+
+# --- rendering (pure: a snapshot in, a renderable out) --------------------------------------------------
+
+
+def render(snapshot: Snapshot) -> RenderableType:
+    """The dashboard for one snapshot; it lays itself out for the console's width and height when drawn."""
+    return _DashboardView(snapshot)
+
+
+class _DashboardView:
+    """A renderable that chooses how much to show from the space it is given (80x24 and up)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        snapshot = self.snapshot
+        width = options.max_width
+        height = options.height or console.height or 24
+        goals = _goals(snapshot, width)
+        narrow = width < 100
+        fixed = (1 + (2 if narrow else 1) + 1 + (goals is not None) + bool(snapshot.targets) + 1
+                 + len(snapshot.alerts))
+        remaining = max(10, height - fixed)
+        # The lists take a title, a header and a rule; the latest-posts panel two borders.
+        list_rows = max(3, min(10, (remaining - 5) // 2))
+        latest_rows = max(2, remaining - (3 + list_rows) - 2)
+        yield _header(snapshot, width)
+        yield _figures(snapshot, width)
+        yield _sparkline(snapshot, width)
+        if goals is not None:
+            yield goals
+        yield _lists(snapshot, width, list_rows)
+        if snapshot.targets:
+            yield _targets(snapshot)
+        yield _latest(snapshot, width, latest_rows)
+        yield _health(snapshot, width)
+        for alert in snapshot.alerts:
+            yield Text(f"⚠ {alert}", style="bold white on red", overflow="ellipsis", no_wrap=True)
+
+
+def _local(moment: datetime, snapshot: Snapshot) -> str:
+    return moment.astimezone(ZoneInfo(snapshot.timezone)).strftime("%H:%M")
+
+
+def _compact(number: float) -> str:
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(number) >= limit:
+            return f"{number / limit:.1f}{suffix}"
+    return f"{number:,.0f}"
+
+
+def _header(snapshot: Snapshot, width: int) -> Text:
+    now, start, end = snapshot.now, snapshot.start, snapshot.end
+    if now < start:
+        clock = f"storm starts in {format_duration(start - now)}"
+    elif now < end:
+        clock = f"{format_duration(now - start)} into the storm · ends in {format_duration(end - now)}"
+    else:
+        clock = f"storm ended {format_duration(now - end)} ago"
+    tags = " ".join(f"#{t}" for t in snapshot.hashtags)
+    if len(tags) + len(clock) + 24 > width and len(snapshot.hashtags) > 1:
+        tags = f"#{snapshot.hashtags[0]} +{len(snapshot.hashtags) - 1}"
+    local = now.astimezone(ZoneInfo(snapshot.timezone))
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f" {tags} ", style="bold black on yellow")
+    text.append(f"  {clock}", style="bold")
+    text.append(f"  {local:%H:%M} {snapshot.timezone}", style="dim")
+    return text
+
+
+def _figures(snapshot: Snapshot, width: int) -> Table:
+    totals = snapshot.totals
+    table = Table.grid(padding=(0, 2), expand=True)
+    cells = [
+        ("posts", f"{totals.posts:,}"),
+        ("per min", f"{snapshot.posts_last_minute:,}"),
+        ("peak/min", f"{snapshot.peak.posts:,}" + (f" @{_local(parse_time(snapshot.peak.minute), snapshot)}"
+                                                    if snapshot.peak.minute else "")),
+        ("people", f"{totals.contributors:,} (+{snapshot.new_contributors_5m} 5m)"),
+        ("reach", _compact(totals.potential_reach)),
+        ("engagement", _compact(totals.engagement)),
+    ]
+    per_row = 3 if width < 100 else 6
+    for _ in range(per_row):
+        table.add_column(no_wrap=True)
+    for row_start in range(0, len(cells), per_row):
+        table.add_row(*(Text.assemble((f"{label} ", "dim"), (value, "bold cyan"))
+                        for label, value in cells[row_start:row_start + per_row]))
+    return table
+
+
+def _sparkline(snapshot: Snapshot, width: int) -> Text:
+    values = list(snapshot.per_minute)
+    room = max(10, width - 24)
+    values = values[-room:]
+    top = max(values) if values else 0
+    line = "".join(SPARK[min(len(SPARK) - 1, int(v / top * (len(SPARK) - 1) + 0.5))] if top else SPARK[0]
+                   for v in values)
+    text = Text(no_wrap=True, overflow="crop")
+    text.append(f"last {len(values)} min ", style="dim")
+    text.append(line, style="green")
+    text.append(f" max {top}/min", style="dim")
+    return text
+
+
+def _bar(done: int, goal: int, width: int) -> str:
+    share = min(1.0, done / goal) if goal else 0.0
+    filled = int(share * width + 0.5)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _goals(snapshot: Snapshot, width: int) -> Text | None:
+    parts = []
+    bar_width = max(8, min(30, (width - 40) // 2))
+    if snapshot.goal_posts:
+        parts.append(("posts", snapshot.totals.posts, snapshot.goal_posts))
+    if snapshot.goal_contributors:
+        parts.append(("people", snapshot.totals.contributors, snapshot.goal_contributors))
+    if not parts:
+        return None
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for label, done, goal in parts:
+        text.append(f"goal {label} ", style="dim")
+        text.append(_bar(done, goal, bar_width), style="magenta")
+        text.append(f" {done:,}/{goal:,} ({done / goal:.0%})  ")
+    return text
+
+
+def _lists(snapshot: Snapshot, width: int, rows: int) -> Table:
+    grid = Table.grid(padding=(0, 2), expand=True)
+    accounts = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False, pad_edge=False, title_style="bold",
+                     title="top accounts", title_justify="left")
+    accounts.add_column("account", overflow="ellipsis", no_wrap=True, ratio=3)
+    accounts.add_column("posts", justify="right", no_wrap=True)
+    accounts.add_column("followers", justify="right", no_wrap=True)
+    if width >= 100:
+        accounts.add_column("engagement", justify="right", no_wrap=True)
+    for account in snapshot.top_accounts[:rows]:
+        cells = [Text(f"@{account.handle}"), f"{account.posts:,}", _compact(account.followers)]
+        if width >= 100:
+            cells.append(_compact(account.engagement))
+        accounts.add_row(*cells)
+    tags = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False, pad_edge=False, title="co-hashtags",
+                 title_justify="left", title_style="bold")
+    tags.add_column("tag", overflow="ellipsis", no_wrap=True, ratio=2)
+    tags.add_column("posts", justify="right", no_wrap=True)
+    for tag, count in snapshot.co_hashtags[:rows]:
+        tags.add_row(Text(f"#{tag}"), f"{count:,}")
+    grid.add_column(ratio=3)
+    grid.add_column(ratio=2)
+    grid.add_row(accounts, tags)
+    return grid
+
+
+def _targets(snapshot: Snapshot) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("targets named ", style="bold")
+    for target, count in snapshot.targets:
+        text.append(f"@{target} ")
+        text.append(f"{count:,}", style="green" if count else "bold red")
+        text.append("  ")
+    return text
+
+
+def _latest(snapshot: Snapshot, width: int, rows: int) -> Panel:
+    lines = Table.grid(padding=(0, 1), expand=True)
+    lines.add_column(no_wrap=True, style="dim")
+    lines.add_column(no_wrap=True, overflow="ellipsis", max_width=18)
+    lines.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+    for post in snapshot.latest[:rows]:
+        text = " ".join(post.text.split())  # newlines would break the one-line layout
+        moment = _local(parse_time(post.created_at), snapshot)
+        lines.add_row(moment, Text(f"@{post.handle}", style="cyan"), Text(text))
+    if not snapshot.latest:
+        lines.add_row("", "", Text("no posts in the storm window yet", style="dim"))
+    return Panel(lines, title="latest posts", title_align="left", box=box.ROUNDED, padding=(0, 1))
+
+
+def _health(snapshot: Snapshot, width: int) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for source in snapshot.sources:
+        style = {"ok": "green", "partial": "yellow", "rate_limited": "yellow", "failed": "bold red"}.get(
+            source.last_status or "", "dim")
+        text.append(f"{source.name} ", style="bold")
+        text.append(f"{source.last_status or 'not run'}", style=style)
+        if source.last_run_at:
+            text.append(f" {_local(parse_time(source.last_run_at), snapshot)}")
+        if source.backoff_until:
+            text.append(f" · rate-limited until {_local(parse_time(source.backoff_until), snapshot)}", style="yellow")
+        elif source.next_run_at:
+            text.append(f" · next {_local(parse_time(source.next_run_at), snapshot)}")
+        text.append(f" · {source.requests_today} req  ")
+    budget = f" of ${snapshot.budget_usd:.2f}" if snapshot.budget_usd is not None else ""
+    text.append(f"spent today ${snapshot.spent_today_usd:.2f}{budget}", style="bold")
+    return text
+
+
+# --- the live loop ------------------------------------------------------------------------------------
+
+
+def run_live(read: Callable[[], Snapshot], stop: threading.Event, *, refresh_seconds: float = 1.0,
+             console: Console | None = None) -> None:
+    """Redraw the dashboard from `read()` about once a second until `stop` is set (or Ctrl-C)."""
+    console = console or Console()
+    with Live(render(read()), console=console, screen=True, auto_refresh=False, transient=False) as live:
+        try:
+            while not stop.wait(refresh_seconds):
+                live.update(render(read()), refresh=True)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+def print_once(snapshot: Snapshot, console: Console | None = None) -> None:
+    """Print one snapshot (no TTY: a report-style still frame)."""
+    (console or Console(width=100)).print(render(snapshot))

@@ -1,0 +1,204 @@
+"""`stormwatch demo`: a seeded #StandWithIssa storm on the simulated platform, collected live, then reported."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .collector import Collector
+from .config import load_config
+from .errors import StormwatchError
+from .metrics import Summary, campaign_window, summary
+from .scheduler import ScheduledCollector
+from .simulation import build_platform, storm_spec
+from .simulator.storm import Storm
+from .store import Store
+from .times import Clock, format_duration
+
+log = logging.getLogger(__name__)
+
+DEMO_TOKEN_ENV = "STORMWATCH_DEMO_TOKEN"
+# The demo replays the evening of the storm: the announced start, five hours, and an hour of build-up before.
+DEMO_START = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # 18:00 in Hebron
+DEMO_HOURS = 5
+DEMO_LEAD = timedelta(hours=1)
+# Polls a little more often than twice a (wall) second would be pointless: the platform lags 30 storm seconds.
+POLLS_PER_WALL_SECOND = 2.0
+
+DEMO_CONFIG = """\
+# Written by `stormwatch demo`: the #StandWithIssa storm replayed on the simulated platform, {speed:.0f}x faster.
+[storage]
+database = "stormwatch.db"
+raw_archive = "raw"
+
+[x]
+bearer_token_env = "{token_env}"
+api_base = "{api_base}"
+retries = 5
+retry_backoff = "200ms"
+max_backoff = "2s"
+timeout = "10s"
+
+[report]
+out_dir = "{reports}"
+
+[clock]
+speed = {speed!r}
+anchor = "{anchor}"
+anchor_wall = {anchor_wall!r}
+
+[simulation]
+seed = {seed}
+posts = {posts}
+port = {port}
+
+[[campaigns]]
+name = "standwithissa"
+hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
+accounts = ["Issaamro", "YASHebron"]
+targets = ["antonioguterres", "vonderleyen"]
+sources = ["x"]
+start = "{start}"
+end = "{end}"
+timezone = "Asia/Hebron"
+interval = "{interval}"
+storm_interval = "{storm_interval}"
+daily_budget_usd = 250.0
+goal_posts = {goal_posts}
+goal_contributors = {goal_contributors}
+"""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Where the demo put things and what it found."""
+
+    folder: Path
+    config_path: Path
+    report: Path | None
+    summary: Summary
+
+
+def fresh_demo_folder(base: Path) -> Path:
+    """Empty `base/data/demo` (every demo starts clean) and return it."""
+    folder = demo_folder(base)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def demo_folder(base: Path) -> Path:
+    """Where the demo keeps its config, database, raw archive and log."""
+    return base / "data" / "demo"
+
+
+def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int = 2021, token: str | None = None,
+             live_view: Callable[[Collector, ScheduledCollector, threading.Event], None] | None = None,
+             progress: Callable[[str], None] = print, write_report: bool = True) -> DemoResult:
+    """Run the demo in `base/data/demo` (emptied first by `fresh_demo_folder`); report under `base/reports`.
+
+    With `live_view`, it is called to show the storm until the stop event is set (the dashboard);
+    otherwise progress lines are printed. Ctrl-C ends the storm early; the report covers what was collected.
+    """
+    folder = demo_folder(base)
+    end = DEMO_START + timedelta(hours=DEMO_HOURS)
+    storm_span = (end - DEMO_START + DEMO_LEAD).total_seconds()
+    speed = storm_span / duration
+    poll = timedelta(seconds=max(60.0, speed / POLLS_PER_WALL_SECOND))
+    token = token or secrets.token_urlsafe(24)
+    os.environ[DEMO_TOKEN_ENV] = token
+
+    # The platform needs its port before the config can name it, and the clock before either.
+    clock = Clock(speed=speed, anchor=DEMO_START - DEMO_LEAD, anchor_wall=time.time() + 1.0)
+    config_path = folder / "config.toml"
+    draft = _config_text(clock=clock, api_base="http://127.0.0.1:0", seed=seed, posts=posts, poll=poll,
+                         reports=base / "reports", end=end, port=0)
+    config_path.write_text(draft, encoding="utf-8")
+    config = load_config(config_path)
+    campaign = config.campaigns[0]
+    progress(f"building a seeded #StandWithIssa storm ({posts:,} posts, seed {seed})…")
+    storm = Storm.build(storm_spec(config, campaign, seed=seed, posts=posts))
+    platform = build_platform(config, campaign, port=0, storm=storm, token=token)
+    platform.start()
+    try:
+        config_path.write_text(_config_text(clock=clock, api_base=platform.url, seed=seed, posts=posts, poll=poll,
+                                            reports=base / "reports", end=end, port=platform.port),
+                               encoding="utf-8")
+        config = load_config(config_path)
+        campaign = config.campaigns[0]
+        progress(f"simulated X API on {platform.url}; storm clock {speed:.0f}x: {DEMO_HOURS} storm hours "
+                 f"and {format_duration(DEMO_LEAD)} of build-up in {duration:.0f} s")
+        stop = threading.Event()
+        collector = Collector(config, clock=config.clock, stop=stop)
+        scheduled = ScheduledCollector(collector)
+        scheduled.start()
+        watcher = threading.Timer(max(0.0, config.clock.wall_time(end) - time.time()) + 1.0, stop.set)
+        watcher.daemon = True
+        watcher.start()
+        try:
+            if live_view is not None:
+                live_view(collector, scheduled, stop)
+            else:
+                _print_progress(config.storage.database, campaign.name, config.clock, stop, progress)
+        except KeyboardInterrupt:
+            progress("stopped early: reporting what was collected")
+        finally:
+            stop.set()
+            watcher.cancel()
+            scheduled.stop()
+            collector.close()
+        # One last run finishes any sweep the stop interrupted, so the report covers the whole storm.
+        finisher = Collector(config, clock=config.clock)
+        try:
+            finisher.run_once()
+        finally:
+            finisher.close()
+    finally:
+        platform.stop()
+        os.environ.pop(DEMO_TOKEN_ENV, None)
+
+    with Store.open(config.storage.database) as store:
+        window = campaign_window(campaign)
+        result = summary(store, campaign, window)
+        report = None
+        if write_report:
+            from .report import write_report as write
+
+            report = write(store, config, campaign, window)
+    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result)
+
+
+def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: timedelta, reports: Path,
+                 end: datetime, port: int) -> str:
+    minutes = max(1, round(poll.total_seconds() / 60))
+    assert clock.anchor is not None
+    return DEMO_CONFIG.format(
+        speed=clock.speed, token_env=DEMO_TOKEN_ENV, api_base=api_base, reports=reports.resolve().as_posix(),
+        anchor=clock.anchor.isoformat(), anchor_wall=clock.anchor_wall, seed=seed, posts=posts, port=port,
+        start=DEMO_START.isoformat(), end=end.isoformat(), interval=f"{minutes * 3}m",
+        storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
+        goal_contributors=max(20, int(round(posts * 0.2, -1))))
+
+
+def _print_progress(database: Path, campaign: str, clock: Clock, stop: threading.Event,
+                    progress: Callable[[str], None], every: float = 5.0) -> None:
+    """Headless: a line every few seconds with storm time, posts and requests."""
+    while not stop.wait(every):
+        try:
+            with Store.open(database) as store:
+                posts = store.count_campaign_posts(campaign)
+                runs = store.last_runs(campaign, limit=1)
+        except StormwatchError as exc:
+            progress(f"  (database busy: {exc})")
+            continue
+        status = f", last run {runs[0].status}" if runs else ""
+        progress(f"  storm time {clock.now():%H:%M} UTC: {posts:,} posts collected{status}")

@@ -1,0 +1,138 @@
+"""Metrics against the simulator's ground truth for the same window: exact counts, reach and engagement rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from stormwatch import metrics
+from stormwatch.store import Store
+from stormwatch.times import iso_utc
+
+from .conftest import T0
+
+WINDOW_END = T0 + timedelta(hours=3)
+
+
+@pytest.fixture
+def store(collected):
+    config, _ = collected
+    with Store.open(config.storage.database) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("since, until", [
+    (T0, WINDOW_END),
+    (T0 + timedelta(minutes=30), T0 + timedelta(hours=1)),
+    (T0 + timedelta(minutes=2, seconds=17), T0 + timedelta(minutes=9, seconds=41)),
+])
+def test_totals_equal_ground_truth(collected, store, since, until) -> None:
+    config, storm = collected
+    campaign = config.campaigns[0]
+    truth = storm.truth(since, until)
+    window = metrics.campaign_window(campaign, since, until)
+    result = metrics.totals(store, campaign.name, window)
+    figures = result.all
+    assert figures.posts == truth.posts
+    assert (figures.originals, figures.reposts, figures.quotes, figures.replies) == (
+        truth.originals, truth.reposts, truth.quotes, truth.replies)
+    assert figures.contributors == truth.contributors
+    assert figures.potential_reach == truth.potential_reach
+    assert figures.potential_impressions == truth.potential_impressions
+    assert figures.impressions == truth.impressions
+    assert figures.engagement == truth.engagement
+    assert figures.first_post_at == iso_utc(truth.first_post_at)
+    assert figures.last_post_at == iso_utc(truth.last_post_at)
+    assert result.by_platform["x"] == figures
+
+
+def test_context_only_posts_and_copied_repost_counters_are_never_counted(collected, store) -> None:
+    config, _ = collected
+    campaign = config.campaigns[0]
+    stored = store.conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+    members = store.count_campaign_posts(campaign.name)
+    assert stored > members, "the storm has context posts (noise originals, edits) stored only for lookups"
+    window = metrics.campaign_window(campaign, T0, WINDOW_END)
+    naive = store.conn.execute(
+        "SELECT sum(like_count + repost_count + reply_count + quote_count) FROM posts WHERE ts >= ? AND ts < ?",
+        (window.since_ts, window.until_ts)).fetchone()[0]
+    assert metrics.totals(store, campaign.name, window).all.engagement < naive
+
+
+def test_volume_peak_and_new_contributors_per_minute(collected, store) -> None:
+    config, storm = collected
+    campaign = config.campaigns[0]
+    truth = storm.truth(T0, WINDOW_END)
+    window = metrics.campaign_window(campaign, T0, WINDOW_END)
+    volume = metrics.volume(store, campaign.name, window, bucket_seconds=60)
+    assert len(volume.buckets) == 180
+    by_minute = {iso_utc(minute): posts for minute, posts in truth.per_minute.items()}
+    assert {b.start: b.posts for b in volume.buckets if b.posts} == by_minute
+    assert volume.buckets[-1].cumulative_posts == truth.posts
+    assert volume.buckets[-1].cumulative_contributors == truth.contributors
+    assert sum(b.new_contributors for b in volume.buckets) == truth.contributors
+    peak = metrics.peak_minute(store, campaign.name, window)
+    best = max(truth.per_minute.values())
+    assert peak.posts == best
+    assert peak.minute == iso_utc(min(m for m, n in truth.per_minute.items() if n == best))
+    # a 3-hour window is charted per minute, longer spans in 5-minute and hourly buckets
+    assert metrics.bucket_seconds_for(window) == 60
+    assert metrics.bucket_seconds_for(metrics.campaign_window(campaign, T0, T0 + timedelta(hours=18))) == 300
+    five = metrics.volume(store, campaign.name, window, bucket_seconds=300)
+    assert sum(b.posts for b in five.buckets) == truth.posts and len(five.buckets) == 36
+
+
+def test_top_accounts_posts_tags_and_targets(collected, store) -> None:
+    config, storm = collected
+    campaign = config.campaigns[0]
+    window = metrics.campaign_window(campaign, T0, WINDOW_END)
+    truth = storm.truth(T0, WINDOW_END)
+    in_window = [storm.post_by_id(i) for i in truth.post_ids]
+    by_author: dict[str, int] = {}
+    for post in in_window:
+        author = storm.user(post.author).id
+        by_author[author] = by_author.get(author, 0) + 1
+    top = metrics.top_accounts(store, campaign.name, window, by="posts", limit=5)
+    assert [a.posts for a in top] == sorted(by_author.values(), reverse=True)[:5]
+    assert top[0].posts >= top[-1].posts and all(a.platform == "x" for a in top)
+    by_followers = metrics.top_accounts(store, campaign.name, window, by="followers", limit=3)
+    assert by_followers[0].followers >= by_followers[1].followers >= by_followers[2].followers
+    everyone = metrics.accounts(store, campaign.name, window)
+    assert len(everyone) == truth.contributors
+    assert sum(a.posts for a in everyone) == truth.posts
+    assert sum(a.engagement for a in everyone) == truth.engagement
+    best_posts = metrics.top_posts(store, campaign.name, window, limit=3)
+    assert all(p.kind != "repost" for p in best_posts)
+    assert best_posts[0].engagement >= best_posts[1].engagement >= best_posts[2].engagement
+    tags = dict(metrics.co_hashtags(store, campaign, window, limit=50))
+    assert tags and not {t.casefold() for t in campaign.hashtags} & set(tags)
+    own = dict(metrics.campaign_hashtags(store, campaign, window))
+    assert set(own) == set(campaign.hashtags) and sum(own.values()) >= truth.posts
+    mentions = dict(metrics.target_mentions(store, campaign, window))
+    assert set(mentions) == {"antonioguterres", "vonderleyen"} and all(n > 0 for n in mentions.values())
+    latest = metrics.latest_posts(store, campaign.name, window, limit=5)
+    assert latest[0].created_at == iso_utc(truth.last_post_at)
+
+
+def test_coverage_compares_collected_with_the_platform_counts(collected, store) -> None:
+    config, _ = collected
+    campaign = config.campaigns[0]
+    window = metrics.campaign_window(campaign, T0, WINDOW_END)
+    buckets = metrics.coverage(store, campaign.name, window, bucket_seconds=300)
+    assert len(buckets) == 36
+    assert all(b.counted is not None for b in buckets)
+    assert [b.collected for b in buckets] == [b.counted for b in buckets]
+
+
+def test_summary_json_has_the_documented_keys(collected, store) -> None:
+    config, storm = collected
+    campaign = config.campaigns[0]
+    data = metrics.summary(store, campaign, metrics.campaign_window(campaign)).to_json()
+    for key in ("campaign", "window", "posts", "originals", "reposts", "quotes", "replies", "contributors",
+                "potential_reach", "potential_impressions", "impressions", "engagement", "peak_minute",
+                "peak_posts_per_minute", "first_post_at", "last_post_at", "by_platform"):
+        assert key in data
+    assert data["window"] == {"since": "2021-02-07T16:00:00.000Z", "until": "2021-02-07T19:00:00.000Z",
+                              "platform": "all"}
+    assert data["posts"] == storm.truth(T0, WINDOW_END).posts
