@@ -331,6 +331,40 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     click.echo(f"report: {result.report / 'report.html' if result.report else '(not written)'}")
 
 
+@main.command(name="import")
+@config_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=None))
+@click.option("--campaign", default=None, help="The campaign the posts belong to (needed when there are several).")
+@fail_cleanly
+def import_command(config_file: str | None, files: tuple[str, ...], campaign: str | None) -> None:
+    """Import archives: twarc2 JSONL (plain or .gz) and saved X API v2 responses, detected by content.
+
+    Broken lines are reported as FILE:LINE: reason and skipped; the exit code is 1 when any was skipped.
+    """
+    from pathlib import Path
+
+    from .console import progress_bar
+    from .importer import import_archives
+    from .store import Store
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    paths = [Path(f) for f in files]
+    for path in paths:
+        if not path.is_file():
+            raise StormwatchError(f"{path}: no such file")
+    with Store.open(config.storage.database) as store, progress_bar(paths) as advance:
+        report = import_archives(store, chosen, paths, on_progress=advance)
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    rate = report.posts_read / report.seconds if report.seconds else 0
+    click.echo(f"{chosen.name}: {report.posts_new:,} new posts, {report.posts_updated:,} updated, "
+               f"{report.posts_read:,} read from {report.records:,} records in {report.files} file(s) "
+               f"({report.seconds:.1f}s, {rate:,.0f} posts/s); {report.skipped} skipped")
+    if report.skipped:
+        sys.exit(1)
+
+
 @main.command()
 @config_option
 @click.option("--port", type=int, default=None, help="Port (default: simulation.port, 8787).")

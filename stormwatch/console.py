@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # Libraries that log request headers or chatter at DEBUG; they stay at INFO or above whatever -v says.
@@ -83,3 +86,23 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
 def is_terminal() -> bool:
     """Whether standard output is an interactive terminal."""
     return sys.stdout.isatty()
+
+
+@contextmanager
+def progress_bar(paths: list[Path]) -> Iterator[Callable[[Path, int], None]]:
+    """A rich progress bar over the total size of some files; a no-op when not on a terminal."""
+    sizes = {path: path.stat().st_size for path in paths if path.exists()}
+    if not sys.stderr.isatty() or sum(sizes.values()) < 20_000_000:
+        yield lambda path, done: None
+        return
+    done_before: dict[Path, int] = {}
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("importing", total=sum(sizes.values()))
+
+        def advance(path: Path, done: int) -> None:
+            done_before[path] = done
+            progress.update(task, completed=sum(done_before.values()), description=f"importing {path.name}")
+
+        yield advance

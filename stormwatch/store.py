@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from . import tallies
 from .errors import CollectorBusy, StoreError
 from .models import Account, Batch, Billing, CountBucket, Cursor, Post, RunRecord
 from .times import iso_utc, parse_time
@@ -147,8 +148,6 @@ class Store:
             "repost_count": int, "reply_count": int, "quote_count": int, "bookmark_count": int,
             "impression_count": int, "metrics_at": str, "collected_at": str,
         }, pk="uid", not_null={"platform", "id", "created_at", "ts", "kind", "collected_at"})
-        db["posts"].create_index(["ts"])
-        db["posts"].create_index(["author_uid"])
         db["accounts"].create({
             "uid": str, "platform": str, "id": str, "handle": str, "name": str, "followers_count": int,
             "following_count": int, "posts_count": int, "verified": int, "created_at": str, "updated_at": str,
@@ -184,6 +183,9 @@ class Store:
         # Stable per-campaign pseudonyms for reports: random labels, so they cannot be recomputed from handles.
         db.execute("CREATE TABLE pseudonyms (campaign TEXT NOT NULL, uid TEXT NOT NULL, label TEXT NOT NULL, "
                    "PRIMARY KEY (campaign, uid), UNIQUE (campaign, label))")
+        for statement in tallies.SCHEMA:
+            db.execute(statement)
+        db["runs"].create_index(["campaign", "started_at"])
         # Resources already billed this UTC day (X charges each post or user once a day).
         db.execute("CREATE TABLE billed_reads (day TEXT NOT NULL, uid TEXT NOT NULL, "
                    "PRIMARY KEY (day, uid)) WITHOUT ROWID")
@@ -232,10 +234,10 @@ class Store:
 
     def save_page(self, batch: Batch, *, campaign: str | None, cursor: Cursor | None, run_id: int | None,
                   collected_at: datetime, requests: int = 1, billing: Billing | None = None) -> PageResult:
-        """Store one page's rows, its cursor and the run's counters in one transaction."""
+        """Store one page's rows, its cursor, the tallies and the run's counters in one transaction."""
         now = iso_utc(collected_at)
         with self.transaction("store a page") as conn:
-            posts_new, posts_updated = self._write_batch(conn, batch, campaign, now)
+            posts_new, posts_updated = self._write(conn, [(batch, now)], campaign)
             posts_read = len(batch.posts) + len(batch.context_posts)
             users_read = len(batch.accounts)
             cost = 0.0
@@ -255,47 +257,104 @@ class Store:
                     (requests, posts_read, users_read, posts_new, posts_updated, cost, run_id))
         return PageResult(posts_new, posts_updated, posts_read, users_read, cost)
 
-    def import_batches(self, batches: Iterable[tuple[Batch, str]], campaign: str) -> tuple[int, int]:
+    def import_batches(self, batches: Sequence[tuple[Batch, str]], campaign: str) -> tuple[int, int]:
         """Store many (batch, collected_at) pairs in one transaction; returns (new members, posts updated)."""
-        new = updated = 0
         with self.transaction("import posts") as conn:
-            for batch, collected_at in batches:
-                n, u = self._write_batch(conn, batch, campaign, collected_at)
-                new += n
-                updated += u
-        return new, updated
+            return self._write(conn, batches, campaign)
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: Batch, campaign: str | None,
-                     collected_at: str) -> tuple[int, int]:
-        """Write posts, accounts, tags, mentions and membership; returns (new members, posts updated)."""
-        posts = batch.posts + batch.context_posts
-        if batch.accounts:
-            conn.executemany(_UPSERT_ACCOUNT, [_account_row(a) for a in batch.accounts])
+    def register_campaign(self, campaign: str, start: datetime, end: datetime) -> bool:
+        """Record a campaign's storm window for its running tallies; a new or changed window rebuilds them.
+
+        Returns True when the tallies were rebuilt (seconds at a million posts, so callers may say so).
+        """
+        with self.transaction("register the campaign window") as conn:
+            return tallies.register(conn, campaign, int(start.timestamp()), int(end.timestamp()))
+
+    def _write(self, conn: sqlite3.Connection, batches: Sequence[tuple[Batch, str]],
+               campaign: str | None) -> tuple[int, int]:
+        """Write posts, accounts, tags, mentions, membership and tallies; returns (new members, posts updated).
+
+        Repeats within the batches are merged first (the newest snapshot of a post or account wins), so
+        an archive that carries the same account on every page writes it once.
+        """
+        posts: dict[str, tuple[Post, str]] = {}
+        members: dict[str, None] = {}
+        accounts: dict[str, Account] = {}
+        for batch, collected_at in batches:
+            for post in batch.posts:
+                members[post.uid] = None
+            for post in batch.posts + batch.context_posts:
+                held = posts.get(post.uid)
+                if held is None or post.metrics_at > held[0].metrics_at:
+                    posts[post.uid] = (post, held[1] if held else collected_at)
+            for account in batch.accounts:
+                held_account = accounts.get(account.uid)
+                if held_account is None or account.updated_at >= held_account.updated_at:
+                    accounts[account.uid] = account
+        if accounts:
+            self._write_accounts(conn, list(accounts.values()))
         if not posts:
             return 0, 0
-        existing = _existing_uids(conn, [p.uid for p in posts])
-        fresh = [p for p in dict((p.uid, p) for p in posts if p.uid not in existing).values()]
-        seen = [p for p in posts if p.uid in existing]
+        stored = {row[0]: row[1:] for row in tallies.select_in_chunks(
+            conn, "SELECT uid, kind, like_count, repost_count, reply_count, quote_count, impression_count, metrics_at "
+                  "FROM posts WHERE uid IN ({})", [], list(posts))}
+        fresh = [(post, collected_at) for uid, (post, collected_at) in posts.items() if uid not in stored]
         if fresh:
-            conn.executemany(_INSERT_POST, [_post_row(p, collected_at) for p in fresh])
-            conn.executemany("INSERT OR IGNORE INTO post_tags (post_uid, tag) VALUES (?, ?)",
-                             [(p.uid, t) for p in fresh for t in p.tags])
-            conn.executemany("INSERT OR IGNORE INTO post_mentions (post_uid, handle) VALUES (?, ?)",
-                             [(p.uid, m) for p in fresh for m in p.mentions])
-        updated = 0
-        if seen:
-            before = conn.total_changes
-            conn.executemany(_UPDATE_POST_COUNTERS, [_counters_row(p) for p in seen])
-            updated = conn.total_changes - before
+            conn.executemany(_INSERT_POST, [_post_row(p, collected_at) for p, collected_at in fresh])
+        changed, deltas = [], {}
+        for uid, old in stored.items():
+            post = posts[uid][0]
+            counters = (post.like_count, post.repost_count, post.reply_count, post.quote_count, post.impression_count)
+            # A later snapshot replaces an earlier one, never the reverse (imports of old files).
+            if (old[6] is None or post.metrics_at > old[6]) and counters != old[1:6]:
+                changed.append(post)
+                deltas[uid] = (tallies.engagement_of(old[0], *counters[:4]) - tallies.engagement_of(old[0], *old[1:5]),
+                               (counters[4] or 0) - (old[5] or 0))
+        if changed:
+            conn.executemany(_UPDATE_POST_COUNTERS, [_counters_row(p) for p in changed])
+            tallies.change_counters(conn, deltas)
         new_members = 0
-        if campaign is not None and batch.posts:
-            before = conn.total_changes
+        if campaign is not None and members:
+            already = {row[0] for row in tallies.select_in_chunks(
+                conn, "SELECT post_uid FROM campaign_posts WHERE campaign = ? AND post_uid IN ({})", [campaign],
+                list(members))}
+            joining = [posts[uid][0] for uid in members if uid not in already]
             conn.executemany(
-                "INSERT OR IGNORE INTO campaign_posts (campaign, post_uid, ts, platform, kind, author_uid) "
+                "INSERT INTO campaign_posts (campaign, post_uid, ts, platform, kind, author_uid) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(campaign, p.uid, p.ts, p.platform, p.kind, p.author_uid) for p in batch.posts])
-            new_members = conn.total_changes - before
-        return new_members, updated
+                [(campaign, p.uid, p.ts, p.platform, p.kind, p.author_uid) for p in joining])
+            # Tags and mentions are kept for members only (context posts are never counted); a post seen
+            # before as context gets them when it joins, and one already a member elsewhere has them.
+            conn.executemany("INSERT OR IGNORE INTO post_tags (post_uid, tag) VALUES (?, ?)",
+                             [(p.uid, t) for p in joining for t in p.tags])
+            conn.executemany("INSERT OR IGNORE INTO post_mentions (post_uid, handle) VALUES (?, ?)",
+                             [(p.uid, m) for p in joining for m in p.mentions])
+            new_members = len(joining)
+            tallies.add_members(conn, campaign, [_new_member(p, stored.get(p.uid)) for p in joining])
+        return new_members, len(changed)
+
+    def _write_accounts(self, conn: sqlite3.Connection, accounts: list[Account]) -> None:
+        """Upsert account snapshots (newest wins) and pass follower changes on to the tallies."""
+        stored = {row[0]: row[1:] for row in tallies.select_in_chunks(
+            conn, "SELECT uid, followers_count, updated_at, handle, name, following_count, posts_count, verified "
+                  "FROM accounts WHERE uid IN ({})", [], [a.uid for a in accounts])}
+        writes, followers = [], {}
+        for account in accounts:
+            old = stored.get(account.uid)
+            if old is None:
+                writes.append(account)
+                followers[account.uid] = (0, account.followers_count or 0)
+                continue
+            if account.updated_at < old[1]:
+                continue
+            verified = None if account.verified is None else int(account.verified)
+            if (account.followers_count, account.handle, account.name, account.following_count,
+                    account.posts_count, verified) != (old[0], *old[2:]):
+                writes.append(account)
+                followers[account.uid] = (old[0] or 0, account.followers_count or 0)
+        if writes:
+            conn.executemany(_UPSERT_ACCOUNT, [_account_row(a) for a in writes])
+            tallies.change_followers(conn, followers)
 
     def save_counts(self, run_id: int | None, campaign: str, source: str, query: str,
                     buckets: Sequence[CountBucket], *, fetched_at: datetime, requests: int = 1,
@@ -480,14 +539,17 @@ def _account_row(account: Account) -> tuple[Any, ...]:
             account.following_count, account.posts_count, verified, account.created_at, account.updated_at)
 
 
-def _existing_uids(conn: sqlite3.Connection, uids: list[str]) -> set[str]:
-    found: set[str] = set()
-    # SQLite limits bound parameters per statement; 500 is far below every build's limit.
-    for start in range(0, len(uids), 500):
-        chunk = uids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(row[0] for row in conn.execute(f"SELECT uid FROM posts WHERE uid IN ({marks})", chunk))
-    return found
+def _new_member(post: Post, stored: tuple[Any, ...] | None) -> tallies.NewMember:
+    """A post joining a campaign, with the newest counters known (the stored ones when they are newer)."""
+    like, repost, reply, quote, impressions = (post.like_count, post.repost_count, post.reply_count,
+                                               post.quote_count, post.impression_count)
+    # What the posts table holds after this write: the incoming snapshot only replaced a strictly older one.
+    if stored is not None and stored[6] is not None and not post.metrics_at > stored[6]:
+        like, repost, reply, quote, impressions = stored[1:6]
+    return tallies.NewMember(
+        uid=post.uid, platform=post.platform, ts=post.ts, kind=post.kind, author_uid=post.author_uid,
+        engagement=tallies.engagement_of(post.kind, like, repost, reply, quote),
+        impressions=0 if post.kind == "repost" else impressions or 0, tags=post.tags, mentions=post.mentions)
 
 
 def _bill(conn: sqlite3.Connection, day: str, uids: list[str]) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,17 @@ def utc_stamp(text: str, where: str) -> tuple[str, int]:
         moment = moment.astimezone(UTC)
     stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return stamp, int(moment.timestamp())
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_start(day: str) -> int:
+    year, month, date = int(day[:4]), int(day[5:7]), int(day[8:10])
+    return calendar.timegm((year, month, date, 0, 0, 0))
+
+
+def epoch_seconds(stamp: str) -> int:
+    """Epoch seconds of a stored `YYYY-MM-DDTHH:MM:SS.mmmZ` stamp (fast: the day's start is cached)."""
+    return _day_start(stamp[:10]) + int(stamp[11:13]) * 3600 + int(stamp[14:16]) * 60 + int(stamp[17:19])
 
 
 def epoch_stamp(millis: int) -> tuple[str, int]:

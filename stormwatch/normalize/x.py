@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, CountBucket, Post
-from .common import clean_tag, counter, epoch_stamp, unique, utc_stamp
+from .common import clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_stamp
 
 PLATFORM = "x"
 # X ids are snowflakes: the top bits are milliseconds since this epoch (used when created_at is absent).
@@ -92,6 +92,17 @@ def is_counts_page(body: Mapping[str, Any]) -> bool:
     return isinstance(meta, Mapping) and ("total_tweet_count" in meta or "total_post_count" in meta)
 
 
+def _canonical_time(text: Any, where: str) -> str:
+    """X's own `2021-02-07T16:00:00.000Z` is already the stored form; anything else is parsed."""
+    if type(text) is str and len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
+        return text
+    return utc_stamp(text, where)[0]
+
+
+def _count(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else counter(value)
+
+
 def _api_error_text(error: Any) -> str:
     if not isinstance(error, Mapping):
         return str(error)[:300]
@@ -101,14 +112,14 @@ def _api_error_text(error: Any) -> str:
 
 
 def _account(user: Any, retrieved_at: str, errors: list[str], where: str) -> Account | None:
-    if not isinstance(user, Mapping) or not isinstance(user.get("id"), str | int):
+    if type(user) is not dict or not isinstance(user.get("id"), str | int):
         errors.append(f"{where}: user without an id, skipped")
         return None
     native = str(user["id"])
     metrics = user.get("public_metrics") or {}
     created = user.get("created_at")
     try:
-        created_at = utc_stamp(created, f"{where}.created_at")[0] if created else None
+        created_at = _canonical_time(created, f"{where}.created_at") if created else None
     except MalformedPage as exc:
         errors.append(str(exc))
         created_at = None
@@ -118,9 +129,9 @@ def _account(user: Any, retrieved_at: str, errors: list[str], where: str) -> Acc
         id=native,
         handle=str(user.get("username") or native),
         name=user.get("name"),
-        followers_count=counter(metrics.get("followers_count")),
-        following_count=counter(metrics.get("following_count")),
-        posts_count=counter(metrics.get("tweet_count", metrics.get("post_count"))),
+        followers_count=_count(metrics.get("followers_count")),
+        following_count=_count(metrics.get("following_count")),
+        posts_count=_count(metrics.get("tweet_count", metrics.get("post_count"))),
         verified=user.get("verified") if isinstance(user.get("verified"), bool) else None,
         created_at=created_at,
         updated_at=retrieved_at,
@@ -131,67 +142,65 @@ def _posts(items: list[Any], section: str, retrieved_at: str, handles: dict[str,
            errors: list[str]) -> list[Post]:
     posts = []
     for index, item in enumerate(items):
-        where = f"{section}[{index}]"
         try:
-            posts.append(_post(item, retrieved_at, handles, where))
+            posts.append(_post(item, retrieved_at, handles))
         except MalformedPage as exc:
-            errors.append(f"{exc}, skipped")
+            errors.append(f"{section}[{index}]{exc}, skipped")
     return posts
 
 
-def _post(tweet: Any, retrieved_at: str, handles: dict[str, str], where: str) -> Post:
-    if not isinstance(tweet, Mapping):
-        raise MalformedPage(f"{where}: not an object")
+def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
+    """One post; a MalformedPage message starts with the field (`.created_at: …`) for the caller to place."""
+    if type(tweet) is not dict:
+        raise MalformedPage(": not an object")
     raw_id = tweet.get("id")
-    if not isinstance(raw_id, str | int) or not str(raw_id).isdigit():
-        raise MalformedPage(f"{where}: no numeric id")
-    native = str(raw_id)
+    native = raw_id if type(raw_id) is str else str(raw_id)
+    if not native.isdigit():
+        raise MalformedPage(": no numeric id")
     created = tweet.get("created_at")
     if created:
-        created_at, ts = utc_stamp(created, f"{where}.created_at")
+        created_at = _canonical_time(created, ".created_at")
+        ts = epoch_seconds(created_at)
     else:  # default-field responses omit created_at; the snowflake id carries it
         created_at, ts = epoch_stamp((int(native) >> 22) + _SNOWFLAKE_EPOCH_MS)
     kind, ref_id = "original", None
-    for reference in tweet.get("referenced_tweets") or ():
-        ref_kind = _KIND_OF_REFERENCE.get(reference.get("type")) if isinstance(reference, Mapping) else None
-        if ref_kind and (kind == "original" or _KIND_RANK[ref_kind] < _KIND_RANK[kind]):
-            kind, ref_id = ref_kind, str(reference.get("id"))
+    references = tweet.get("referenced_tweets")
+    if references:
+        for reference in references:
+            ref_kind = _KIND_OF_REFERENCE.get(reference.get("type")) if type(reference) is dict else None
+            if ref_kind and (kind == "original" or _KIND_RANK[ref_kind] < _KIND_RANK[kind]):
+                kind, ref_id = ref_kind, str(reference.get("id"))
     author = tweet.get("author_id")
-    author_id = str(author) if author is not None else None
-    handle = handles.get(author_id) if author_id else None
-    entities = tweet.get("entities") or {}
-    tags = unique([t for t in (clean_tag(h.get("tag")) for h in entities.get("hashtags") or ()
-                               if isinstance(h, Mapping)) if t])
-    mentions = unique([str(m["username"]).casefold() for m in entities.get("mentions") or ()
-                       if isinstance(m, Mapping) and m.get("username")])
-    metrics = tweet.get("public_metrics") or {}
+    author_id = (author if type(author) is str else str(author)) if author is not None else None
+    entities = tweet.get("entities")
+    tags: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    if entities:
+        hashtags = entities.get("hashtags")
+        if hashtags:
+            tags = unique([t for t in (clean_tag(h.get("tag")) for h in hashtags if type(h) is dict) if t])
+        named = entities.get("mentions")
+        if named:
+            mentions = unique([str(m["username"]).casefold() for m in named if type(m) is dict and m.get("username")])
+    metrics = tweet.get("public_metrics") or _NO_METRICS
     text = tweet.get("text")
     note = tweet.get("note_tweet")  # long posts carry their full text here
-    if isinstance(note, Mapping) and isinstance(note.get("text"), str):
+    if type(note) is dict and type(note.get("text")) is str:
         text = note["text"]
-    text = _unescape(text) if isinstance(text, str) else ""
+    text = _unescape(text) if type(text) is str else ""
+    reposts = metrics.get("retweet_count")
     return Post(
-        uid=uid(native),
-        platform=PLATFORM,
-        id=native,
-        author_uid=uid(author_id) if author_id else None,
-        created_at=created_at,
-        ts=ts,
-        text=text,
-        lang=tweet.get("lang"),
-        kind=kind,
-        ref_uid=uid(ref_id) if ref_id else None,
-        url=f"https://x.com/{handle or 'i/web'}/status/{native}",
-        like_count=counter(metrics.get("like_count")),
-        repost_count=counter(metrics.get("retweet_count", metrics.get("repost_count"))),
-        reply_count=counter(metrics.get("reply_count")),
-        quote_count=counter(metrics.get("quote_count")),
-        bookmark_count=counter(metrics.get("bookmark_count")),
-        impression_count=counter(metrics.get("impression_count")),
-        metrics_at=retrieved_at,
-        tags=tags,
-        mentions=mentions,
-    )
+        f"x:{native}", PLATFORM, native, f"x:{author_id}" if author_id else None, created_at, ts, text,
+        tweet.get("lang"), kind, f"x:{ref_id}" if ref_id else None,
+        f"https://x.com/{handles.get(author_id) or 'i/web'}/status/{native}",
+        _count(metrics.get("like_count")),
+        _count(reposts if reposts is not None else metrics.get("repost_count")),
+        _count(metrics.get("reply_count")), _count(metrics.get("quote_count")),
+        _count(metrics.get("bookmark_count")), _count(metrics.get("impression_count")),
+        retrieved_at, tags, mentions)
+
+
+_NO_METRICS: dict[str, Any] = {}
 
 
 def _unescape(text: str) -> str:

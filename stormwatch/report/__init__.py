@@ -1,0 +1,89 @@
+"""The post-event report: a folder with report.html, report.md, summary.json, CSV files and PNG charts.
+
+`write_report` reads every figure through `stormwatch.metrics` (never SQL of its own), names accounts by the
+campaign's naming policy (names.py), and writes the folder under a temporary name first, so a folder with
+the final name is always a complete report. posts.csv, the one file that grows with the campaign, is
+streamed on a second thread with its own database connection while the figures and charts are made.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from .. import metrics
+from ..config import CampaignConfig, Config
+from ..metrics import Window
+from ..store import Store
+from .charts import write_charts
+from .content import gather, name_accounts
+from .document import build_document
+from .html import render_html
+from .markdown import render_markdown
+from .names import Namer, NamingPolicy
+from .tables import summary_json, write_accounts_csv, write_posts_csv, write_summary_json, write_volume_csv
+
+__all__ = ["export_posts", "folder_name", "write_report"]
+
+DATA_FILES = ("report.html", "report.md", "summary.json", "posts.csv", "accounts.csv", "volume.csv")
+
+
+def write_report(store: Store, config: Config, campaign: CampaignConfig, window: Window, *,
+                 out_dir: Path | None = None, names: str | None = None, now: datetime | None = None) -> Path:
+    """Write the report folder `<out_dir or config.report.out_dir>/<campaign>-<UTC stamp>/` and return it."""
+    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
+    policy = NamingPolicy.for_campaign(campaign, names or config.report.names, config.report.pseudonymize_below)
+    parent = Path(out_dir) if out_dir is not None else config.report.out_dir
+    parent.mkdir(parents=True, exist_ok=True)
+    final = _free_folder(parent, folder_name(campaign.name, generated_at))
+    # Written under a hidden working name, renamed when complete: an interrupted report leaves no lookalike.
+    working = parent / f".{final.name}.partial"
+    shutil.rmtree(working, ignore_errors=True)
+    working.mkdir(mode=0o700)  # the folder can name participants: readable by its owner only
+    try:
+        namer, contributors = name_accounts(store, campaign, window, policy)
+        # SQLite works outside the GIL, so the posts export and the aggregate queries run side by side.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormwatch-report") as pool:
+            posts_written = pool.submit(export_posts, store.path, campaign.name, window, namer, campaign.timezone,
+                                        working / "posts.csv")
+            content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
+            write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)
+            write_volume_csv(working / "volume.csv", content)
+            charts = write_charts(content, working)
+            document = build_document(content, charts)
+            (working / "report.html").write_text(render_html(document, working), encoding="utf-8")
+            (working / "report.md").write_text(render_markdown(document), encoding="utf-8")
+            posts_written.result()  # re-raises whatever stopped the export
+        files = sorted([*DATA_FILES, *(chart.file for chart in charts)])
+        write_summary_json(working / "summary.json", summary_json(content, files, generated_at))
+        working.rename(final)
+    except BaseException:
+        shutil.rmtree(working, ignore_errors=True)
+        raise
+    return final
+
+
+def export_posts(database: Path, campaign: str, window: Window, namer: Namer, timezone: ZoneInfo,
+                 path: Path) -> int:
+    """Stream the window's posts into `path` through a connection of this thread's own; returns the row count."""
+    with Store.open(database, create=False) as store:
+        return write_posts_csv(path, metrics.iter_post_rows(store, campaign, window), namer.bound_to(store),
+                               timezone)
+
+
+def folder_name(campaign: str, generated_at: datetime) -> str:
+    """`<campaign>-<UTC stamp>`, e.g. `standwithissa-20210208T120000Z`."""
+    return f"{campaign}-{generated_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def _free_folder(parent: Path, name: str) -> Path:
+    """`parent/name`, or `name-2`, `name-3`… when a report was already written in the same second."""
+    candidate = parent / name
+    suffix = 2
+    while candidate.exists():
+        candidate = parent / f"{name}-{suffix}"
+        suffix += 1
+    return candidate

@@ -1,0 +1,412 @@
+"""The report's charts: matplotlib (Agg, no display) figures from bucketed data, saved as PNG.
+
+The only module of stormwatch that imports matplotlib. Every chart is drawn by a function that returns its
+Figure, so tests can read exactly the labels a chart shows (`figure_texts`). Colours come from one
+colour-blind-safe palette (Okabe–Ito) with a fixed colour per platform across every chart.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never a display, and safe in threads and on headless servers
+
+from matplotlib import dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
+
+from ..times import parse_time
+from .content import ReportContent, SourceCoverage, account_label, bucket_phrase, platform_name
+
+# Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale by lightness.
+PLATFORM_COLOURS: dict[str, str] = {"x": "#0072B2", "mastodon": "#CC79A7", "bluesky": "#E69F00"}
+FALLBACK_COLOUR = "#999999"
+NEUTRAL_COLOUR = "#4D4D4D"
+CONTRIBUTORS_COLOUR = "#D55E00"
+COUNTED_COLOUR = "#000000"
+STORM_SHADE = "#F0E442"
+DPI = 150
+FIGURE_SIZE = (8.0, 4.2)  # inches: 1200 x 630 px at 150 dpi, 18 cm wide on an A4 page
+EMPTY_MESSAGE = "No posts in this window"
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.axisbelow": True,
+}
+KIND_LABELS = (("originals", "originals"), ("reposts", "reposts"), ("quotes", "quotes"), ("replies", "replies"))
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def platform_colour(platform: str) -> str:
+    """The colour a platform has in every chart."""
+    return PLATFORM_COLOURS.get(platform, FALLBACK_COLOUR)
+
+
+@dataclass(frozen=True)
+class ChartFile:
+    """A chart written to the report folder, with what the report says about it."""
+
+    file: str
+    title: str
+    caption: str
+
+
+def _styled(draw: Callable[P, R]) -> Callable[P, R]:
+    """Draw under the report's style without touching matplotlib's global settings."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def _plain(text: str) -> str:
+    """Data as literal chart text: `$` would otherwise start matplotlib math mode."""
+    return text.replace("$", r"\$").replace("\n", " ")
+
+
+def _short(text: str, limit: int = 32) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _new_figure(size: tuple[float, float] = FIGURE_SIZE) -> Figure:
+    # A bare Figure (not pyplot): nothing global to leak or close, whatever the number of reports.
+    return Figure(figsize=size, layout="constrained")
+
+
+def _show_empty(ax: Axes, message: str = EMPTY_MESSAGE) -> None:
+    ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", fontsize=12, color=NEUTRAL_COLOUR)
+
+
+def _blank(ax: Axes, message: str) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    _show_empty(ax, message)
+
+
+def _time_axis(ax: Axes, timezone: ZoneInfo) -> None:
+    """Dates in the campaign's zone; the concise formatter keeps tick labels short and apart."""
+    locator = mdates.AutoDateLocator(tz=timezone, minticks=4, maxticks=9)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=timezone))
+    ax.set_xlabel(f"time ({timezone.key})")
+
+
+def _count_axis(ax: Axes, axis: str = "y") -> None:
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(MaxNLocator(nbins=6, integer=True))  # few enough that labels never touch
+    target.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
+def _shade_storm(ax: Axes, content: ReportContent, lo: datetime, hi: datetime) -> None:
+    """Shade the announced storm window where it overlaps the plotted span (the legend labels it)."""
+    start = max(content.campaign.start, lo)
+    end = min(content.campaign.end, hi)
+    if end <= start:
+        return
+    tz = content.timezone
+    ax.axvspan(start.astimezone(tz), end.astimezone(tz), color=STORM_SHADE, alpha=0.25, zorder=0, linewidth=0,
+               label="announced storm window")
+
+
+def _bucket_starts(content: ReportContent) -> list[datetime]:
+    return [parse_time(b.start).astimezone(content.timezone) for b in content.volume.buckets]
+
+
+def _span(content: ReportContent) -> tuple[datetime, datetime]:
+    """The plotted span: from the first bucket's start to the window's end."""
+    buckets = content.volume.buckets
+    lo = parse_time(buckets[0].start) if buckets else content.window.since
+    return lo, content.window.until
+
+
+# --- the charts ---------------------------------------------------------------------------------
+
+
+@_styled
+def volume_figure(content: ReportContent) -> Figure:
+    """Posts per bucket over time, platforms stacked, the announced storm window shaded."""
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    starts = _bucket_starts(content)
+    width = timedelta(seconds=content.bucket_seconds)
+    phrase = bucket_phrase(content.bucket_seconds)
+    bottoms = [0] * len(starts)
+    for platform in content.platforms:
+        heights = [b.by_platform.get(platform, 0) for b in content.volume.buckets]
+        if not any(heights):
+            continue
+        ax.bar(starts, heights, width=width, bottom=bottoms, align="edge", color=platform_colour(platform),
+               label=platform_name(platform), linewidth=0)
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    lo, hi = _span(content)
+    _shade_storm(ax, content, lo, hi)
+    ax.set_xlim(lo.astimezone(content.timezone), hi.astimezone(content.timezone))
+    _time_axis(ax, content.timezone)
+    _count_axis(ax)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(f"posts per {phrase}")
+    ax.set_title(f"Posts per {phrase}, by platform")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right")
+    if not content.has_posts:
+        _show_empty(ax)
+    return figure
+
+
+@_styled
+def cumulative_figure(content: ReportContent) -> Figure:
+    """Cumulative posts (top panel) and cumulative distinct contributors (bottom panel)."""
+    figure = _new_figure((8.0, 5.0))
+    posts_ax, people_ax = figure.subplots(2, 1, sharex=True)
+    buckets = content.volume.buckets
+    lo, hi = _span(content)
+    size = timedelta(seconds=content.bucket_seconds)
+    # Each cumulative value is reached at the end of its bucket; the line starts from zero at the first bucket.
+    times = [lo.astimezone(content.timezone)] + [t + size for t in _bucket_starts(content)]
+    posts = [0] + [b.cumulative_posts for b in buckets]
+    people = [0] + [b.cumulative_contributors for b in buckets]
+    posts_ax.plot(times, posts, color=COUNTED_COLOUR, linewidth=1.8)
+    people_ax.plot(times, people, color=CONTRIBUTORS_COLOUR, linewidth=1.8)
+    for ax, label in ((posts_ax, "posts (cumulative)"), (people_ax, "contributors (cumulative)")):
+        _shade_storm(ax, content, lo, hi)
+        _count_axis(ax)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel(label)
+        ax.set_xlim(lo.astimezone(content.timezone), hi.astimezone(content.timezone))
+    _time_axis(people_ax, content.timezone)
+    posts_ax.set_xlabel("")
+    posts_ax.set_title("Cumulative posts and distinct contributors")
+    if posts_ax.get_legend_handles_labels()[0]:
+        posts_ax.legend(loc="lower right")  # the running totals rise to the upper right
+    if not content.has_posts:
+        _show_empty(posts_ax)
+    return figure
+
+
+def _platform_legend(ax: Axes, platforms: Sequence[str]) -> None:
+    if len(set(platforms)) > 1:
+        ax.legend(handles=[Patch(color=platform_colour(p), label=platform_name(p)) for p in dict.fromkeys(platforms)],
+                  loc="lower right")
+
+
+def _ranked_bars(ax: Axes, labels: Sequence[str], values: Sequence[int], colours: Sequence[str], xlabel: str) -> None:
+    """Horizontal bars, the largest on top, each with its value."""
+    positions = list(range(len(labels)))
+    bars = ax.barh(positions, values, color=list(colours), height=0.7)
+    ax.set_yticks(positions, [_plain(_short(label)) for label in labels])
+    ax.invert_yaxis()
+    ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=3, fontsize=8)
+    ax.margins(x=0.12)
+    if not any(values):
+        ax.set_xlim(0, 1)  # all zero: a plain 0–1 axis rather than matplotlib's symmetric ±0 ticks
+    _count_axis(ax, "x")
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(xlabel)
+
+
+@_styled
+def top_accounts_figure(content: ReportContent) -> Figure:
+    """The accounts with the most posts, coloured by platform."""
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    ax.set_title("Accounts with the most posts")
+    accounts = content.top_by_posts
+    if not accounts:
+        _blank(ax, EMPTY_MESSAGE)
+        return figure
+    _ranked_bars(ax, [account_label(a) for a in accounts], [a.posts for a in accounts],
+                 [platform_colour(a.platform) for a in accounts], "posts in the window (all kinds)")
+    _platform_legend(ax, [a.platform for a in accounts])
+    return figure
+
+
+@_styled
+def post_kinds_figure(content: ReportContent) -> Figure:
+    """Originals, reposts, quotes and replies, one bar per platform in its colour."""
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    ax.set_title("Posts by kind and platform")
+    per_platform = content.summary.totals.by_platform
+    if not per_platform:
+        _blank(ax, EMPTY_MESSAGE)
+        return figure
+    platforms = list(per_platform)
+    width = 0.8 / len(platforms)
+    for index, platform in enumerate(platforms):
+        totals = per_platform[platform]
+        values = [getattr(totals, field) for field, _ in KIND_LABELS]
+        offsets = [k - 0.4 + width * (index + 0.5) for k in range(len(KIND_LABELS))]
+        bars = ax.bar(offsets, values, width=width * 0.95, color=platform_colour(platform),
+                      label=platform_name(platform))
+        ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=8)
+    ax.set_xticks(range(len(KIND_LABELS)), [label for _, label in KIND_LABELS])
+    ax.grid(axis="x", visible=False)
+    ax.margins(y=0.12)
+    _count_axis(ax)
+    ax.set_ylabel("posts")
+    ax.set_xlabel("kind of post")
+    ax.legend(loc="upper right")
+    return figure
+
+
+@_styled
+def co_hashtags_figure(content: ReportContent) -> Figure:
+    """The other hashtags posts carried alongside the campaign's."""
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    ax.set_title("Hashtags used alongside the campaign's")
+    if not content.co_hashtags:
+        _blank(ax, EMPTY_MESSAGE if not content.has_posts else "No other hashtags in this window")
+        return figure
+    _ranked_bars(ax, [f"#{tag}" for tag, _ in content.co_hashtags], [n for _, n in content.co_hashtags],
+                 [NEUTRAL_COLOUR] * len(content.co_hashtags), "campaign posts carrying the hashtag")
+    return figure
+
+
+@_styled
+def target_mentions_figure(content: ReportContent) -> Figure:
+    """How many posts addressed each account the campaign targets."""
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    ax.set_title("Posts mentioning the campaign's targets")
+    if not content.target_mentions:
+        _blank(ax, "The campaign lists no target accounts")
+        return figure
+    _ranked_bars(ax, [f"@{target}" for target, _ in content.target_mentions],
+                 [n for _, n in content.target_mentions], [NEUTRAL_COLOUR] * len(content.target_mentions),
+                 "campaign posts mentioning the account")
+    if not content.has_posts:
+        _show_empty(ax)
+    return figure
+
+
+@_styled
+def coverage_figure(content: ReportContent) -> Figure | None:
+    """Posts collected against the platform's own counts per bucket; None when no counts were fetched."""
+    sources = [c for c in content.coverage if c.has_counts]
+    if not sources:
+        return None
+    figure = _new_figure((8.0, 3.2 + 1.8 * len(sources)))
+    axes = figure.subplots(len(sources), 1, sharex=True, squeeze=False)[:, 0]
+    phrase = bucket_phrase(content.bucket_seconds)
+    lo, hi = _span(content)
+    for ax, coverage in zip(axes, sources, strict=True):
+        _coverage_axes(ax, content, coverage, lo, hi)
+        ax.set_ylabel(f"posts per {phrase}")
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    axes[0].set_title(f"Coverage: posts collected vs the platform's count, per {phrase}")
+    return figure
+
+
+def _coverage_axes(ax: Axes, content: ReportContent, coverage: SourceCoverage, lo: datetime, hi: datetime) -> None:
+    tz = content.timezone
+    starts = [parse_time(b.start).astimezone(tz) for b in coverage.buckets]
+    width = timedelta(seconds=content.bucket_seconds)
+    ax.bar(starts, [b.collected for b in coverage.buckets], width=width, align="edge",
+           color=platform_colour(coverage.source), label=f"collected ({platform_name(coverage.source)})", linewidth=0)
+    # The count as a step line over the same buckets; NaN leaves a gap where no count was fetched.
+    counted = [float(b.counted) if b.counted is not None else float("nan") for b in coverage.buckets]
+    if starts:
+        ax.step([*starts, starts[-1] + width], [*counted, counted[-1]], where="post", color=COUNTED_COLOUR,
+                linewidth=1.2, label=f"{platform_name(coverage.source)}'s own count")
+    ax.set_xlim(lo.astimezone(tz), hi.astimezone(tz))
+    _time_axis(ax, tz)
+    _count_axis(ax)
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper right")
+
+
+# --- files --------------------------------------------------------------------------------------
+
+FIGURES: tuple[tuple[str, str, Callable[[ReportContent], Figure | None]], ...] = (
+    ("volume.png", "Volume over time", volume_figure),
+    ("cumulative.png", "Cumulative posts and contributors", cumulative_figure),
+    ("top_accounts.png", "Top accounts by posts", top_accounts_figure),
+    ("post_kinds.png", "Kinds of post per platform", post_kinds_figure),
+    ("co_hashtags.png", "Co-hashtags", co_hashtags_figure),
+    ("target_mentions.png", "Target mentions", target_mentions_figure),
+    ("coverage.png", "Coverage", coverage_figure),
+)
+
+
+def captions(content: ReportContent) -> dict[str, str]:
+    """What each chart shows, in the words the report uses under it."""
+    phrase = bucket_phrase(content.bucket_seconds)
+    zone = content.timezone_name
+    return {
+        "volume.png": f"Campaign posts collected per {phrase}, stacked by platform; times in {zone}. "
+                      "The shaded band is the announced storm window.",
+        "cumulative.png": f"Running totals per {phrase}: posts (top) and distinct contributors (bottom); "
+                          f"times in {zone}.",
+        "top_accounts.png": "The accounts with the most campaign posts in the window (originals, reposts, quotes "
+                            "and replies), coloured by platform." + _naming_note(content),
+        "post_kinds.png": "Originals, reposts, quotes and replies in the window, per platform.",
+        "co_hashtags.png": "Other hashtags carried by campaign posts, by number of posts.",
+        "target_mentions.png": "Campaign posts mentioning each account the campaign addresses.",
+        "coverage.png": f"Posts collected (bars) against the platform's own count of matching posts (line) per "
+                        f"{phrase}; bars below the line mean posts were missed. Times in {zone}.",
+    }
+
+
+def _naming_note(content: ReportContent) -> str:
+    if not content.policy.pseudonymized:
+        return ""
+    return (f" Accounts with fewer than {content.policy.threshold:,} followers appear as pseudonyms "
+            "(participant-xxxx).")
+
+
+def draw_charts(content: ReportContent) -> list[tuple[ChartFile, Figure]]:
+    """Every chart the report has data for (coverage only where the platform's counts exist)."""
+    texts = captions(content)
+    drawn: list[tuple[ChartFile, Figure]] = []
+    for file, title, draw in FIGURES:
+        figure = draw(content)
+        if figure is not None:
+            drawn.append((ChartFile(file=file, title=title, caption=texts[file]), figure))
+    return drawn
+
+
+def write_charts(content: ReportContent, folder: Path) -> list[ChartFile]:
+    """Draw every chart and save it as PNG in `folder`."""
+    written = []
+    for chart, figure in draw_charts(content):
+        figure.savefig(folder / chart.file, dpi=DPI, format="png",
+                       metadata={"Software": f"stormwatch {content.version}"})
+        figure.clear()  # free the figure's artists now: a report draws several large ones
+        written.append(chart)
+    return written
+
+
+def figure_texts(figure: Figure) -> list[str]:
+    """Every piece of text a figure shows (titles, tick labels, legends, annotations), for checks."""
+    figure.canvas.draw()  # tick labels exist only once the figure is laid out
+    return [text.get_text() for text in figure.findobj(Text) if text.get_text()]

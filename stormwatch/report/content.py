@@ -1,0 +1,257 @@
+"""What a report says, gathered once from `stormwatch.metrics` with the naming rules applied.
+
+The HTML, Markdown, CSV and chart writers all read one `ReportContent`, so every output names the same
+accounts the same way; nothing here runs SQL or touches files.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .. import __version__, metrics
+from ..config import CampaignConfig
+from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, Window
+from ..store import Store
+from ..times import parse_time
+from .names import Namer, NamingPolicy
+
+TOP_N = 10
+COVERAGE_GAPS_SHOWN = 10
+UTC_ZONE = ZoneInfo("UTC")
+PLATFORM_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+
+
+@dataclass(frozen=True)
+class NamedAccount:
+    """One account as the report shows it."""
+
+    label: str
+    named: bool
+    name: str | None
+    platform: str
+    followers: int
+    posts: int
+    engagement: int
+
+
+@dataclass(frozen=True)
+class NamedPost:
+    """One post as the report shows it (text rewritten, link only for named authors)."""
+
+    created_at: str
+    local_time: str
+    platform: str
+    kind: str
+    author: str
+    author_named: bool
+    text: str
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int
+    impressions: int | None
+    engagement: int
+    url: str | None
+
+
+@dataclass(frozen=True)
+class CoverageGap:
+    """A bucket where the platform counted more posts than were collected."""
+
+    start: str
+    collected: int
+    counted: int
+
+
+@dataclass(frozen=True)
+class SourceCoverage:
+    """Collected posts against one platform's own counts over the window."""
+
+    source: str
+    buckets: tuple[CoverageBucket, ...]
+    counted_buckets: int
+    collected: int
+    counted: int
+    short_buckets: int
+    largest_gaps: tuple[CoverageGap, ...]
+
+    @property
+    def has_counts(self) -> bool:
+        """Whether the platform's counts were fetched for any bucket of the window."""
+        return self.counted_buckets > 0
+
+    @property
+    def share(self) -> float | None:
+        """Collected as a share of counted, over the buckets that have counts."""
+        return self.collected / self.counted if self.counted else None
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything a report shows, read from metrics with the naming policy applied."""
+
+    campaign: CampaignConfig
+    window: Window
+    timezone: ZoneInfo
+    generated_at: datetime
+    bucket_seconds: int
+    summary: Summary
+    platforms: tuple[str, ...]
+    volume: Volume
+    coverage: tuple[SourceCoverage, ...]
+    top_by_posts: tuple[NamedAccount, ...]
+    top_by_engagement: tuple[NamedAccount, ...]
+    top_by_followers: tuple[NamedAccount, ...]
+    top_posts: tuple[NamedPost, ...]
+    co_hashtags: tuple[tuple[str, int], ...]
+    campaign_hashtags: tuple[tuple[str, int], ...]
+    target_mentions: tuple[tuple[str, int], ...]
+    runs: tuple[SourceRuns, ...]
+    policy: NamingPolicy
+    namer: Namer
+    contributors: tuple[AccountStat, ...]
+    version: str = __version__
+
+    @property
+    def has_posts(self) -> bool:
+        """Whether the window holds any campaign post."""
+        return self.summary.totals.all.posts > 0
+
+    @property
+    def hidden_contributors(self) -> int:
+        """How many contributors the report shows under a pseudonym."""
+        return sum(not self.policy.is_named(a.handle, a.followers) for a in self.contributors)
+
+    @property
+    def timezone_name(self) -> str:
+        """The campaign's time zone name (`Asia/Hebron`)."""
+        return self.timezone.key
+
+
+def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
+                  policy: NamingPolicy) -> tuple[Namer, tuple[AccountStat, ...]]:
+    """The window's contributors, and a Namer holding a pseudonym for every hidden contributor and mention."""
+    contributors = tuple(metrics.accounts(store, campaign.name, window))
+    namer = Namer(store, campaign, policy, metrics.mentioned_accounts(store, campaign.name, window))
+    namer.assign((a.uid, a.handle, a.followers) for a in contributors)
+    return namer, contributors
+
+
+def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
+           contributors: tuple[AccountStat, ...], *, generated_at: datetime) -> ReportContent:
+    """Read every figure, table and series the report shows, naming accounts through `namer`."""
+    name = campaign.name
+    summary = metrics.summary(store, campaign, window)
+    bucket_seconds = metrics.bucket_seconds_for(window)
+    volume = metrics.volume(store, name, window, bucket_seconds)
+    top_posts = tuple(named_post(namer, post, campaign.timezone) for post in metrics.top_posts(store, name, window,
+                                                                                              TOP_N))
+    platforms = tuple(sorted(set(campaign.sources) | set(summary.totals.by_platform)))
+    return ReportContent(
+        campaign=campaign, window=window, timezone=campaign.timezone, generated_at=generated_at,
+        bucket_seconds=bucket_seconds, summary=summary, platforms=platforms, volume=volume,
+        coverage=tuple(source_coverage(store, name, window, bucket_seconds, source) for source in campaign.sources),
+        # The three top-10 tables are orderings of every contributor, with top_accounts' sort keys.
+        top_by_posts=_top(namer, contributors, lambda a: (-a.posts, -a.engagement, a.uid)),
+        top_by_engagement=_top(namer, contributors, lambda a: (-a.engagement, -a.posts, a.uid)),
+        top_by_followers=_top(namer, contributors, lambda a: (-a.followers, -a.posts, a.uid)),
+        top_posts=top_posts,
+        co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, TOP_N)),
+        campaign_hashtags=tuple(metrics.campaign_hashtags(store, campaign, window)),
+        target_mentions=tuple(metrics.target_mentions(store, campaign, window)),
+        runs=tuple(metrics.run_history(store, name)),
+        policy=namer.policy, namer=namer, contributors=contributors)
+
+
+def _top(namer: Namer, contributors: tuple[AccountStat, ...],
+         key: Callable[[AccountStat], tuple[Any, ...]]) -> tuple[NamedAccount, ...]:
+    """The first TOP_N contributors by a sort key, as the report shows them."""
+    ranked = heapq.nsmallest(TOP_N, contributors, key=key)  # one pass, not a sort of every contributor
+    return tuple(named_account(namer, stat) for stat in ranked)
+
+
+def named_account(namer: Namer, stat: AccountStat) -> NamedAccount:
+    """An account as the report shows it: handle and name, or pseudonym and no name."""
+    return NamedAccount(label=namer.label(stat.uid, stat.handle, stat.followers),
+                        named=namer.is_named(stat.handle, stat.followers),
+                        name=namer.display_name(stat.name, stat.handle, stat.followers), platform=stat.platform,
+                        followers=stat.followers, posts=stat.posts, engagement=stat.engagement)
+
+
+def named_post(namer: Namer, post: metrics.PostStat | metrics.PostRow, timezone: ZoneInfo) -> NamedPost:
+    """A post as the report shows it: author labelled, text rewritten, link kept only for a named author."""
+    named = namer.is_named(post.handle, post.followers)
+    return NamedPost(
+        created_at=post.created_at, local_time=local_iso(parse_time(post.created_at), timezone),
+        platform=post.platform, kind=post.kind, author=namer.label(post.author_uid, post.handle, post.followers),
+        author_named=named, text=namer.text(post.text, post.platform), likes=post.likes, reposts=post.reposts,
+        replies=post.replies, quotes=post.quotes, impressions=post.impressions, engagement=post.engagement,
+        url=post.url if named else None)
+
+
+def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str) -> SourceCoverage:
+    """Collected vs counted for one source, with the largest shortfalls."""
+    buckets = tuple(metrics.coverage(store, campaign, window, bucket_seconds, source))
+    counted = [b for b in buckets if b.counted is not None]
+    gaps = sorted((CoverageGap(b.start, b.collected, b.counted) for b in counted if b.counted > b.collected),
+                  key=lambda g: (g.collected - g.counted, g.start))
+    return SourceCoverage(source=source, buckets=buckets, counted_buckets=len(counted),
+                          collected=sum(b.collected for b in counted), counted=sum(b.counted for b in counted),
+                          short_buckets=len(gaps), largest_gaps=tuple(gaps[:COVERAGE_GAPS_SHOWN]))
+
+
+def platform_name(platform: str) -> str:
+    """A platform's display name (`X`, `Mastodon`)."""
+    return PLATFORM_NAMES.get(platform, platform)
+
+
+def account_label(account: NamedAccount) -> str:
+    """An account as tables and charts show it: `@handle` when named, its pseudonym otherwise."""
+    return f"@{account.label}" if account.named else account.label
+
+
+# --- times as the report shows them -------------------------------------------------------------
+
+
+def local_iso(moment: datetime, timezone: ZoneInfo) -> str:
+    """A moment in the campaign's zone, ISO-8601 to the second with its offset (`2021-02-07T18:00:00+02:00`)."""
+    return moment.astimezone(timezone).isoformat(timespec="seconds")
+
+
+def utc_offset(moment: datetime, timezone: ZoneInfo) -> str:
+    """The zone's offset at a moment, as `UTC+02:00`."""
+    offset = moment.astimezone(timezone).utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def human_time(moment: datetime, timezone: ZoneInfo) -> str:
+    """`Sun 7 Feb 2021, 18:00` in the given zone."""
+    local = moment.astimezone(timezone)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M}"
+
+
+def describe_window(window: Window, timezone: ZoneInfo) -> tuple[str, str]:
+    """The window in the campaign's zone (`… (Asia/Hebron, UTC+02:00)`) and in UTC."""
+    local = (f"{human_time(window.since, timezone)} → {human_time(window.until, timezone)} "
+             f"({timezone.key}, {utc_offset(window.since, timezone)})")
+    utc = f"{human_time(window.since, UTC_ZONE)} → {human_time(window.until, UTC_ZONE)} UTC"
+    return local, utc
+
+
+def bucket_phrase(seconds: int) -> str:
+    """A bucket size in words: `minute`, `5 minutes`, `hour`, `day`."""
+    named = {60: "minute", 3600: "hour", 86400: "day"}
+    if seconds in named:
+        return named[seconds]
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hours"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"

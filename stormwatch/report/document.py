@@ -1,0 +1,371 @@
+"""The report as a document: headings, paragraphs, tables and charts, rendered by html.py and markdown.py.
+
+Building the document once keeps the HTML and the Markdown saying the same thing. Every string here is
+plain text straight from the data or from us; the renderers escape it for their format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..metrics import DEFINITIONS, Totals
+from ..times import parse_time
+from .content import (
+    NamedAccount,
+    NamedPost,
+    ReportContent,
+    SourceCoverage,
+    account_label,
+    bucket_phrase,
+    describe_window,
+    human_time,
+    platform_name,
+    utc_offset,
+)
+
+if TYPE_CHECKING:
+    from .charts import ChartFile
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading (level 2 or 3)."""
+
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph of plain text; a `note` stands out (warnings, empty windows)."""
+
+    text: str
+    note: bool = False
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bulleted list of plain-text items."""
+
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell linking to a web page (only public posts have one)."""
+
+    text: str
+    url: str
+
+
+Cell = str | Link
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table with a caption; `numeric` columns are right-aligned, `key` names each row for checks."""
+
+    caption: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    numeric: tuple[bool, ...]
+    empty: str = "None in this window."
+    keys: tuple[str, ...] = ()
+    text_column: int | None = None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart image from the report folder with its caption."""
+
+    file: str
+    title: str
+    caption: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Chart
+
+
+@dataclass(frozen=True)
+class Document:
+    """The whole report: a title, lines under it, and its blocks in order."""
+
+    title: str
+    subtitle: tuple[str, ...]
+    blocks: tuple[Block, ...]
+
+
+HEADLINE_ROWS = (
+    ("posts", "Posts"),
+    ("contributors", "Contributors"),
+    ("potential_reach", "Potential reach"),
+    ("potential_impressions", "Potential impressions"),
+    ("impressions", "Impressions"),
+    ("engagement", "Engagement"),
+    ("peak_posts_per_minute", "Peak posts per minute"),
+)
+
+
+def number(value: int | float | None) -> str:
+    """A count with thousands separators; a dash when unknown."""
+    if value is None:
+        return "–"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
+    """The report's text, tables and charts in reading order."""
+    drawn = {chart.file: Chart(chart.file, chart.title, chart.caption) for chart in charts}
+    local, utc = describe_window(content.window, content.timezone)
+    hashtags = " ".join(f"#{tag}" for tag in content.campaign.hashtags)
+    platform = content.window.platform
+    subtitle = (
+        f"Campaign: {content.campaign.name} — {hashtags}",
+        f"Window: {local}",
+        f"Same window in UTC: {utc}",
+        f"Platforms: {', '.join(platform_name(p) for p in content.platforms)}"
+        + (f" (this report: {platform_name(platform)} only)" if platform else ""),
+        content.policy.statement(),
+        f"Generated {human_time(content.generated_at, content.timezone)} ({content.timezone_name}) "
+        f"by stormwatch {content.version}.",
+    )
+    blocks: list[Block] = []
+    if not content.has_posts:
+        blocks.append(Paragraph("No campaign posts were collected in this window. The figures below are zero and "
+                                "the charts are empty; check the window and the collection runs under Methods.",
+                                note=True))
+    blocks += _headline(content)
+    blocks += _over_time(content, drawn)
+    blocks += _accounts(content, drawn)
+    blocks += _posts(content, drawn)
+    blocks += _hashtags_and_targets(content, drawn)
+    blocks += _coverage(content, drawn)
+    blocks += _methods(content)
+    title = f"{hashtags} — storm report"
+    return Document(title=title, subtitle=subtitle, blocks=tuple(blocks))
+
+
+def _headline(content: ReportContent) -> list[Block]:
+    figures = content.summary.to_json()
+    all_totals = content.summary.totals.all
+    extra = {
+        "posts": f"{number(all_totals.originals)} originals, {number(all_totals.reposts)} reposts, "
+                 f"{number(all_totals.quotes)} quotes, {number(all_totals.replies)} replies"
+                 + _goal(all_totals.posts, content.campaign.goal_posts),
+        "contributors": _goal(all_totals.contributors, content.campaign.goal_contributors).lstrip("; "),
+        "peak_posts_per_minute": _peak_when(content),
+    }
+    rows = []
+    for key, label in HEADLINE_ROWS:
+        detail = extra.get(key, "")
+        rows.append((label, number(figures[key]), DEFINITIONS[key] + (f" ({detail})" if detail else "")))
+    blocks: list[Block] = [
+        Heading("Headline figures"),
+        Table(caption="Headline figures for the window, all platforms", header=("Figure", "Value", "Definition"),
+              rows=tuple(rows), numeric=(False, True, False), keys=tuple(key for key, _ in HEADLINE_ROWS)),
+        Heading("By platform", 3),
+        _platform_table(content),
+    ]
+    return blocks
+
+
+def _goal(value: int, goal: int | None) -> str:
+    if not goal:
+        return ""
+    return f"; goal {number(goal)}: {value / goal:.0%} reached"
+
+
+def _peak_when(content: ReportContent) -> str:
+    minute = content.summary.peak.minute
+    if minute is None:
+        return ""
+    moment = parse_time(minute)
+    return f"the minute from {human_time(moment, content.timezone)} {content.timezone_name}"
+
+
+def _platform_table(content: ReportContent) -> Table:
+    columns: tuple[tuple[str, str], ...] = (
+        ("posts", "Posts"), ("originals", "Originals"), ("reposts", "Reposts"), ("quotes", "Quotes"),
+        ("replies", "Replies"), ("contributors", "Contributors"), ("potential_reach", "Potential reach"),
+        ("impressions", "Impressions"), ("engagement", "Engagement"))
+
+    def row(name: str, totals: Totals) -> tuple[Cell, ...]:
+        return (name, *(number(getattr(totals, field)) for field, _ in columns))
+
+    per_platform = content.summary.totals.by_platform
+    rows = [row(platform_name(p), totals) for p, totals in per_platform.items()]
+    if len(per_platform) > 1:
+        rows.append(row("All platforms", content.summary.totals.all))
+    return Table(caption="Posts, contributors, reach and engagement per platform",
+                 header=("Platform", *(label for _, label in columns)), rows=tuple(rows),
+                 numeric=(False, *([True] * len(columns))), keys=(*per_platform, "all")[:len(rows)])
+
+
+def _charts(drawn: dict[str, Chart], *files: str) -> list[Block]:
+    return [drawn[file] for file in files if file in drawn]
+
+
+def _over_time(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    phrase = bucket_phrase(content.bucket_seconds)
+    return [Heading("The storm over time"),
+            Paragraph(f"Posts are counted per {phrase}; times are in {content.timezone_name} "
+                      f"({utc_offset(content.window.since, content.timezone)}). Every bucket is in volume.csv."),
+            *_charts(drawn, "volume.png", "cumulative.png")]
+
+
+def _account_table(caption: str, accounts: tuple[NamedAccount, ...]) -> Table:
+    rows = tuple((str(rank), account_label(account), account.name or "",
+                  platform_name(account.platform), number(account.followers), number(account.posts),
+                  number(account.engagement)) for rank, account in enumerate(accounts, 1))
+    return Table(caption=caption, header=("#", "Account", "Name", "Platform", "Followers", "Posts",
+                                          "Engagement received"),
+                 rows=rows, numeric=(True, False, False, False, True, True, True))
+
+
+def _accounts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    note = ("Display names are shown for named accounts only." if content.policy.pseudonymized
+            else "Every account is named (public mode).")
+    return [Heading("Who carried the storm"),
+            Paragraph(f"Top {len(content.top_by_posts)} of {number(len(content.contributors))} contributors; the full "
+                      f"list is in accounts.csv. {note}"),
+            *_charts(drawn, "top_accounts.png"),
+            _account_table("Top accounts by posts", content.top_by_posts),
+            _account_table("Top accounts by engagement received", content.top_by_engagement),
+            _account_table("Top accounts by followers", content.top_by_followers)]
+
+
+def _post_rows(posts: tuple[NamedPost, ...]) -> tuple[tuple[Cell, ...], ...]:
+    rows = []
+    for rank, post in enumerate(posts, 1):
+        when = post.local_time.replace("T", " ")[:16]
+        link: Cell = Link("open", post.url) if post.url else ""
+        author = f"@{post.author}" if post.author_named else post.author
+        rows.append((str(rank), when, author, platform_name(post.platform), post.kind, post.text,
+                     number(post.likes), number(post.reposts), number(post.replies), number(post.quotes),
+                     number(post.engagement), link))
+    return tuple(rows)
+
+
+def _posts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    return [Heading("What was posted"),
+            *_charts(drawn, "post_kinds.png"),
+            Table(caption=f"Top posts by engagement received (times in {content.timezone_name})",
+                  header=("#", "Time", "Account", "Platform", "Kind", "Text", "Likes", "Reposts", "Replies",
+                          "Quotes", "Engagement", "Link"),
+                  rows=_post_rows(content.top_posts),
+                  numeric=(True, False, False, False, False, False, True, True, True, True, True, False),
+                  text_column=5)]
+
+
+def _counts_table(caption: str, first: str, rows: tuple[tuple[str, int], ...], prefix: str,
+                  second: str = "Posts") -> Table:
+    return Table(caption=caption, header=(first, second),
+                 rows=tuple((f"{prefix}{name}", number(count)) for name, count in rows), numeric=(False, True))
+
+
+def _hashtags_and_targets(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    blocks: list[Block] = [Heading("Hashtags and targets"),
+                           _counts_table("The campaign's hashtags", "Hashtag", content.campaign_hashtags, "#"),
+                           *_charts(drawn, "co_hashtags.png"),
+                           _counts_table("Hashtags used alongside the campaign's", "Hashtag", content.co_hashtags, "#"),
+                           *_charts(drawn, "target_mentions.png")]
+    if content.campaign.targets:
+        blocks.append(_counts_table("Posts mentioning each target account", "Target", content.target_mentions, "@",
+                                    "Posts mentioning it"))
+    else:
+        blocks.append(Paragraph("The campaign lists no target accounts."))
+    return blocks
+
+
+def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    blocks: list[Block] = [Heading("Coverage")]
+    with_counts = [c for c in content.coverage if c.has_counts]
+    if not with_counts:
+        sources = ", ".join(platform_name(c.source) for c in content.coverage) or "none"
+        blocks.append(Paragraph(f"No platform counts were fetched for this window (sources: {sources}), so there is "
+                                "no coverage chart and gaps in collection cannot be measured here.", note=True))
+        return blocks
+    blocks.append(Paragraph("Each platform that offers it was asked for its own count of posts matching the campaign's "
+                            "query. Collected below counted means posts were missed (deleted, protected, or a "
+                            "collection gap); collected above counted can happen when posts arrive late in the "
+                            "platform's index."))
+    blocks += _charts(drawn, "coverage.png")
+    rows = []
+    for coverage in with_counts:
+        share = coverage.share
+        rows.append((platform_name(coverage.source), number(coverage.collected), number(coverage.counted),
+                     f"{share:.1%}" if share is not None else "–",
+                     f"{number(coverage.short_buckets)} of {number(coverage.counted_buckets)}"))
+    blocks.append(Table(caption="Collected vs the platform's count (buckets that have a count)",
+                        header=("Platform", "Collected", "Counted", "Collected share", "Buckets short"),
+                        rows=tuple(rows), numeric=(False, True, True, True, True)))
+    for coverage in with_counts:
+        blocks.append(_gaps_table(content, coverage))
+    return blocks
+
+
+def _gaps_table(content: ReportContent, coverage: SourceCoverage) -> Table:
+    rows = tuple((human_time(parse_time(gap.start), content.timezone), number(gap.collected), number(gap.counted),
+                  number(gap.counted - gap.collected)) for gap in coverage.largest_gaps)
+    return Table(caption=f"Largest collection gaps on {platform_name(coverage.source)} "
+                         f"(times in {content.timezone_name}, per {bucket_phrase(content.bucket_seconds)})",
+                 header=("Bucket from", "Collected", "Counted", "Missing"), rows=rows,
+                 numeric=(False, True, True, True), empty="No bucket has fewer posts collected than counted.")
+
+
+def _methods(content: ReportContent) -> list[Block]:
+    local, utc = describe_window(content.window, content.timezone)
+    hashtags = ", ".join(f"#{tag}" for tag in content.campaign.hashtags)
+    sources = ", ".join(platform_name(s) for s in content.campaign.sources)
+    items = [
+        f"What was collected: public posts carrying any of {hashtags} (case-insensitive), from {sources}, "
+        "with their authors' public profiles and counters as of collection. Reposts, quotes and replies carrying a "
+        "hashtag count as campaign posts; posts seen only as context (the original of a repost) do not.",
+        f"Window: {local}; {utc}. Posts are placed by their creation time.",
+        "Counters (likes, reposts, replies, quotes, impressions, followers) are the latest the collector saw; "
+        "they keep changing on the platform after collection. A repost carries the original post's counters, so "
+        "they are never added up, and posts.csv leaves them empty for reposts.",
+    ]
+    for runs in content.runs:
+        statuses = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in sorted(runs.by_status.items()))
+        span = _run_span(runs.first_started_at, runs.last_finished_at, content)
+        plural = "run" if runs.runs == 1 else "runs"
+        items.append(f"Collection from {platform_name(runs.source)}: {number(runs.runs)} {plural} ({statuses}){span}. "
+                     "Runs that end partial, rate-limited or failed can leave gaps; the coverage section measures "
+                     "them where the platform gives counts.")
+    if not content.runs:
+        items.append("No collection runs are recorded for this campaign (the data may have been imported).")
+    with_counts = [c for c in content.coverage if c.has_counts]
+    if with_counts:
+        shares = "; ".join(f"{platform_name(c.source)}: {number(c.collected)} collected of {number(c.counted)} "
+                           f"counted in {number(c.short_buckets)} short buckets" for c in with_counts)
+        items.append(f"Collection gaps (coverage): {shares}.")
+    else:
+        items.append("Collection gaps: no platform counts were fetched, so gaps cannot be measured.")
+    items.append(content.policy.statement())
+    if content.policy.pseudonymized:
+        items.append(f"{number(content.hidden_contributors)} of {number(len(content.contributors))} contributors "
+                     "appear under a pseudonym in this report. The "
+                     "labels are random and stay the same in every report of this campaign; they cannot be "
+                     "worked back to a handle from the report. A post id or URL would name its author, so "
+                     "posts.csv gives them only for named accounts. Quoted post texts and exact times can still "
+                     "be searched on the platform: share the CSV files only with people you trust.")
+    definitions = "; ".join(f"{key.replace('_', ' ')}: {text}" for key, text in DEFINITIONS.items())
+    items.append(f"Definitions: {definitions}.")
+    items.append("Files: report.html (this report, self-contained), report.md, summary.json (the headline figures "
+                 "as `stormwatch summary --json` gives them, plus how this report was made), posts.csv, accounts.csv "
+                 "and volume.csv (UTF-8; cells a spreadsheet would run as a formula start with an apostrophe), and "
+                 "the charts as PNG.")
+    items.append(f"Produced by stormwatch {content.version}, which runs on the organizers' own machine; nothing "
+                 "was sent to any third party to make it.")
+    return [Heading("Methods and data"), Bullets(tuple(items))]
+
+
+def _run_span(first: str | None, last: str | None, content: ReportContent) -> str:
+    if not first:
+        return ""
+    start = human_time(parse_time(first), content.timezone)
+    if not last:
+        return f" from {start}"
+    return f" from {start} to {human_time(parse_time(last), content.timezone)} ({content.timezone_name})"

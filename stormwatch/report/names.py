@@ -1,0 +1,191 @@
+"""Who a report names: the naming policy, stable pseudonyms, and post texts with hidden mentions and links.
+
+Participant safety comes first here. In pseudonymized mode an account is named only when it is one of the
+campaign's own accounts or targets, or has at least `threshold` followers; every other account is shown as its
+stable `participant-xxxx` label from `Store.pseudonyms`, and its display name is never written. Post texts are
+rewritten default-deny: a mentioned handle stays only when it is known to be named, a known smaller account
+becomes its label, and a handle we know nothing about becomes `@[hidden]`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..config import CampaignConfig
+from ..errors import StormwatchError
+from ..metrics import KnownAccount
+from ..store import Store
+
+PUBLIC = "public"
+PSEUDONYMIZED = "pseudonymized"
+NAME_MODES = (PUBLIC, PSEUDONYMIZED)
+HIDDEN_MENTION = "@[hidden]"
+HIDDEN_LINK = "[link]"
+
+# Links go in pseudonymized texts: a short link can expand to `x.com/<handle>/status/...` of a hidden author.
+_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# A mention: `@handle`, `@name.bsky.social`, `@user@mastodon.social`. \w (not just ASCII) so a handle in any
+# script is caught: hiding a word too many is safe, naming a person is not.
+_MENTION = re.compile(r"@(\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?)")
+_LEADING_WORD = re.compile(r"\w+")
+# Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
+_TEXT_CACHE_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class NamingPolicy:
+    """Which accounts a report names: everyone (public) or only large and campaign accounts (pseudonymized)."""
+
+    mode: str
+    threshold: int
+    always_named: frozenset[str]
+
+    @classmethod
+    def for_campaign(cls, campaign: CampaignConfig, mode: str, threshold: int) -> NamingPolicy:
+        """The policy for a campaign: its own accounts and targets are always named."""
+        if mode not in NAME_MODES:
+            raise StormwatchError(f"report names: {mode!r} must be \"pseudonymized\" or \"public\"")
+        if threshold < 0:
+            raise StormwatchError(f"report pseudonymize_below: must not be negative, not {threshold}")
+        handles = frozenset(h.casefold() for h in (*campaign.accounts, *campaign.targets))
+        return cls(mode=mode, threshold=threshold, always_named=handles)
+
+    @property
+    def pseudonymized(self) -> bool:
+        """Whether smaller accounts are hidden behind pseudonyms."""
+        return self.mode == PSEUDONYMIZED
+
+    def is_named(self, handle: str | None, followers: int | None) -> bool:
+        """Whether an account appears under its own handle (unknown follower counts count as zero)."""
+        if not self.pseudonymized:
+            return True
+        if handle and handle.casefold() in self.always_named:
+            return True
+        return (followers or 0) >= self.threshold
+
+    def statement(self) -> str:
+        """One plain sentence saying how the report names accounts."""
+        if not self.pseudonymized:
+            return "Names: public — every account is shown with its handle and display name."
+        return (f"Names: pseudonymized — accounts with fewer than {self.threshold:,} followers are shown as a stable "
+                "label (participant-xxxx) and their display names are left out, except the campaign's own accounts "
+                "and the accounts it addresses; in post texts, mentions of such accounts show the label, mentions "
+                f"of accounts unknown to this report show {HIDDEN_MENTION}, and links show {HIDDEN_LINK}.")
+
+
+class Namer:
+    """Labels accounts and rewrites post texts for one report under a naming policy."""
+
+    def __init__(self, store: Store, campaign: CampaignConfig, policy: NamingPolicy,
+                 known: Iterable[KnownAccount] = ()) -> None:
+        self.store = store
+        self.campaign = campaign
+        self.policy = policy
+        self._labels: dict[str, str] = {}
+        self._shown: dict[str, tuple[str, bool]] = {}
+        self._mentions: dict[str, dict[str, str]] = {}
+        self._texts: dict[tuple[str, str], str] = {}
+        # (platform, case-folded handle) -> the account mentions of it refer to.
+        self._directory: dict[tuple[str, str], KnownAccount] = {}
+        for account in known:
+            key = (account.platform, account.handle.casefold())
+            held = self._directory.get(key)
+            # Two accounts once held the same handle: the smaller one decides, so nobody is named by mistake.
+            if held is None or account.followers < held.followers:
+                self._directory[key] = account
+
+    def assign(self, accounts: Iterable[tuple[str, str | None, int | None]]) -> None:
+        """Fetch (or create) pseudonyms in one batch for the (uid, handle, followers) the report will hide."""
+        if not self.policy.pseudonymized:
+            return
+        hidden = [uid for uid, handle, followers in accounts
+                  if uid not in self._labels and not self.policy.is_named(handle, followers)]
+        hidden.extend(a.uid for a in self._directory.values()
+                      if a.uid not in self._labels and not self.policy.is_named(a.handle, a.followers))
+        if hidden:
+            self._labels.update(self.store.pseudonyms(self.campaign.name, hidden))
+
+    def bound_to(self, store: Store) -> Namer:
+        """A Namer with this one's labels and directory that labels newcomers through `store` (one per thread)."""
+        twin = copy.copy(self)
+        twin.store = store
+        twin._labels = dict(self._labels)
+        twin._shown, twin._mentions, twin._texts = {}, {}, {}
+        return twin
+
+    def is_named(self, handle: str | None, followers: int | None) -> bool:
+        """Whether an account appears under its own handle."""
+        return self.policy.is_named(handle, followers)
+
+    def label(self, uid: str | None, handle: str | None, followers: int | None) -> str:
+        """The account as the report shows it: its handle, or its pseudonym."""
+        if self.is_named(handle, followers):
+            return handle or (uid or "unknown").split(":", 1)[-1]
+        if uid is None:
+            return HIDDEN_MENTION.lstrip("@")
+        label = self._labels.get(uid)
+        if label is None:
+            # An account not in the batch (collected after it was read): label it now rather than name it.
+            label = self.store.pseudonyms(self.campaign.name, [uid])[uid]
+            self._labels[uid] = label
+        return label
+
+    def author(self, uid: str | None, handle: str | None, followers: int | None) -> tuple[str, bool]:
+        """(label, named) for a post's author, remembered per account (a million posts ask again and again)."""
+        key = uid or f"?{handle}"
+        shown = self._shown.get(key)
+        if shown is None:
+            shown = self._shown[key] = (self.label(uid, handle, followers), self.is_named(handle, followers))
+        return shown
+
+    def display_name(self, name: str | None, handle: str | None, followers: int | None) -> str | None:
+        """The display name, only for named accounts."""
+        return name if self.is_named(handle, followers) else None
+
+    def text(self, text: str, platform: str) -> str:
+        """A post text as the report may show it: mentions of hidden accounts and (pseudonymized) links replaced."""
+        if not self.policy.pseudonymized or not text:
+            return text
+        key = (platform, text)
+        rewritten = self._texts.get(key)
+        if rewritten is not None:
+            return rewritten
+        if len(self._texts) >= _TEXT_CACHE_LIMIT:
+            self._texts.clear()
+        # Links first, so an `@name` inside a URL goes with the URL.
+        rewritten = _LINK.sub(HIDDEN_LINK, text)
+        if "@" in rewritten:
+            known = self._mentions.setdefault(platform, {})
+
+            def replace(match: re.Match[str]) -> str:
+                handle = match[1]
+                replacement = known.get(handle)
+                if replacement is None:
+                    replacement = known[handle] = self._mention(handle, platform)
+                return replacement
+
+            rewritten = _MENTION.sub(replace, rewritten)
+        self._texts[key] = rewritten
+        return rewritten
+
+    def _mention(self, handle: str, platform: str) -> str:
+        """The replacement for one `@handle` in a post text."""
+        account = self._directory.get((platform, handle.casefold()))
+        tail = ""
+        if account is None and handle.casefold() not in self.policy.always_named:
+            # `@Issaamro.` or `@Issaamro-led`: the handle is the leading word; `@user@server` is one handle.
+            lead = _LEADING_WORD.match(handle)
+            rest = handle[lead.end():] if lead else ""
+            if lead and rest and not rest.startswith("@"):
+                handle, tail = lead.group(0), rest
+                account = self._directory.get((platform, handle.casefold()))
+        if handle.casefold() in self.policy.always_named:
+            return f"@{handle}{tail}"
+        if account is None:
+            return HIDDEN_MENTION + tail
+        if self.is_named(account.handle, account.followers):
+            return f"@{handle}{tail}"
+        return f"@{self.label(account.uid, account.handle, account.followers)}{tail}"

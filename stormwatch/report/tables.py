@@ -1,0 +1,142 @@
+"""The report's data files: posts.csv (streamed), accounts.csv, volume.csv and summary.json.
+
+Every account and post text goes through the report's Namer, so the files name exactly whom the HTML names.
+CSV files are UTF-8 with a byte-order mark (spreadsheet programs then read Arabic and other scripts
+correctly), and text cells that a spreadsheet would run as a formula get a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..metrics import AccountStat, PostRow
+from ..times import iso_utc, parse_time
+from .content import ReportContent, local_iso
+from .names import Namer
+
+CSV_ENCODING = "utf-8-sig"
+POSTS_HEADER = ("created_at_utc", "created_at_local", "platform", "kind", "author", "followers", "likes", "reposts",
+                "replies", "quotes", "impressions", "engagement", "tags", "text", "url", "id")
+ACCOUNTS_HEADER = ("account", "named", "platform", "followers", "posts", "engagement_received", "name")
+# Characters that make Excel, LibreOffice or Google Sheets treat a cell as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Local-time strings are cached per UTC minute; posts stream in time order, so the cache is emptied now and then.
+_LOCAL_CACHE_LIMIT = 10_000
+_NO_COUNTERS = ("", "", "", "", "")
+
+
+def safe_cell(value: str | None) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula."""
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+class LocalTimes:
+    """ISO local times for UTC timestamps, fast for millions of rows (one zone lookup per minute)."""
+
+    def __init__(self, timezone: ZoneInfo) -> None:
+        self.timezone = timezone
+        self._minutes: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, created_at: str) -> str:
+        """`2021-02-07T16:00:05.000Z` as `2021-02-07T18:00:05+02:00` in the zone."""
+        # Zone offsets change on whole minutes, so the minute's local prefix and offset serve every second in it.
+        if len(created_at) < 19 or created_at[10] != "T" or created_at[16] != ":":
+            return local_iso(parse_time(created_at), self.timezone)
+        minute = created_at[:16]
+        cached = self._minutes.get(minute)
+        if cached is None:
+            if len(self._minutes) >= _LOCAL_CACHE_LIMIT:
+                self._minutes.clear()
+            local = parse_time(minute + ":00Z").astimezone(self.timezone).isoformat(timespec="seconds")
+            cached = self._minutes[minute] = (local[:16], local[19:])
+        return f"{cached[0]}{created_at[16:19]}{cached[1]}"
+
+
+def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone: ZoneInfo) -> int:
+    """Write one row per post (streamed, never held in memory); returns the number of rows."""
+    local_time = LocalTimes(timezone)
+    author, rewrite = namer.author, namer.text
+    count = 0
+    with path.open("w", encoding=CSV_ENCODING, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(POSTS_HEADER)
+        write = writer.writerow
+        for post in posts:
+            label, named = author(post.author_uid, post.handle, post.followers)
+            # A post's id or URL leads straight to its author: only named authors get them.
+            native_id = post.uid.split(":", 1)[-1] if named else ""
+            # A repost carries the original's counters: left empty so that no column adds them up twice.
+            counters = _NO_COUNTERS if post.kind == "repost" else (
+                post.likes, post.reposts, post.replies, post.quotes,
+                "" if post.impressions is None else post.impressions)
+            write((post.created_at, local_time(post.created_at), post.platform, post.kind,
+                   safe_cell(label), post.followers, *counters,
+                   post.engagement, post.tags, safe_cell(rewrite(post.text, post.platform)),
+                   safe_cell(post.url) if named else "", native_id))
+            count += 1
+    return count
+
+
+def write_accounts_csv(path: Path, contributors: Iterable[AccountStat], namer: Namer) -> int:
+    """Write one row per contributor, most posts first; names only for named accounts. Returns the row count."""
+    count = 0
+    with path.open("w", encoding=CSV_ENCODING, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ACCOUNTS_HEADER)
+        for account in contributors:
+            named = namer.is_named(account.handle, account.followers)
+            writer.writerow((safe_cell(namer.label(account.uid, account.handle, account.followers)),
+                             "yes" if named else "no", account.platform, account.followers, account.posts,
+                             account.engagement, safe_cell(account.name) if named else ""))
+            count += 1
+    return count
+
+
+def write_volume_csv(path: Path, content: ReportContent) -> int:
+    """Write one row per bucket: posts per platform, totals, contributors, and each platform's own count."""
+    tz = content.timezone
+    platforms = content.platforms
+    # Coverage buckets are keyed by start so a count lands on the bucket it describes.
+    counted = {c.source: {b.start: b.counted for b in c.buckets} for c in content.coverage}
+    header = ("bucket_start_utc", "bucket_start_local", *(f"posts_{p}" for p in platforms), "posts_total",
+              "new_contributors", "cumulative_posts", "cumulative_contributors",
+              *(f"{source}_platform_count" for source in counted))
+    with path.open("w", encoding=CSV_ENCODING, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for bucket in content.volume.buckets:
+            counts = [counted[source].get(bucket.start) for source in counted]
+            writer.writerow((bucket.start, local_iso(parse_time(bucket.start), tz),
+                             *(bucket.by_platform.get(p, 0) for p in platforms), bucket.posts,
+                             bucket.new_contributors, bucket.cumulative_posts, bucket.cumulative_contributors,
+                             *("" if n is None else n for n in counts)))
+    return len(content.volume.buckets)
+
+
+def summary_json(content: ReportContent, files: list[str], generated_at: datetime) -> dict[str, Any]:
+    """`summary --json`'s object for the window plus a `report` object saying how the report was made."""
+    return {
+        **content.summary.to_json(),
+        "report": {
+            "names": content.policy.mode,
+            "pseudonymize_below": content.policy.threshold,
+            "generated_at": iso_utc(generated_at),
+            "bucket_seconds": content.bucket_seconds,
+            "timezone": content.timezone_name,
+            "generator": f"stormwatch {content.version}",
+            "files": files,
+        },
+    }
+
+
+def write_summary_json(path: Path, data: dict[str, Any]) -> None:
+    """Write the summary object as indented UTF-8 JSON."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

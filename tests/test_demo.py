@@ -1,0 +1,33 @@
+"""`stormwatch demo --headless` end to end: the simulated storm, the real scheduled collector, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("X_BEARER", "STORMWATCH"))}
+    command = [sys.executable, "-m", "stormwatch", "demo", "--headless", "--duration", "8", "--posts", "800"]
+    leftover = tmp_path / "data" / "demo" / "stormwatch.db"  # a previous demo's database: it must not survive
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("old demo data")
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180, env=environment)
+    assert result.returncode == 0, result.stderr
+    report_line = result.stdout.strip().splitlines()[-1]
+    assert report_line.startswith("report: ") and report_line.endswith("report.html")
+    report = Path(report_line.removeprefix("report: "))
+    assert report.is_file() and report.parent.parent == tmp_path / "reports"
+    summary = json.loads((report.parent / "summary.json").read_text())
+    config = tmp_path / "data" / "demo" / "config.toml"
+    truth = json.loads(subprocess.run([sys.executable, "-m", "stormwatch", "simulate", "--truth", "--config",
+                                       str(config)], capture_output=True, text=True, timeout=60,
+                                      check=True).stdout)
+    # the collector got every post of the storm window, exactly once
+    assert summary["posts"] == truth["posts"] > 0
+    assert summary["contributors"] == truth["contributors"]
+    assert f"posts         {truth['posts']:>10,}" in result.stdout
+    assert "report.html" in report.name and (report.parent / "volume.png").stat().st_size > 10_000
