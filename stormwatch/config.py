@@ -18,7 +18,7 @@ from .times import Clock, parse_duration, parse_time
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "STORMWATCH_CONFIG"
-KNOWN_SOURCES = ("x",)
+KNOWN_SOURCES = ("x", "mastodon", "bluesky")
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^\w{1,100}$")
 _HANDLE = re.compile(r"^[\w.@-]{1,100}$")
@@ -59,6 +59,44 @@ class XConfig:
                 "export your X API bearer token under that name"
             )
         return token
+
+
+@dataclass(frozen=True)
+class MastodonConfig:
+    """Which Mastodon instances to read hashtag timelines from (reads are free)."""
+
+    instances: tuple[str, ...] = ()
+    access_token_env: str | None = None
+    timeout: float = 30.0
+    page_size: int = 40
+
+    def access_token(self) -> str | None:
+        """The optional access token from the environment (some instances only serve tags to users)."""
+        if not self.access_token_env:
+            return None
+        token = os.environ.get(self.access_token_env, "").strip()
+        if not token:
+            raise CredentialsError(f"mastodon: the environment variable {self.access_token_env} "
+                                   "(mastodon.access_token_env) is not set")
+        return token
+
+
+@dataclass(frozen=True)
+class BlueskyConfig:
+    """Where to read Bluesky: the public Jetstream feed live, and authenticated search for backfill."""
+
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    appview_url: str = "https://public.api.bsky.app"
+    service_url: str = "https://bsky.social"
+    handle_env: str = "BLUESKY_HANDLE"
+    app_password_env: str = "BLUESKY_APP_PASSWORD"
+    timeout: float = 30.0
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(handle, app password) from the environment, or None when either is unset (no backfill then)."""
+        handle = os.environ.get(self.handle_env, "").strip()
+        password = os.environ.get(self.app_password_env, "").strip()
+        return (handle, password) if handle and password else None
 
 
 @dataclass(frozen=True)
@@ -118,6 +156,8 @@ class Config:
     simulation: SimulationConfig
     clock: Clock
     campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
+    mastodon: MastodonConfig = field(default_factory=MastodonConfig)
+    bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
 
     def campaign(self, name: str | None) -> CampaignConfig:
         """The campaign called `name`, or the only one when `name` is None."""
@@ -138,7 +178,9 @@ class Config:
 
     def secrets(self) -> tuple[str, ...]:
         """Values of every secret the config names that are set, so logs can redact them."""
-        names = [self.x.bearer_token_env]
+        names = [self.x.bearer_token_env, self.bluesky.app_password_env]
+        if self.mastodon.access_token_env:
+            names.append(self.mastodon.access_token_env)
         return tuple(v for v in (os.environ.get(n, "").strip() for n in names) if len(v) >= 4)
 
 
@@ -173,6 +215,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     report = _report(top.table("report"), base)
     simulation = _simulation(top.table("simulation"))
     clock = _clock(top.table("clock"))
+    mastodon = _mastodon(top.table("mastodon"))
+    bluesky = _bluesky(top.table("bluesky"))
     campaign_tables = top.array_of_tables("campaigns")
     campaigns = tuple(_campaign(t) for t in campaign_tables)
     if not campaigns:
@@ -182,9 +226,13 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         if campaign.name in seen:
             raise ConfigError(f"{path}: campaigns[{index}].name: {campaign.name!r} is used twice")
         seen.add(campaign.name)
+    for index, campaign in enumerate(campaigns):
+        if "mastodon" in campaign.sources and not mastodon.instances:
+            raise ConfigError(f"{path}: campaigns[{index}].sources: \"mastodon\" needs mastodon.instances, "
+                              'e.g. instances = ["mastodon.social"]')
     top.finish()
     return Config(path=path, storage=storage, x=x, report=report, simulation=simulation, clock=clock,
-                  campaigns=campaigns)
+                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky)
 
 
 class _Table:
@@ -346,6 +394,52 @@ def _nonnegative(table: _Table, key: str, default: float) -> float:
     if value < 0:
         table.fail(key, f"must not be negative, not {value!r}")
     return value
+
+
+def _env_name(table: _Table, key: str, default: str | None) -> str | None:
+    name = table.get(key, str, default)
+    if name is not None and name != "" and not _ENV_NAME.match(name):
+        table.fail(key, f"{name!r} is not an environment variable name (put the secret itself in the "
+                   "environment, never in this file)")
+    return name or None
+
+
+def _url(table: _Table, key: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = table.get(key, str, default).rstrip("/")
+    if not any(value.startswith(f"{scheme}://") for scheme in schemes) or len(value) <= len(schemes[0]) + 3:
+        table.fail(key, f"{value!r} is not a {'/'.join(schemes)} URL")
+    return value
+
+
+def _mastodon(table: _Table) -> MastodonConfig:
+    instances = table.get("instances", list, [])
+    cleaned = []
+    for index, instance in enumerate(instances):
+        if not isinstance(instance, str) or not re.match(r"^(https?://)?[\w.-]+(:\d+)?(/[\w./-]*)?$", instance.strip()):
+            table.fail(f"instances[{index}]", f"{instance!r} is not an instance name like mastodon.social")
+        cleaned.append(instance.strip().rstrip("/"))
+    page_size = table.get("page_size", int, MastodonConfig.page_size)
+    if not 1 <= page_size <= 40:
+        table.fail("page_size", f"must be between 1 and 40 (Mastodon's limit), not {page_size}")
+    config = MastodonConfig(instances=tuple(dict.fromkeys(cleaned)),
+                            access_token_env=_env_name(table, "access_token_env", None),
+                            timeout=_seconds(table, "timeout", MastodonConfig.timeout), page_size=page_size)
+    table.finish()
+    return config
+
+
+def _bluesky(table: _Table) -> BlueskyConfig:
+    config = BlueskyConfig(
+        jetstream_url=_url(table, "jetstream_url", BlueskyConfig.jetstream_url, ("wss", "ws")),
+        appview_url=_url(table, "appview_url", BlueskyConfig.appview_url, ("https", "http")),
+        service_url=_url(table, "service_url", BlueskyConfig.service_url, ("https", "http")),
+        handle_env=_env_name(table, "handle_env", BlueskyConfig.handle_env) or BlueskyConfig.handle_env,
+        app_password_env=(_env_name(table, "app_password_env", BlueskyConfig.app_password_env)
+                          or BlueskyConfig.app_password_env),
+        timeout=_seconds(table, "timeout", BlueskyConfig.timeout),
+    )
+    table.finish()
+    return config
 
 
 def _report(table: _Table, base: Path) -> ReportConfig:

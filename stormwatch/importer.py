@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import queue
-import threading
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -27,7 +25,7 @@ from .times import iso_utc, parse_time
 log = logging.getLogger(__name__)
 
 # Posts written per transaction: big enough to amortize the commit, small enough to keep memory flat.
-BATCH_POSTS = 20_000
+BATCH_POSTS = 5_000
 
 
 @dataclass
@@ -58,9 +56,9 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
     its original does); other posts in the files are kept as context. `on_progress(path, bytes)` is
     told how far into each file reading has got.
 
-    Reading and normalizing run on a second thread while this one writes: SQLite does its work with the
-    interpreter lock released, so on two cores the two halves overlap. At most two batches wait in
-    between, which keeps memory flat whatever the file size.
+    Reading, parsing and normalizing run in a second process while this one writes, so the two halves
+    use both cores (threads would not: both halves are mostly Python). The pipe between them holds about
+    one batch, which keeps memory flat whatever the file size.
     """
     paths = list(paths)
     for path in paths:
@@ -69,80 +67,108 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
     report = ImportReport(files=len(paths))
     started = time.perf_counter()
     store.register_campaign(campaign.name, campaign.start, campaign.end)
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    reader = threading.Thread(target=_read_into, name="stormwatch-import-reader", daemon=True,
-                              args=(paths, campaign, report, on_progress, batch_posts, handoff, stop))
+    hashtags = tuple(sorted(tag.casefold() for tag in campaign.hashtags))
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    receiving, sending = context.Pipe(duplex=False)
+    reader = context.Process(target=_reader_process, name="stormwatch-import-reader", daemon=True,
+                             args=([str(p) for p in paths], hashtags, batch_posts, sending))
     with _quiet_garbage_collector():
         reader.start()
+        sending.close()
         try:
-            while (item := handoff.get()) is not _DONE:
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, archive.Record):
-                    report.count_buckets += _import_counts(store, campaign, item)
-                    continue
-                new, updated = store.import_batches(item, campaign.name)
-                report.posts_new += new
-                report.posts_updated += updated
+            while True:
+                try:
+                    kind, *payload = receiving.recv()
+                except EOFError:
+                    raise ArchiveError("the archive reader stopped unexpectedly") from None
+                if kind == "batch":
+                    new, updated = store.import_batches(payload[0], campaign.name)
+                    report.posts_new += new
+                    report.posts_updated += updated
+                elif kind == "counts":
+                    report.count_buckets += _import_counts(store, campaign, payload[0])
+                elif kind == "problem":
+                    report.problems.append(payload[0])
+                elif kind == "progress":
+                    if on_progress is not None:
+                        on_progress(Path(payload[0]), payload[1])
+                elif kind == "error":
+                    raise ArchiveError(payload[0])
+                elif kind == "done":
+                    report.records, report.posts_read = payload
+                    break
         finally:
-            stop.set()
-            while reader.is_alive():  # unblock a reader waiting to hand over, then let it finish
-                with contextlib.suppress(queue.Empty):
-                    handoff.get(timeout=0.1)
-            reader.join()
+            receiving.close()
+            reader.join(timeout=5)
+            if reader.is_alive():
+                reader.terminate()
+                reader.join()
     report.seconds = time.perf_counter() - started
     return report
 
 
-_DONE = object()
-
-
-def _read_into(paths: list[Path], campaign: CampaignConfig, report: ImportReport,
-               on_progress: Callable[[Path, int], None] | None, batch_posts: int, handoff: queue.Queue[Any],
-               stop: threading.Event) -> None:
-    """The reading thread: files -> records -> normalized batches of about `batch_posts` posts."""
+def _reader_process(paths: list[str], hashtags: tuple[str, ...], batch_posts: int, out: Any) -> None:
+    """The reading process: sends batches, counts pages, problems and progress down the pipe."""
+    gc.disable()  # short-lived and allocation-heavy: the cyclic collector would only slow it down
     try:
-        hashtags = frozenset(tag.casefold() for tag in campaign.hashtags)
-        imported_at = iso_utc(datetime.now(UTC))
-        pending: list[tuple[Batch, str]] = []
-        pending_posts = 0
-        for path in paths:
-            progress = (lambda done, p=path: on_progress(p, done)) if on_progress else None
-            for item in archive.read_archive(path, progress):
-                if stop.is_set():
-                    return
-                if isinstance(item, archive.Problem):
-                    report.problems.append(str(item))
-                    continue
-                report.records += 1
-                if item.kind == archive.X_COUNTS:
-                    if pending:
-                        handoff.put(pending)
-                        pending, pending_posts = [], 0
-                    handoff.put(item)
-                    continue
-                try:
-                    batch = _normalize(item, imported_at)
-                except MalformedPage as exc:
-                    report.problems.append(f"{item.path}:{item.line}: {exc}")
-                    continue
-                if batch is None:
-                    report.problems.append(f"{item.path}:{item.line}: {item.kind} records are not supported yet")
-                    continue
-                report.problems.extend(f"{item.path}:{item.line}: {e}" for e in batch.errors if _is_damage(e))
-                member_batch = campaign_members(batch, hashtags)
-                pending.append((member_batch, _stamp(item.retrieved_at, imported_at)))
-                pending_posts += len(member_batch.posts) + len(member_batch.context_posts)
-                report.posts_read += len(batch.posts)
-                if pending_posts >= batch_posts:
-                    handoff.put(pending)
+        for message in read_batches([Path(p) for p in paths], frozenset(hashtags), batch_posts):
+            out.send(message)
+    except Exception as exc:  # the writing process reports it as one line
+        out.send(("error", f"reading the archive failed: {type(exc).__name__}: {exc}"))
+    finally:
+        out.close()
+
+
+def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS) -> Iterator[tuple]:
+    """Files -> messages: ("batch", [(Batch, collected_at)…]) of about `batch_posts` posts, ("counts", record),
+    ("problem", "FILE:LINE: reason"), ("progress", path, bytes) and finally ("done", records, posts read)."""
+    imported_at = iso_utc(datetime.now(UTC))
+    pending: list[tuple[Batch, str]] = []
+    pending_posts = records = posts_read = 0
+    seen_users: dict[str, Any] = {}
+    seen_posts: dict[str, Any] = {}
+    progress: list[tuple[str, int]] = []
+    for path in paths:
+        for item in archive.read_archive(path, lambda done, p=str(path): progress.append((p, done))):
+            while progress:
+                yield ("progress", *progress.pop(0))
+            if isinstance(item, archive.Problem):
+                yield ("problem", str(item))
+                continue
+            records += 1
+            if item.kind == archive.X_COUNTS:
+                if pending:
+                    yield ("batch", pending)
                     pending, pending_posts = [], 0
-        if pending:
-            handoff.put(pending)
-        handoff.put(_DONE)
-    except BaseException as exc:  # hand any failure to the writing thread, which reports it
-        handoff.put(exc)
+                yield ("counts", item)
+                continue
+            if item.kind == archive.X_PAGE:
+                item = _without_repeats(item, seen_users, seen_posts)
+            try:
+                batch = _normalize(item, imported_at)
+            except MalformedPage as exc:
+                yield ("problem", f"{item.path}:{item.line}: {exc}")
+                continue
+            if batch is None:
+                yield ("problem", f"{item.path}:{item.line}: {item.kind} records are not supported yet")
+                continue
+            for error in batch.errors:
+                if _is_damage(error):
+                    yield ("problem", f"{item.path}:{item.line}: {error}")
+            member_batch = campaign_members(batch, hashtags)
+            pending.append((member_batch, _stamp(item.retrieved_at, imported_at)))
+            pending_posts += len(member_batch.posts) + len(member_batch.context_posts)
+            posts_read += len(batch.posts)
+            if pending_posts >= batch_posts:
+                yield ("batch", pending)
+                pending, pending_posts = [], 0
+                seen_users.clear()
+                seen_posts.clear()
+        while progress:
+            yield ("progress", *progress.pop(0))
+    if pending:
+        yield ("batch", pending)
+    yield ("done", records, posts_read)
 
 
 def campaign_members(batch: Batch, hashtags: frozenset[str]) -> Batch:
@@ -160,6 +186,40 @@ def campaign_members(batch: Batch, hashtags: frozenset[str]) -> Batch:
         return batch
     return Batch(posts=tuple(members), context_posts=tuple(others) + batch.context_posts, accounts=batch.accounts,
                  errors=batch.errors)
+
+
+def _without_repeats(record: archive.Record, seen_users: dict[str, Any],
+                     seen_posts: dict[str, Any]) -> archive.Record:
+    """The record with included users and posts already seen unchanged in this batch left out.
+
+    An archive repeats the same accounts and reposted originals on page after page; the store keeps one
+    copy of each anyway, so normalizing the repeats is wasted work. A copy that differs (new counters)
+    is kept. The record itself is not modified.
+    """
+    includes = record.body.get("includes") if isinstance(record.body, dict) else None
+    if not isinstance(includes, dict):
+        return record
+    changed = False
+    kept: dict[str, Any] = {}
+    for key, seen in (("users", seen_users), ("tweets", seen_posts)):
+        items = includes.get(key)
+        if not isinstance(items, list):
+            continue
+        fresh = []
+        for item in items:
+            identity = item.get("id") if isinstance(item, dict) else None
+            if identity is not None and seen.get(identity) == item:
+                continue
+            if identity is not None:
+                seen[identity] = item
+            fresh.append(item)
+        if len(fresh) != len(items):
+            changed = True
+        kept[key] = fresh
+    if not changed:
+        return record
+    body = {**record.body, "includes": {**includes, **kept}}
+    return archive.Record(record.path, record.line, record.kind, body, record.retrieved_at)
 
 
 def _normalize(record: archive.Record, imported_at: str) -> Batch | None:

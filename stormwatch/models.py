@@ -128,7 +128,7 @@ class RawPage:
     endpoint: str
     url: str
     retrieved_at: datetime
-    body: dict[str, Any]
+    body: Any
     cursor: Cursor
     query: str = ""
     rate_limit: RateLimit | None = None

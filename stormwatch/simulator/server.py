@@ -152,7 +152,9 @@ class RequestRecord:
 
 
 @dataclass
-class _Outcome:
+class Response:
+    """What the platform answers to one request, with any delivery fault to apply on the wire."""
+
     status: int
     body: bytes
     headers: dict[str, str]
@@ -160,6 +162,47 @@ class _Outcome:
     delay: float = 0.0
     malformed: bool = False
     drop: bool = False
+
+
+_Outcome = Response
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as a mounted platform sees it."""
+
+    method: str
+    path: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    now: datetime
+
+
+@dataclass(frozen=True)
+class DueFaults:
+    """Which injected faults fall on this request (the mount renders them in its own wire format)."""
+
+    rate_limit: bool = False
+    server_error: bool = False
+    malformed: bool = False
+    drop: bool = False
+    delay: float = 0.0
+
+    def tag(self) -> str | None:
+        """A short name of the faults applied, for the request log."""
+        names = [n for n in ("rate_limit", "server_error", "malformed", "drop") if getattr(self, n)]
+        if self.delay:
+            names.append("slow")
+        return "+".join(names) or None
+
+
+class Mount(Protocol):
+    """Another platform served from the same port under a path prefix (Mastodon instances, Bluesky XRPC)."""
+
+    def handle(self, request: Request, faults: DueFaults) -> Response:
+        """Answer one request under the mount's prefix."""
+        ...
 
 
 class _Window:
@@ -273,6 +316,7 @@ class SimulatedPlatform:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: dict[int, socket.socket] = {}
+        self._mounts: dict[str, Mount] = {}
         self._serving_inline = False
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -374,7 +418,28 @@ class SimulatedPlatform:
 
     # ------------------------------------------------------------------------------- handling
 
-    def handle(self, method: str, path: str, params: Mapping[str, str], authorization: str | None) -> _Outcome:
+    def mount(self, prefix: str, handler: Mount) -> None:
+        """Serve another platform's API under `prefix` (e.g. `/i/` for Mastodon instances, `/xrpc/`)."""
+        self._mounts[prefix] = handler
+
+    def due_faults(self, path: str) -> DueFaults:
+        """Count one request toward the fault knobs and say which faults fall on it."""
+        faults = self.faults.snapshot()
+        if faults.only_paths and path not in faults.only_paths:
+            return DueFaults()
+        with self._lock:
+            self._fault_counter += 1
+            n = self._fault_counter
+
+        def due(every: int) -> bool:
+            return every > 0 and n % every == 0
+
+        return DueFaults(rate_limit=due(faults.rate_limit_every), server_error=due(faults.server_error_every),
+                         malformed=due(faults.malformed_every), drop=due(faults.drop_every),
+                         delay=faults.slow_seconds if due(faults.slow_every) else 0.0)
+
+    def handle(self, method: str, path: str, params: Mapping[str, str], authorization: str | None,
+               headers: Mapping[str, str] | None = None, body: bytes = b"") -> Response:
         """Answer one request (everything but the socket work, which the HTTP handler does)."""
         now = self.clock.now()
         now_ts = now.timestamp()
@@ -382,6 +447,13 @@ class SimulatedPlatform:
         with self._lock:
             self._requests += 1
             number = self._requests
+        mounted = next((m for prefix, m in self._mounts.items() if path.startswith(prefix)), None)
+        if mounted is not None:
+            request = Request(method, path, params, dict(headers or {}), body, now)
+            outcome = mounted.handle(request, self.due_faults(path))
+            with self._lock:
+                self._log.append(RequestRecord(number, method, path, dict(params), outcome.status, outcome.fault, now))
+            return outcome
         outcome = self._respond(method, path, endpoint, params, authorization, now)
         if endpoint is not None:
             with self._lock:
@@ -697,12 +769,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)  # drain any body so the keep-alive stream stays in step
+        # Read any body (a login, say) so the keep-alive stream stays in step.
+        body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
         # Duplicate parameters: the first value wins.
         params = {name: values[0] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
-        outcome = self.server.platform.handle(self.command, split.path, params, self.headers.get("Authorization"))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        outcome = self.server.platform.handle(self.command, split.path, params, self.headers.get("Authorization"),
+                                              headers, body)
         if outcome.delay > 0:
             time.sleep(outcome.delay)
         body = outcome.body

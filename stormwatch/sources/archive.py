@@ -6,7 +6,6 @@ Each file yields records (one API page, post or status each, with where it came 
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import zlib
@@ -91,35 +90,82 @@ def read_archive(path: Path, on_bytes: Callable[[int], None] | None = None) -> I
         yield Problem(path, 0, f"cannot open: {exc.strerror or exc}")
         return
     with raw:
-        handle: BinaryIO = raw
-        if raw.read(2) == b"\x1f\x8b":
-            raw.seek(0)
-            handle = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        gzipped = _GzipStream(raw) if compressed else None
+        reader: Any = io.BufferedReader(gzipped, buffer_size=_CHUNK) if gzipped else raw
+        first = _first_meaningful_byte(reader)
+        if first == b"[":
+            records = _array_records(path, reader)
+        elif first == b"{":
+            records = _line_records(path, reader)
         else:
-            raw.seek(0)
-        reader = io.BufferedReader(handle, buffer_size=_CHUNK) if handle is not raw else raw
-        try:
-            first = _first_meaningful_byte(reader)
-            if first == b"[":
-                records = _array_records(path, reader)
-            elif first == b"{":
-                records = _line_records(path, reader)
-            else:
-                records = None
-            if records is not None:
-                for count, item in enumerate(records):
-                    if on_bytes is not None and count % 64 == 0:
-                        on_bytes(raw.tell())
-                    yield item
-                if on_bytes is not None:
+            records = None
+        last_line = 0
+        if records is not None:
+            for count, item in enumerate(records):
+                if on_bytes is not None and count % 64 == 0:
                     on_bytes(raw.tell())
-            elif first == b"":
-                yield Problem(path, 0, "empty file")
-            else:
-                yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            yield Problem(path, 0, f"the compressed file is cut short or damaged ({exc}); the lines before it "
-                                   "were read")
+                last_line = item.line
+                yield item
+            if on_bytes is not None:
+                on_bytes(raw.tell())
+        elif first == b"" and not (gzipped and gzipped.damage):
+            yield Problem(path, 0, "empty file")
+        elif first != b"":
+            yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
+        if gzipped is not None and gzipped.damage:
+            yield Problem(path, last_line + 1, f"{gzipped.damage}; every complete line before this one was read")
+
+
+class _GzipStream(io.RawIOBase):
+    """Decompresses gzip (several members, as appended archives have) and stops cleanly where the data does.
+
+    The standard GzipFile raises at a truncated end and loses the lines already decompressed in its
+    buffer; here the end simply comes early and `damage` says why, so every complete line is kept.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self.raw = raw
+        self.damage: str | None = None
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._in_member = False
+        self._pending = b""
+        self._finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._finished:
+            chunk = self.raw.read(_CHUNK)
+            if not chunk:
+                if self._in_member:
+                    self.damage = "the compressed file is cut short"
+                self._finished = True
+                break
+            try:
+                self._pending = self._inflate(chunk)
+            except zlib.error as exc:
+                self.damage = f"the compressed data is damaged ({exc})"
+                self._finished = True
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        data = self._inflater.decompress(chunk)
+        self._in_member = True
+        while self._inflater.eof:  # one member ended: what follows is the next member (or nothing)
+            rest = self._inflater.unused_data
+            self._inflater = zlib.decompressobj(wbits=31)
+            self._in_member = bool(rest)
+            if not rest:
+                break
+            data += self._inflater.decompress(rest)
+        return data
 
 
 def _first_meaningful_byte(reader: Any) -> bytes:
@@ -148,18 +194,9 @@ def _line_records(path: Path, reader: Any) -> Iterator[Record | Problem]:
         yield from _records_for(path, 1, value)
         return
     yield from _records_for(path, 1, value)
-    number = 1
-    lines = iter(reader)
-    while True:
-        number += 1
-        try:
-            line = next(lines)
-        except StopIteration:
-            return
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            yield Problem(path, number, f"the compressed file is cut short or damaged ({_short(exc)}); "
-                                        "everything before this line was read")
-            return
+    for number, line in enumerate(reader, start=2):
+        if not line.endswith(b"\n") and _truncated(reader):
+            return  # the last, incomplete line of a damaged file: read_archive reports it
         if not line.strip():
             continue
         try:
@@ -253,6 +290,12 @@ def _retrieved_at(value: dict[str, Any]) -> str | None:
     if isinstance(stamp, dict) and isinstance(stamp.get("retrieved_at"), str):
         return stamp["retrieved_at"]
     return None
+
+
+def _truncated(reader: Any) -> bool:
+    """Whether the stream behind a reader ended early (a cut-short gzip)."""
+    stream = getattr(reader, "raw", None)
+    return isinstance(stream, _GzipStream) and stream.damage is not None
 
 
 def _short(exc: Exception) -> str:
