@@ -59,6 +59,7 @@ class Snapshot:
     per_minute: tuple[int, ...]
     per_minute_end: datetime
     peak: metrics.Peak
+    peak_so_far: int
     new_contributors_5m: int
     goal_posts: int | None
     goal_contributors: int | None
@@ -87,21 +88,29 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
                   next_runs: dict[str, datetime | None] | None = None, list_size: int = 8) -> Snapshot:
     """Read everything the dashboard shows for one campaign (storm window, storm clock)."""
     now = now or config.clock.now()
-    window = metrics.campaign_window(campaign, until=min(campaign.end, max(now, campaign.start)))
+    # The whole storm window: while the storm runs, nothing exists after now, so this is "the storm so far",
+    # and it is the window the store keeps running tallies for (a refresh reads a few rows, not the posts).
+    window = metrics.campaign_window(campaign)
     health = metrics.campaign_health(store, campaign, now)
     complete = _complete_until(health, now)
     spark_end = complete.replace(second=0, microsecond=0)
     spark = metrics.per_minute(store, campaign.name, spark_end - timedelta(minutes=SPARK_MINUTES), spark_end)
     result = metrics.totals(store, campaign.name, window)
-    recent = metrics.Window(max(window.since, spark_end - timedelta(minutes=5)), max(window.since, spark_end))
-    new_recent = _new_contributors(store, campaign.name, window, recent)
+    new_recent = metrics.new_contributors(store, campaign.name, window, spark_end - timedelta(minutes=5))
     peak = metrics.peak_minute(store, campaign.name, window)
+    # "Fading" compares with the busiest minute so far (a re-read of an old storm must not see its future peak).
+    if peak.minute is None or parse_time(peak.minute) < spark_end:
+        peak_so_far = peak.posts
+    else:
+        peak_so_far = max(metrics.per_minute(store, campaign.name, window.since, max(window.since, spark_end)),
+                          default=0)
     sources = tuple(_source_line(s, campaign, next_runs or {}, config) for s in health.sources)
     snapshot = Snapshot(
         campaign=campaign.name, hashtags=campaign.hashtags, timezone=str(campaign.timezone), now=now,
         start=campaign.start, end=campaign.end, totals=result.all,
         by_platform={name: t.posts for name, t in result.by_platform.items()},
-        per_minute=tuple(spark), per_minute_end=spark_end, peak=peak, new_contributors_5m=new_recent,
+        per_minute=tuple(spark), per_minute_end=spark_end, peak=peak, peak_so_far=peak_so_far,
+        new_contributors_5m=new_recent,
         goal_posts=campaign.goal_posts, goal_contributors=campaign.goal_contributors,
         top_accounts=tuple(metrics.top_accounts(store, campaign.name, window, limit=list_size)),
         co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, limit=list_size)),
@@ -116,15 +125,6 @@ def _complete_until(health: metrics.CampaignHealth, now: datetime) -> datetime:
     starts = [parse_time(s.last_run.started_at) for s in health.sources
               if s.last_run is not None and s.last_run.status in ("ok", "partial")]
     return min([now, *starts]) - PLATFORM_LAG
-
-
-def _new_contributors(store: Store, campaign: str, window: metrics.Window, recent: metrics.Window) -> int:
-    """Accounts whose first post in the window falls in `recent`."""
-    if recent.until <= recent.since:
-        return 0
-    upto = metrics.volume(store, campaign, metrics.Window(window.since, recent.until), bucket_seconds=60)
-    first_recent = (recent.since_ts - window.since_ts) // 60
-    return sum(b.new_contributors for b in upto.buckets[first_recent:])
 
 
 def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_runs: dict[str, datetime | None],
@@ -150,11 +150,11 @@ def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_ru
 def _with_alerts(snapshot: Snapshot, campaign: CampaignConfig) -> Snapshot:
     alerts: list[str] = []
     started = snapshot.now >= snapshot.start
-    if started and snapshot.peak.posts >= FADE_MIN_PEAK and snapshot.now < snapshot.end + timedelta(hours=1):
+    if started and snapshot.peak_so_far >= FADE_MIN_PEAK and snapshot.now < snapshot.end + timedelta(hours=1):
         rate = snapshot.posts_per_minute_5m
-        if rate < FADE_SHARE * snapshot.peak.posts:
+        if rate < FADE_SHARE * snapshot.peak_so_far:
             alerts.append(f"Volume is fading: {rate:.0f}/min over the last 5 minutes vs a peak of "
-                          f"{snapshot.peak.posts}/min — time for the next push?")
+                          f"{snapshot.peak_so_far}/min — time for the next push?")
     for source in snapshot.sources:
         if source.last_status == "failed":
             alerts.append(f"{source.name} is failing: {(source.last_error or 'see the log').split(';')[0]}")

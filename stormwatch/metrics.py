@@ -6,14 +6,21 @@ filter. The dashboard, the report and `summary --json` all read these functions,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+from . import tallies
 from .config import CampaignConfig, Config
 from .models import Cursor, RunRecord
 from .store import Store, utc_day
 from .times import from_epoch, iso_utc
+
+# Figures for a campaign's registered storm window come from the running tallies the store keeps (a handful
+# of rows, whatever the campaign's size); any other window is counted from the rows. Tests turn this off to
+# check that both give the same answer.
+USE_TALLIES = True
 
 ENGAGEMENT_SQL = ("coalesce(p.like_count, 0) + coalesce(p.repost_count, 0) + coalesce(p.reply_count, 0) "
                   "+ coalesce(p.quote_count, 0)")
@@ -61,6 +68,23 @@ def bucket_seconds_for(window: Window) -> int:
     return 86400
 
 
+def _tallied(store: Store, campaign: str, window: Window) -> bool:
+    """Whether the running tallies cover exactly this window (the campaign's registered storm window)."""
+    if not USE_TALLIES:
+        return False
+    return tallies.window_of(store.conn, campaign) == (window.since_ts, window.until_ts)
+
+
+def _minute_aligned(window: Window) -> bool:
+    return window.since_ts % 60 == 0 and window.until_ts % 60 == 0
+
+
+def _minutes(campaign: str, first: int, end: int, platform: str | None) -> tuple[str, list[Any]]:
+    """`WHERE` text and arguments for tally_minutes rows of minutes [first, end), optionally one platform."""
+    sql = "campaign = ? AND minute >= ? AND minute < ?" + (" AND platform = ?" if platform else "")
+    return sql, [campaign, first, end, *([platform] if platform else [])]
+
+
 def _where(campaign: str, window: Window, alias: str = "c") -> tuple[str, list[Any]]:
     sql = f"{alias}.campaign = ? AND {alias}.ts >= ? AND {alias}.ts < ?"
     args: list[Any] = [campaign, window.since_ts, window.until_ts]
@@ -101,48 +125,45 @@ class CampaignTotals:
 
 def totals(store: Store, campaign: str, window: Window) -> CampaignTotals:
     """Posts by kind, contributors, reach, impressions and engagement, overall and per platform."""
+    if _tallied(store, campaign, window):
+        rows = store.conn.execute(
+            "SELECT platform, posts, originals, reposts, quotes, replies, contributors, potential_reach, "
+            "potential_impressions, impressions, engagement, first_ts, last_ts FROM tally_totals "
+            "WHERE campaign = ? AND posts > 0 ORDER BY platform", (campaign,)).fetchall()
+        by_platform = {row[0]: _totals_row(*row[1:]) for row in rows
+                       if window.platform is None or row[0] == window.platform}
+        return CampaignTotals(all=_combine(by_platform.values()), by_platform=by_platform)
     where, args = _where(campaign, window)
-    conn = store.conn
-    per: dict[str, dict[str, Any]] = {}
-
-    def slot(platform: str) -> dict[str, Any]:
-        return per.setdefault(platform, {"posts": 0, "originals": 0, "reposts": 0, "quotes": 0, "replies": 0})
-
-    kind_field = {"original": "originals", "repost": "reposts", "quote": "quotes", "reply": "replies"}
-    for platform, kind, posts, first, last in conn.execute(
-            f"SELECT c.platform, c.kind, count(*), min(c.ts), max(c.ts) FROM campaign_posts c WHERE {where} "
-            "GROUP BY c.platform, c.kind", args):
-        entry = slot(platform)
-        entry[kind_field.get(kind, "originals")] += posts
-        entry["posts"] += posts
-        entry["first"] = min(first, entry.get("first", first))
-        entry["last"] = max(last, entry.get("last", last))
-    per_contributors = dict(conn.execute(
-        f"SELECT c.platform, count(DISTINCT c.author_uid) FROM campaign_posts c WHERE {where} GROUP BY c.platform",
-        args).fetchall())
-    per_reach = dict(conn.execute(
-        "SELECT d.platform, coalesce(sum(a.followers_count), 0) FROM "
-        f"(SELECT DISTINCT c.platform, c.author_uid FROM campaign_posts c WHERE {where}) d "
-        "JOIN accounts a ON a.uid = d.author_uid GROUP BY d.platform", args).fetchall())
-    per_impressions_potential = dict(conn.execute(
-        f"SELECT c.platform, coalesce(sum(a.followers_count), 0) FROM campaign_posts c "
-        f"JOIN accounts a ON a.uid = c.author_uid WHERE {where} GROUP BY c.platform", args).fetchall())
-    engagement_rows = {row[0]: row[1:] for row in conn.execute(
-        f"SELECT c.platform, coalesce(sum(p.impression_count), 0), coalesce(sum({ENGAGEMENT_SQL}), 0) "
-        f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} AND c.kind != 'repost' "
-        "GROUP BY c.platform", args)}
-
-    by_platform: dict[str, Totals] = {}
-    for platform, entry in sorted(per.items()):
-        impressions, engagement = engagement_rows.get(platform, (0, 0))
-        by_platform[platform] = Totals(
-            posts=entry["posts"], originals=entry["originals"], reposts=entry["reposts"], quotes=entry["quotes"],
-            replies=entry["replies"], contributors=per_contributors.get(platform, 0),
-            potential_reach=per_reach.get(platform, 0),
-            potential_impressions=per_impressions_potential.get(platform, 0),
-            impressions=impressions, engagement=engagement,
-            first_post_at=iso_utc(from_epoch(entry["first"])), last_post_at=iso_utc(from_epoch(entry["last"])))
+    posts_rows = store.conn.execute(
+        "SELECT c.platform, count(*), sum(c.kind = 'original'), sum(c.kind = 'repost'), sum(c.kind = 'quote'), "
+        "sum(c.kind = 'reply'), "
+        "coalesce(sum(CASE WHEN c.kind != 'repost' THEN coalesce(p.impression_count, 0) END), 0), "
+        f"coalesce(sum(CASE WHEN c.kind != 'repost' THEN {ENGAGEMENT_SQL} END), 0), min(c.ts), max(c.ts) "
+        f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} GROUP BY c.platform",
+        args).fetchall()
+    # Each contributor once: their followers make the reach; followers times their posts the potential impressions.
+    people = {row[0]: row[1:] for row in store.conn.execute(
+        "SELECT d.platform, count(*), coalesce(sum(coalesce(a.followers_count, 0)), 0), "
+        "coalesce(sum(coalesce(a.followers_count, 0) * d.posts), 0) FROM ("
+        f"SELECT c.platform, c.author_uid, count(*) AS posts FROM campaign_posts c WHERE {where} "
+        "AND c.author_uid IS NOT NULL GROUP BY c.author_uid) d LEFT JOIN accounts a ON a.uid = d.author_uid "
+        "GROUP BY d.platform", args)}
+    by_platform = {}
+    for platform, *counted in sorted(posts_rows):
+        posts, originals, reposts, quotes, replies, impressions, engagement, first, last = counted
+        contributors, reach, potential = people.get(platform, (0, 0, 0))
+        by_platform[platform] = _totals_row(posts, originals, reposts, quotes, replies, contributors, reach,
+                                            potential, impressions, engagement, first, last)
     return CampaignTotals(all=_combine(by_platform.values()), by_platform=by_platform)
+
+
+def _totals_row(posts: int, originals: int, reposts: int, quotes: int, replies: int, contributors: int, reach: int,
+                potential: int, impressions: int, engagement: int, first: int | None, last: int | None) -> Totals:
+    return Totals(posts=posts, originals=originals, reposts=reposts, quotes=quotes, replies=replies,
+                  contributors=contributors, potential_reach=reach, potential_impressions=potential,
+                  impressions=impressions, engagement=engagement,
+                  first_post_at=iso_utc(from_epoch(first)) if first is not None else None,
+                  last_post_at=iso_utc(from_epoch(last)) if last is not None else None)
 
 
 def _combine(parts: Any) -> Totals:
@@ -184,16 +205,27 @@ class Volume:
 def volume(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None) -> Volume:
     """Posts per bucket (minute / 5 min / hour by span unless given) and new contributors per bucket."""
     size = bucket_seconds or bucket_seconds_for(window)
-    where, args = _where(campaign, window)
     origin = window.since_ts - window.since_ts % size if size < 86400 else window.since_ts
     counts: dict[int, dict[str, int]] = {}
-    for bucket, platform, posts in store.conn.execute(
-            f"SELECT (c.ts - ?) / ?, c.platform, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1, 2",
-            [origin, size, *args]):
-        counts.setdefault(bucket, {})[platform] = posts
-    newcomers = dict(store.conn.execute(
-        f"SELECT (first_ts - ?) / ?, count(*) FROM (SELECT min(c.ts) AS first_ts FROM campaign_posts c "
-        f"WHERE {where} GROUP BY c.author_uid) GROUP BY 1", [origin, size, *args]).fetchall())
+    newcomers: dict[int, int] = {}
+    if _tallied(store, campaign, window) and _minute_aligned(window) and size % 60 == 0 and origin % 60 == 0:
+        where, args = _minutes(campaign, window.since_ts // 60, window.until_ts // 60, window.platform)
+        for minute, platform, posts, joined in store.conn.execute(
+                f"SELECT minute, platform, posts, newcomers FROM tally_minutes WHERE {where}", args):
+            bucket = (minute * 60 - origin) // size
+            cell = counts.setdefault(bucket, {})
+            cell[platform] = cell.get(platform, 0) + posts
+            newcomers[bucket] = newcomers.get(bucket, 0) + joined
+    else:
+        where, args = _where(campaign, window)
+        for bucket, platform, posts in store.conn.execute(
+                f"SELECT (c.ts - ?) / ?, c.platform, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1, 2",
+                [origin, size, *args]):
+            counts.setdefault(bucket, {})[platform] = posts
+        newcomers = dict(store.conn.execute(
+            f"SELECT (first_ts - ?) / ?, count(*) FROM (SELECT min(c.ts) AS first_ts FROM campaign_posts c "
+            f"WHERE {where} AND c.author_uid IS NOT NULL GROUP BY c.author_uid) GROUP BY 1",
+            [origin, size, *args]).fetchall())
     last_bucket = (window.until_ts - 1 - origin) // size
     buckets = []
     cumulative_posts = cumulative_contributors = 0
@@ -219,24 +251,51 @@ class Peak:
 
 def peak_minute(store: Store, campaign: str, window: Window) -> Peak:
     """The minute with the most posts (the earliest of equals)."""
-    where, args = _where(campaign, window)
-    row = store.conn.execute(
-        f"SELECT c.ts / 60 AS minute, count(*) AS n FROM campaign_posts c WHERE {where} "
-        "GROUP BY minute ORDER BY n DESC, minute ASC LIMIT 1", args).fetchone()
-    if row is None:
+    if _tallied(store, campaign, window) and _minute_aligned(window):
+        where, args = _minutes(campaign, window.since_ts // 60, window.until_ts // 60, window.platform)
+        row = store.conn.execute(f"SELECT minute, sum(posts) AS n FROM tally_minutes WHERE {where} "
+                                 "GROUP BY minute ORDER BY n DESC, minute ASC LIMIT 1", args).fetchone()
+    else:
+        where, args = _where(campaign, window)
+        row = store.conn.execute(
+            f"SELECT c.ts / 60 AS minute, count(*) AS n FROM campaign_posts c WHERE {where} "
+            "GROUP BY minute ORDER BY n DESC, minute ASC LIMIT 1", args).fetchone()
+    if row is None or not row[1]:
         return Peak(None, 0)
     return Peak(iso_utc(from_epoch(row[0] * 60)), row[1])
 
 
 def per_minute(store: Store, campaign: str, since: datetime, until: datetime, platform: str | None = None) -> list[int]:
-    """Posts in each minute from `since` (floored to the minute) to `until`, zeros included."""
+    """Posts in each minute from `since` (floored to the minute) to `until`, zeros included (any window)."""
     start = int(since.timestamp()) // 60
     end = -(-int(until.timestamp()) // 60)
-    window = Window(from_epoch(start * 60), from_epoch(end * 60), platform)
-    where, args = _where(campaign, window)
-    counts = dict(store.conn.execute(
-        f"SELECT c.ts / 60, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1", args).fetchall())
+    if USE_TALLIES and tallies.window_of(store.conn, campaign) is not None:
+        # tally_minutes counts every member post, inside the storm window or not
+        where, args = _minutes(campaign, start, end, platform)
+        counts = dict(store.conn.execute(
+            f"SELECT minute, sum(posts) FROM tally_minutes WHERE {where} GROUP BY minute", args).fetchall())
+    else:
+        where, args = _where(campaign, Window(from_epoch(start * 60), from_epoch(end * 60), platform))
+        counts = dict(store.conn.execute(
+            f"SELECT c.ts / 60, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1", args).fetchall())
     return [counts.get(minute, 0) for minute in range(start, end)]
+
+
+def new_contributors(store: Store, campaign: str, window: Window, since: datetime) -> int:
+    """Accounts whose first post in the window came at or after `since` (people joining lately)."""
+    since_ts = max(int(since.timestamp()), window.since_ts)
+    if since_ts >= window.until_ts:
+        return 0
+    if _tallied(store, campaign, window) and _minute_aligned(window) and since_ts % 60 == 0:
+        where, args = _minutes(campaign, since_ts // 60, window.until_ts // 60, window.platform)
+        row = store.conn.execute(f"SELECT coalesce(sum(newcomers), 0) FROM tally_minutes WHERE {where}",
+                                 args).fetchone()
+        return int(row[0])
+    where, args = _where(campaign, window)
+    row = store.conn.execute(
+        f"SELECT count(*) FROM (SELECT min(c.ts) AS first_ts FROM campaign_posts c WHERE {where} "
+        "AND c.author_uid IS NOT NULL GROUP BY c.author_uid) WHERE first_ts >= ?", [*args, since_ts]).fetchone()
+    return int(row[0])
 
 
 # --- accounts, posts, tags ----------------------------------------------------------------------
@@ -255,21 +314,28 @@ class AccountStat:
     engagement: int
 
 
+_ACCOUNT_ORDER = {"posts": "posts DESC, engagement DESC", "engagement": "engagement DESC, posts DESC",
+                  "followers": "followers DESC, posts DESC"}
+
+
 def top_accounts(store: Store, campaign: str, window: Window, by: str = "posts", limit: int = 10) -> list[AccountStat]:
     """Accounts ranked by posts, by engagement received (on their non-repost posts), or by followers."""
-    where, args = _where(campaign, window)
-    order = {"posts": "posts DESC, engagement DESC", "engagement": "engagement DESC, posts DESC",
-             "followers": "followers DESC, posts DESC"}
-    if by not in order:
+    if by not in _ACCOUNT_ORDER:
         raise ValueError(f"top accounts by {by!r}: choose posts, engagement or followers")
+    if _tallied(store, campaign, window):
+        source = ("(SELECT author_uid, posts, engagement FROM tally_authors WHERE campaign = ?"
+                  + (" AND platform = ?" if window.platform else "") + ")")
+        args: list[Any] = [campaign, *([window.platform] if window.platform else [])]
+    else:
+        where, args = _where(campaign, window)
+        source = ("(SELECT c.author_uid, count(*) AS posts, "
+                  f"coalesce(sum(CASE WHEN c.kind != 'repost' THEN {ENGAGEMENT_SQL} END), 0) AS engagement "
+                  f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} "
+                  "AND c.author_uid IS NOT NULL GROUP BY c.author_uid)")
     rows = store.conn.execute(
         "SELECT s.author_uid, a.platform, a.handle, a.name, coalesce(a.followers_count, 0) AS followers, "
-        "s.posts, s.engagement FROM ("
-        f"  SELECT c.author_uid, count(*) AS posts, "
-        f"  coalesce(sum(CASE WHEN c.kind != 'repost' THEN {ENGAGEMENT_SQL} END), 0) AS engagement "
-        f"  FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} GROUP BY c.author_uid"
-        ") s LEFT JOIN accounts a ON a.uid = s.author_uid "
-        f"ORDER BY {order[by]}, s.author_uid LIMIT ?", [*args, limit]).fetchall()
+        f"s.posts, s.engagement FROM {source} s LEFT JOIN accounts a ON a.uid = s.author_uid "
+        f"ORDER BY {_ACCOUNT_ORDER[by]}, s.author_uid LIMIT ?", [*args, limit]).fetchall()
     return [_account_stat(row) for row in rows]
 
 
@@ -341,36 +407,45 @@ def latest_posts(store: Store, campaign: str, window: Window, limit: int = 8) ->
     return [_post_stat(row) for row in rows]
 
 
-def iter_posts(store: Store, campaign: str, window: Window) -> Any:
-    """Every post of the window in time order, with its tags (streams; for exports)."""
+def tag_counts(store: Store, campaign: str, window: Window, tags: list[str] | None = None,
+               exclude: list[str] | None = None, limit: int = -1) -> list[tuple[str, int]]:
+    """Posts per hashtag in the window, most used first: only `tags` when given, without `exclude`."""
+    return _counts(store, campaign, window, "tally_tags", "post_tags", "tag", tags, exclude, limit)
+
+
+def mention_counts(store: Store, campaign: str, window: Window, handles: list[str]) -> dict[str, int]:
+    """Posts in the window mentioning each of `handles` (case-folded)."""
+    return dict(_counts(store, campaign, window, "tally_mentions", "post_mentions", "handle", handles, None, -1))
+
+
+def _counts(store: Store, campaign: str, window: Window, tally: str, table: str, column: str,
+            only: list[str] | None, exclude: list[str] | None, limit: int) -> list[tuple[str, int]]:
+    """Posts per tag or mention, from the tallies when they cover the window, else from the rows."""
+    filters, values = "", []
+    if only is not None:
+        filters += f" AND x.{column} IN ({','.join('?' * len(only))})"
+        values += only
+    if exclude:
+        filters += f" AND x.{column} NOT IN ({','.join('?' * len(exclude))})"
+        values += exclude
+    if _tallied(store, campaign, window) and window.platform is None:
+        sql = (f"SELECT x.{column}, x.posts AS n FROM {tally} x WHERE x.campaign = ?{filters} "
+               f"ORDER BY n DESC, x.{column} LIMIT ?")
+        return [tuple(row) for row in store.conn.execute(sql, [campaign, *values, limit])]
     where, args = _where(campaign, window)
-    cursor = store.conn.execute(
-        _POST_SELECT.replace("SELECT ", "SELECT (SELECT group_concat(t.tag, ' ') FROM post_tags t "
-                             "WHERE t.post_uid = p.uid), ", 1) + f"WHERE {where} ORDER BY c.ts, c.post_uid", args)
-    for row in cursor:
-        stat = _post_stat(row[1:])
-        yield PostStat(**{**asdict(stat), "tags": tuple((row[0] or "").split())})
+    sql = (f"SELECT x.{column}, count(*) AS n FROM campaign_posts c JOIN {table} x ON x.post_uid = c.post_uid "
+           f"WHERE {where}{filters} GROUP BY x.{column} ORDER BY n DESC, x.{column} LIMIT ?")
+    return [tuple(row) for row in store.conn.execute(sql, [*args, *values, limit])]
 
 
 def co_hashtags(store: Store, campaign: CampaignConfig, window: Window, limit: int = 10) -> list[tuple[str, int]]:
     """Other hashtags used alongside the campaign's, by number of posts."""
-    where, args = _where(campaign.name, window)
-    own = [tag.casefold() for tag in campaign.hashtags]
-    marks = ",".join("?" * len(own))
-    return [tuple(row) for row in store.conn.execute(
-        f"SELECT t.tag, count(*) AS n FROM campaign_posts c JOIN post_tags t ON t.post_uid = c.post_uid "
-        f"WHERE {where} AND t.tag NOT IN ({marks}) GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?",
-        [*args, *own, limit])]
+    return tag_counts(store, campaign.name, window, exclude=[t.casefold() for t in campaign.hashtags], limit=limit)
 
 
 def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window) -> list[tuple[str, int]]:
     """How many posts carried each of the campaign's own hashtags."""
-    where, args = _where(campaign.name, window)
-    own = [tag.casefold() for tag in campaign.hashtags]
-    marks = ",".join("?" * len(own))
-    counts = dict(store.conn.execute(
-        f"SELECT t.tag, count(*) FROM campaign_posts c JOIN post_tags t ON t.post_uid = c.post_uid "
-        f"WHERE {where} AND t.tag IN ({marks}) GROUP BY t.tag", [*args, *own]).fetchall())
+    counts = dict(tag_counts(store, campaign.name, window, tags=[t.casefold() for t in campaign.hashtags]))
     return [(tag, counts.get(tag.casefold(), 0)) for tag in campaign.hashtags]
 
 
@@ -378,13 +453,17 @@ def target_mentions(store: Store, campaign: CampaignConfig, window: Window) -> l
     """For each target the campaign addresses, how many posts mention it (in config order)."""
     if not campaign.targets:
         return []
-    where, args = _where(campaign.name, window)
-    targets = [t.casefold() for t in campaign.targets]
-    marks = ",".join("?" * len(targets))
-    counts = dict(store.conn.execute(
-        f"SELECT m.handle, count(*) FROM campaign_posts c JOIN post_mentions m ON m.post_uid = c.post_uid "
-        f"WHERE {where} AND m.handle IN ({marks}) GROUP BY m.handle", [*args, *targets]).fetchall())
+    counts = mention_counts(store, campaign.name, window, [t.casefold() for t in campaign.targets])
     return [(target, counts.get(target.casefold(), 0)) for target in campaign.targets]
+
+
+def campaign_size(store: Store, campaign: str) -> int:
+    """How many posts the campaign holds, any time (from the tallies when the campaign has them)."""
+    if USE_TALLIES and tallies.window_of(store.conn, campaign) is not None:
+        row = store.conn.execute("SELECT coalesce(sum(posts), 0) FROM tally_minutes WHERE campaign = ?",
+                                 (campaign,)).fetchone()
+        return int(row[0])
+    return store.count_campaign_posts(campaign)
 
 
 # --- coverage -----------------------------------------------------------------------------------
@@ -403,7 +482,8 @@ def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | 
              source: str = "x") -> list[CoverageBucket]:
     """Collected posts against the platform's counts per bucket; `counted` is None where no count was fetched."""
     size = bucket_seconds or bucket_seconds_for(window)
-    origin = window.since_ts - window.since_ts % size
+    # the same origin as `volume`, so the platform's counts land in the buckets the collected posts are in
+    origin = window.since_ts - window.since_ts % size if size < 86400 else window.since_ts
     collected = volume(store, campaign, Window(window.since, window.until, source), size)
     counted: dict[int, int] = {}
     for start, count in store.conn.execute(
@@ -533,7 +613,7 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime) -> Ca
     sources = tuple(_source_health(store, campaign.name, source, cursors, day) for source in campaign.sources)
     return CampaignHealth(
         name=campaign.name, window_start=iso_utc(campaign.start), window_end=iso_utc(campaign.end),
-        posts=store.count_campaign_posts(campaign.name), daily_budget_usd=campaign.daily_budget_usd,
+        posts=campaign_size(store, campaign.name), daily_budget_usd=campaign.daily_budget_usd,
         spent_today_usd=round(store.spent(campaign.name, day), 4), sources=sources)
 
 
@@ -559,9 +639,6 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
 
 
 # --- report helpers ---
-
-from collections.abc import Iterator  # noqa: E402  (kept with the helpers that use them)
-from typing import NamedTuple  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -609,10 +686,9 @@ class PostRow(NamedTuple):
 
 
 def iter_post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRow]:
-    """Every post of the window in time order, as `iter_posts` gives it but without per-row copies (for 1M rows)."""
+    """Every post of the window in time order, with its tags, as plain tuples (streams a million rows)."""
     where, args = _where(campaign, window)
-    # iter_posts builds two dataclasses per row (asdict included), about 23 s for a million posts; plain tuples
-    # keep a million-post export within seconds. The fallbacks match _post_stat's.
+    # Dataclasses per row would cost seconds at a million posts; the fallbacks match _post_stat's.
     cursor = store.conn.execute(
         "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, "
         "coalesce(a.handle, substr(p.author_uid, instr(p.author_uid, ':') + 1), 'unknown'), "

@@ -136,3 +136,35 @@ def test_summary_json_has_the_documented_keys(collected, store) -> None:
     assert data["window"] == {"since": "2021-02-07T16:00:00.000Z", "until": "2021-02-07T19:00:00.000Z",
                               "platform": "all"}
     assert data["posts"] == storm.truth(T0, WINDOW_END).posts
+
+
+def test_tallied_figures_equal_figures_counted_from_the_rows(collected, store, monkeypatch) -> None:
+    config, _ = collected
+    campaign = config.campaigns[0]
+    window = metrics.campaign_window(campaign)
+
+    def everything() -> dict:
+        return {
+            "totals": metrics.totals(store, campaign.name, window),
+            "x only": metrics.totals(store, campaign.name, metrics.campaign_window(campaign, platform="x")),
+            "volume": [metrics.volume(store, campaign.name, window, size) for size in (60, 300, 3600)],
+            "peak": metrics.peak_minute(store, campaign.name, window),
+            "tops": [metrics.top_accounts(store, campaign.name, window, by=by, limit=25)
+                     for by in ("posts", "engagement", "followers")],
+            "accounts": metrics.accounts(store, campaign.name, window),
+            "co": metrics.co_hashtags(store, campaign, window, limit=50),
+            "own": metrics.campaign_hashtags(store, campaign, window),
+            "targets": metrics.target_mentions(store, campaign, window),
+            "coverage": metrics.coverage(store, campaign.name, window),
+            "new": [metrics.new_contributors(store, campaign.name, window, T0 + timedelta(minutes=m))
+                    for m in (0, 5, 60, 179)],
+            "minutes": metrics.per_minute(store, campaign.name, T0 - timedelta(hours=1), WINDOW_END),
+            "size": metrics.campaign_size(store, campaign.name),
+        }
+
+    tallied = everything()
+    monkeypatch.setattr(metrics, "USE_TALLIES", False)
+    counted = everything()
+    for key in tallied:
+        assert tallied[key] == counted[key], key
+    assert tallied["totals"].all.posts > 1000

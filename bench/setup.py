@@ -1,0 +1,80 @@
+"""Benchmark fixtures: storm archives of a given size and databases imported from them (cached in bench/data/)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from .common import DATA
+from .storm_file import START, storm_spec
+
+CONFIG = """\
+[storage]
+database = "{database}"
+raw_archive = ""
+
+[[campaigns]]
+name = "standwithissa"
+hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
+accounts = ["Issaamro", "YASHebron"]
+targets = ["antonioguterres", "vonderleyen"]
+start = "{start}"
+end = "{end}"
+timezone = "Asia/Hebron"
+"""
+
+
+def label(posts: int) -> str:
+    """`1m`, `100k`, `5000` — how sizes appear in file names."""
+    if posts % 1_000_000 == 0:
+        return f"{posts // 1_000_000}m"
+    if posts % 1000 == 0:
+        return f"{posts // 1000}k"
+    return str(posts)
+
+
+def storm_archive(posts: int, seed: int = 2021) -> Path:
+    """The twarc2 JSONL archive of a seeded storm of `posts` campaign posts (generated once)."""
+    path = DATA / f"storm-{label(posts)}{'' if seed == 2021 else f'-seed{seed}'}.jsonl"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        subprocess.run([sys.executable, "-m", "bench.storm_file", "--posts", str(posts), "--seed", str(seed),
+                        "--out", str(partial)], check=True, stdout=subprocess.DEVNULL, cwd=DATA.parent.parent)
+        partial.rename(path)
+    return path
+
+
+def scratch_copy(database: Path, name: str) -> Path:
+    """A throwaway copy of a cached database (benchmarks that write must not change the cache)."""
+    target = DATA / name
+    for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        leftover.unlink(missing_ok=True)
+    with sqlite3.connect(database) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    return target
+
+
+def config_for(database: Path, posts: int) -> Path:
+    """A config whose campaign window is the generated storm's window."""
+    spec = storm_spec(posts)
+    path = database.with_suffix(".toml")
+    path.write_text(CONFIG.format(database=database, start=START.isoformat(),
+                                  end=(START + (spec.end - spec.start)).isoformat()), encoding="utf-8")
+    return path
+
+
+def imported_database(posts: int) -> tuple[Path, Path]:
+    """(database, config) holding the storm archive of `posts` posts, imported by `stormwatch import` (built once)."""
+    database = DATA / f"storm-{label(posts)}.db"
+    config = config_for(database, posts)
+    complete = database.with_suffix(".complete")
+    if not complete.exists():
+        for leftover in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            leftover.unlink(missing_ok=True)
+        archive = storm_archive(posts)
+        subprocess.run([sys.executable, "-m", "stormwatch", "import", str(archive), "--config", str(config)],
+                       check=True, stdout=subprocess.DEVNULL)
+        complete.touch()
+    return database, config
