@@ -2,4 +2,6 @@
 
 from .cli import run
 
-run()
+# Guarded: the import reader runs in a spawned process, which imports this module again.
+if __name__ == "__main__":
+    run()

@@ -383,25 +383,27 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
 def simulate(config_file: str | None, port: int | None, host: str, campaign: str | None, seed: int | None,
              posts: int | None, truth: bool, **faults: Any) -> None:
     """Serve a simulated storm over the X API v2 wire format (for rehearsals, the demo and tests)."""
-    from .simulation import build_platform, storm_truth
+    from .simulation import build_simulation, storm_truth
 
     config = _load(config_file)
     chosen = config.campaign(campaign)
     if truth:
         click.echo(json.dumps(storm_truth(config, chosen, seed=seed, posts=posts), indent=2))
         return
-    platform = build_platform(config, chosen, host=host, port=port, seed=seed, posts=posts, faults=faults)
-    platform.start()
+    simulation = build_simulation(config, chosen, host=host, port=port, seed=seed, posts=posts, faults=faults)
+    simulation.start()
     clock_now = config.clock.now().isoformat(timespec="seconds")
-    click.echo(f"simulated X API v2 for #{' #'.join(chosen.hashtags)} on {platform.url} "
+    click.echo(f"simulated X API v2 for #{' #'.join(chosen.hashtags)} on {simulation.url} "
                f"(storm clock {clock_now}, {config.clock.speed:g}x); Ctrl-C stops")
+    for url in simulation.instance_urls():
+        click.echo(f"simulated Mastodon instance {url}")
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        platform.stop()
+        simulation.stop()
 
 
 def _status_text(report: Any) -> str:

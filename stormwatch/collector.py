@@ -7,10 +7,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from .config import CampaignConfig, Config
 from .errors import MalformedPage, RateLimited, SourceError, StormwatchError
 from .models import Batch, RawPage, RunRecord
+from .normalize import mastodon as normalize_mastodon
 from .normalize import x as normalize_x
 from .raw_archive import RawArchive
 from .sources import Source
@@ -25,7 +27,10 @@ COUNTS_OVERLAP = timedelta(minutes=10)
 COUNTS_LAG = timedelta(seconds=30)
 MAX_ERROR_TEXT = 2000
 
-NORMALIZERS: dict[str, Callable[[dict, str], Batch]] = {"x": normalize_x.normalize_page}
+NORMALIZERS: dict[str, Callable[[Any, str], Batch]] = {
+    "x": normalize_x.normalize_page,
+    "mastodon": normalize_mastodon.normalize_timeline,
+}
 
 
 def make_source(config: Config, name: str, clock: Clock) -> Source:
@@ -34,6 +39,10 @@ def make_source(config: Config, name: str, clock: Clock) -> Source:
         from .sources.x import XSource
 
         return XSource(config.x, config.x.bearer_token(), clock)
+    if name == "mastodon":
+        from .sources.mastodon import MastodonSource
+
+        return MastodonSource(config.mastodon, clock, config.mastodon.access_token())
     raise StormwatchError(f"unknown source {name!r}")
 
 
@@ -126,18 +135,37 @@ class Collector:
         warning = getattr(source, "reach_warning", lambda c, n: None)(campaign, now)
         if warning:
             outcome.note(warning)
-        for query in source.queries(campaign):
+        # Sources that read several servers (Mastodon instances) say which server a query goes to: one
+        # server refusing or failing must not stop the others.
+        server_of = getattr(source, "instance_of", None)
+        paid = hasattr(source, "billing")  # the daily budget stops paid reads only (X); Mastodon is free
+        given_up: set[str] = set()
+        queries = source.queries(campaign)
+        for query in queries:
             if self.stop.is_set():
                 outcome.note("stopped by shutdown; the next run resumes from the stored cursor")
                 return
-            if self._budget_reached(store, campaign, outcome):
+            if paid and self._budget_reached(store, campaign, outcome):
                 break
+            server = server_of(query) if server_of else None
+            if server in given_up:
+                continue
             try:
                 self._sweep(store, campaign, source, query, run_id, outcome)
             except RateLimited as exc:
-                outcome.rate_limited_until = exc.reset_at
-                outcome.rate_limit_note = f"{exc}; paused until {iso_utc_seconds(exc.reset_at)}"
-                break
+                if server is None:
+                    outcome.rate_limited_until = exc.reset_at
+                    outcome.rate_limit_note = f"{exc}; paused until {iso_utc_seconds(exc.reset_at)}"
+                    break
+                given_up.add(server)
+                outcome.note(f"{exc}; {server} is skipped until the next run")
+            except SourceError as exc:
+                if server is None:
+                    raise
+                given_up.add(server)
+                outcome.note(str(exc))
+        if server_of and queries and given_up >= {server_of(q) for q in queries}:
+            raise SourceError(f"{source.name}: every instance failed: " + "; ".join(outcome.problems[-3:]))
         if hasattr(source, "counts") and not outcome.rate_limited_until:
             for query in source.queries(campaign):
                 if self.stop.is_set():
@@ -167,7 +195,8 @@ class Collector:
                     if page.cursor.pending:
                         outcome.note("stopped by shutdown; the next run resumes from the stored cursor")
                     return
-                if page.cursor.pending and self._budget_reached(store, campaign, outcome):
+                if page.cursor.pending and hasattr(source, "billing") and self._budget_reached(store, campaign,
+                                                                                                outcome):
                     return
 
         self._retrying(one_pass, store, run_id)

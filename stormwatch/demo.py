@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ from .config import load_config
 from .errors import StormwatchError
 from .metrics import Summary, campaign_window, summary
 from .scheduler import ScheduledCollector
-from .simulation import build_platform, storm_spec
+from .simulation import build_simulation, storm_spec
 from .simulator.storm import Storm
 from .store import Store
 from .times import Clock, format_duration
@@ -26,6 +27,7 @@ from .times import Clock, format_duration
 log = logging.getLogger(__name__)
 
 DEMO_TOKEN_ENV = "STORMWATCH_DEMO_TOKEN"
+DEMO_INSTANCES = ("mastodon.social", "kolektiva.social")
 # The demo replays the evening of the storm: the announced start, five hours, and an hour of build-up before.
 DEMO_START = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # 18:00 in Hebron
 DEMO_HOURS = 5
@@ -47,6 +49,9 @@ retry_backoff = "200ms"
 max_backoff = "2s"
 timeout = "10s"
 
+[mastodon]
+instances = {instances}
+
 [report]
 out_dir = "{reports}"
 
@@ -65,7 +70,7 @@ name = "standwithissa"
 hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
 accounts = ["Issaamro", "YASHebron"]
 targets = ["antonioguterres", "vonderleyen"]
-sources = ["x"]
+sources = ["x", "mastodon"]
 start = "{start}"
 end = "{end}"
 timezone = "Asia/Hebron"
@@ -127,16 +132,19 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     campaign = config.campaigns[0]
     progress(f"building a seeded #StandWithIssa storm ({posts:,} posts, seed {seed})…")
     storm = Storm.build(storm_spec(config, campaign, seed=seed, posts=posts))
-    platform = build_platform(config, campaign, port=0, storm=storm, token=token)
-    platform.start()
+    simulation = build_simulation(config, campaign, port=0, storm=storm, token=token, instances=DEMO_INSTANCES)
+    simulation.start()
+    platform = simulation.platform
     try:
         config_path.write_text(_config_text(clock=clock, api_base=platform.url, seed=seed, posts=posts, poll=poll,
-                                            reports=base / "reports", end=end, port=platform.port),
+                                            reports=base / "reports", end=end, port=platform.port,
+                                            instances=simulation.instance_urls()),
                                encoding="utf-8")
         config = load_config(config_path)
         campaign = config.campaigns[0]
-        progress(f"simulated X API on {platform.url}; storm clock {speed:.0f}x: {DEMO_HOURS} storm hours "
-                 f"and {format_duration(DEMO_LEAD)} of build-up in {duration:.0f} s")
+        progress(f"simulated X API on {platform.url} and Mastodon instances {', '.join(DEMO_INSTANCES)}; "
+                 f"storm clock {speed:.0f}x: {DEMO_HOURS} storm hours and {format_duration(DEMO_LEAD)} of build-up "
+                 f"in {duration:.0f} s")
         stop = threading.Event()
         collector = Collector(config, clock=config.clock, stop=stop)
         scheduled = ScheduledCollector(collector)
@@ -163,7 +171,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         finally:
             finisher.close()
     finally:
-        platform.stop()
+        simulation.stop()
         os.environ.pop(DEMO_TOKEN_ENV, None)
 
     with Store.open(config.storage.database) as store:
@@ -178,13 +186,14 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
 
 
 def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: timedelta, reports: Path,
-                 end: datetime, port: int) -> str:
+                 end: datetime, port: int, instances: list[str] | None = None) -> str:
     minutes = max(1, round(poll.total_seconds() / 60))
     assert clock.anchor is not None
     return DEMO_CONFIG.format(
         speed=clock.speed, token_env=DEMO_TOKEN_ENV, api_base=api_base, reports=reports.resolve().as_posix(),
         anchor=clock.anchor.isoformat(), anchor_wall=clock.anchor_wall, seed=seed, posts=posts, port=port,
         start=DEMO_START.isoformat(), end=end.isoformat(), interval=f"{minutes * 3}m",
+        instances=json.dumps(instances or [f"http://127.0.0.1:{port}/i/{name}" for name in DEMO_INSTANCES]),
         storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
         goal_contributors=max(20, int(round(posts * 0.2, -1))))
 

@@ -323,15 +323,29 @@ def top_accounts(store: Store, campaign: str, window: Window, by: str = "posts",
     if by not in _ACCOUNT_ORDER:
         raise ValueError(f"top accounts by {by!r}: choose posts, engagement or followers")
     if _tallied(store, campaign, window):
-        source = ("(SELECT author_uid, posts, engagement FROM tally_authors WHERE campaign = ?"
-                  + (" AND platform = ?" if window.platform else "") + ")")
+        platform_sql = " AND platform = ?" if window.platform else ""
         args: list[Any] = [campaign, *([window.platform] if window.platform else [])]
+        source = f"(SELECT author_uid, posts, engagement FROM tally_authors WHERE campaign = ?{platform_sql})"
+        if by == "posts" and limit > 0:
+            # The busiest accounts are indexed by post count: when at least `limit` of them are busy, the
+            # top is everyone with at least as many posts as the limit-th busiest (ties included).
+            row = store.conn.execute(
+                f"SELECT posts FROM tally_authors WHERE campaign = ? AND posts >= {tallies.BUSY_POSTS}{platform_sql} "
+                "ORDER BY posts DESC LIMIT 1 OFFSET ?", [*args, limit - 1]).fetchone()
+            if row is not None:
+                busy = ("(SELECT author_uid, posts, engagement FROM tally_authors WHERE campaign = ? "
+                        f"AND posts >= {tallies.BUSY_POSTS} AND posts >= ?{platform_sql})")
+                return _ranked_accounts(store, busy, [campaign, row[0], *args[1:]], by, limit)
     else:
         where, args = _where(campaign, window)
         source = ("(SELECT c.author_uid, count(*) AS posts, "
                   f"coalesce(sum(CASE WHEN c.kind != 'repost' THEN {ENGAGEMENT_SQL} END), 0) AS engagement "
                   f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} "
                   "AND c.author_uid IS NOT NULL GROUP BY c.author_uid)")
+    return _ranked_accounts(store, source, args, by, limit)
+
+
+def _ranked_accounts(store: Store, source: str, args: list[Any], by: str, limit: int) -> list[AccountStat]:
     rows = store.conn.execute(
         "SELECT s.author_uid, a.platform, a.handle, a.name, coalesce(a.followers_count, 0) AS followers, "
         f"s.posts, s.engagement FROM {source} s LEFT JOIN accounts a ON a.uid = s.author_uid "

@@ -116,6 +116,22 @@ class Store:
             raise StoreError(f"{self.path}: {action} failed: {exc} (is this a stormwatch database?)") from None
 
     @contextmanager
+    def bulk_writes(self, cache_mb: int = 8, checkpoint_pages: int = 4000) -> Iterator[None]:
+        """Settings for a long series of big transactions (imports): a larger page cache, and WAL checkpoints
+        every `checkpoint_pages` pages instead of SQLite's 1000, so each checkpoint's fsync covers more work."""
+        with self._guard("tune for an import"):
+            cache = self.conn.execute("PRAGMA cache_size").fetchone()[0]
+            checkpoint = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            self.conn.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
+            self.conn.execute(f"PRAGMA wal_autocheckpoint = {checkpoint_pages}")
+        try:
+            yield
+        finally:
+            with self._guard("restore settings"):
+                self.conn.execute(f"PRAGMA cache_size = {cache}")
+                self.conn.execute(f"PRAGMA wal_autocheckpoint = {checkpoint}")
+
+    @contextmanager
     def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it is stored, or none of it."""
         with self._guard(action):

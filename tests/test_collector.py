@@ -15,7 +15,7 @@ from stormwatch.models import Cursor
 from stormwatch.normalize.x import normalize_page
 from stormwatch.store import Store
 
-from .conftest import T0, TOKEN, write_config
+from .conftest import HASHTAGS, T0, TOKEN, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -226,3 +226,42 @@ def test_wrong_token_fails_the_run_naming_the_variable(tmp_path: Path, platform:
     assert "401 Unauthorized" in record.error and "$X_BEARER_TOKEN" in record.error
     assert "not-the-right-token" not in record.error
 
+
+
+def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_stop_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stormwatch.simulator.clock import ManualClock
+    from stormwatch.simulator.mastodon import InstanceSettings, instance_urls, mount_mastodon
+    from stormwatch.simulator.server import SimulatedPlatform
+    from stormwatch.simulator.storm import Storm
+
+    from .conftest import storm_spec
+
+    spec = storm_spec(posts=1200, seed=5)
+    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.6), ("mastodon", 0.4))}))
+    clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
+    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+        mastodon = mount_mastodon(server, {"mastodon.social": InstanceSettings(),
+                                           "chaos.social": InstanceSettings(),
+                                           "closed.example": InstanceSettings(public_tags=False)})
+        instances = instance_urls(server, ["mastodon.social", "chaos.social", "closed.example"])
+        config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["x", "mastodon"]\n',
+                                   top_extra=f"[mastodon]\ninstances = {instances!r}\n")
+        collector = Collector(load_config(config_path), clock=clock)
+        records = {r.source: r for r in collector.run_once()}
+        collector.close()
+    assert records["x"].status in ("ok", "partial")
+    mastodon_run = records["mastodon"]
+    assert mastodon_run.status == "partial"
+    assert "mastodon: closed.example:" in mastodon_run.error and "access_token_env" in mastodon_run.error
+    assert mastodon_run.cost_usd == 0
+    config = load_config(config_path)
+    with Store.open(config.storage.database) as store:
+        collected = set(store.campaign_post_ids("standwithissa", "mastodon"))
+        x_posts = set(store.campaign_post_ids("standwithissa", "x"))
+    # every campaign status the two open instances hold since the storm start (where collection began),
+    # each once however many instances carry it
+    expected = {mastodon.uri_of(post) for name in ("mastodon.social", "chaos.social")
+                for tag in HASHTAGS for post in mastodon.tag_timeline(name, tag) if post.ms >= T0.timestamp() * 1000}
+    assert collected == expected and collected
+    assert x_posts == set(storm.truth(T0, clock.now() - timedelta(seconds=30), platform="x").post_ids)

@@ -24,6 +24,7 @@ _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDe
 X_PAGE = "x-page"
 X_COUNTS = "x-counts"
 X_POST = "x-post"
+MASTODON_PAGE = "mastodon-page"
 MASTODON_STATUS = "mastodon-status"
 BLUESKY_POST = "bluesky-post"
 BLUESKY_PAGE = "bluesky-page"
@@ -71,6 +72,8 @@ def classify(body: Any) -> str | None:
     if isinstance(body.get("posts"), list) and ("cursor" in body or "hitsTotal" in body or not body["posts"]
                                                 or str(body["posts"][0].get("uri", "")).startswith("at://")):
         return BLUESKY_PAGE
+    if isinstance(body.get("statuses"), list) and "instance" in body:
+        return MASTODON_PAGE  # stormwatch's own raw archive of a Mastodon tag timeline page
     if "content" in body and "account" in body and ("uri" in body or "url" in body):
         return MASTODON_STATUS
     if "id" in body and "text" in body and ("author_id" in body or "edit_history_tweet_ids" in body

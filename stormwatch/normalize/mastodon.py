@@ -1,0 +1,276 @@
+"""Mastodon statuses (hashtag timeline pages, plain status arrays) to rows.
+
+The same status reaches many instances, each giving it its own local `id`; only its ActivityPub `uri`
+is the same everywhere, so the uri is the post's key (`mastodon:<uri>`). Accounts are keyed by their
+fediverse address `username@domain`, which every instance agrees on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import MalformedPage
+from ..models import Account, Batch, Post
+from .common import clean_tag, counter, epoch_seconds, unique, utc_stamp
+
+PLATFORM = "mastodon"
+_VOID_TAGS = frozenset({"br", "img", "hr", "wbr"})  # elements without an end tag
+
+
+def uid(key: str) -> str:
+    """The platform-qualified key of a status (by uri) or an account (by `username@domain`)."""
+    return f"{PLATFORM}:{key}"
+
+
+def normalize_timeline(body: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """Rows from one hashtag-timeline page as the Mastodon source stores it: `{"instance", "tag", "statuses"}`.
+
+    Every status of the page is a post of the batch (the caller decides campaign membership); the
+    originals of reblogs and quoted statuses are context. Unreadable statuses are skipped and named in
+    `Batch.errors`; a page of the wrong shape raises MalformedPage. The input is never modified.
+    """
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    instance = body.get("instance")
+    if instance is not None and not isinstance(instance, str):
+        raise MalformedPage(f"instance is {type(instance).__name__}, not a string")
+    if "statuses" not in body:
+        raise MalformedPage("no statuses in the page")
+    return normalize_statuses(body["statuses"], retrieved_at, instance)
+
+
+def normalize_statuses(statuses: Any, retrieved_at: str, instance: str | None) -> Batch:
+    """Rows from a JSON array of Mastodon status entities, as served by `instance` (None when unknown).
+
+    `instance` completes local account addresses (`acct` without a domain); without it the domain
+    comes from the account's profile URL.
+    """
+    if not isinstance(statuses, list):
+        raise MalformedPage(f"statuses is {type(statuses).__name__}, not a list")
+    domain = instance.strip().lower() if instance else None
+    reader = _Reader(retrieved_at, domain)
+    # Replies name their parent by instance-local id only: map the ids this page shows to uris, so a
+    # parent that is on the same page can be referenced reliably.
+    for status in statuses:
+        reader.learn_ids(status)
+    posts: list[Post] = []
+    for index, status in enumerate(statuses):
+        try:
+            posts.append(reader.post(status))
+        except MalformedPage as exc:
+            reader.errors.append(f"statuses[{index}]{exc}, skipped")
+    matched = {post.uid for post in posts}
+    context = [post for key, post in reader.context.items() if key not in matched]
+    return Batch(posts=tuple(posts), context_posts=tuple(context), accounts=tuple(reader.accounts.values()),
+                 errors=tuple(reader.errors))
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of Mastodon's status HTML: paragraphs and `<br>` become line breaks, links keep their text."""
+    if "<" not in html and "&" not in html:
+        return html.strip()
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return parser.text()
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text; block boundaries become newlines (a blank line between paragraphs, as Mastodon shows them).
+
+    A quote's `<p class="quote-inline">RE: <link></p>` is left out: it is the fallback for software that
+    cannot show quotes, and Mastodon hides it wherever it shows the quoted status itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden_depth = 0  # > 0 inside a quote-inline paragraph: counts its open elements
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.hidden_depth:
+            if tag not in _VOID_TAGS:
+                self.hidden_depth += 1
+            return
+        if tag == "p" and "quote-inline" in (dict(attrs).get("class") or "").split():
+            self.hidden_depth = 1
+            return
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.hidden_depth and tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.hidden_depth and tag not in _VOID_TAGS:
+            self.hidden_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden_depth:
+            self.parts.append(data)
+
+    def text(self) -> str:
+        """The collected text without leading or trailing blank space."""
+        return "".join(self.parts).strip()
+
+
+class _Reader:
+    """Turns statuses into posts, collecting accounts, context posts and problems along the way."""
+
+    def __init__(self, retrieved_at: str, domain: str | None) -> None:
+        self.retrieved_at = retrieved_at
+        self.domain = domain
+        self.accounts: dict[str, Account] = {}
+        self.context: dict[str, Post] = {}
+        self.errors: list[str] = []
+        self.uri_of_id: dict[str, str] = {}
+
+    def learn_ids(self, status: Any) -> None:
+        """Remember the local id -> uri of a status and of the statuses it carries (reblogged, quoted)."""
+        if type(status) is not dict:
+            return
+        native, uri = status.get("id"), status.get("uri")
+        if isinstance(native, str | int) and isinstance(uri, str) and uri:
+            self.uri_of_id[str(native)] = uri
+        self.learn_ids(status.get("reblog"))
+        quote = status.get("quote")
+        if type(quote) is dict:
+            self.learn_ids(quote.get("quoted_status", quote.get("status")))
+
+    def post(self, status: Any) -> Post:
+        """One status as a post; a MalformedPage message starts with the field (`.uri: …`) for the caller."""
+        if type(status) is not dict:
+            raise MalformedPage(": not an object")
+        original = status.get("reblog")
+        if original is not None:
+            if type(original) is not dict:
+                raise MalformedPage(".reblog: not an object")
+            try:
+                shared = self._post(original, None)
+            except MalformedPage as exc:
+                raise MalformedPage(f".reblog{exc}") from None
+            self.context.setdefault(shared.uid, shared)
+            return self._post(status, shared)
+        return self._post(status, None)
+
+    def _post(self, status: dict[str, Any], shared: Post | None) -> Post:
+        """A status as a post; `shared` is the original when the status is a reblog of it."""
+        uri = status.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise MalformedPage(".uri: missing")
+        created_at, ts = _timestamp(status.get("created_at"), ".created_at")
+        author = self._account(status.get("account"))
+        kind, ref_uid = ("repost", shared.uid) if shared is not None else self._reference(status)
+        if shared is not None:
+            # A reblog has no content of its own: it shows the original, as an X repost does.
+            text, lang, tags, mentions = shared.text, shared.lang, shared.tags, shared.mentions
+        else:
+            content = status.get("content")
+            text = html_to_text(content) if isinstance(content, str) else ""
+            language = status.get("language")
+            lang = language if isinstance(language, str) and language else None
+            tags = unique([t for t in (clean_tag(tag.get("name")) for tag in _dicts(status.get("tags"))) if t])
+            mentions = unique([h for h in (self._handle_of(m) for m in _dicts(status.get("mentions"))) if h])
+        url = status.get("url")
+        return Post(
+            uid(uri), PLATFORM, uri, author.uid, created_at, ts, text, lang, kind, ref_uid,
+            url if isinstance(url, str) and url else None,
+            counter(status.get("favourites_count")), counter(status.get("reblogs_count")),
+            counter(status.get("replies_count")), counter(status.get("quotes_count")), None, None,
+            self.retrieved_at, tags, mentions)
+
+    def _reference(self, status: dict[str, Any]) -> tuple[str, str | None]:
+        """(kind, referenced post uid) of a status that is not a reblog: reply outranks quote, as on X."""
+        parent = status.get("in_reply_to_id")
+        if parent is not None:
+            parent_uri = self.uri_of_id.get(str(parent))
+            return "reply", uid(parent_uri) if parent_uri else None
+        quote = status.get("quote")
+        if type(quote) is not dict:
+            return "original", None
+        quoted = quote.get("quoted_status", quote.get("status"))
+        if type(quoted) is dict:
+            try:
+                context = self._post(quoted, None)
+            except MalformedPage as exc:
+                self.errors.append(f"quoted status{exc}, skipped")
+                return "quote", None
+            self.context.setdefault(context.uid, context)
+            return "quote", context.uid
+        # A shallow quote names the quoted status by local id only; a pending or revoked quote not at all.
+        quoted_id = quote.get("quoted_status_id")
+        quoted_uri = self.uri_of_id.get(str(quoted_id)) if quoted_id is not None else None
+        return "quote", uid(quoted_uri) if quoted_uri else None
+
+    def _account(self, account: Any) -> Account:
+        if type(account) is not dict:
+            raise MalformedPage(".account: missing")
+        handle = self._handle_of(account, keep_case=True)
+        if handle is None:
+            raise MalformedPage(".account: no username and domain")
+        address = handle.lower()
+        key = uid(address)
+        created = account.get("created_at")
+        created_at = None
+        if isinstance(created, str) and created:
+            try:
+                created_at = _timestamp(created, ".account.created_at")[0]
+            except MalformedPage as exc:
+                self.errors.append(f"account {handle}{exc}")
+        name = account.get("display_name")
+        snapshot = Account(
+            uid=key, platform=PLATFORM, id=address, handle=handle,
+            name=name if isinstance(name, str) and name else None,
+            followers_count=counter(account.get("followers_count")),
+            following_count=counter(account.get("following_count")),
+            posts_count=counter(account.get("statuses_count")),
+            verified=None,  # Mastodon has no verification, only links a profile proves it owns
+            created_at=created_at, updated_at=self.retrieved_at)
+        self.accounts.setdefault(key, snapshot)
+        return snapshot
+
+    def _handle_of(self, account: dict[str, Any], *, keep_case: bool = False) -> str | None:
+        """`username@domain` of an account or mention entity; lower-cased unless `keep_case` (for display:
+        fediverse addresses are case-blind, so keys are always lower-case), the domain always."""
+        acct = account.get("acct")
+        if isinstance(acct, str) and "@" in acct.strip("@"):
+            username, _, domain = acct.strip("@").partition("@")
+        else:
+            local = acct if isinstance(acct, str) and acct else account.get("username")
+            if not isinstance(local, str) or not local.strip("@"):
+                return None
+            # A local account's acct has no domain: it is the instance's own (or its profile URL's host).
+            username, domain = local.strip("@"), self.domain or _host(account.get("url")) or ""
+        if not username or not domain:
+            return None
+        return f"{username if keep_case else username.lower()}@{domain.lower()}"
+
+
+def _timestamp(text: Any, where: str) -> tuple[str, int]:
+    """Mastodon's own `2021-02-07T16:00:00.000Z` is already the stored form; anything else is parsed."""
+    if type(text) is str and len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
+        return text, epoch_seconds(text)
+    if not isinstance(text, str) or not text:
+        raise MalformedPage(f"{where}: missing")
+    return utc_stamp(text, where)
+
+
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    return [item for item in items if type(item) is dict] if isinstance(items, list) else []
+
+
+def _host(url: Any) -> str | None:
+    """The host of a profile URL (`https://mastodon.social/@issa` -> `mastodon.social`)."""
+    if not isinstance(url, str) or "://" not in url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host or None

@@ -1,0 +1,337 @@
+"""Mastodon hashtag timelines through Mastodon.py, walked forward by `min_id`. The only Mastodon.py importer.
+
+One query per (instance, hashtag): `mastodon.social#StandWithIssa`. A query's cursor is a status id of that
+instance (ids are instance-local and time-ordered: milliseconds << 16); each request asks for the statuses
+right after it (`min_id`), and each stored page moves the cursor to its newest id. Pages only go forward,
+so a crash or an error at any point leaves no gap and costs at most one page fetched again.
+
+Known limit: an instance gives a status that reaches it late (federation delay) an id from its creation
+time, so a status arriving after the cursor has passed its time is not seen on that instance; reading the
+author's home instance too (or several instances) covers it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkError, MastodonRatelimitError
+from mastodon.errors import MastodonWarning
+
+from .. import __version__
+from ..config import CampaignConfig, MastodonConfig
+from ..errors import MalformedPage, RateLimited, SourceError
+from ..models import Cursor, RateLimit, RawPage
+from ..times import from_epoch, iso_utc_seconds, parse_time
+
+SOURCE = "mastodon"
+ENDPOINT = "timeline"
+# Like X: collecting before the storm starts a minute back, to catch the build-up.
+NEWEST_START = timedelta(minutes=1)
+# Mastodon's API throttle windows are five minutes long.
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=5)
+MAX_ERROR_TEXT = 200
+
+log = logging.getLogger(__name__)
+
+
+class _Clock(Protocol):
+    def now(self) -> datetime:
+        """The current (storm) time, aware UTC."""
+        ...
+
+
+def instance_name(entry: str) -> str:
+    """The instance a config entry names: `mastodon.social` for `mastodon.social`, `https://mastodon.social`
+    and a base URL with a path ending in it (`http://127.0.0.1:8787/i/mastodon.social`, the simulator)."""
+    text = entry.strip().rstrip("/")
+    if "://" not in text:
+        return text.lower()
+    parts = urlsplit(text)
+    path = parts.path.rstrip("/")
+    if path:
+        return path.rsplit("/", 1)[-1].lower()
+    host = (parts.hostname or "").lower()
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def base_url(entry: str) -> str:
+    """The API base URL of a config entry: as given when it is a URL, else `https://<host>`."""
+    text = entry.strip().rstrip("/")
+    return text if "://" in text else f"https://{text}"
+
+
+def split_query(query: str) -> tuple[str, str]:
+    """(instance name, hashtag) of a query `instance#tag`."""
+    instance, sep, tag = query.partition("#")
+    if not sep or not instance or not tag:
+        raise SourceError(f"mastodon: {query!r} is not a query like mastodon.social#StandWithIssa")
+    return instance, tag
+
+
+def min_id_at(moment: datetime) -> str:
+    """A status id just below every status created at or after `moment` (ids are milliseconds << 16)."""
+    return str((int(moment.timestamp() * 1000) << 16) - 1)
+
+
+class _RecordingSession(requests.Session):
+    """A requests session that keeps, per thread, the last response Mastodon.py received.
+
+    Mastodon.py converts JSON into its own entity objects; the raw archive needs the JSON exactly as the
+    instance sent it, with its headers (Link, X-RateLimit-*), so the source reads the response itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self._local.response = None
+        response = super().request(method, url, *args, **kwargs)
+        self._local.response = response
+        return response
+
+    def last_response(self) -> requests.Response | None:
+        """The response to this thread's last request (None when it failed before one arrived)."""
+        return getattr(self._local, "response", None)
+
+
+class MastodonSource:
+    """Hashtag timelines of the configured Mastodon instances (anonymous, or with one access token)."""
+
+    name = SOURCE
+
+    def __init__(self, config: MastodonConfig, clock: _Clock, token: str | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self._token = token or None
+        self._bases: dict[str, str] = {}
+        for entry in config.instances:
+            self._bases.setdefault(instance_name(entry), base_url(entry))
+        self._clients: dict[str, tuple[Mastodon, _RecordingSession]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release every instance's connection pool."""
+        with self._lock:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for _, session in clients:
+            session.close()
+
+    def queries(self, campaign: CampaignConfig) -> list[str]:
+        """One query per (instance, hashtag): `mastodon.social#StandWithIssa`."""
+        return [f"{name}#{tag}" for name in self._bases for tag in campaign.hashtags]
+
+    def instance_of(self, query: str) -> str:
+        """The instance a query reads: rate limits and outages are per instance, so are their errors."""
+        return split_query(query)[0]
+
+    def first_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """Where a new query starts: the storm start, or a minute ago if that is later (collecting before the
+        storm catches its build-up), as the min_id of that moment."""
+        since = min(campaign.start, now - NEWEST_START)
+        return Cursor(campaign.name, SOURCE, query, position=min_id_at(since), since=iso_utc_seconds(since))
+
+    def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """Pages of statuses newer than the cursor, oldest page first, until one comes back empty.
+
+        Each page carries the cursor moved to its newest id; the last (empty) page leaves it where it is.
+        """
+        instance, tag = split_query(cursor.query)
+        position = cursor.position or min_id_at(parse_time(cursor.since) if cursor.since else now - NEWEST_START)
+        while True:
+            response, statuses = self._fetch(instance, tag, position)
+            newest = _newest_id(response, statuses) if statuses else position
+            if statuses and not _moves_forward(position, newest):
+                # A server that ignores min_id would serve the same page forever; stop instead.
+                raise MalformedPage(f"mastodon: {instance}: {_where(response)} returned statuses but did not move "
+                                    f"past min_id {position}")
+            after = cursor.advanced(position=newest, pending=None)
+            yield RawPage(source=SOURCE, endpoint=ENDPOINT, url=response.url, retrieved_at=self.clock.now(),
+                          body={"instance": instance, "tag": tag, "statuses": statuses}, cursor=after,
+                          query=cursor.query, rate_limit=_rate_limit(response))
+            if not statuses:
+                return
+            cursor, position = after, newest
+            self._raise_if_exhausted(instance, response)
+
+    # ------------------------------------------------------------------------------------ requests
+
+    def _client(self, instance: str) -> tuple[Mastodon, _RecordingSession]:
+        with self._lock:
+            if instance not in self._clients:
+                base = self._bases.get(instance)
+                if base is None:
+                    raise SourceError(f"mastodon: {instance}: not in mastodon.instances (any more)",
+                                      request_made=False)
+                session = _RecordingSession()
+                # "throw": a rate limit is ours to handle (the collector pauses the query), never a sleep.
+                client = Mastodon(api_base_url=base, access_token=self._token, ratelimit_method="throw",
+                                  request_timeout=self.config.timeout, session=session, version_check_mode="none",
+                                  user_agent=f"stormwatch/{__version__}")
+                self._clients[instance] = (client, session)
+            return self._clients[instance]
+
+    def _fetch(self, instance: str, tag: str, min_id: str) -> tuple[requests.Response, list[Any]]:
+        """One page after `min_id`: the response and its statuses, JSON as sent; errors as SourceErrors."""
+        client, session = self._client(instance)
+        log.debug("mastodon: %s: GET tag %s min_id=%s", instance, tag, min_id)
+        try:
+            with warnings.catch_warnings():
+                # Mastodon.py warns when an instance's configuration says tag timelines need a login; the
+                # request then fails with a clearer error of ours (naming mastodon.access_token_env).
+                warnings.simplefilter("ignore", MastodonWarning)
+                client.timeline_hashtag(tag, min_id=min_id, limit=self.config.page_size)
+        except MastodonNetworkError as exc:
+            # Mastodon.py wraps the requests exception it caught: that one says what happened.
+            raise SourceError(f"mastodon: {instance}: {_network_problem(self._bases[instance], exc.__context__)}",
+                              transient=True) from None
+        except MastodonRatelimitError:
+            response = session.last_response()
+            # Mastodon.py also throws this when it cannot read a 200's X-RateLimit-Reset: that page is fine.
+            if response is None or not response.ok:
+                raise self._rate_limited(instance, tag, response) from None
+        except MastodonAPIError:
+            response = session.last_response()
+            if response is None or not response.ok:
+                raise self._refused(instance, tag, response) from None
+            # A 200 whose body Mastodon.py could not parse: reported below, as malformed.
+        except MastodonError as exc:
+            raise SourceError(self._clean(f"mastodon: {instance}: {type(exc).__name__}: {exc}")) from None
+        response = session.last_response()
+        if response is None or "/timelines/tag/" not in response.url:
+            raise SourceError(f"mastodon: {instance}: no response to the tag timeline request", transient=True)
+        try:
+            statuses = json.loads(response.content)
+        except ValueError as exc:
+            raise MalformedPage(f"mastodon: {instance}: {_where(response)}: the response is not valid JSON "
+                                f"({exc})") from None
+        if not isinstance(statuses, list):
+            raise MalformedPage(f"mastodon: {instance}: {_where(response)}: the response is "
+                                f"{type(statuses).__name__}, not a list of statuses")
+        return response, statuses
+
+    def _rate_limited(self, instance: str, tag: str, response: requests.Response | None) -> RateLimited:
+        reset_at = _rate_limit(response).reset_at if response is not None else None
+        where = _where(response) if response is not None else f"GET /api/v1/timelines/tag/{tag}"
+        return RateLimited(f"mastodon: {instance}: rate limited (429) on {where}",
+                           reset_at or self.clock.now() + DEFAULT_RATE_LIMIT_WAIT)
+
+    def _refused(self, instance: str, tag: str, response: requests.Response | None) -> SourceError:
+        """The error for a non-2xx answer other than 429, by status code."""
+        if response is None:
+            return SourceError(f"mastodon: {instance}: the tag timeline request failed without a response",
+                               transient=True)
+        status, where, detail = response.status_code, _where(response), self._error_text(response)
+        if status in (401, 403, 422) and ("authenticated" in detail.lower() or status == 401):
+            if self._token is None:
+                return SourceError(f"mastodon: {instance}: this instance shows hashtag timelines only to signed-in "
+                                   f"users ({status}: {detail}); set mastodon.access_token_env to the name of an "
+                                   "environment variable holding an access token for an account there, or remove "
+                                   "the instance from mastodon.instances")
+            return SourceError(f"mastodon: {instance}: the instance refused the access token from "
+                               f"${self.config.access_token_env} ({status}: {detail}); it may be for another "
+                               "instance, revoked, or lack the read:statuses scope")
+        if status == 404:
+            return SourceError(f"mastodon: {instance}: {where}: 404 Not Found ({detail}); is "
+                               f"{self._bases[instance]} a Mastodon instance?")
+        if status >= 500:
+            return SourceError(f"mastodon: {instance}: {where}: server error {status} ({detail})", transient=True)
+        return SourceError(f"mastodon: {instance}: {where}: {status} {response.reason or ''}".rstrip()
+                           + f" ({detail})")
+
+    def _error_text(self, response: requests.Response) -> str:
+        """The `error` of a Mastodon error body (or the start of whatever else came), never the token."""
+        try:
+            body = response.json()
+            text = str(body.get("error") or body) if isinstance(body, dict) else str(body)
+        except ValueError:
+            text = response.text.strip() or (response.reason or "no details")
+        return self._clean(text[:MAX_ERROR_TEXT])
+
+    def _clean(self, text: str) -> str:
+        """`text` with the access token blanked out, wherever it may have come from."""
+        return text.replace(self._token, "[token]") if self._token else text
+
+    def _raise_if_exhausted(self, instance: str, response: requests.Response) -> None:
+        """Stop before a request the instance would refuse: the last response said none remain."""
+        limit = _rate_limit(response)
+        if limit.remaining == 0 and limit.reset_at is not None:
+            raise RateLimited(f"mastodon: {instance}: rate limit used up on {_where(response)}", limit.reset_at,
+                              request_made=False)
+
+
+def _moves_forward(position: str, newest: str) -> bool:
+    """Whether a page's newest id lies after the cursor (ids compare as numbers on Mastodon, else as text)."""
+    if position.isdigit() and newest.isdigit():
+        return int(newest) > int(position)
+    return newest != position
+
+
+def _newest_id(response: requests.Response, statuses: list[Any]) -> str:
+    """Where the next page starts: the `Link` header's `prev` min_id, else the page's first (newest) id."""
+    prev = response.links.get("prev", {}).get("url")
+    if prev:
+        values = parse_qs(urlsplit(prev).query).get("min_id")
+        if values and values[0]:
+            return values[0]
+    first = statuses[0]
+    if not isinstance(first, dict) or not isinstance(first.get("id"), str | int):
+        raise MalformedPage(f"mastodon: {_where(response)}: the newest status has no id")
+    return str(first["id"])
+
+
+def _rate_limit(response: requests.Response | None) -> RateLimit:
+    """Mastodon's X-RateLimit-* headers; the reset is an ISO time (epoch seconds on some other servers)."""
+    if response is None:
+        return RateLimit(None, None, None)
+    headers = response.headers
+
+    def number(name: str) -> int | None:
+        value = headers.get(name, "").strip()
+        return int(value) if value.isdigit() else None
+
+    reset_text = headers.get("X-RateLimit-Reset", "").strip()
+    reset_at: datetime | None = None
+    if reset_text.isdigit():
+        reset_at = from_epoch(int(reset_text))
+    elif reset_text:
+        try:
+            reset_at = parse_time(reset_text)
+        except ValueError:
+            log.warning("mastodon: unreadable X-RateLimit-Reset %r", reset_text[:60])
+    return RateLimit(limit=number("X-RateLimit-Limit"), remaining=number("X-RateLimit-Remaining"), reset_at=reset_at)
+
+
+def _where(response: requests.Response) -> str:
+    """`GET <path>` of a response's request, without the query (it says nothing about what went wrong)."""
+    path = getattr(response.request, "path_url", "") or urlsplit(response.url).path
+    return f"GET {path.split('?')[0]}"
+
+
+def _network_problem(base: str, exc: BaseException | None) -> str:
+    """What went wrong on the network, in words (never the exception text: it can carry the request URL)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"cannot reach {base}: timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"{base} did not answer in time"
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or any(
+            reason in text for reason in ("IncompleteRead", "RemoteDisconnected", "Connection aborted",
+                                          "Connection reset", "Connection broken")):
+        return f"the connection to {base} dropped mid-response"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        for reason in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
+                       "No route to host", "Network is unreachable", "certificate verify failed"):
+            if reason in text:
+                return f"cannot reach {base}: {reason.lower()}"
+        return f"cannot reach {base}: connection failed"
+    return f"cannot reach {base}: {type(exc).__name__ if exc is not None else 'network error'}"
