@@ -667,9 +667,17 @@ class KnownAccount:
 
 def mentioned_accounts(store: Store, campaign: str, window: Window) -> list[KnownAccount]:
     """Known accounts whose handle the window's campaign posts mention (matched per platform, case-insensitively)."""
-    where, args = _where(campaign, window)
     # Mentions are stored case-folded; SQLite's lower() folds ASCII, which covers the platforms' handle alphabets.
     # A handle mentioned but unknown here stays unknown: the report hides it.
+    if _tallied(store, campaign, window) and window.platform is None:
+        # The tally has no platform: accounts of another platform with a mentioned handle come along, and
+        # are only ever looked up for mentions on their own platform.
+        rows = store.conn.execute(
+            "SELECT a.uid, a.platform, a.handle, coalesce(a.followers_count, 0) FROM accounts a "
+            "WHERE lower(a.handle) IN (SELECT handle FROM tally_mentions WHERE campaign = ?) ORDER BY a.uid",
+            (campaign,)).fetchall()
+        return [KnownAccount(*row) for row in rows]
+    where, args = _where(campaign, window)
     rows = store.conn.execute(
         "SELECT a.uid, a.platform, a.handle, coalesce(a.followers_count, 0) FROM accounts a "
         "WHERE (a.platform, lower(a.handle)) IN (SELECT DISTINCT c.platform, m.handle FROM campaign_posts c "
@@ -678,15 +686,13 @@ def mentioned_accounts(store: Store, campaign: str, window: Window) -> list[Know
 
 
 class PostRow(NamedTuple):
-    """One post for exports: PostStat's fields as a plain tuple, tags space-separated."""
+    """One post for exports, as a plain tuple: the author as a uid (exports look accounts up once each)."""
 
     uid: str
     platform: str
     created_at: str
     kind: str
     author_uid: str | None
-    handle: str
-    followers: int
     text: str
     url: str | None
     lang: str | None
@@ -700,18 +706,19 @@ class PostRow(NamedTuple):
 
 
 def iter_post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRow]:
-    """Every post of the window in time order, with its tags, as plain tuples (streams a million rows)."""
+    """Every post of the window in time order, with its tags, as plain tuples (streams a million rows).
+
+    Accounts are not joined in: a million random lookups cost seconds, and an export already holds every
+    contributor (`accounts`) to look authors up in.
+    """
     where, args = _where(campaign, window)
-    # Dataclasses per row would cost seconds at a million posts; the fallbacks match _post_stat's.
     cursor = store.conn.execute(
-        "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, "
-        "coalesce(a.handle, substr(p.author_uid, instr(p.author_uid, ':') + 1), 'unknown'), "
-        "coalesce(a.followers_count, 0), coalesce(p.text, ''), p.url, p.lang, coalesce(p.like_count, 0), "
-        "coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), coalesce(p.quote_count, 0), p.impression_count, "
+        "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, coalesce(p.text, ''), p.url, p.lang, "
+        "coalesce(p.like_count, 0), coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), "
+        "coalesce(p.quote_count, 0), p.impression_count, "
         f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END, "
         "coalesce((SELECT group_concat(t.tag, ' ') FROM post_tags t WHERE t.post_uid = p.uid), '') "
-        "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
-        f"WHERE {where} ORDER BY c.ts, c.post_uid", args)
+        f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} ORDER BY c.ts, c.post_uid", args)
     make = PostRow._make
     for row in cursor:
         yield make(row)

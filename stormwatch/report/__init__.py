@@ -3,30 +3,28 @@
 `write_report` reads every figure through `stormwatch.metrics` (never SQL of its own), names accounts by the
 campaign's naming policy (names.py), and writes the folder under a temporary name first, so a folder with
 the final name is always a complete report. posts.csv, the one file that grows with the campaign, is
-streamed on a second thread with its own database connection while the figures and charts are made.
+written by a process of its own (export.py) while the figures and charts are made.
 """
 
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from .. import metrics
 from ..config import CampaignConfig, Config
 from ..metrics import Window
 from ..store import Store
 from .charts import write_charts
 from .content import gather, name_accounts
 from .document import build_document
+from .export import finish_export, start_export
 from .html import render_html
 from .markdown import render_markdown
-from .names import Namer, NamingPolicy
-from .tables import summary_json, write_accounts_csv, write_posts_csv, write_summary_json, write_volume_csv
+from .names import NamingPolicy
+from .tables import summary_json, write_accounts_csv, write_summary_json, write_volume_csv
 
-__all__ = ["export_posts", "folder_name", "write_report"]
+__all__ = ["folder_name", "write_report"]
 
 DATA_FILES = ("report.html", "report.md", "summary.json", "posts.csv", "accounts.csv", "volume.csv")
 
@@ -43,35 +41,29 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
     working = parent / f".{final.name}.partial"
     shutil.rmtree(working, ignore_errors=True)
     working.mkdir(mode=0o700)  # the folder can name participants: readable by its owner only
+    export = None
     try:
+        # Pseudonyms are assigned here, once, before the posts export starts reading them.
         namer, contributors = name_accounts(store, campaign, window, policy)
-        # SQLite works outside the GIL, so the posts export and the aggregate queries run side by side.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stormwatch-report") as pool:
-            posts_written = pool.submit(export_posts, store.path, campaign.name, window, namer, campaign.timezone,
-                                        working / "posts.csv")
-            content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
-            write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)
-            write_volume_csv(working / "volume.csv", content)
-            charts = write_charts(content, working)
-            document = build_document(content, charts)
-            (working / "report.html").write_text(render_html(document, working), encoding="utf-8")
-            (working / "report.md").write_text(render_markdown(document), encoding="utf-8")
-            posts_written.result()  # re-raises whatever stopped the export
+        export = start_export(store.path, config.path, campaign.name, window, policy.mode, working / "posts.csv")
+        content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
+        write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)
+        write_volume_csv(working / "volume.csv", content)
+        charts = write_charts(content, working)
+        document = build_document(content, charts)
+        (working / "report.html").write_text(render_html(document, working), encoding="utf-8")
+        (working / "report.md").write_text(render_markdown(document), encoding="utf-8")
+        finish_export(export)  # raises whatever stopped the export
         files = sorted([*DATA_FILES, *(chart.file for chart in charts)])
         write_summary_json(working / "summary.json", summary_json(content, files, generated_at))
         working.rename(final)
     except BaseException:
+        if export is not None and export.poll() is None:
+            export.kill()
+            export.wait()
         shutil.rmtree(working, ignore_errors=True)
         raise
     return final
-
-
-def export_posts(database: Path, campaign: str, window: Window, namer: Namer, timezone: ZoneInfo,
-                 path: Path) -> int:
-    """Stream the window's posts into `path` through a connection of this thread's own; returns the row count."""
-    with Store.open(database, create=False) as store:
-        return write_posts_csv(path, metrics.iter_post_rows(store, campaign, window), namer.bound_to(store),
-                               timezone)
 
 
 def folder_name(campaign: str, generated_at: datetime) -> str:

@@ -183,7 +183,7 @@ def named_account(namer: Namer, stat: AccountStat) -> NamedAccount:
                         followers=stat.followers, posts=stat.posts, engagement=stat.engagement)
 
 
-def named_post(namer: Namer, post: metrics.PostStat | metrics.PostRow, timezone: ZoneInfo) -> NamedPost:
+def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> NamedPost:
     """A post as the report shows it: author labelled, text rewritten, link kept only for a named author."""
     named = namer.is_named(post.handle, post.followers)
     return NamedPost(

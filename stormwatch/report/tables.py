@@ -60,17 +60,23 @@ class LocalTimes:
         return f"{cached[0]}{created_at[16:19]}{cached[1]}"
 
 
-def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone: ZoneInfo) -> int:
-    """Write one row per post (streamed, never held in memory); returns the number of rows."""
+def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone: ZoneInfo,
+                    authors: dict[str, tuple[str, int]]) -> int:
+    """Write one row per post (streamed, never held in memory); returns the number of rows.
+
+    `authors` maps an author's uid to (handle, followers), for every contributor of the window.
+    """
     local_time = LocalTimes(timezone)
     author, rewrite = namer.author, namer.text
     count = 0
-    with path.open("w", encoding=CSV_ENCODING, newline="") as handle:
+    with path.open("w", encoding=CSV_ENCODING, newline="", buffering=1 << 20) as handle:
         writer = csv.writer(handle)
         writer.writerow(POSTS_HEADER)
         write = writer.writerow
         for post in posts:
-            label, named = author(post.author_uid, post.handle, post.followers)
+            uid = post.author_uid
+            handle_name, followers = authors.get(uid, (None, 0)) if uid else (None, 0)
+            label, named = author(uid, handle_name, followers)
             # A post's id or URL leads straight to its author: only named authors get them.
             native_id = post.uid.split(":", 1)[-1] if named else ""
             # A repost carries the original's counters: left empty so that no column adds them up twice.
@@ -78,7 +84,7 @@ def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone
                 post.likes, post.reposts, post.replies, post.quotes,
                 "" if post.impressions is None else post.impressions)
             write((post.created_at, local_time(post.created_at), post.platform, post.kind,
-                   safe_cell(label), post.followers, *counters,
+                   safe_cell(label), followers, *counters,
                    post.engagement, post.tags, safe_cell(rewrite(post.text, post.platform)),
                    safe_cell(post.url) if named else "", native_id))
             count += 1
