@@ -10,14 +10,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .config import CampaignConfig, Config
-from .errors import MalformedPage, RateLimited, SourceError, StormwatchError
+from .errors import CredentialsError, MalformedPage, RateLimited, SourceError, StormwatchError
 from .models import Batch, RawPage, RunRecord
+from .normalize import bluesky as normalize_bluesky
 from .normalize import mastodon as normalize_mastodon
 from .normalize import x as normalize_x
 from .raw_archive import RawArchive
 from .sources import Source
 from .store import Store, utc_day
-from .times import Clock, iso_utc, iso_utc_seconds, parse_time
+from .times import Clock, from_epoch, iso_utc, iso_utc_seconds, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,17 @@ COUNTS_OVERLAP = timedelta(minutes=10)
 # X's counts (like its search) end 30 seconds before now by default.
 COUNTS_LAG = timedelta(seconds=30)
 MAX_ERROR_TEXT = 2000
+# Per run of a free source with a live feed (Bluesky): profiles fetched for new authors, posts whose counters
+# are refreshed (newest first, within a day, when missing or older than the refresh interval).
+ENRICH_ACCOUNTS = 250
+ENRICH_POSTS = 100
+COUNTERS_REFRESH = timedelta(minutes=15)
+COUNTERS_HORIZON = timedelta(hours=24)
 
 NORMALIZERS: dict[str, Callable[[Any, str], Batch]] = {
     "x": normalize_x.normalize_page,
     "mastodon": normalize_mastodon.normalize_timeline,
+    "bluesky": normalize_bluesky.normalize_page,
 }
 
 
@@ -43,6 +51,10 @@ def make_source(config: Config, name: str, clock: Clock) -> Source:
         from .sources.mastodon import MastodonSource
 
         return MastodonSource(config.mastodon, clock, config.mastodon.access_token())
+    if name == "bluesky":
+        from .sources.bluesky import BlueskySource
+
+        return BlueskySource(config.bluesky, clock)
     raise StormwatchError(f"unknown source {name!r}")
 
 
@@ -159,6 +171,12 @@ class Collector:
                     break
                 given_up.add(server)
                 outcome.note(f"{exc}; {server} is skipped until the next run")
+            except CredentialsError as exc:
+                if source.name != "bluesky":
+                    raise
+                # Bluesky search needs a login; without one the live stream still collects: say so, go on.
+                outcome.note(str(exc))
+                break
             except SourceError as exc:
                 if server is None:
                     raise
@@ -166,6 +184,8 @@ class Collector:
                 outcome.note(str(exc))
         if server_of and queries and given_up >= {server_of(q) for q in queries}:
             raise SourceError(f"{source.name}: every instance failed: " + "; ".join(outcome.problems[-3:]))
+        if hasattr(source, "profile_pages") and not outcome.rate_limited_until:
+            self._enrich(store, campaign, source, run_id, outcome)
         if hasattr(source, "counts") and not outcome.rate_limited_until:
             for query in source.queries(campaign):
                 if self.stop.is_set():
@@ -267,6 +287,66 @@ class Collector:
                 raise MalformedPage(f"{source.name}: counts page for {campaign.name}: {exc}") from None
             store.save_counts(run_id, campaign.name, source.name, query, buckets, fetched_at=page.retrieved_at,
                               cost_usd=getattr(source, "counts_cost", 0.0))
+
+    def _enrich(self, store: Store, campaign: CampaignConfig, source: Any, run_id: int, outcome: _RunLog) -> None:
+        """Fill in what a live feed leaves out: follower counts of new authors, counters of recent posts."""
+        now = self.clock.now()
+        try:
+            dids = store.authors_without_followers(campaign.name, source.name, ENRICH_ACCOUNTS)
+            for page in source.profile_pages(dids, campaign.name):
+                self._store_context(store, campaign, page, run_id, normalize_bluesky.normalize_profiles)
+            uris = store.posts_needing_counters(campaign.name, source.name, iso_utc(now - COUNTERS_REFRESH),
+                                                int((now - COUNTERS_HORIZON).timestamp()), ENRICH_POSTS)
+            for page in source.lookup_pages(uris, campaign.name):
+                self._store_context(store, campaign, page, run_id, normalize_bluesky.normalize_post_views)
+        except RateLimited as exc:
+            outcome.note(f"{exc}; profiles and counters wait for the next run")
+        except (SourceError, MalformedPage) as exc:
+            outcome.note(f"profiles and counters not refreshed: {exc}")
+
+    def _store_context(self, store: Store, campaign: CampaignConfig, page: RawPage, run_id: int,
+                       normalize: Callable[[Any, str], Batch]) -> None:
+        """Store a page that adds to what is known (accounts, counters) without making anything a member."""
+        if self.archive is not None:
+            self.archive.write(campaign.name, page)
+        batch = normalize(page.body, iso_utc(page.retrieved_at))
+        store.save_page(batch, campaign=None, cursor=None, run_id=run_id, collected_at=page.retrieved_at)
+
+    def stream_bluesky(self, stop: threading.Event) -> None:
+        """Follow Bluesky's Jetstream for every campaign with a "bluesky" source until `stop` is set.
+
+        One connection serves all campaigns; each batch of a campaign's posts is stored with that campaign's
+        cursor (the feed's time in microseconds), so a restart resumes where the stored data ends.
+        """
+        campaigns = [c for c in self.config.campaigns if "bluesky" in c.sources]
+        if not campaigns:
+            return
+        from .sources.bluesky import STREAM_QUERY, event_has_tag
+
+        source: Any = self.source("bluesky")
+        tags = {c.name: frozenset(t.casefold() for t in c.hashtags) for c in campaigns}
+        every_tag = frozenset().union(*tags.values())
+        with Store.open(self.config.storage.database) as store:
+            now = self.clock.now()
+            for campaign in campaigns:
+                store.register_campaign(campaign.name, campaign.start, campaign.end)
+            start = min(source.stream_cursor(store.get_cursor(c.name, "bluesky", STREAM_QUERY), c, now)
+                        for c in campaigns)
+
+            def on_events(events: list[dict], time_us: int) -> None:
+                for campaign in campaigns:
+                    mine = [e for e in events if event_has_tag(e, tags[campaign.name])]
+                    page = source.stream_page(campaign.name, mine, time_us)
+                    if self.archive is not None and mine:
+                        self.archive.write(campaign.name, page)
+                    batch = normalize_bluesky.normalize_jetstream(page.body, iso_utc(page.retrieved_at))
+                    for problem in batch.errors:
+                        log.warning("%s/bluesky: %s", campaign.name, problem)
+                    store.save_page(batch, campaign=campaign.name, cursor=page.cursor, run_id=None,
+                                    collected_at=page.retrieved_at, requests=0)
+
+            log.info("bluesky: following Jetstream from %s", iso_utc_seconds(from_epoch(start / 1_000_000)))
+            source.stream(start, stop, on_events, wanted=lambda event: event_has_tag(event, every_tag))
 
     def _budget_reached(self, store: Store, campaign: CampaignConfig, outcome: _RunLog) -> bool:
         if campaign.daily_budget_usd is None:

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # Libraries that log request headers or chatter at DEBUG; they stay at INFO or above whatever -v says.
-QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler": logging.WARNING,
+QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler": logging.ERROR,
                  "matplotlib": logging.WARNING, "PIL": logging.WARNING, "httpx": logging.WARNING,
                  "httpcore": logging.WARNING, "websockets": logging.INFO}
 

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 DEMO_TOKEN_ENV = "STORMWATCH_DEMO_TOKEN"
 DEMO_INSTANCES = ("mastodon.social", "kolektiva.social")
+# The simulated Bluesky account the demo logs in with for search backfill (the simulator's, nobody's real one).
+DEMO_BLUESKY_HANDLE_ENV = "STORMWATCH_DEMO_BLUESKY_HANDLE"
+DEMO_BLUESKY_PASSWORD_ENV = "STORMWATCH_DEMO_BLUESKY_PASSWORD"
 # The demo replays the evening of the storm: the announced start, five hours, and an hour of build-up before.
 DEMO_START = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # 18:00 in Hebron
 DEMO_HOURS = 5
@@ -52,6 +55,13 @@ timeout = "10s"
 [mastodon]
 instances = {instances}
 
+[bluesky]
+jetstream_url = "{jetstream_url}"
+appview_url = "{api_base}"
+service_url = "{api_base}"
+handle_env = "{bluesky_handle_env}"
+app_password_env = "{bluesky_password_env}"
+
 [report]
 out_dir = "{reports}"
 
@@ -70,7 +80,7 @@ name = "standwithissa"
 hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
 accounts = ["Issaamro", "YASHebron"]
 targets = ["antonioguterres", "vonderleyen"]
-sources = ["x", "mastodon"]
+sources = ["x", "mastodon", "bluesky"]
 start = "{start}"
 end = "{end}"
 timezone = "Asia/Hebron"
@@ -121,6 +131,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     poll = timedelta(seconds=max(60.0, speed / POLLS_PER_WALL_SECOND))
     token = token or secrets.token_urlsafe(24)
     os.environ[DEMO_TOKEN_ENV] = token
+    os.environ[DEMO_BLUESKY_HANDLE_ENV] = "stormwatch-demo.bsky.social"
+    os.environ[DEMO_BLUESKY_PASSWORD_ENV] = secrets.token_urlsafe(12)
 
     # The platform needs its port before the config can name it, and the clock before either.
     clock = Clock(speed=speed, anchor=DEMO_START - DEMO_LEAD, anchor_wall=time.time() + 1.0)
@@ -138,11 +150,12 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     try:
         config_path.write_text(_config_text(clock=clock, api_base=platform.url, seed=seed, posts=posts, poll=poll,
                                             reports=base / "reports", end=end, port=platform.port,
-                                            instances=simulation.instance_urls()),
+                                            instances=simulation.instance_urls(),
+                                            jetstream_url=simulation.jetstream.url if simulation.jetstream else None),
                                encoding="utf-8")
         config = load_config(config_path)
         campaign = config.campaigns[0]
-        progress(f"simulated X API on {platform.url} and Mastodon instances {', '.join(DEMO_INSTANCES)}; "
+        progress(f"simulated X API on {platform.url}, Mastodon instances {', '.join(DEMO_INSTANCES)} and Bluesky; "
                  f"storm clock {speed:.0f}x: {DEMO_HOURS} storm hours and {format_duration(DEMO_LEAD)} of build-up "
                  f"in {duration:.0f} s")
         stop = threading.Event()
@@ -172,7 +185,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
             finisher.close()
     finally:
         simulation.stop()
-        os.environ.pop(DEMO_TOKEN_ENV, None)
+        for name in (DEMO_TOKEN_ENV, DEMO_BLUESKY_HANDLE_ENV, DEMO_BLUESKY_PASSWORD_ENV):
+            os.environ.pop(name, None)
 
     with Store.open(config.storage.database) as store:
         window = campaign_window(campaign)
@@ -186,7 +200,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
 
 
 def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: timedelta, reports: Path,
-                 end: datetime, port: int, instances: list[str] | None = None) -> str:
+                 end: datetime, port: int, instances: list[str] | None = None,
+                 jetstream_url: str | None = None) -> str:
     minutes = max(1, round(poll.total_seconds() / 60))
     assert clock.anchor is not None
     return DEMO_CONFIG.format(
@@ -194,6 +209,8 @@ def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: ti
         anchor=clock.anchor.isoformat(), anchor_wall=clock.anchor_wall, seed=seed, posts=posts, port=port,
         start=DEMO_START.isoformat(), end=end.isoformat(), interval=f"{minutes * 3}m",
         instances=json.dumps(instances or [f"http://127.0.0.1:{port}/i/{name}" for name in DEMO_INSTANCES]),
+        jetstream_url=jetstream_url or "ws://127.0.0.1:0/subscribe", bluesky_handle_env=DEMO_BLUESKY_HANDLE_ENV,
+        bluesky_password_env=DEMO_BLUESKY_PASSWORD_ENV,
         storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
         goal_contributors=max(20, int(round(posts * 0.2, -1))))
 

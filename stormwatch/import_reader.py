@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import MalformedPage
 from .models import Batch
+from .normalize import bluesky as normalize_bluesky
 from .normalize import mastodon as normalize_mastodon
 from .normalize import x as normalize_x
 from .sources import archive
@@ -158,6 +159,15 @@ def normalize_record(record: archive.Record, imported_at: str) -> Batch | None:
         return normalize_mastodon.normalize_timeline(record.body, retrieved)
     if record.kind == archive.MASTODON_STATUS:
         return normalize_mastodon.normalize_statuses([record.body], retrieved, None)
+    if record.kind == archive.BLUESKY_PAGE:
+        return normalize_bluesky.normalize_post_views(record.body, retrieved)
+    if record.kind == archive.BLUESKY_POST:
+        return normalize_bluesky.normalize_post_views([record.body], retrieved)
+    if record.kind == archive.BLUESKY_EVENTS:
+        body = record.body if isinstance(record.body.get("events"), list) else {"events": [record.body]}
+        return normalize_bluesky.normalize_jetstream(body, retrieved)
+    if record.kind == archive.BLUESKY_PROFILES:
+        return normalize_bluesky.normalize_profiles(record.body, retrieved)
     return None
 
 

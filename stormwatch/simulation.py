@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import CampaignConfig, Config
+from .simulator.bluesky import BlueskyXrpc, mount_bluesky
+from .simulator.jetstream import JetstreamServer
 from .simulator.mastodon import MastodonInstances, instance_urls, mount_mastodon
 from .simulator.server import Faults, SimulatedPlatform
 from .simulator.storm import Storm, StormSpec, Truth, TruthBuilder
@@ -25,6 +27,8 @@ class Simulation:
     platform: SimulatedPlatform
     mastodon: MastodonInstances | None = None
     instance_names: tuple[str, ...] = ()
+    bluesky: BlueskyXrpc | None = None
+    jetstream: JetstreamServer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -39,10 +43,14 @@ class Simulation:
     def start(self) -> Simulation:
         """Start serving."""
         self.platform.start()
+        if self.jetstream is not None:
+            self.jetstream.start()
         return self
 
     def stop(self) -> None:
         """Stop serving."""
+        if self.jetstream is not None:
+            self.jetstream.stop()
         self.platform.stop()
 
 
@@ -83,6 +91,10 @@ def build_simulation(config: Config, campaign: CampaignConfig, *, host: str = "1
         names = instances or tuple(instance_name(e) for e in config.mastodon.instances) or DEFAULT_INSTANCES
         simulation.instance_names = names
         simulation.mastodon = mount_mastodon(platform, names)
+    if "bluesky" in campaign.sources:
+        login = config.bluesky.credentials()
+        simulation.bluesky = mount_bluesky(platform, accounts=dict([login]) if login else None)
+        simulation.jetstream = JetstreamServer(storm, config.clock, host=host, network=simulation.bluesky.network)
     return simulation
 
 
@@ -99,6 +111,10 @@ def storm_truth(config: Config, campaign: CampaignConfig, *, seed: int | None = 
     for platform in campaign.sources:
         if platform == "mastodon" and simulation.mastodon is not None:
             truths[platform] = _mastodon_truth(simulation, campaign)
+        elif platform == "bluesky":
+            # Bluesky reposts are records of their own, not posts; Bluesky reports no impressions.
+            truths[platform] = replace(storm.truth(campaign.start, campaign.end, platform="bluesky",
+                                                   include_reposts=False), impressions=0)
         else:
             truths[platform] = storm.truth(campaign.start, campaign.end, platform=platform,
                                            include_reposts=config.x.include_reposts if platform == "x" else True)

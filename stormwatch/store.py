@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,13 @@ _INSERT_POST = (f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}, collected_at) "
 # A later snapshot of a post's counters replaces an earlier one, never the reverse (imports of old files).
 _UPDATE_POST_COUNTERS = (f"UPDATE posts SET {', '.join(f'{c} = ?' for c in _COUNTER_COLUMNS)} "
                          "WHERE uid = ? AND (metrics_at IS NULL OR metrics_at < ?)")
+# Snapshots that do not know a count (Bluesky post views name their author without counts) keep the stored one.
+_KEPT_WHEN_UNKNOWN = ("name", "followers_count", "following_count", "posts_count", "verified", "created_at")
 _UPSERT_ACCOUNT = (
     f"INSERT INTO accounts ({', '.join(_ACCOUNT_COLUMNS)}) VALUES ({', '.join('?' * len(_ACCOUNT_COLUMNS))}) "
     "ON CONFLICT(uid) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _ACCOUNT_COLUMNS[3:])
+    + ", ".join(f"{c} = COALESCE(excluded.{c}, accounts.{c})" if c in _KEPT_WHEN_UNKNOWN else f"{c} = excluded.{c}"
+                for c in _ACCOUNT_COLUMNS[3:])
     + " WHERE excluded.updated_at >= accounts.updated_at"
 )
 
@@ -305,8 +308,7 @@ class Store:
                     posts[post.uid] = (post, held[1] if held else collected_at)
             for account in batch.accounts:
                 held_account = accounts.get(account.uid)
-                if held_account is None or account.updated_at >= held_account.updated_at:
-                    accounts[account.uid] = account
+                accounts[account.uid] = account if held_account is None else _merged(held_account, account)
         if accounts:
             self._write_accounts(conn, list(accounts.values()))
         if not posts:
@@ -354,7 +356,7 @@ class Store:
         stored = {row[0]: row[1:] for row in tallies.select_in_chunks(
             conn, "SELECT uid, followers_count, updated_at, handle, name, following_count, posts_count, verified "
                   "FROM accounts WHERE uid IN ({})", [], [a.uid for a in accounts])}
-        writes, followers = [], {}
+        writes, fills, followers = [], [], {}
         for account in accounts:
             old = stored.get(account.uid)
             if old is None:
@@ -362,14 +364,30 @@ class Store:
                 followers[account.uid] = (0, account.followers_count or 0)
                 continue
             if account.updated_at < old[1]:
+                # An older snapshot still fills in what the newer ones did not know (Bluesky post views
+                # name their authors without follower counts; a profile read earlier has them).
+                if any(old[i] is None and value is not None for i, value in (
+                        (0, account.followers_count), (3, account.name), (4, account.following_count),
+                        (5, account.posts_count), (6, account.verified))):
+                    fills.append(account)
+                    if old[0] is None and account.followers_count is not None:
+                        followers[account.uid] = (0, account.followers_count)
                 continue
-            verified = None if account.verified is None else int(account.verified)
-            if (account.followers_count, account.handle, account.name, account.following_count,
-                    account.posts_count, verified) != (old[0], *old[2:]):
+            verified = old[6] if account.verified is None else int(account.verified)
+            known = (old[0] if account.followers_count is None else account.followers_count, account.handle,
+                     old[3] if account.name is None else account.name,
+                     old[4] if account.following_count is None else account.following_count,
+                     old[5] if account.posts_count is None else account.posts_count, verified)
+            if known != (old[0], *old[2:]):
                 writes.append(account)
-                followers[account.uid] = (old[0] or 0, account.followers_count or 0)
+                followers[account.uid] = (old[0] or 0, known[0] or 0)
         if writes:
             conn.executemany(_UPSERT_ACCOUNT, [_account_row(a) for a in writes])
+        if fills:
+            conn.executemany(
+                "UPDATE accounts SET " + ", ".join(f"{c} = coalesce({c}, ?)" for c in _KEPT_WHEN_UNKNOWN)
+                + " WHERE uid = ?", [(*_account_row(a)[4:10], a.uid) for a in fills])
+        if writes or fills:
             tallies.change_followers(conn, followers)
 
     def save_counts(self, run_id: int | None, campaign: str, source: str, query: str,
@@ -529,6 +547,27 @@ class Store:
             return int(self.conn.execute("SELECT count(*) FROM campaign_posts WHERE campaign = ?",
                                          (campaign,)).fetchone()[0])
 
+    def authors_without_followers(self, campaign: str, platform: str, limit: int) -> list[str]:
+        """Native ids of a campaign's authors on a platform whose follower count is not known yet."""
+        with self._guard("read accounts"):
+            rows = self.conn.execute(
+                "SELECT DISTINCT c.author_uid FROM campaign_posts c LEFT JOIN accounts a ON a.uid = c.author_uid "
+                "WHERE c.campaign = ? AND c.platform = ? AND c.author_uid IS NOT NULL AND a.followers_count IS NULL "
+                "LIMIT ?", (campaign, platform, limit)).fetchall()
+        return [row[0].split(":", 1)[1] for row in rows]
+
+    def posts_needing_counters(self, campaign: str, platform: str, read_before: str, since_ts: int,
+                               limit: int) -> list[str]:
+        """Native ids of a campaign's recent posts whose counters are missing or were read before `read_before`
+        (newest first: their counters move most)."""
+        with self._guard("read posts"):
+            rows = self.conn.execute(
+                "SELECT p.id FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE c.campaign = ? "
+                "AND c.platform = ? AND c.ts >= ? AND c.kind != 'repost' "
+                "AND (p.like_count IS NULL OR p.metrics_at < ?) ORDER BY c.ts DESC LIMIT ?",
+                (campaign, platform, since_ts, read_before, limit)).fetchall()
+        return [row[0] for row in rows]
+
     def campaign_post_ids(self, campaign: str, platform: str | None = None) -> list[str]:
         """The native ids of a campaign's posts (for checks and exports)."""
         sql = ("SELECT p.id FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE c.campaign = ?"
@@ -553,6 +592,13 @@ def _account_row(account: Account) -> tuple[Any, ...]:
     verified = None if account.verified is None else int(account.verified)
     return (account.uid, account.platform, account.id, account.handle, account.name, account.followers_count,
             account.following_count, account.posts_count, verified, account.created_at, account.updated_at)
+
+
+def _merged(first: Account, second: Account) -> Account:
+    """Two snapshots of one account: the newer one's values, with what only the older one knew filled in."""
+    newer, older = (second, first) if second.updated_at >= first.updated_at else (first, second)
+    gaps = {f: getattr(older, f) for f in _KEPT_WHEN_UNKNOWN if getattr(newer, f) is None}
+    return replace(newer, **gaps) if any(v is not None for v in gaps.values()) else newer
 
 
 def _new_member(post: Post, stored: tuple[Any, ...] | None) -> tallies.NewMember:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stormwatch import metrics
 from stormwatch.collector import Collector
 from stormwatch.config import load_config
 from stormwatch.models import Cursor
@@ -23,10 +24,10 @@ def bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
 
 
-def collected_ids(config_path: Path) -> list[str]:
+def collected_ids(config_path: Path, platform: str | None = None) -> list[str]:
     config = load_config(config_path)
     with Store.open(config.storage.database) as store:
-        return store.campaign_post_ids("standwithissa", "x")
+        return store.campaign_post_ids("standwithissa", platform)
 
 
 def run_until_caught_up(collector: Collector, limit: int = 200) -> list:
@@ -265,3 +266,62 @@ def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_s
                 for tag in HASHTAGS for post in mastodon.tag_timeline(name, tag) if post.ms >= T0.timestamp() * 1000}
     assert collected == expected and collected
     assert x_posts == set(storm.truth(T0, clock.now() - timedelta(seconds=30), platform="x").post_ids)
+
+
+def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from stormwatch.simulator.bluesky import mount_bluesky
+    from stormwatch.simulator.clock import ManualClock
+    from stormwatch.simulator.jetstream import JetstreamServer
+    from stormwatch.simulator.server import SimulatedPlatform
+    from stormwatch.simulator.storm import Storm
+
+    from .conftest import storm_spec
+
+    spec = storm_spec(posts=1500, seed=9)
+    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.5), ("bluesky", 0.5))}))
+    clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
+    monkeypatch.setenv("BLUESKY_HANDLE", "organizer.bsky.social")
+    monkeypatch.setenv("BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
+    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+        xrpc = mount_bluesky(server, accounts={"organizer.bsky.social": "abcd-efgh-ijkl-mnop"})
+        jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
+        try:
+            bluesky = (f'[bluesky]\njetstream_url = "{jetstream.url}"\nappview_url = "{server.url}"\n'
+                       f'service_url = "{server.url}"\n')
+            config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
+                                       top_extra=bluesky)
+            config = load_config(config_path)
+            truth = storm.truth(T0, clock.now(), platform="bluesky", include_reposts=False)
+            expected = {xrpc.network.uri_of_id(i) for i in truth.post_ids}
+            # the live stream first: it replays the storm from its start, then keeps following
+            stop = threading.Event()
+            streaming = Collector(config, clock=clock, stop=stop)
+            follower = threading.Thread(target=streaming.stream_bluesky, args=(stop,))
+            follower.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and set(collected_ids(config_path)) != expected:
+                time.sleep(0.1)
+            stop.set()
+            follower.join(timeout=10)
+            streaming.close()
+            assert not follower.is_alive()
+            assert set(collected_ids(config_path)) == expected
+            # then a scheduled run: search backfill finds nothing new, profiles and counters are filled in
+            collector = Collector(config, clock=clock)
+            (record,) = collector.run_once()
+            collector.close()
+        finally:
+            jetstream.stop()
+    assert record.status in ("ok", "partial"), record.error
+    with Store.open(config.storage.database) as store:
+        window = metrics.campaign_window(config.campaigns[0], T0, clock.now())
+        figures = metrics.totals(store, "standwithissa", window).all
+        unknown = store.authors_without_followers("standwithissa", "bluesky", 10)
+    assert set(collected_ids(config_path)) == expected
+    assert unknown == []
+    assert (figures.posts, figures.contributors, figures.potential_reach, figures.engagement) == (
+        truth.posts, truth.contributors, truth.potential_reach, truth.engagement)

@@ -31,3 +31,17 @@ def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Pa
     assert summary["contributors"] == truth["contributors"]
     assert f"posts         {truth['posts']:>10,}" in result.stdout
     assert "report.html" in report.name and (report.parent / "volume.png").stat().st_size > 10_000
+    # the raw archive the demo wrote (X, Mastodon and Bluesky pages) imports into a fresh database with the
+    # same figures: a normalization fix can always be re-applied to what was collected
+    fresh = config.parent / "reimport.toml"
+    fresh.write_text(config.read_text(encoding="utf-8").replace('database = "stormwatch.db"',
+                                                                'database = "reimported.db"'))
+    raw = sorted((tmp_path / "data" / "demo" / "raw" / "standwithissa").glob("*.jsonl.gz"))
+    assert {f.name.split("-")[0] for f in raw} == {"x", "mastodon", "bluesky"}
+    imported = subprocess.run([sys.executable, "-m", "stormwatch", "import", *map(str, raw), "--config", str(fresh)],
+                              capture_output=True, text=True, timeout=180, env=environment)
+    assert imported.returncode == 0, imported.stderr
+    again = json.loads(subprocess.run([sys.executable, "-m", "stormwatch", "summary", "--json", "--config",
+                                       str(fresh)], capture_output=True, text=True, timeout=60, check=True).stdout)
+    for key in ("posts", "contributors", "potential_reach", "engagement", "by_platform"):
+        assert again[key] == summary[key], key

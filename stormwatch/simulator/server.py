@@ -177,6 +177,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     now: datetime
+    query: str = ""  # the raw query string: repeated parameters (XRPC arrays like `actors`) need every value
 
 
 @dataclass(frozen=True)
@@ -439,7 +440,7 @@ class SimulatedPlatform:
                          delay=faults.slow_seconds if due(faults.slow_every) else 0.0)
 
     def handle(self, method: str, path: str, params: Mapping[str, str], authorization: str | None,
-               headers: Mapping[str, str] | None = None, body: bytes = b"") -> Response:
+               headers: Mapping[str, str] | None = None, body: bytes = b"", query: str = "") -> Response:
         """Answer one request (everything but the socket work, which the HTTP handler does)."""
         now = self.clock.now()
         now_ts = now.timestamp()
@@ -449,7 +450,7 @@ class SimulatedPlatform:
             number = self._requests
         mounted = next((m for prefix, m in self._mounts.items() if path.startswith(prefix)), None)
         if mounted is not None:
-            request = Request(method, path, params, dict(headers or {}), body, now)
+            request = Request(method, path, params, dict(headers or {}), body, now, query)
             outcome = mounted.handle(request, self.due_faults(path))
             with self._lock:
                 self._log.append(RequestRecord(number, method, path, dict(params), outcome.status, outcome.fault, now))
@@ -776,7 +777,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = {name: values[0] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
         headers = {name.lower(): value for name, value in self.headers.items()}
         outcome = self.server.platform.handle(self.command, split.path, params, self.headers.get("Authorization"),
-                                              headers, body)
+                                              headers, body, split.query)
         if outcome.delay > 0:
             time.sleep(outcome.delay)
         body = outcome.body

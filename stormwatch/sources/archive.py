@@ -28,6 +28,8 @@ MASTODON_PAGE = "mastodon-page"
 MASTODON_STATUS = "mastodon-status"
 BLUESKY_POST = "bluesky-post"
 BLUESKY_PAGE = "bluesky-page"
+BLUESKY_EVENTS = "bluesky-events"
+BLUESKY_PROFILES = "bluesky-profiles"
 _CHUNK = 1 << 20
 
 
@@ -69,6 +71,10 @@ def classify(body: Any) -> str | None:
     uri = body.get("uri")
     if isinstance(uri, str) and uri.startswith("at://") and ("record" in body or "author" in body):
         return BLUESKY_POST
+    if isinstance(body.get("events"), list) or ("did" in body and "time_us" in body and "kind" in body):
+        return BLUESKY_EVENTS  # Jetstream: stormwatch's own batches, or one event a line
+    if isinstance(body.get("profiles"), list):
+        return BLUESKY_PROFILES
     if isinstance(body.get("posts"), list) and ("cursor" in body or "hitsTotal" in body or not body["posts"]
                                                 or str(body["posts"][0].get("uri", "")).startswith("at://")):
         return BLUESKY_PAGE

@@ -1,0 +1,384 @@
+"""Bluesky (AT Protocol) pages to rows: post views (searchPosts pages, saved feeds), Jetstream events, profiles.
+
+A post is keyed by its at-uri (`bluesky:at://<did>/app.bsky.feed.post/<rkey>`), an account by its DID
+(`bluesky:<did>`); handles change, DIDs do not. Hashtags come from rich-text tag facets and the record's
+`tags`; mentions from mention facets, the handle being the text at the facet's UTF-8 *byte* range. Reposts
+are separate `app.bsky.feed.repost` records, not posts: they count only through `repostCount`. Counters
+come with post views only; Jetstream records have none, and their snapshot time is the event's own, so a
+later post view's counters always win over them in the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import MalformedPage
+from ..models import Account, Batch, Post
+from .common import clean_tag, counter, epoch_stamp, unique, utc_stamp
+
+PLATFORM = "bluesky"
+POST_COLLECTION = "app.bsky.feed.post"
+TAG_FEATURE = "app.bsky.richtext.facet#tag"
+MENTION_FEATURE = "app.bsky.richtext.facet#mention"
+_QUOTE_EMBEDS = ("app.bsky.embed.record", "app.bsky.embed.recordWithMedia")
+_RECORD_VIEW = "app.bsky.embed.record#viewRecord"
+# Lists of profile views in actor endpoints: getProfiles, searchActors, getFollows, getFollowers.
+_PROFILE_LISTS = ("profiles", "actors", "follows", "followers")
+# A `#tag` typed in the text: Bluesky tags end at whitespace or punctuation (campaign tags are \w+).
+_TEXT_TAG = re.compile(r"(?:^|(?<=\s))[#＃](\w+)")
+
+
+def uid(key: str) -> str:
+    """The platform-qualified key of a post (by at-uri) or an account (by DID)."""
+    return f"{PLATFORM}:{key}"
+
+
+def parse_at_uri(uri: Any) -> tuple[str, str, str] | None:
+    """(authority, collection, rkey) of an `at://` record uri, or None when it is not one."""
+    if not isinstance(uri, str) or not uri.startswith("at://"):
+        return None
+    parts = uri[5:].split("/")
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def post_url(actor: str, rkey: str) -> str:
+    """The bsky.app address of a post (`actor` is the author's handle, or DID when the handle is unknown)."""
+    return f"https://bsky.app/profile/{actor}/post/{rkey}"
+
+
+def record_tags(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """A post record's hashtags as stored (lower-case, no `#`): tag facets, then the record's `tags` array."""
+    found: list[str] = []
+    facets = record.get("facets")
+    if type(facets) is list:
+        for facet in facets:
+            features = facet.get("features") if type(facet) is dict else None
+            if type(features) is not list:
+                continue
+            for feature in features:
+                if type(feature) is dict and feature.get("$type") == TAG_FEATURE:
+                    tag = clean_tag(feature.get("tag"))
+                    if tag:
+                        found.append(tag)
+    extra = record.get("tags")
+    if type(extra) is list:
+        found.extend(t for t in (clean_tag(tag) for tag in extra) if t)
+    return unique(found)
+
+
+def text_tags(text: Any) -> tuple[str, ...]:
+    """The `#tags` typed in a text (lower-case, no `#`), for records whose app made no tag facets."""
+    if not isinstance(text, str) or ("#" not in text and "＃" not in text):
+        return ()
+    return unique([match.casefold() for match in _TEXT_TAG.findall(text)])
+
+
+def normalize_page(body: Any, retrieved_at: str) -> Batch:
+    """Rows from any Bluesky page the source stores or an archive holds, recognized by its shape."""
+    if isinstance(body, list):
+        return normalize_post_views(body, retrieved_at)
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    if "events" in body:
+        return normalize_jetstream(body, retrieved_at)
+    if any(name in body for name in _PROFILE_LISTS) or ("did" in body and "handle" in body):
+        return normalize_profiles(body, retrieved_at)
+    return normalize_post_views(body, retrieved_at)
+
+
+def normalize_post_views(body: Mapping[str, Any] | list[Any], retrieved_at: str) -> Batch:
+    """Rows from post views: a searchPosts or getPosts page (`{"posts": […]}`), a feed page (`{"feed": […]}`),
+    a listRecords page (`{"records": […]}`), or a plain JSON array of post views.
+
+    Every post of the page is a post of the batch (the caller decides campaign membership); posts that
+    quote embeds show are context. Unreadable items are skipped and named in `Batch.errors`; a page of the
+    wrong shape raises MalformedPage. The input is never modified.
+    """
+    section, items = _items(body)
+    errors: list[str] = []
+    posts: list[Post] = []
+    context: dict[str, Post] = {}
+    accounts: list[Account] = []
+    for index, item in enumerate(items):
+        where = f"{section}[{index}]"
+        view = item.get("post") if section == "feed" and type(item) is dict else item
+        try:
+            post, author = _post_from_view(view, retrieved_at)
+        except MalformedPage as exc:
+            errors.append(f"{where}{exc}, skipped")
+            continue
+        posts.append(post)
+        if author is not None:
+            accounts.append(author)
+        embedded = _embedded_view(view)
+        if embedded is not None:
+            try:
+                quoted, quoted_author = _post_from_view(embedded, retrieved_at)
+            except MalformedPage as exc:
+                errors.append(f"{where}.embed{exc}, not kept")
+            else:
+                context[quoted.uid] = quoted
+                if quoted_author is not None:
+                    accounts.append(quoted_author)
+    matched = {post.uid for post in posts}
+    return Batch(posts=tuple(posts), context_posts=tuple(p for u, p in context.items() if u not in matched),
+                 accounts=tuple(accounts), errors=tuple(errors))
+
+
+def normalize_jetstream(body: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """Rows from a batch of Jetstream events (`{"events": […]}`): the posts created in it.
+
+    Only `commit` events creating an `app.bsky.feed.post` record become posts; every other event (likes,
+    reposts, deletions, identity and account events) is passed over. Jetstream names the author by DID
+    only, so no account rows come from here (the profiles call brings them). The input is never modified.
+    """
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    if "events" not in body:
+        raise MalformedPage("no events in the page")
+    events = body["events"]
+    if not isinstance(events, list):
+        raise MalformedPage(f"events is {type(events).__name__}, not a list")
+    posts: list[Post] = []
+    errors: list[str] = []
+    for index, event in enumerate(events):
+        where = f"events[{index}]"
+        if type(event) is not dict:
+            errors.append(f"{where}: not an object, skipped")
+            continue
+        if event.get("kind") != "commit":
+            continue
+        commit = event.get("commit")
+        if type(commit) is not dict:
+            errors.append(f"{where}.commit: not an object, skipped")
+            continue
+        if commit.get("collection") != POST_COLLECTION or commit.get("operation") != "create":
+            continue
+        try:
+            posts.append(_post_from_commit(event, commit, retrieved_at))
+        except MalformedPage as exc:
+            errors.append(f"{where}{exc}, skipped")
+    return Batch(posts=tuple(posts), errors=tuple(errors))
+
+
+def normalize_profiles(body: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """Accounts from a getProfiles page (`{"profiles": […]}`), another list of profile views, or one profile."""
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    section = next((name for name in _PROFILE_LISTS if name in body), None)
+    if section is None:
+        if "did" in body and "handle" in body:
+            section, items = "profile", [body]
+        else:
+            raise MalformedPage("no profiles in the page")
+    else:
+        items = body[section]
+        if not isinstance(items, list):
+            raise MalformedPage(f"{section} is {type(items).__name__}, not a list")
+    accounts: list[Account] = []
+    errors: list[str] = []
+    for index, profile in enumerate(items):
+        try:
+            accounts.append(_account(profile, retrieved_at))
+        except MalformedPage as exc:
+            errors.append(f"{section}[{index}]{exc}, skipped")
+    return Batch(accounts=tuple(accounts), errors=tuple(errors))
+
+
+def _items(body: Mapping[str, Any] | list[Any]) -> tuple[str, list[Any]]:
+    if isinstance(body, list):
+        return "posts", body
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object or array")
+    for section in ("posts", "feed", "records"):
+        if section in body:
+            items = body[section]
+            if not isinstance(items, list):
+                raise MalformedPage(f"{section} is {type(items).__name__}, not a list")
+            return section, items
+    raise MalformedPage("no posts in the page")
+
+
+def _post_from_view(view: Any, retrieved_at: str) -> tuple[Post, Account | None]:
+    """A post view, an embed's viewRecord or a repo record view (`{uri, cid, value}`) to a post and its author.
+
+    A MalformedPage message starts with the field (`.record: …`) for the caller to place.
+    """
+    if type(view) is not dict:
+        raise MalformedPage(": not an object")
+    parsed = parse_at_uri(view.get("uri"))
+    if parsed is None:
+        raise MalformedPage(": no at:// uri")
+    authority, collection, rkey = parsed
+    record = view.get("record", view.get("value"))
+    field = ".value" if "value" in view and "record" not in view else ".record"
+    if type(record) is not dict:
+        raise MalformedPage(f"{field}: not an object")
+    if collection != POST_COLLECTION or record.get("$type", POST_COLLECTION) != POST_COLLECTION:
+        raise MalformedPage(f": {record.get('$type') or collection} record, not a post")
+    author_view = view.get("author")
+    author = None
+    if type(author_view) is dict and type(author_view.get("did")) is str:
+        try:
+            author = _account(author_view, retrieved_at)
+        except MalformedPage:
+            author = None  # the post stays readable; its author row waits for the profiles call
+    did = authority if authority.startswith("did:") else author.id if author else None
+    if did is None:
+        raise MalformedPage(": the uri names no DID and the author has none")
+    uri = f"at://{did}/{POST_COLLECTION}/{rkey}"
+    created_at, ts = _created(record, field, view.get("indexedAt"), None)
+    handle = author.handle if author is not None and author.id == did else None
+    return _post(uri, did, rkey, handle, record, created_at, ts, view, retrieved_at), author
+
+
+def _post_from_commit(event: Mapping[str, Any], commit: Mapping[str, Any], retrieved_at: str) -> Post:
+    did, rkey, record = event.get("did"), commit.get("rkey"), commit.get("record")
+    if not isinstance(did, str) or not did.startswith("did:"):
+        raise MalformedPage(".did: not a DID")
+    if not isinstance(rkey, str) or not rkey or "/" in rkey:
+        raise MalformedPage(".commit.rkey: not a record key")
+    if type(record) is not dict:
+        raise MalformedPage(".commit.record: not an object")
+    time_us = event.get("time_us")
+    event_ms = time_us // 1000 if type(time_us) is int and time_us > 0 else None
+    created_at, ts = _created(record, ".commit.record", None, event_ms)
+    # Nothing is known of the counters; the snapshot is as old as the event, so any post view wins later.
+    metrics_at = epoch_stamp(event_ms)[0] if event_ms is not None else retrieved_at
+    return _post(f"at://{did}/{POST_COLLECTION}/{rkey}", did, rkey, None, record, created_at, ts, None, metrics_at)
+
+
+def _created(record: Mapping[str, Any], field: str, indexed_at: Any, event_ms: int | None) -> tuple[str, int]:
+    """The record's createdAt (client-set); when unreadable, the AppView's indexedAt or the event's time."""
+    created = record.get("createdAt")
+    try:
+        return utc_stamp(created, f"{field}.createdAt")
+    except MalformedPage as problem:
+        if isinstance(indexed_at, str):
+            try:
+                return utc_stamp(indexed_at, ".indexedAt")
+            except MalformedPage:
+                pass
+        if event_ms is not None:
+            return epoch_stamp(event_ms)
+        raise problem from None
+
+
+def _post(uri: str, did: str, rkey: str, handle: str | None, record: Mapping[str, Any], created_at: str, ts: int,
+          view: Mapping[str, Any] | None, metrics_at: str) -> Post:
+    text = record.get("text")
+    text = text if isinstance(text, str) else ""
+    langs = record.get("langs")
+    lang = langs[0] if type(langs) is list and langs and isinstance(langs[0], str) else None
+    kind, ref = _kind(record)
+    counts = view or {}
+    return Post(
+        uid(uri), PLATFORM, uri, uid(did), created_at, ts, text, lang, kind, uid(ref) if ref else None,
+        post_url(handle or did, rkey),
+        counter(counts.get("likeCount")), counter(counts.get("repostCount")), counter(counts.get("replyCount")),
+        counter(counts.get("quoteCount")), counter(counts.get("bookmarkCount")), None,
+        metrics_at, record_tags(record), _mentions(record, text))
+
+
+def _kind(record: Mapping[str, Any]) -> tuple[str, str | None]:
+    """`reply` (to the parent), `quote` (of an embedded post) or `original`; a reply that quotes is a reply."""
+    reply = record.get("reply")
+    if type(reply) is dict:
+        parent = reply.get("parent")
+        ref = parent.get("uri") if type(parent) is dict else None
+        return "reply", ref if parse_at_uri(ref) else None
+    embed = record.get("embed")
+    if type(embed) is dict and embed.get("$type") in _QUOTE_EMBEDS:
+        inner = embed.get("record")
+        if type(inner) is dict and embed.get("$type") == "app.bsky.embed.recordWithMedia":
+            inner = inner.get("record")
+        ref = inner.get("uri") if type(inner) is dict else None
+        parsed = parse_at_uri(ref)
+        # Embedding a feed, list or starter pack is not quoting a post.
+        if parsed is not None and parsed[1] == POST_COLLECTION:
+            return "quote", ref
+    return "original", None
+
+
+def _mentions(record: Mapping[str, Any], text: str) -> tuple[str, ...]:
+    """Handles mentioned through facets: the text at each mention facet's UTF-8 byte range, without `@`."""
+    facets = record.get("facets")
+    if type(facets) is not list or not text:
+        return ()
+    encoded = text.encode("utf-8")
+    found: list[str] = []
+    for facet in facets:
+        if type(facet) is not dict or type(facet.get("features")) is not list:
+            continue
+        if not any(type(f) is dict and f.get("$type") == MENTION_FEATURE for f in facet["features"]):
+            continue
+        index = facet.get("index")
+        start = index.get("byteStart") if type(index) is dict else None
+        end = index.get("byteEnd") if type(index) is dict else None
+        if type(start) is not int or type(end) is not int or not 0 <= start < end <= len(encoded):
+            continue
+        try:
+            piece = encoded[start:end].decode("utf-8")
+        except UnicodeDecodeError:  # a range that cuts a character is not a handle
+            continue
+        handle = piece.strip().lstrip("@").casefold()
+        if handle and not any(ch.isspace() for ch in handle):
+            found.append(handle)
+    return unique(found)
+
+
+def _embedded_view(view: Any) -> dict[str, Any] | None:
+    """The quoted post a post view's embed shows (a viewRecord of a post), if any."""
+    if type(view) is not dict:
+        return None
+    embed = view.get("embed")
+    if type(embed) is not dict:
+        return None
+    shown = embed.get("record")
+    if type(shown) is dict and embed.get("$type") == "app.bsky.embed.recordWithMedia#view":
+        shown = shown.get("record")
+    if type(shown) is not dict or shown.get("$type") != _RECORD_VIEW:
+        return None
+    parsed = parse_at_uri(shown.get("uri"))
+    return shown if parsed is not None and parsed[1] == POST_COLLECTION else None
+
+
+def _account(profile: Any, retrieved_at: str) -> Account:
+    if type(profile) is not dict:
+        raise MalformedPage(": not an object")
+    did, handle = profile.get("did"), profile.get("handle")
+    if not isinstance(did, str) or not did.startswith("did:"):
+        raise MalformedPage(".did: not a DID")
+    # The AppView shows `handle.invalid` when a handle no longer resolves to its DID.
+    if not isinstance(handle, str) or not handle or handle == "handle.invalid":
+        handle = did
+    created = profile.get("createdAt")
+    try:
+        created_at = utc_stamp(created, ".createdAt")[0] if created else None
+    except MalformedPage:
+        created_at = None
+    name = profile.get("displayName")
+    return Account(
+        uid=uid(did),
+        platform=PLATFORM,
+        id=did,
+        handle=handle.casefold(),
+        name=name if isinstance(name, str) and name else None,
+        followers_count=counter(profile.get("followersCount")),
+        following_count=counter(profile.get("followsCount")),
+        posts_count=counter(profile.get("postsCount")),
+        verified=_verified(profile.get("verification")),
+        created_at=created_at,
+        updated_at=retrieved_at,
+    )
+
+
+def _verified(verification: Any) -> bool | None:
+    """Bluesky's verification badge: `verifiedStatus` is "valid" for verified accounts; absent means unknown."""
+    if type(verification) is not dict or "verifiedStatus" not in verification:
+        return None
+    return verification.get("verifiedStatus") == "valid"
