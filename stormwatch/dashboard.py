@@ -28,6 +28,7 @@ FADE_MIN_PEAK = 10
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
 SPARK_MINUTES = 60
+PLATFORM_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
 
 
 @dataclass(frozen=True)
@@ -189,14 +190,17 @@ class _DashboardView:
         height = options.height or console.height or 24
         goals = _goals(snapshot, width)
         narrow = width < 100
-        fixed = (1 + (2 if narrow else 1) + 1 + (goals is not None) + bool(snapshot.targets) + 1
-                 + len(snapshot.alerts))
+        split = _platforms(snapshot)
+        fixed = (1 + (2 if narrow else 1) + (split is not None) + 1 + (goals is not None) + bool(snapshot.targets)
+                 + 1 + len(snapshot.alerts))
         remaining = max(10, height - fixed)
         # The lists take a title, a header and a rule; the latest-posts panel two borders.
         list_rows = max(3, min(10, (remaining - 5) // 2))
         latest_rows = max(2, remaining - (3 + list_rows) - 2)
         yield _header(snapshot, width)
         yield _figures(snapshot, width)
+        if split is not None:
+            yield split
         yield _sparkline(snapshot, width)
         if goals is not None:
             yield goals
@@ -258,6 +262,19 @@ def _figures(snapshot: Snapshot, width: int) -> Table:
         table.add_row(*(Text.assemble((f"{label} ", "dim"), (value, "bold cyan"))
                         for label, value in cells[row_start:row_start + per_row]))
     return table
+
+
+def _platforms(snapshot: Snapshot) -> Text | None:
+    """Posts per platform, when the campaign runs on more than one."""
+    if len(snapshot.by_platform) < 2:
+        return None
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("by platform ", style="dim")
+    for name, posts in sorted(snapshot.by_platform.items(), key=lambda item: -item[1]):
+        text.append(f"{PLATFORM_NAMES.get(name, name)} ")
+        text.append(f"{posts:,}", style="bold cyan")
+        text.append("  ")
+    return text
 
 
 def _sparkline(snapshot: Snapshot, width: int) -> Text:

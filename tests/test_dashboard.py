@@ -129,3 +129,20 @@ def test_without_a_terminal_it_prints_one_frame_and_exits(collected) -> None:
     assert result.returncode == 0, result.stderr
     assert "#StandWithIssa" in result.stdout and "storm ended" in result.stdout
     assert "top accounts" in result.stdout
+
+
+def test_each_platform_is_shown_when_a_storm_runs_on_several(copy) -> None:
+    config, _ = copy
+    toot = Post(uid="mastodon:https://kolektiva.social/users/rima/statuses/1", platform="mastodon",
+                id="https://kolektiva.social/users/rima/statuses/1", author_uid="mastodon:rima@kolektiva.social",
+                created_at="2021-02-07T17:00:00.000Z", ts=int((T0 + timedelta(hours=1)).timestamp()),
+                text="#StandWithIssa from the fediverse", lang="en", kind="original", ref_uid=None, url=None,
+                like_count=3, repost_count=1, reply_count=0, quote_count=None, bookmark_count=None,
+                impression_count=None, metrics_at="2021-02-07T17:01:00.000Z", tags=("standwithissa",))
+    with Store.open(config.storage.database) as store:
+        store.save_page(Batch(posts=(toot,)), campaign="standwithissa", cursor=None, run_id=None,
+                        collected_at=T0 + timedelta(hours=1))
+        snapshot = take_snapshot(store, config, config.campaigns[0], now=DURING)
+    text = draw(snapshot, 100, 30)
+    assert f"by platform X {snapshot.by_platform['x']:,}  Mastodon 1" in text
+    assert snapshot.totals.posts == snapshot.by_platform["x"] + 1

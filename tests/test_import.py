@@ -19,7 +19,7 @@ from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import render_twarc_page
 from stormwatch.store import Store
 
-from .conftest import T0, sample_path, write_config
+from .conftest import HASHTAGS, T0, sample_path, write_config
 
 
 def storm_archive(storm: Storm, path: Path, *, compress: bool = False) -> list[dict]:
@@ -168,3 +168,37 @@ def test_our_own_raw_archive_reimports_to_the_same_campaign(collected, tmp_path:
             sqlite3.connect(source_config.storage.database) as before:
         query = "SELECT query, bucket_start, count FROM volume_counts ORDER BY 1, 2"
         assert conn.execute(query).fetchall() == before.execute(query).fetchall()
+
+
+def campaign_config(tmp_path: Path, hashtags: list[str], start: str, end: str) -> Path:
+    """A config whose campaign is about the hashtags a real sample carries."""
+    text = write_config(tmp_path, "http://127.0.0.1:9").read_text()
+    text = text.replace(repr(list(HASHTAGS)), repr(hashtags))
+    text = text.replace(f'start = "{T0.isoformat()}"', f'start = "{start}"')
+    text = text.replace(f'end = "{(T0 + timedelta(hours=3)).isoformat()}"', f'end = "{end}"')
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_mastodon_status_array_and_a_bluesky_post_view_array(tmp_path: Path) -> None:
+    import yaml
+
+    cassette = yaml.safe_load(sample_path("mastodon", "test_hashtag_tl.yaml").read_text())
+    statuses = next(json.loads(i["response"]["body"]["string"]) for i in cassette["interactions"]
+                    if i["request"]["uri"].endswith("/timelines/tag/hoot"))
+    view = json.loads(sample_path("bluesky", "postview_with_tag_facets.json").read_text())
+    (tmp_path / "statuses.json").write_text(json.dumps(statuses))
+    (tmp_path / "views.json").write_text(json.dumps([view]))
+    config = campaign_config(tmp_path, ["hoot", "KeepLearning"], "2020-01-01T00:00:00Z", "2030-01-01T00:00:00Z")
+    result = run_import(config, tmp_path / "statuses.json", tmp_path / "views.json")
+    assert result.returncode == 0, result.stderr
+    assert members(config) == sorted([f"mastodon:{statuses[0]['uri']}", f"bluesky:{view['uri']}"])
+    with sqlite3.connect(config.parent / "data" / "test.db") as conn:
+        platforms = dict(conn.execute("SELECT platform, count(*) FROM accounts GROUP BY platform").fetchall())
+        tags = {row[0] for row in conn.execute("SELECT tag FROM post_tags")}
+    assert platforms == {"mastodon": 1, "bluesky": 1}
+    assert {"hoot", "keeplearning", "swiftui"} <= tags
+    # importing again changes nothing
+    again = run_import(config, tmp_path / "statuses.json", tmp_path / "views.json")
+    assert ": 0 new posts, 0 updated" in again.stdout
