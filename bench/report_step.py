@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,9 @@ def main() -> None:
     files = sorted(p.name for p in folder.iterdir())
     rows = sum(1 for _ in (folder / "posts.csv").open(encoding="utf-8-sig")) - 1
     shutil.rmtree(out)
-    emit({"seconds": round(seconds, 2), "files": len(files), "posts_csv_rows": rows})
+    workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    emit({"seconds": round(seconds, 2), "files": len(files), "posts_csv_rows": rows,
+          "export_peak_rss_mb": round(workers_mb, 1)})
 
 
 if __name__ == "__main__":

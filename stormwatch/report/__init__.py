@@ -18,7 +18,7 @@ from ..store import Store
 from .charts import write_charts
 from .content import gather, name_accounts
 from .document import build_document
-from .export import finish_export, start_export
+from .export import cancel_export, finish_export, start_export
 from .html import render_html
 from .markdown import render_markdown
 from .names import NamingPolicy
@@ -45,7 +45,8 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
     try:
         # Pseudonyms are assigned here, once, before the posts export starts reading them.
         namer, contributors = name_accounts(store, campaign, window, policy)
-        export = start_export(store.path, config.path, campaign.name, window, policy.mode, working / "posts.csv")
+        authors = {a.uid: (a.handle, a.followers) for a in contributors}
+        export = start_export(store, config.path, campaign.name, window, namer, authors, working / "posts.csv")
         content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
         write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)
         write_volume_csv(working / "volume.csv", content)
@@ -58,9 +59,8 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
         write_summary_json(working / "summary.json", summary_json(content, files, generated_at))
         working.rename(final)
     except BaseException:
-        if export is not None and export.poll() is None:
-            export.kill()
-            export.wait()
+        if export is not None:
+            cancel_export(export)
         shutil.rmtree(working, ignore_errors=True)
         raise
     return final

@@ -8,14 +8,19 @@ rest of the report says. Run as `python -m stormwatch.report.export '<json job>'
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import pickle
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .. import metrics
-from ..config import CampaignConfig, load_config
+from ..config import load_config
 from ..errors import StormwatchError
 from ..metrics import Window
 from ..store import Store
@@ -23,35 +28,88 @@ from ..times import iso_utc, parse_time
 from .names import Namer, NamingPolicy
 from .tables import write_posts_csv
 
-
-def export_posts(store: Store, campaign: CampaignConfig, window: Window, policy: NamingPolicy,
-                 timezone: ZoneInfo, path: Path) -> int:
-    """Write the window's posts to `path` under the naming policy; returns the row count."""
-    contributors = metrics.accounts(store, campaign.name, window)
-    namer = Namer(store, campaign, policy, metrics.mentioned_accounts(store, campaign.name, window))
-    namer.assign((a.uid, a.handle, a.followers) for a in contributors)
-    authors = {a.uid: (a.handle, a.followers) for a in contributors}
-    del contributors
-    return write_posts_csv(path, metrics.iter_post_rows(store, campaign.name, window), namer, timezone, authors)
+# Below this many posts one process writes the file: starting more costs more than it saves.
+PARALLEL_FROM = 50_000
 
 
-def start_export(database: Path, config_path: Path, campaign: str, window: Window, names: str,
-                 path: Path) -> subprocess.Popen[bytes]:
-    """Start the export in its own process; `finish_export` waits for it."""
-    job = {"database": str(database), "config": str(config_path), "campaign": campaign,
-           "since": iso_utc(window.since), "until": iso_utc(window.until), "platform": window.platform,
-           "names": names, "path": str(path)}
-    return subprocess.Popen([sys.executable, "-m", "stormwatch.report.export", json.dumps(job)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+def export_posts(namer: Namer, authors: dict[str, tuple[str, int]], store: Store, campaign: str, part: Window,
+                 timezone: ZoneInfo, path: Path, header: bool = True) -> int:
+    """Write the posts of `part` of the report's window to `path`, naming accounts through `namer`."""
+    return write_posts_csv(path, metrics.iter_post_rows(store, campaign, part), namer, timezone, authors,
+                           header=header)
 
 
-def finish_export(process: subprocess.Popen[bytes]) -> int:
-    """Wait for the export; its row count, or a StormwatchError with its last line of output."""
-    output, errors = process.communicate()
-    if process.returncode != 0:
-        lines = errors.decode(errors="replace").strip().splitlines() or ["no output"]
-        raise StormwatchError(f"writing posts.csv failed: {lines[-1]}")
-    return int(json.loads(output)["rows"])
+@dataclass
+class Export:
+    """An export under way: one process per part of the window, each writing a part file."""
+
+    path: Path
+    naming: Path
+    processes: list[subprocess.Popen[bytes]]
+    parts: list[Path]
+
+    def remove_scratch(self) -> None:
+        """Delete the naming hand-over and the part files."""
+        for scratch in (self.naming, *self.parts):
+            scratch.unlink(missing_ok=True)
+
+
+def start_export(store: Store, config_path: Path, campaign: str, window: Window, namer: Namer,
+                 authors: dict[str, tuple[str, int]], path: Path, workers: int | None = None) -> Export:
+    """Start writing `path` in processes of their own (two at a million posts); `finish_export` waits.
+
+    The processes name accounts exactly as `namer` does: its labels and directory, and the contributors'
+    handles and followers (`authors`), are handed over in a file next to `path` (in the report's private
+    working folder), read once by each process and removed at the end.
+    """
+    workers = workers or (min(2, os.cpu_count() or 1) if metrics.campaign_size(store, campaign) >= PARALLEL_FROM
+                          else 1)
+    bounds = [window.since, *metrics.split_by_posts(store, campaign, window, workers), window.until]
+    naming = path.with_name(f".{path.name}.naming")
+    with naming.open("wb") as handle:
+        pickle.dump({"namer": namer.state(), "authors": authors}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    export = Export(path, naming, [], [])
+    for index, (since, until) in enumerate(itertools.pairwise(bounds)):
+        part_path = path.with_name(f".{path.name}.part{index}")
+        job = {"database": str(store.path), "config": str(config_path), "campaign": campaign,
+               "platform": window.platform, "part": [iso_utc(since), iso_utc(until)], "header": index == 0,
+               "names": namer.policy.mode, "naming": str(naming), "path": str(part_path)}
+        export.parts.append(part_path)
+        export.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "stormwatch.report.export", json.dumps(job)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
+    return export
+
+
+def finish_export(export: Export) -> int:
+    """Wait for every part and join them into the file; the row count, or a StormwatchError saying what failed."""
+    rows = 0
+    failure = None
+    for process in export.processes:
+        output, errors = process.communicate()
+        if process.returncode == 0:
+            rows += int(json.loads(output)["rows"])
+        elif failure is None:
+            failure = (errors.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+    try:
+        if failure is not None:
+            raise StormwatchError(f"writing posts.csv failed: {failure}")
+        with export.path.open("wb") as joined:
+            for part in export.parts:
+                with part.open("rb") as piece:
+                    shutil.copyfileobj(piece, joined, 1 << 20)
+    finally:
+        export.remove_scratch()
+    return rows
+
+
+def cancel_export(export: Export) -> None:
+    """Stop an export that is no longer wanted and remove its scratch files."""
+    for process in export.processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    export.remove_scratch()
 
 
 def main() -> None:
@@ -59,10 +117,14 @@ def main() -> None:
     job = json.loads(sys.argv[1])
     config = load_config(job["config"])
     campaign = config.campaign(job["campaign"])
-    window = Window(parse_time(job["since"]), parse_time(job["until"]), job["platform"])
+    part = Window(parse_time(job["part"][0]), parse_time(job["part"][1]), job["platform"])
     policy = NamingPolicy.for_campaign(campaign, job["names"], config.report.pseudonymize_below)
+    with Path(job["naming"]).open("rb") as handle:
+        naming = pickle.load(handle)  # written by the report process that started this one
     with Store.open(Path(job["database"]), create=False) as store:
-        rows = export_posts(store, campaign, window, policy, campaign.timezone, Path(job["path"]))
+        namer = Namer.from_state(store, campaign, policy, naming["namer"])
+        rows = export_posts(namer, naming["authors"], store, campaign.name, part, campaign.timezone,
+                            Path(job["path"]), header=job["header"])
     print(json.dumps({"rows": rows}))
 
 

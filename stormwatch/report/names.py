@@ -13,6 +13,7 @@ import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import CampaignConfig
 from ..errors import StormwatchError
@@ -30,6 +31,7 @@ _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # A mention: `@handle`, `@name.bsky.social`, `@user@mastodon.social`. \w (not just ASCII) so a handle in any
 # script is caught: hiding a word too many is safe, naming a person is not.
 _MENTION = re.compile(r"@(\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?)")
+_LINK_OR_MENTION = re.compile(f"{_LINK.pattern}|{_MENTION.pattern}", re.IGNORECASE)
 _LEADING_WORD = re.compile(r"\w+")
 # Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
 _TEXT_CACHE_LIMIT = 20_000
@@ -108,6 +110,17 @@ class Namer:
         if hidden:
             self._labels.update(self.store.pseudonyms(self.campaign.name, hidden))
 
+    def state(self) -> dict[str, Any]:
+        """What another process needs to name accounts exactly as this Namer does (labels and directory)."""
+        return {"labels": dict(self._labels), "known": list(self._directory.values())}
+
+    @classmethod
+    def from_state(cls, store: Store, campaign: CampaignConfig, policy: NamingPolicy, state: dict[str, Any]) -> Namer:
+        """A Namer in another process that names accounts as the one whose `state()` this is."""
+        namer = cls(store, campaign, policy, state["known"])
+        namer._labels.update(state["labels"])
+        return namer
+
     def bound_to(self, store: Store) -> Namer:
         """A Namer with this one's labels and directory that labels newcomers through `store` (one per thread)."""
         twin = copy.copy(self)
@@ -155,19 +168,19 @@ class Namer:
             return rewritten
         if len(self._texts) >= _TEXT_CACHE_LIMIT:
             self._texts.clear()
-        # Links first, so an `@name` inside a URL goes with the URL.
-        rewritten = _LINK.sub(HIDDEN_LINK, text)
-        if "@" in rewritten:
-            known = self._mentions.setdefault(platform, {})
+        known = self._mentions.setdefault(platform, {})
 
-            def replace(match: re.Match[str]) -> str:
-                handle = match[1]
-                replacement = known.get(handle)
-                if replacement is None:
-                    replacement = known[handle] = self._mention(handle, platform)
-                return replacement
+        def replace(match: re.Match[str]) -> str:
+            handle = match[1]
+            if handle is None:
+                return HIDDEN_LINK
+            replacement = known.get(handle)
+            if replacement is None:
+                replacement = known[handle] = self._mention(handle, platform)
+            return replacement
 
-            rewritten = _MENTION.sub(replace, rewritten)
+        # One pass for links and mentions; the leftmost match wins, so an `@name` inside a URL goes with the URL.
+        rewritten = _LINK_OR_MENTION.sub(replace, text)
         self._texts[key] = rewritten
         return rewritten
 

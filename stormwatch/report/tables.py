@@ -28,7 +28,6 @@ ACCOUNTS_HEADER = ("account", "named", "platform", "followers", "posts", "engage
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Local-time strings are cached per UTC minute; posts stream in time order, so the cache is emptied now and then.
 _LOCAL_CACHE_LIMIT = 10_000
-_NO_COUNTERS = ("", "", "", "", "")
 
 
 def safe_cell(value: str | None) -> str:
@@ -61,32 +60,46 @@ class LocalTimes:
 
 
 def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone: ZoneInfo,
-                    authors: dict[str, tuple[str, int]]) -> int:
+                    authors: dict[str, tuple[str, int]], *, header: bool = True) -> int:
     """Write one row per post (streamed, never held in memory); returns the number of rows.
 
-    `authors` maps an author's uid to (handle, followers), for every contributor of the window.
+    `authors` maps an author's uid to (handle, followers), for every contributor of the window. Without
+    `header` the file is a later part of a split export (no byte-order mark, no header row).
     """
     local_time = LocalTimes(timezone)
     author, rewrite = namer.author, namer.text
+    unknown = (None, 0)
     count = 0
-    with path.open("w", encoding=CSV_ENCODING, newline="", buffering=1 << 20) as handle:
+    # The byte-order mark by hand: the utf-8-sig codec encodes every write in Python, plain utf-8 in C.
+    with path.open("w", encoding="utf-8", newline="", buffering=1 << 20) as handle:
         writer = csv.writer(handle)
-        writer.writerow(POSTS_HEADER)
+        if header:
+            handle.write("\ufeff")
+            writer.writerow(POSTS_HEADER)
         write = writer.writerow
-        for post in posts:
-            uid = post.author_uid
-            handle_name, followers = authors.get(uid, (None, 0)) if uid else (None, 0)
-            label, named = author(uid, handle_name, followers)
-            # A post's id or URL leads straight to its author: only named authors get them.
-            native_id = post.uid.split(":", 1)[-1] if named else ""
-            # A repost carries the original's counters: left empty so that no column adds them up twice.
-            counters = _NO_COUNTERS if post.kind == "repost" else (
-                post.likes, post.reposts, post.replies, post.quotes,
-                "" if post.impressions is None else post.impressions)
-            write((post.created_at, local_time(post.created_at), post.platform, post.kind,
-                   safe_cell(label), followers, *counters,
-                   post.engagement, post.tags, safe_cell(rewrite(post.text, post.platform)),
-                   safe_cell(post.url) if named else "", native_id))
+        # A million rows: plain tuple unpacking and inlined checks, not attribute lookups and helper calls.
+        for (uid, platform, created_at, kind, author_uid, text, url, _lang, likes, reposts, replies, quotes,
+             impressions, engagement, tags) in posts:
+            handle_name, followers = authors.get(author_uid, unknown) if author_uid else unknown
+            label, named = author(author_uid, handle_name, followers)
+            if label and label[0] in _FORMULA_STARTS:
+                label = "'" + label
+            text = rewrite(text, platform)
+            if text and text[0] in _FORMULA_STARTS:
+                text = "'" + text
+            if named:
+                # A post's id or URL leads straight to its author: only named authors get them.
+                native_id = uid.split(":", 1)[-1]
+                url = "'" + url if url and url[0] in _FORMULA_STARTS else url or ""
+            else:
+                native_id = url = ""
+            if kind == "repost":  # the original's counters: left empty so that no column adds them up twice
+                write((created_at, local_time(created_at), platform, kind, label, followers, "", "", "", "", "",
+                       engagement, tags, text, url, native_id))
+            else:
+                write((created_at, local_time(created_at), platform, kind, label, followers, likes, reposts,
+                       replies, quotes, "" if impressions is None else impressions, engagement, tags, text, url,
+                       native_id))
             count += 1
     return count
 
