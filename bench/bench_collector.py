@@ -20,7 +20,7 @@ from stormwatch.normalize.x import normalize_page
 from stormwatch.store import Store
 
 from .bench_dashboard import percentile
-from .common import SMOKE, emit, machine, table
+from .common import SMOKE, machine, table
 from .setup import imported_database, label, scratch_copy, storm_archive
 
 
@@ -50,7 +50,7 @@ def measure(posts: int, pages: int) -> dict:
     total = [a + b for a, b in zip(normalize_ms, store_ms, strict=True)]
     return {"pages": len(total), "normalize_ms": statistics.median(normalize_ms),
             "store_ms": statistics.median(store_ms), "p50_ms": statistics.median(total),
-            "p95_ms": percentile(total, 0.95)}
+            "mean_ms": statistics.fmean(total), "p95_ms": percentile(total, 0.95)}
 
 
 def main() -> None:
@@ -61,11 +61,11 @@ def main() -> None:
     options = parser.parse_args()
     result = measure(options.posts, options.pages)
     print(f"collector per 100-post page into a {label(options.posts)}-post campaign ({machine()})")
-    print(table([("pages", "normalize p50", "store p50", "total p50", "total p95"),
+    print(table([("pages", "normalize p50", "store p50", "total p50", "total mean", "total p95"),
                  (str(result["pages"]), f"{result['normalize_ms']:.2f} ms", f"{result['store_ms']:.2f} ms",
-                  f"{result['p50_ms']:.2f} ms", f"{result['p95_ms']:.2f} ms")]))
-    print("target: <= 10 ms per page (network excluded)")
-    emit({"bench": "collector", **result})
+                  f"{result['p50_ms']:.2f} ms", f"{result['mean_ms']:.2f} ms", f"{result['p95_ms']:.2f} ms")]))
+    print("target: <= 10 ms per page (network excluded). The mean and p95 include SQLite's WAL checkpoints,\n"
+          "which write the pages of several commits at once.")
 
 
 if __name__ == "__main__":

@@ -355,8 +355,10 @@ def top_accounts(store: Store, campaign: str, window: Window, by: str = "posts",
                 f"SELECT posts FROM tally_authors WHERE campaign = ? AND posts >= {tallies.BUSY_POSTS}{platform_sql} "
                 "ORDER BY posts DESC LIMIT 1 OFFSET ?", [*args, limit - 1]).fetchone()
             if row is not None:
+                # BETWEEN (not >=) so that SQLite seeks to the threshold in the index instead of scanning
+                # every busy account from the partial index's own bound.
                 busy = ("(SELECT author_uid, posts, engagement FROM tally_authors WHERE campaign = ? "
-                        f"AND posts >= {tallies.BUSY_POSTS} AND posts >= ?{platform_sql})")
+                        f"AND posts >= {tallies.BUSY_POSTS} AND posts BETWEEN ? AND {2**63 - 1}{platform_sql})")
                 return _ranked_accounts(store, busy, [campaign, row[0], *args[1:]], by, limit)
     else:
         where, args = _where(campaign, window)
