@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-import resource
+import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,16 +28,42 @@ def main() -> None:
     config = load_config(config_path)
     campaign = config.campaigns[0]
     out = Path(tempfile.mkdtemp(prefix="stormwatch-report-bench-"))
+    writers: dict[str, int] = {}
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch_children, args=(writers, done), daemon=True)
+    watcher.start()
     started = time.perf_counter()
     with Store.open(database) as store:
         folder = write_report(store, config, campaign, campaign_window(campaign), out_dir=out)
     seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
     files = sorted(p.name for p in folder.iterdir())
     rows = sum(1 for _ in (folder / "posts.csv").open(encoding="utf-8-sig")) - 1
     shutil.rmtree(out)
-    workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     emit({"seconds": round(seconds, 2), "files": len(files), "posts_csv_rows": rows,
-          "export_peak_rss_mb": round(workers_mb, 1)})
+          "writers_peak_rss_mb": sorted(writers.values())})
+
+
+def _watch_children(peaks: dict[str, int], done: threading.Event) -> None:
+    """Sample the resident memory of this process's children (the posts.csv writers) from /proc.
+
+    resource's RUSAGE_CHILDREN would report a child's memory before it replaced itself with a fresh
+    interpreter (a copy of this process), not what the writer itself used.
+    """
+    me = os.getpid()
+    while not done.wait(0.05):
+        try:
+            children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        peaks[child] = max(peaks.get(child, 0), int(line.split()[1]) // 1024)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

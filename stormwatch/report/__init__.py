@@ -45,7 +45,7 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
     try:
         # Pseudonyms are assigned here, once, before the posts export starts reading them.
         namer, contributors = name_accounts(store, campaign, window, policy)
-        authors = {a.uid: (a.handle, a.followers) for a in contributors}
+        authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
         export = start_export(store, config.path, campaign.name, window, namer, authors, working / "posts.csv")
         content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
         write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)

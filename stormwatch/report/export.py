@@ -32,7 +32,7 @@ from .tables import write_posts_csv
 PARALLEL_FROM = 50_000
 
 
-def export_posts(namer: Namer, authors: dict[str, tuple[str, int]], store: Store, campaign: str, part: Window,
+def export_posts(namer: Namer, authors: dict[str, tuple[str, bool, int]], store: Store, campaign: str, part: Window,
                  timezone: ZoneInfo, path: Path, header: bool = True) -> int:
     """Write the posts of `part` of the report's window to `path`, naming accounts through `namer`."""
     return write_posts_csv(path, metrics.iter_post_rows(store, campaign, part), namer, timezone, authors,
@@ -55,12 +55,12 @@ class Export:
 
 
 def start_export(store: Store, config_path: Path, campaign: str, window: Window, namer: Namer,
-                 authors: dict[str, tuple[str, int]], path: Path, workers: int | None = None) -> Export:
+                 authors: dict[str, tuple[str, bool, int]], path: Path, workers: int | None = None) -> Export:
     """Start writing `path` in processes of their own (two at a million posts); `finish_export` waits.
 
-    The processes name accounts exactly as `namer` does: its labels and directory, and the contributors'
-    handles and followers (`authors`), are handed over in a file next to `path` (in the report's private
-    working folder), read once by each process and removed at the end.
+    The processes name accounts exactly as `namer` does: how each contributor is shown (`authors`, from
+    `Namer.named_authors`) and the directory for mentions in texts are handed over in a file next to `path`
+    (in the report's private working folder), read once by each process and removed at the end.
     """
     workers = workers or (min(2, os.cpu_count() or 1) if metrics.campaign_size(store, campaign) >= PARALLEL_FROM
                           else 1)

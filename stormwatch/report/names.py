@@ -111,8 +111,15 @@ class Namer:
             self._labels.update(self.store.pseudonyms(self.campaign.name, hidden))
 
     def state(self) -> dict[str, Any]:
-        """What another process needs to name accounts exactly as this Namer does (labels and directory)."""
-        return {"labels": dict(self._labels), "known": list(self._directory.values())}
+        """What another process needs to rewrite post texts exactly as this Namer does: the directory of
+        mentioned accounts and their labels (authors are handed over named already, see `named_authors`)."""
+        known = list(self._directory.values())
+        return {"labels": {a.uid: self._labels[a.uid] for a in known if a.uid in self._labels}, "known": known}
+
+    def named_authors(self, authors: Iterable[tuple[str, str | None, int | None]]) -> dict[str, tuple[str, bool, int]]:
+        """uid -> (label, named, followers) for the given (uid, handle, followers): how exports show authors."""
+        return {uid: (self.label(uid, handle, followers), self.is_named(handle, followers), followers or 0)
+                for uid, handle, followers in authors}
 
     @classmethod
     def from_state(cls, store: Store, campaign: CampaignConfig, policy: NamingPolicy, state: dict[str, Any]) -> Namer:

@@ -60,15 +60,16 @@ class LocalTimes:
 
 
 def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone: ZoneInfo,
-                    authors: dict[str, tuple[str, int]], *, header: bool = True) -> int:
+                    authors: dict[str, tuple[str, bool, int]], *, header: bool = True) -> int:
     """Write one row per post (streamed, never held in memory); returns the number of rows.
 
-    `authors` maps an author's uid to (handle, followers), for every contributor of the window. Without
-    `header` the file is a later part of a split export (no byte-order mark, no header row).
+    `authors` maps an author's uid to how the report shows it, (label, named, followers), for every
+    contributor of the window (`Namer.named_authors`). Without `header` the file is a later part of a split
+    export (no byte-order mark, no header row).
     """
     local_time = LocalTimes(timezone)
-    author, rewrite = namer.author, namer.text
-    unknown = (None, 0)
+    rewrite = namer.text
+    no_author = (*namer.author(None, None, 0), 0)  # posts whose author the platform did not name
     count = 0
     # The byte-order mark by hand: the utf-8-sig codec encodes every write in Python, plain utf-8 in C.
     with path.open("w", encoding="utf-8", newline="", buffering=1 << 20) as handle:
@@ -80,8 +81,7 @@ def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone
         # A million rows: plain tuple unpacking and inlined checks, not attribute lookups and helper calls.
         for (uid, platform, created_at, kind, author_uid, text, url, _lang, likes, reposts, replies, quotes,
              impressions, engagement, tags) in posts:
-            handle_name, followers = authors.get(author_uid, unknown) if author_uid else unknown
-            label, named = author(author_uid, handle_name, followers)
+            label, named, followers = authors.get(author_uid, no_author) if author_uid else no_author
             if label and label[0] in _FORMULA_STARTS:
                 label = "'" + label
             text = rewrite(text, platform)

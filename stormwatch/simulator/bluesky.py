@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from stormwatch.simulator.server import DueFaults, Faults, Request, Response, SimulatedPlatform
+from stormwatch.simulator.server import DueFaults, Faults, RateWindow, Request, Response, SimulatedPlatform
 from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, Storm, User, unescape_text
 
 PLATFORM = "bluesky"
@@ -394,46 +394,6 @@ class XrpcError(Exception):
         self.message = message
 
 
-class _RateWindow:
-    """One rate-limit policy (requests per window of storm seconds), with atproto's ratelimit-* headers."""
-
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window_seconds = window_seconds
-        self.reset_at = -math.inf
-        self.used = 0
-
-    def _roll(self, now: float) -> None:
-        if now >= self.reset_at:
-            self.reset_at = now + self.window_seconds
-            self.used = 0
-
-    def exhausted(self, now: float) -> bool:
-        """Whether no request is left in the current window."""
-        self._roll(now)
-        return self.used >= self.limit
-
-    def consume(self, now: float) -> None:
-        """Use one request of the current window."""
-        self._roll(now)
-        self.used += 1
-
-    def block_until(self, reset_at: float) -> None:
-        """Exhaust the window until `reset_at` (an injected 429 behaves like a real one)."""
-        self.used = self.limit
-        self.reset_at = reset_at
-
-    def headers(self, now: float) -> dict[str, str]:
-        """The ratelimit-* headers for the current window."""
-        self._roll(now)
-        return {
-            "ratelimit-limit": str(self.limit),
-            "ratelimit-remaining": str(max(0, self.limit - self.used)),
-            "ratelimit-reset": str(math.ceil(self.reset_at)),
-            "ratelimit-policy": f"{self.limit};w={round(self.window_seconds)}",
-        }
-
-
 @dataclass(frozen=True)
 class _Session:
     did: str
@@ -456,8 +416,8 @@ class BlueskyXrpc:
         self.search_depth = search_depth
         self.session_seconds = session_seconds
         # The AppView's per-client limit, and the much stricter one on logins (30 per 5 minutes per account).
-        self._general = _RateWindow(rate_limit, rate_window_seconds)
-        self._logins = _RateWindow(login_limit, rate_window_seconds)
+        self._general = RateWindow(rate_limit, rate_window_seconds, "ratelimit-", with_policy=True)
+        self._logins = RateWindow(login_limit, rate_window_seconds, "ratelimit-", with_policy=True)
         self._secret = os.urandom(32)
         self._access: dict[str, _Session] = {}
         self._refresh: dict[str, _Session] = {}
@@ -526,13 +486,13 @@ class BlueskyXrpc:
         response.fault = "+".join(applied) or None
         return self._with_limits(response, window, now)
 
-    def _limited(self, window: _RateWindow, now: float, faults: DueFaults | None) -> Response:
+    def _limited(self, window: RateWindow, now: float, faults: DueFaults | None) -> Response:
         response = _error(XrpcError(429, "RateLimitExceeded", "Rate Limit Exceeded"))
         if faults is not None:
             response.fault, response.delay = faults.tag(), faults.delay
         return self._with_limits(response, window, now)
 
-    def _with_limits(self, response: Response, window: _RateWindow, now: float) -> Response:
+    def _with_limits(self, response: Response, window: RateWindow, now: float) -> Response:
         with self._lock:
             response.headers.update(window.headers(now))
         return response

@@ -206,12 +206,18 @@ class Mount(Protocol):
         ...
 
 
-class _Window:
-    """One endpoint's rate-limit window, in storm time."""
+class RateWindow:
+    """One rate-limit policy (requests per window of storm seconds) and the headers that describe it.
 
-    def __init__(self, limit: int, window_seconds: float) -> None:
+    X names them `x-rate-limit-*`; atproto services `ratelimit-*`, with a `policy` header too.
+    """
+
+    def __init__(self, limit: int, window_seconds: float, header_prefix: str = "x-rate-limit-",
+                 with_policy: bool = False) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
+        self.header_prefix = header_prefix
+        self.with_policy = with_policy
         self.reset_at = -math.inf
         self.used = 0
 
@@ -236,13 +242,17 @@ class _Window:
         self.reset_at = reset_at
 
     def headers(self, now: float) -> dict[str, str]:
-        """The x-rate-limit-* headers for the current window."""
+        """The rate-limit headers for the current window."""
         self._roll(now)
-        return {
-            "x-rate-limit-limit": str(self.limit),
-            "x-rate-limit-remaining": str(max(0, self.limit - self.used)),
-            "x-rate-limit-reset": str(math.ceil(self.reset_at)),
+        prefix = self.header_prefix
+        headers = {
+            f"{prefix}limit": str(self.limit),
+            f"{prefix}remaining": str(max(0, self.limit - self.used)),
+            f"{prefix}reset": str(math.ceil(self.reset_at)),
         }
+        if self.with_policy:
+            headers[f"{prefix}policy"] = f"{self.limit};w={round(self.window_seconds)}"
+        return headers
 
 
 def _json_bytes(body: Any) -> bytes:
@@ -307,7 +317,7 @@ class SimulatedPlatform:
         self.faults = faults if faults is not None else Faults()
         self.engine = QueryEngine(storm, "x")
         limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
-        self._windows = {name: _Window(limits[name], rate_window_seconds) for name in DEFAULT_RATE_LIMITS}
+        self._windows = {name: RateWindow(limits[name], rate_window_seconds) for name in DEFAULT_RATE_LIMITS}
         self._lock = threading.Lock()
         self._requests = 0
         self._fault_counter = 0
