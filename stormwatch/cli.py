@@ -337,9 +337,11 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
 @click.option("--campaign", default=None, help="The campaign the posts belong to (needed when there are several).")
 @fail_cleanly
 def import_command(config_file: str | None, files: tuple[str, ...], campaign: str | None) -> None:
-    """Import archives: twarc2 JSONL (plain or .gz) and saved X API v2 responses, detected by content.
+    """Import archives (twarc2 JSONL, saved API responses, Mastodon and Bluesky arrays; .gz too).
 
-    Broken lines are reported as FILE:LINE: reason and skipped; the exit code is 1 when any was skipped.
+    Formats are detected by content: twarc2 lines and saved X API v2 responses, stormwatch's own raw archive
+    (X, Mastodon, Bluesky), Mastodon status arrays and Bluesky postView arrays or searchPosts pages. Broken
+    lines are reported as FILE:LINE: reason and skipped; the exit code is 1 when any was skipped.
     """
     from pathlib import Path
 

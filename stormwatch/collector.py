@@ -63,13 +63,20 @@ class _RunLog:
     """What happened during a run, for its record."""
 
     problems: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
     fatal: str | None = None
     rate_limited_until: datetime | None = None
     rate_limit_note: str | None = None
 
     def note(self, message: str) -> None:
+        """Something went wrong or was left out: the run is `partial`."""
         if message not in self.problems:
             self.problems.append(message)
+
+    def remark(self, message: str) -> None:
+        """Worth saying, but nothing is missing for it (the run can still be `ok`)."""
+        if message not in self.remarks:
+            self.remarks.append(message)
 
 
 class Collector:
@@ -132,7 +139,7 @@ class Collector:
         status = ("failed" if outcome.fatal else "rate_limited" if outcome.rate_limited_until
                   else "partial" if outcome.problems else "ok")
         messages = ([outcome.fatal] if outcome.fatal else []) + (
-            [outcome.rate_limit_note] if outcome.rate_limit_note else []) + outcome.problems
+            [outcome.rate_limit_note] if outcome.rate_limit_note else []) + outcome.problems + outcome.remarks
         error = "; ".join(messages)[:MAX_ERROR_TEXT] or None
         record = store.finish_run(run_id, status, self.clock.now(), error=error,
                                   rate_limit_reset=outcome.rate_limited_until)
@@ -174,8 +181,9 @@ class Collector:
             except CredentialsError as exc:
                 if source.name != "bluesky":
                     raise
-                # Bluesky search needs a login; without one the live stream still collects: say so, go on.
-                outcome.note(str(exc))
+                # Bluesky search needs a login; without one the live stream collects everything from now on:
+                # say so, and go on with profiles and counters.
+                outcome.remark(str(exc))
                 break
             except SourceError as exc:
                 if server is None:
