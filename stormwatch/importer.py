@@ -82,7 +82,7 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
                     detail = (reader.stderr.read().decode(errors="replace").strip().splitlines() or ["no output"])
                     raise ArchiveError(f"the archive reader stopped unexpectedly: {detail[-1]}") from None
                 if kind == "batch":
-                    new, updated = store.import_batches(payload[0], campaign.name)
+                    new, updated = store.import_batches(import_reader.unpack(payload[0]), campaign.name)
                     report.posts_new += new
                     report.posts_updated += updated
                 elif kind == "counts":
