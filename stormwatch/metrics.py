@@ -696,7 +696,7 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
 # --- report helpers ---
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a report holds one per mentioned account: a hundred thousand at scale
 class KnownAccount:
     """An account the accounts table knows, as the report's naming rules need it."""
 
