@@ -303,28 +303,28 @@ class BlueskySource:
 
     def profile_pages(self, dids: Iterable[str], campaign: str = "") -> Iterator[RawPage]:
         """The getProfiles pages one by one, so that pages fetched before an error can be kept."""
-        wanted = list(dict.fromkeys(d for d in dids if isinstance(d, str) and d.startswith("did:")))
-        for start in range(0, len(wanted), PROFILES_PER_REQUEST):
-            params = models.AppBskyActorGetProfiles.Params(actors=wanted[start:start + PROFILES_PER_REQUEST])
-            body, headers, url = self._call(self._appview, GET_PROFILES, params)
-            if not isinstance(body.get("profiles"), list):
-                raise MalformedPage(f"bluesky: {GET_PROFILES}: the response has no profiles list")
-            yield RawPage(source=SOURCE, endpoint="profiles", url=url, retrieved_at=self.clock.now(), body=body,
-                          cursor=Cursor(campaign, SOURCE, PROFILES_QUERY), query=PROFILES_QUERY,
-                          rate_limit=_rate_limit(headers))
+        wanted = [d for d in dids if isinstance(d, str) and d.startswith("did:")]
+        return self._public_pages(GET_PROFILES, models.AppBskyActorGetProfiles.Params, "actors", wanted,
+                                  PROFILES_PER_REQUEST, "profiles", "profiles", PROFILES_QUERY, campaign)
 
     def lookup_pages(self, uris: Iterable[str], campaign: str = "") -> Iterator[RawPage]:
         """getPosts pages (post views with like, repost, reply and quote counts) for these at-uris, 25 per
         request: the counters of posts that came through Jetstream, which carries none. Public, no login."""
-        wanted = list(dict.fromkeys(u for u in uris if isinstance(u, str) and u.startswith("at://")))
-        for start in range(0, len(wanted), POSTS_PER_REQUEST):
-            params = models.AppBskyFeedGetPosts.Params(uris=wanted[start:start + POSTS_PER_REQUEST])
-            body, headers, url = self._call(self._appview, GET_POSTS, params)
-            if not isinstance(body.get("posts"), list):
-                raise MalformedPage(f"bluesky: {GET_POSTS}: the response has no posts list")
-            yield RawPage(source=SOURCE, endpoint="lookup", url=url, retrieved_at=self.clock.now(), body=body,
-                          cursor=Cursor(campaign, SOURCE, LOOKUP_QUERY), query=LOOKUP_QUERY,
-                          rate_limit=_rate_limit(headers))
+        wanted = [u for u in uris if isinstance(u, str) and u.startswith("at://")]
+        return self._public_pages(GET_POSTS, models.AppBskyFeedGetPosts.Params, "uris", wanted, POSTS_PER_REQUEST,
+                                  "posts", "lookup", LOOKUP_QUERY, campaign)
+
+    def _public_pages(self, nsid: str, params_type: Any, argument: str, items: list[str], per_request: int,
+                      listed: str, endpoint: str, query: str, campaign: str) -> Iterator[RawPage]:
+        """Pages of a public AppView lookup that takes up to `per_request` items at a time (repeats dropped)."""
+        wanted = list(dict.fromkeys(items))
+        for start in range(0, len(wanted), per_request):
+            params = params_type(**{argument: wanted[start:start + per_request]})
+            body, headers, url = self._call(self._appview, nsid, params)
+            if not isinstance(body.get(listed), list):
+                raise MalformedPage(f"bluesky: {nsid}: the response has no {listed} list")
+            yield RawPage(source=SOURCE, endpoint=endpoint, url=url, retrieved_at=self.clock.now(), body=body,
+                          cursor=Cursor(campaign, SOURCE, query), query=query, rate_limit=_rate_limit(headers))
 
     # ---------------------------------------------------------------------------------- search
 
