@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from . import tallies
 from .config import CampaignConfig, Config
 from .models import Cursor, RunRecord
-from .store import Store, utc_day
+from .store import Store, tallies, utc_day
+from .store.schema import BUSY_POSTS
 from .times import from_epoch, iso_utc
 
 # Figures for a campaign's registered storm window come from the running tallies the store keeps (a handful
@@ -352,13 +352,13 @@ def top_accounts(store: Store, campaign: str, window: Window, by: str = "posts",
             # The busiest accounts are indexed by post count: when at least `limit` of them are busy, the
             # top is everyone with at least as many posts as the limit-th busiest (ties included).
             row = store.conn.execute(
-                f"SELECT posts FROM tally_authors WHERE campaign = ? AND posts >= {tallies.BUSY_POSTS}{platform_sql} "
+                f"SELECT posts FROM tally_authors WHERE campaign = ? AND posts >= {BUSY_POSTS}{platform_sql} "
                 "ORDER BY posts DESC LIMIT 1 OFFSET ?", [*args, limit - 1]).fetchone()
             if row is not None:
                 # BETWEEN (not >=) so that SQLite seeks to the threshold in the index instead of scanning
                 # every busy account from the partial index's own bound.
                 busy = ("(SELECT author_uid, posts, engagement FROM tally_authors WHERE campaign = ? "
-                        f"AND posts >= {tallies.BUSY_POSTS} AND posts BETWEEN ? AND {2**63 - 1}{platform_sql})")
+                        f"AND posts >= {BUSY_POSTS} AND posts BETWEEN ? AND {2**63 - 1}{platform_sql})")
                 return _ranked_accounts(store, busy, [campaign, row[0], *args[1:]], by, limit)
     else:
         where, args = _where(campaign, window)

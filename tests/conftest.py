@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-sample folder, temporary configs, and the simulated platform."""
+"""Shared fixtures: the real-sample folder, an in-memory store, temporary configs, and the simulated platform."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ def sample_lines(*parts: str) -> Iterator[dict]:
 def recorded_bodies(*parts: str) -> list[dict]:
     """The response bodies of a decoded tweepy cassette."""
     return [interaction["body"] for interaction in json.loads(sample_path(*parts).read_text(encoding="utf-8"))]
+
+
+# --- an in-memory store -------------------------------------------------------------------------
+
+from stormwatch.models import Account, Post  # noqa: E402
+from stormwatch.store import MEMORY, Store  # noqa: E402
+
+
+@pytest.fixture
+def memory_store() -> Iterator[Store]:
+    """A new, migrated store in memory (no file, no WAL): for unit tests of the store and metrics."""
+    with Store.open(MEMORY) as store:
+        yield store
 
 
 # --- storms, configs and the simulated platform -------------------------------------------------
@@ -138,3 +151,42 @@ def collected(small_storm: Storm, tmp_path_factory: pytest.TempPathFactory):
             os.environ.pop("X_BEARER_TOKEN", None)
     assert record.status in ("ok", "partial"), record.error
     return config, small_storm
+
+
+def assert_tallies_match_a_rebuild(store: Store, campaign: str) -> None:
+    """The store's running tallies of `campaign` equal what a full rebuild computes (the rebuild is rolled back)."""
+    from stormwatch.store import tallies
+
+    conn = store.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        window = tallies.window_of(conn, campaign)
+        assert window is not None, f"{campaign} has no registered window"
+        incremental = tallies.contents(conn, campaign)
+        tallies.rebuild(conn, campaign, window)
+        rebuilt = tallies.contents(conn, campaign)
+    finally:
+        conn.execute("ROLLBACK")
+    for table in tallies.TALLY_TABLES:
+        assert incremental[table] == rebuilt[table], table
+
+
+def x_post(native: str, *, kind: str = "original", likes: int = 0, metrics_at: str = "2021-02-07T16:00:00.000Z",
+           tags: tuple[str, ...] = ("standwithissa",), author: str = "x:1") -> Post:
+    """A small X post at T0 mentioning a target, for store tests."""
+    return Post(uid=f"x:{native}", platform="x", id=native, author_uid=author, created_at="2021-02-07T16:00:00.000Z",
+                ts=1612713600, text=f"post {native}", lang="en", kind=kind, ref_uid=None, url=None, like_count=likes,
+                repost_count=0, reply_count=0, quote_count=0, bookmark_count=None, impression_count=None,
+                metrics_at=metrics_at, tags=tags, mentions=("antonioguterres",))
+
+
+def x_account(native: str, followers: int, updated_at: str) -> Account:
+    """An X account snapshot, for store tests."""
+    return Account(uid=f"x:{native}", platform="x", id=native, handle=f"user{native}", name=None,
+                   followers_count=followers, following_count=1, posts_count=1, verified=False, created_at=None,
+                   updated_at=updated_at)
+
+
+def rows(store: Store, sql: str) -> list[tuple]:
+    """The rows a query returns."""
+    return store.conn.execute(sql).fetchall()

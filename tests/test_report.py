@@ -459,7 +459,7 @@ def test_namer_rewrites_mentions_default_deny(store: Store, collected) -> None:
         f"me{HIDDEN_MENTION}.org {HIDDEN_LINK} {HIDDEN_MENTION}")
     # The same handle on another platform is another person: unknown there, so hidden.
     assert namer.text("@BigOutlet", "mastodon") == HIDDEN_MENTION
-    assert namer.label("x:1", "SmallVoice", 40) == small == store.pseudonyms(campaign.name, ["x:1"])["x:1"]
+    assert namer.label("x:1", "SmallVoice", 40) == small == store.assign_pseudonyms(campaign.name, ["x:1"])["x:1"]
     public = Namer(store, campaign, NamingPolicy.for_campaign(campaign, "public", THRESHOLD), known)
     assert public.text(text, "x") == text and public.label("x:1", "SmallVoice", 40) == "SmallVoice"
 

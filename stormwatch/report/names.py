@@ -2,7 +2,7 @@
 
 Participant safety comes first here. In pseudonymized mode an account is named only when it is one of the
 campaign's own accounts or targets, or has at least `threshold` followers; every other account is shown as its
-stable `participant-xxxx` label from `Store.pseudonyms`, and its display name is never written. Post texts are
+stable `participant-xxxx` label from `Store.assign_pseudonyms`, and its display name is never written. Post texts are
 rewritten default-deny: a mentioned handle stays only when it is known to be named, a known smaller account
 becomes its label, and a handle we know nothing about becomes `@[hidden]`.
 """
@@ -108,7 +108,7 @@ class Namer:
         hidden.extend(a.uid for a in self._directory.values()
                       if a.uid not in self._labels and not self.policy.is_named(a.handle, a.followers))
         if hidden:
-            self._labels.update(self.store.pseudonyms(self.campaign.name, hidden))
+            self._labels.update(self.store.assign_pseudonyms(self.campaign.name, hidden))
 
     def state(self) -> dict[str, Any]:
         """What another process needs to rewrite post texts exactly as this Namer does: the directory of
@@ -149,7 +149,7 @@ class Namer:
         label = self._labels.get(uid)
         if label is None:
             # An account not in the batch (collected after it was read): label it now rather than name it.
-            label = self.store.pseudonyms(self.campaign.name, [uid])[uid]
+            label = self.store.assign_pseudonyms(self.campaign.name, [uid])[uid]
             self._labels[uid] = label
         return label
 

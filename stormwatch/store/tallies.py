@@ -2,7 +2,7 @@
 
 The dashboard refreshes every second against campaigns of a million posts: instead of recounting, the
 store adds each change to per-minute, per-account, per-tag and per-platform tallies as rows arrive.
-Only `store.py` calls the writers here (it remains the only writer); `rebuild` is the full
+Only the store's page writer calls the writers here (it remains the only writer); `rebuild` is the full
 recomputation the incremental path must always agree with, and it is what a changed window triggers.
 
 Tallies cover member posts whose time falls in the campaign's registered window [start, end), except
@@ -14,37 +14,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Accounts with at least this many posts in the window are indexed by their post count.
-BUSY_POSTS = 5
-SCHEMA = (
-    "CREATE TABLE campaigns (campaign TEXT PRIMARY KEY, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL)",
-    "CREATE TABLE tally_minutes (campaign TEXT NOT NULL, platform TEXT NOT NULL, minute INTEGER NOT NULL, "
-    "posts INTEGER NOT NULL, originals INTEGER NOT NULL, reposts INTEGER NOT NULL, quotes INTEGER NOT NULL, "
-    "replies INTEGER NOT NULL, newcomers INTEGER NOT NULL, PRIMARY KEY (campaign, minute, platform)) WITHOUT ROWID",
-    "CREATE TABLE tally_authors (campaign TEXT NOT NULL, author_uid TEXT NOT NULL, platform TEXT NOT NULL, "
-    "first_ts INTEGER NOT NULL, posts INTEGER NOT NULL, engagement INTEGER NOT NULL, followers INTEGER NOT NULL, "
-    "PRIMARY KEY (campaign, author_uid)) WITHOUT ROWID",
-    # The dashboard asks for the busiest accounts every second; other orders are for reports, which can scan.
-    # Most people post once or twice: indexing only the busy accounts keeps every other upsert off the index.
-    f"CREATE INDEX tally_authors_busy ON tally_authors (campaign, posts) WHERE posts >= {BUSY_POSTS}",
-    "CREATE TABLE tally_totals (campaign TEXT NOT NULL, platform TEXT NOT NULL, posts INTEGER NOT NULL, "
-    "originals INTEGER NOT NULL, reposts INTEGER NOT NULL, quotes INTEGER NOT NULL, replies INTEGER NOT NULL, "
-    "contributors INTEGER NOT NULL, potential_reach INTEGER NOT NULL, potential_impressions INTEGER NOT NULL, "
-    "impressions INTEGER NOT NULL, engagement INTEGER NOT NULL, first_ts INTEGER, last_ts INTEGER, "
-    "PRIMARY KEY (campaign, platform))",
-    "CREATE TABLE tally_tags (campaign TEXT NOT NULL, tag TEXT NOT NULL, posts INTEGER NOT NULL, "
-    "PRIMARY KEY (campaign, tag)) WITHOUT ROWID",
-    "CREATE INDEX tally_tags_posts ON tally_tags (campaign, posts)",
-    "CREATE TABLE tally_mentions (campaign TEXT NOT NULL, handle TEXT NOT NULL, posts INTEGER NOT NULL, "
-    "PRIMARY KEY (campaign, handle)) WITHOUT ROWID",
-)
-TALLY_TABLES = ("tally_minutes", "tally_authors", "tally_totals", "tally_tags", "tally_mentions")
+from .schema import TALLY_TABLES
+from .sql import select_in_chunks, select_pairs
+
 KIND_COLUMN = {"original": 0, "repost": 1, "quote": 2, "reply": 3}
-_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -124,8 +101,8 @@ def add_members(conn: sqlite3.Connection, campaign: str, members: Sequence[NewMe
             entry[1] = min(entry[1], member.ts)
             entry[2] += 1
             entry[3] += member.engagement
-    known = _select_in(conn, "SELECT author_uid, first_ts FROM tally_authors WHERE campaign = ? AND author_uid IN ({})",
-                       [campaign], list(by_author))
+    known = select_pairs(conn, "SELECT author_uid, first_ts FROM tally_authors WHERE campaign = ? "
+                               "AND author_uid IN ({})", [campaign], list(by_author))
     followers = _followers(conn, list(by_author))
     for author, (platform, first_ts, posts, _) in by_author.items():
         row = totals[platform]
@@ -277,18 +254,3 @@ def _add_counts(conn: sqlite3.Connection, table: str, column: str, campaign: str
     conn.executemany(f"INSERT INTO {table} (campaign, {column}, posts) VALUES (?, ?, ?) "
                      f"ON CONFLICT (campaign, {column}) DO UPDATE SET posts = posts + excluded.posts",
                      [(campaign, key, count) for key, count in counts.items()])
-
-
-def select_in_chunks(conn: sqlite3.Connection, sql: str, before: list[Any],
-                     keys: Iterable[str]) -> list[tuple[Any, ...]]:
-    """Run `sql` (with one `IN ({})`) over `keys` in chunks that stay under SQLite's parameter limit."""
-    keys = list(keys)
-    rows: list[tuple[Any, ...]] = []
-    for index in range(0, len(keys), _CHUNK):
-        chunk = keys[index:index + _CHUNK]
-        rows.extend(conn.execute(sql.format(",".join("?" * len(chunk))), [*before, *chunk]).fetchall())
-    return rows
-
-
-def _select_in(conn: sqlite3.Connection, sql: str, before: list[Any], keys: list[str]) -> dict[str, Any]:
-    return {row[0]: row[1] for row in select_in_chunks(conn, sql, before, keys)}

@@ -1,51 +1,34 @@
-"""The SQLite store: schema, migrations, upserts, cursors and the run log. The only writer."""
+"""The `Store`: opening a database (WAL, migrated), write transactions, cursors, pages, the run log, reads.
+
+Each write method is one transaction; the work inside it is done by the modules beside this one (pages,
+tallies, billing, pseudonyms), which take the open connection.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from . import tallies
-from .errors import CollectorBusy, StoreError
-from .models import Account, Batch, Billing, CountBucket, Cursor, Post, RunRecord
-from .times import iso_utc, parse_time
+from ..errors import CollectorBusy, StoreError
+from ..models import Batch, Billing, CountBucket, Cursor, RunRecord
+from ..times import iso_utc, parse_time
+from . import billing as billed_reads
+from . import migrations, pages, pseudonyms, tallies
+from .sql import immediate_transaction
 
-SCHEMA_VERSION = 1
+# A database in memory (tests): no file, no WAL.
+MEMORY = ":memory:"
 BUSY_TIMEOUT_SECONDS = 30.0
 CHECKPOINT_PAGES = 4000
-
-_POST_COLUMNS = ("uid", "platform", "id", "author_uid", "created_at", "ts", "text", "lang", "kind", "ref_uid",
-                 "url", "like_count", "repost_count", "reply_count", "quote_count", "bookmark_count",
-                 "impression_count", "metrics_at")
-_COUNTER_COLUMNS = ("like_count", "repost_count", "reply_count", "quote_count", "bookmark_count",
-                    "impression_count", "metrics_at")
-_ACCOUNT_COLUMNS = ("uid", "platform", "id", "handle", "name", "followers_count", "following_count",
-                    "posts_count", "verified", "created_at", "updated_at")
-
-_INSERT_POST = (f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}, collected_at) "
-                f"VALUES ({', '.join('?' * len(_POST_COLUMNS))}, ?)")
-# A later snapshot of a post's counters replaces an earlier one, never the reverse (imports of old files).
-_UPDATE_POST_COUNTERS = (f"UPDATE posts SET {', '.join(f'{c} = ?' for c in _COUNTER_COLUMNS)} "
-                         "WHERE uid = ? AND (metrics_at IS NULL OR metrics_at < ?)")
-# Snapshots that do not know a count (Bluesky post views name their author without counts) keep the stored one.
-_KEPT_WHEN_UNKNOWN = ("name", "followers_count", "following_count", "posts_count", "verified", "created_at")
-_UPSERT_ACCOUNT = (
-    f"INSERT INTO accounts ({', '.join(_ACCOUNT_COLUMNS)}) VALUES ({', '.join('?' * len(_ACCOUNT_COLUMNS))}) "
-    "ON CONFLICT(uid) DO UPDATE SET "
-    + ", ".join(f"{c} = COALESCE(excluded.{c}, accounts.{c})" if c in _KEPT_WHEN_UNKNOWN else f"{c} = excluded.{c}"
-                for c in _ACCOUNT_COLUMNS[3:])
-    + " WHERE excluded.updated_at >= accounts.updated_at"
-)
 
 
 @dataclass(frozen=True)
@@ -71,29 +54,33 @@ class Store:
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = True,
              busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Store:
-        """Open (and when `create`, create and migrate) the database at `path`, in WAL mode.
+        """Open the database at `path` (`":memory:"` for one in memory) in WAL mode, created or upgraded as needed.
 
-        A writer waits up to `busy_timeout` seconds for another writer before giving up.
+        Without `create`, a missing file is an error rather than a new database. A writer waits up to
+        `busy_timeout` seconds for another writer before giving up.
         """
+        in_memory = os.fspath(path) == MEMORY
         path = Path(path)
-        if not create and not path.exists():
+        if not create and not in_memory and not path.exists():
             raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            if not in_memory:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(MEMORY if in_memory else path, timeout=busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
         store = cls(sqlite_utils.Database(conn), path, busy_timeout)
         try:
             with store._guard("open"):
-                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA journal_mode = WAL")  # an in-memory database stays in `memory` mode
                 conn.execute("PRAGMA synchronous = NORMAL")
                 # A page of 100 posts dirties a few hundred database pages (accounts and per-account tallies
                 # sit all over the file); checkpointing every 4000 instead of 1000 WAL pages lets one
                 # checkpoint's fsync cover several pages of posts.
                 conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
                 conn.execute("PRAGMA foreign_keys = OFF")
-                store._migrate()
+                migrations.upgrade(store.db, str(path))
         except BaseException:
             conn.close()
             raise
@@ -142,77 +129,8 @@ class Store:
     @contextmanager
     def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it is stored, or none of it."""
-        with self._guard(action):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    # --- schema ---------------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: made by a newer stormwatch (schema {version}); upgrade stormwatch")
-        if version == SCHEMA_VERSION:
-            return
-        with self.transaction("create the schema"):
-            if version < 1:
-                self._create_v1()
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def _create_v1(self) -> None:
-        db = self.db
-        db["posts"].create({
-            "uid": str, "platform": str, "id": str, "author_uid": str, "created_at": str, "ts": int,
-            "text": str, "lang": str, "kind": str, "ref_uid": str, "url": str, "like_count": int,
-            "repost_count": int, "reply_count": int, "quote_count": int, "bookmark_count": int,
-            "impression_count": int, "metrics_at": str, "collected_at": str,
-        }, pk="uid", not_null={"platform", "id", "created_at", "ts", "kind", "collected_at"})
-        db["accounts"].create({
-            "uid": str, "platform": str, "id": str, "handle": str, "name": str, "followers_count": int,
-            "following_count": int, "posts_count": int, "verified": int, "created_at": str, "updated_at": str,
-        }, pk="uid", not_null={"platform", "id", "handle", "updated_at"})
-        db["accounts"].create_index(["platform", "handle"])
-        # Small link tables are clustered on their key: each lookup is one b-tree seek.
-        db.execute("CREATE TABLE post_tags (post_uid TEXT NOT NULL, tag TEXT NOT NULL, "
-                   "PRIMARY KEY (post_uid, tag)) WITHOUT ROWID")
-        db.execute("CREATE TABLE post_mentions (post_uid TEXT NOT NULL, handle TEXT NOT NULL, "
-                   "PRIMARY KEY (post_uid, handle)) WITHOUT ROWID")
-        # Membership carries copies of the post's immutable ts, platform, kind and author so campaign
-        # metrics read one index instead of joining posts for every bucket.
-        db.execute("CREATE TABLE campaign_posts (campaign TEXT NOT NULL, post_uid TEXT NOT NULL, "
-                   "ts INTEGER NOT NULL, platform TEXT NOT NULL, kind TEXT NOT NULL, author_uid TEXT, "
-                   "PRIMARY KEY (campaign, post_uid)) WITHOUT ROWID")
-        # Covering: window scans (volume, totals, top accounts over any --since/--until) read this index alone.
-        db.execute("CREATE INDEX campaign_posts_time ON campaign_posts (campaign, ts, platform, kind, author_uid)")
-        db.execute("CREATE TABLE cursors (campaign TEXT NOT NULL, source TEXT NOT NULL, query TEXT NOT NULL, "
-                   "position TEXT, pending TEXT, since TEXT, updated_at TEXT NOT NULL, "
-                   "PRIMARY KEY (campaign, source, query))")
-        db["runs"].create({
-            "id": int, "campaign": str, "source": str, "started_at": str, "finished_at": str, "status": str,
-            "requests": int, "posts_read": int, "users_read": int, "posts_new": int, "posts_updated": int,
-            "cost_usd": float, "error": str, "rate_limit_reset": str, "pid": int,
-        }, pk="id", not_null={"campaign", "source", "started_at", "status"},
-            defaults={"requests": 0, "posts_read": 0, "users_read": 0, "posts_new": 0, "posts_updated": 0,
-                      "cost_usd": 0.0})
-        db["runs"].create_index(["campaign", "source", "started_at"])
-        db.execute("CREATE TABLE volume_counts (campaign TEXT NOT NULL, source TEXT NOT NULL, "
-                   "query TEXT NOT NULL, bucket_start TEXT NOT NULL, bucket_end TEXT NOT NULL, "
-                   "count INTEGER NOT NULL, fetched_at TEXT NOT NULL, "
-                   "PRIMARY KEY (campaign, source, query, bucket_start)) WITHOUT ROWID")
-        # Stable per-campaign pseudonyms for reports: random labels, so they cannot be recomputed from handles.
-        db.execute("CREATE TABLE pseudonyms (campaign TEXT NOT NULL, uid TEXT NOT NULL, label TEXT NOT NULL, "
-                   "PRIMARY KEY (campaign, uid), UNIQUE (campaign, label))")
-        for statement in tallies.SCHEMA:
-            db.execute(statement)
-        db["runs"].create_index(["campaign", "started_at"])
-        # Resources already billed this UTC day (X charges each post or user once a day).
-        db.execute("CREATE TABLE billed_reads (day TEXT NOT NULL, uid TEXT NOT NULL, "
-                   "PRIMARY KEY (day, uid)) WITHOUT ROWID")
+        with self._guard(action), immediate_transaction(self.conn) as conn:
+            yield conn
 
     # --- cursors --------------------------------------------------------------------------------
 
@@ -261,16 +179,10 @@ class Store:
         """Store one page's rows, its cursor, the tallies and the run's counters in one transaction."""
         now = iso_utc(collected_at)
         with self.transaction("store a page") as conn:
-            posts_new, posts_updated = self._write(conn, [(batch, now)], campaign)
+            posts_new, posts_updated = pages.write_batches(conn, [(batch, now)], campaign)
             posts_read = len(batch.posts) + len(batch.context_posts)
             users_read = len(batch.accounts)
-            cost = 0.0
-            if billing is not None:
-                # Post and user ids are separate id spaces on X: the billing key says which one.
-                billed_posts = _bill(conn, billing.day, [f"post:{p.uid}" for p in batch.posts] +
-                                     [f"post:{p.uid}" for p in batch.context_posts])
-                billed_users = _bill(conn, billing.day, [f"user:{a.uid}" for a in batch.accounts])
-                cost = billed_posts * billing.post_usd + billed_users * billing.user_usd
+            cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
             if cursor is not None:
                 self._write_cursor(conn, cursor, now)
             if run_id is not None:
@@ -284,7 +196,7 @@ class Store:
     def import_batches(self, batches: Sequence[tuple[Batch, str]], campaign: str) -> tuple[int, int]:
         """Store many (batch, collected_at) pairs in one transaction; returns (new members, posts updated)."""
         with self.transaction("import posts") as conn:
-            return self._write(conn, batches, campaign)
+            return pages.write_batches(conn, batches, campaign)
 
     def register_campaign(self, campaign: str, start: datetime, end: datetime) -> bool:
         """Record a campaign's storm window for its running tallies; a new or changed window rebuilds them.
@@ -293,107 +205,6 @@ class Store:
         """
         with self.transaction("register the campaign window") as conn:
             return tallies.register(conn, campaign, int(start.timestamp()), int(end.timestamp()))
-
-    def _write(self, conn: sqlite3.Connection, batches: Sequence[tuple[Batch, str]],
-               campaign: str | None) -> tuple[int, int]:
-        """Write posts, accounts, tags, mentions, membership and tallies; returns (new members, posts updated).
-
-        Repeats within the batches are merged first (the newest snapshot of a post or account wins), so
-        an archive that carries the same account on every page writes it once.
-        """
-        posts: dict[str, tuple[Post, str]] = {}
-        members: dict[str, None] = {}
-        accounts: dict[str, Account] = {}
-        for batch, collected_at in batches:
-            for post in batch.posts:
-                members[post.uid] = None
-            for post in batch.posts + batch.context_posts:
-                held = posts.get(post.uid)
-                if held is None or post.metrics_at > held[0].metrics_at:
-                    posts[post.uid] = (post, held[1] if held else collected_at)
-            for account in batch.accounts:
-                held_account = accounts.get(account.uid)
-                accounts[account.uid] = account if held_account is None else _merged(held_account, account)
-        if accounts:
-            self._write_accounts(conn, list(accounts.values()))
-        if not posts:
-            return 0, 0
-        stored = {row[0]: row[1:] for row in tallies.select_in_chunks(
-            conn, "SELECT uid, kind, like_count, repost_count, reply_count, quote_count, impression_count, metrics_at "
-                  "FROM posts WHERE uid IN ({})", [], list(posts))}
-        fresh = [(post, collected_at) for uid, (post, collected_at) in posts.items() if uid not in stored]
-        if fresh:
-            conn.executemany(_INSERT_POST, [_post_row(p, collected_at) for p, collected_at in fresh])
-        changed, deltas = [], {}
-        for uid, old in stored.items():
-            post = posts[uid][0]
-            counters = (post.like_count, post.repost_count, post.reply_count, post.quote_count, post.impression_count)
-            # A later snapshot replaces an earlier one, never the reverse (imports of old files).
-            if (old[6] is None or post.metrics_at > old[6]) and counters != old[1:6]:
-                changed.append(post)
-                deltas[uid] = (tallies.engagement_of(old[0], *counters[:4]) - tallies.engagement_of(old[0], *old[1:5]),
-                               (counters[4] or 0) - (old[5] or 0))
-        if changed:
-            conn.executemany(_UPDATE_POST_COUNTERS, [_counters_row(p) for p in changed])
-            tallies.change_counters(conn, deltas)
-        new_members = 0
-        if campaign is not None and members:
-            already = {row[0] for row in tallies.select_in_chunks(
-                conn, "SELECT post_uid FROM campaign_posts WHERE campaign = ? AND post_uid IN ({})", [campaign],
-                list(members))}
-            joining = [posts[uid][0] for uid in members if uid not in already]
-            conn.executemany(
-                "INSERT INTO campaign_posts (campaign, post_uid, ts, platform, kind, author_uid) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(campaign, p.uid, p.ts, p.platform, p.kind, p.author_uid) for p in joining])
-            # Tags and mentions are kept for members only (context posts are never counted); a post seen
-            # before as context gets them when it joins, and one already a member elsewhere has them.
-            conn.executemany("INSERT OR IGNORE INTO post_tags (post_uid, tag) VALUES (?, ?)",
-                             [(p.uid, t) for p in joining for t in p.tags])
-            conn.executemany("INSERT OR IGNORE INTO post_mentions (post_uid, handle) VALUES (?, ?)",
-                             [(p.uid, m) for p in joining for m in p.mentions])
-            new_members = len(joining)
-            tallies.add_members(conn, campaign, [_new_member(p, stored.get(p.uid)) for p in joining])
-        return new_members, len(changed)
-
-    def _write_accounts(self, conn: sqlite3.Connection, accounts: list[Account]) -> None:
-        """Upsert account snapshots (newest wins) and pass follower changes on to the tallies."""
-        stored = {row[0]: row[1:] for row in tallies.select_in_chunks(
-            conn, "SELECT uid, followers_count, updated_at, handle, name, following_count, posts_count, verified "
-                  "FROM accounts WHERE uid IN ({})", [], [a.uid for a in accounts])}
-        writes, fills, followers = [], [], {}
-        for account in accounts:
-            old = stored.get(account.uid)
-            if old is None:
-                writes.append(account)
-                followers[account.uid] = (0, account.followers_count or 0)
-                continue
-            if account.updated_at < old[1]:
-                # An older snapshot still fills in what the newer ones did not know (Bluesky post views
-                # name their authors without follower counts; a profile read earlier has them).
-                if any(old[i] is None and value is not None for i, value in (
-                        (0, account.followers_count), (3, account.name), (4, account.following_count),
-                        (5, account.posts_count), (6, account.verified))):
-                    fills.append(account)
-                    if old[0] is None and account.followers_count is not None:
-                        followers[account.uid] = (0, account.followers_count)
-                continue
-            verified = old[6] if account.verified is None else int(account.verified)
-            known = (old[0] if account.followers_count is None else account.followers_count, account.handle,
-                     old[3] if account.name is None else account.name,
-                     old[4] if account.following_count is None else account.following_count,
-                     old[5] if account.posts_count is None else account.posts_count, verified)
-            if known != (old[0], *old[2:]):
-                writes.append(account)
-                followers[account.uid] = (old[0] or 0, known[0] or 0)
-        if writes:
-            conn.executemany(_UPSERT_ACCOUNT, [_account_row(a) for a in writes])
-        if fills:
-            conn.executemany(
-                "UPDATE accounts SET " + ", ".join(f"{c} = coalesce({c}, ?)" for c in _KEPT_WHEN_UNKNOWN)
-                + " WHERE uid = ?", [(*_account_row(a)[4:10], a.uid) for a in fills])
-        if writes or fills:
-            tallies.change_followers(conn, followers)
 
     def save_counts(self, run_id: int | None, campaign: str, source: str, query: str,
                     buckets: Sequence[CountBucket], *, fetched_at: datetime, requests: int = 1,
@@ -517,32 +328,15 @@ class Store:
     def forget_billing_before(self, day: str) -> None:
         """Drop billing dedup entries older than `day` (they no longer affect any charge)."""
         with self.transaction("prune billing records") as conn:
-            conn.execute("DELETE FROM billed_reads WHERE day < ?", (day,))
+            billed_reads.forget_before(conn, day)
 
-    def pseudonyms(self, campaign: str, uids: Iterable[str]) -> dict[str, str]:
-        """A stable `participant-xxxx` label per account uid for a campaign, assigning new ones as needed.
+    def assign_pseudonyms(self, campaign: str, uids: Iterable[str]) -> dict[str, str]:
+        """The stable report label (`participant-xxxx`) of each account uid in a campaign, assigning new ones.
 
-        Labels are random (not derived from the handle), so nobody can recompute them from a list of
-        suspects; they stay the same in every report of the campaign.
+        Labels are random, not derived from the handle, and stay the same in every report of the campaign.
         """
-        wanted = list(dict.fromkeys(uids))
         with self.transaction("assign pseudonyms") as conn:
-            known = dict(conn.execute("SELECT uid, label FROM pseudonyms WHERE campaign = ?", (campaign,)).fetchall())
-            taken = set(known.values())
-            for uid in wanted:
-                if uid in known:
-                    continue
-                # Four hex digits while they are plentiful, longer once a quarter of them are taken.
-                digits = 4
-                while len(taken) > 16 ** digits // 4:
-                    digits += 2
-                label = f"participant-{secrets.token_hex(digits // 2)}"
-                while label in taken:
-                    label = f"participant-{secrets.token_hex(digits // 2)}"
-                conn.execute("INSERT INTO pseudonyms (campaign, uid, label) VALUES (?, ?, ?)", (campaign, uid, label))
-                known[uid] = label
-                taken.add(label)
-        return {uid: known[uid] for uid in wanted}
+            return pseudonyms.assign_pseudonyms(conn, campaign, uids)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -581,48 +375,6 @@ class Store:
         with self._guard("read posts"):
             return [row[0] for row in self.conn.execute(sql, args)]
 
-
-def _post_row(post: Post, collected_at: str) -> tuple[Any, ...]:
-    return (post.uid, post.platform, post.id, post.author_uid, post.created_at, post.ts, post.text, post.lang,
-            post.kind, post.ref_uid, post.url, post.like_count, post.repost_count, post.reply_count,
-            post.quote_count, post.bookmark_count, post.impression_count, post.metrics_at, collected_at)
-
-
-def _counters_row(post: Post) -> tuple[Any, ...]:
-    return (post.like_count, post.repost_count, post.reply_count, post.quote_count, post.bookmark_count,
-            post.impression_count, post.metrics_at, post.uid, post.metrics_at)
-
-
-def _account_row(account: Account) -> tuple[Any, ...]:
-    verified = None if account.verified is None else int(account.verified)
-    return (account.uid, account.platform, account.id, account.handle, account.name, account.followers_count,
-            account.following_count, account.posts_count, verified, account.created_at, account.updated_at)
-
-
-def _merged(first: Account, second: Account) -> Account:
-    """Two snapshots of one account: the newer one's values, with what only the older one knew filled in."""
-    newer, older = (second, first) if second.updated_at >= first.updated_at else (first, second)
-    gaps = {f: getattr(older, f) for f in _KEPT_WHEN_UNKNOWN if getattr(newer, f) is None}
-    return replace(newer, **gaps) if any(v is not None for v in gaps.values()) else newer
-
-
-def _new_member(post: Post, stored: tuple[Any, ...] | None) -> tallies.NewMember:
-    """A post joining a campaign, with the newest counters known (the stored ones when they are newer)."""
-    like, repost, reply, quote, impressions = (post.like_count, post.repost_count, post.reply_count,
-                                               post.quote_count, post.impression_count)
-    # What the posts table holds after this write: the incoming snapshot only replaced a strictly older one.
-    if stored is not None and stored[6] is not None and not post.metrics_at > stored[6]:
-        like, repost, reply, quote, impressions = stored[1:6]
-    return tallies.NewMember(
-        uid=post.uid, platform=post.platform, ts=post.ts, kind=post.kind, author_uid=post.author_uid,
-        engagement=tallies.engagement_of(post.kind, like, repost, reply, quote),
-        impressions=0 if post.kind == "repost" else impressions or 0, tags=post.tags, mentions=post.mentions)
-
-
-def _bill(conn: sqlite3.Connection, day: str, uids: list[str]) -> int:
-    before = conn.total_changes
-    conn.executemany("INSERT OR IGNORE INTO billed_reads (day, uid) VALUES (?, ?)", [(day, u) for u in uids])
-    return conn.total_changes - before
 
 
 def _process_alive(pid: int) -> bool:

@@ -1,0 +1,37 @@
+"""Billed reads: what a platform charges for reading, deduplicated per billing day, and what a page cost.
+
+A source that bills hands over a `models.Billing`: its billing day and what reading a post and an account
+costs. The store remembers every resource billed that day in `billed_reads`, so a post read twice in one day
+is charged once. Posts and accounts are separate id spaces on a platform (on X a post and a user can share
+an id), so each key carries its resource kind: `post:x:123`, `user:x:123`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from ..models import Batch, Billing
+
+POST = "post"
+ACCOUNT = "user"  # the key prefix files have carried since release 1
+
+
+def bill_page(conn: sqlite3.Connection, billing: Billing, batch: Batch) -> float:
+    """Record a page's reads on the billing day (in the caller's transaction); the cost of the new ones."""
+    posts = _bill(conn, billing.day, POST, [p.uid for p in batch.posts] + [p.uid for p in batch.context_posts])
+    accounts = _bill(conn, billing.day, ACCOUNT, [a.uid for a in batch.accounts])
+    return posts * billing.post_usd + accounts * billing.user_usd
+
+
+def forget_before(conn: sqlite3.Connection, day: str) -> None:
+    """Drop the records of days before `day` (they no longer affect any charge)."""
+    conn.execute("DELETE FROM billed_reads WHERE day < ?", (day,))
+
+
+def _bill(conn: sqlite3.Connection, day: str, kind: str, uids: Iterable[str]) -> int:
+    """Record reads of one resource kind; how many were not billed yet that day."""
+    before = conn.total_changes
+    conn.executemany("INSERT OR IGNORE INTO billed_reads (day, uid) VALUES (?, ?)",
+                     [(day, f"{kind}:{uid}") for uid in uids])
+    return conn.total_changes - before

@@ -1,0 +1,90 @@
+"""The database schema: every statement that shapes a stormwatch database, grouped as the migrations apply them.
+
+`migrations.py` names and orders these groups; a new column, table or index is a new group here and a new
+migration there (never an edit of a group an earlier release has applied: files made by that release would
+not get it). A test checks that a new database and a release-1 file upgraded in place end up alike.
+
+Every row key is platform-qualified (`x:1578516068309794817`); native ids stay text. Times are ISO-8601 UTC
+text, except the integer epoch seconds (`ts`, `first_ts`, `window_start`, ...) that buckets are computed from.
+"""
+
+from __future__ import annotations
+
+# Accounts with at least this many posts in the window are indexed by their post count (tally_authors_busy).
+BUSY_POSTS = 5
+
+# Posts, accounts, what they say, campaign membership, and the collector's own records.
+COLLECTED_ROWS = (
+    "CREATE TABLE posts (uid TEXT PRIMARY KEY, platform TEXT NOT NULL, id TEXT NOT NULL, author_uid TEXT, "
+    "created_at TEXT NOT NULL, ts INTEGER NOT NULL, text TEXT, lang TEXT, kind TEXT NOT NULL, ref_uid TEXT, "
+    "url TEXT, like_count INTEGER, repost_count INTEGER, reply_count INTEGER, quote_count INTEGER, "
+    "bookmark_count INTEGER, impression_count INTEGER, metrics_at TEXT, collected_at TEXT NOT NULL)",
+    "CREATE TABLE accounts (uid TEXT PRIMARY KEY, platform TEXT NOT NULL, id TEXT NOT NULL, handle TEXT NOT NULL, "
+    "name TEXT, followers_count INTEGER, following_count INTEGER, posts_count INTEGER, verified INTEGER, "
+    "created_at TEXT, updated_at TEXT NOT NULL)",
+    "CREATE INDEX idx_accounts_platform_handle ON accounts (platform, handle)",
+    # Small link tables are clustered on their key: each lookup is one b-tree seek.
+    "CREATE TABLE post_tags (post_uid TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (post_uid, tag)) WITHOUT ROWID",
+    "CREATE TABLE post_mentions (post_uid TEXT NOT NULL, handle TEXT NOT NULL, "
+    "PRIMARY KEY (post_uid, handle)) WITHOUT ROWID",
+    # Membership carries copies of the post's immutable ts, platform, kind and author so campaign
+    # metrics read one index instead of joining posts for every bucket.
+    "CREATE TABLE campaign_posts (campaign TEXT NOT NULL, post_uid TEXT NOT NULL, ts INTEGER NOT NULL, "
+    "platform TEXT NOT NULL, kind TEXT NOT NULL, author_uid TEXT, PRIMARY KEY (campaign, post_uid)) WITHOUT ROWID",
+    # Covering: window scans (volume, totals, top accounts over any --since/--until) read this index alone.
+    "CREATE INDEX campaign_posts_time ON campaign_posts (campaign, ts, platform, kind, author_uid)",
+    "CREATE TABLE cursors (campaign TEXT NOT NULL, source TEXT NOT NULL, query TEXT NOT NULL, position TEXT, "
+    "pending TEXT, since TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (campaign, source, query))",
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY, campaign TEXT NOT NULL, source TEXT NOT NULL, "
+    "started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL, requests INTEGER DEFAULT 0, "
+    "posts_read INTEGER DEFAULT 0, users_read INTEGER DEFAULT 0, posts_new INTEGER DEFAULT 0, "
+    "posts_updated INTEGER DEFAULT 0, cost_usd REAL DEFAULT 0.0, error TEXT, rate_limit_reset TEXT, pid INTEGER)",
+    "CREATE INDEX idx_runs_campaign_source_started_at ON runs (campaign, source, started_at)",
+    "CREATE INDEX idx_runs_campaign_started_at ON runs (campaign, started_at)",
+    # The counts belong to the query they were asked for.
+    "CREATE TABLE volume_counts (campaign TEXT NOT NULL, source TEXT NOT NULL, query TEXT NOT NULL, "
+    "bucket_start TEXT NOT NULL, bucket_end TEXT NOT NULL, count INTEGER NOT NULL, fetched_at TEXT NOT NULL, "
+    "PRIMARY KEY (campaign, source, query, bucket_start)) WITHOUT ROWID",
+)
+
+# Running tallies of each campaign's registered storm window (store/tallies.py keeps them).
+RUNNING_TALLIES = (
+    "CREATE TABLE campaigns (campaign TEXT PRIMARY KEY, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL)",
+    "CREATE TABLE tally_minutes (campaign TEXT NOT NULL, platform TEXT NOT NULL, minute INTEGER NOT NULL, "
+    "posts INTEGER NOT NULL, originals INTEGER NOT NULL, reposts INTEGER NOT NULL, quotes INTEGER NOT NULL, "
+    "replies INTEGER NOT NULL, newcomers INTEGER NOT NULL, PRIMARY KEY (campaign, minute, platform)) WITHOUT ROWID",
+    "CREATE TABLE tally_authors (campaign TEXT NOT NULL, author_uid TEXT NOT NULL, platform TEXT NOT NULL, "
+    "first_ts INTEGER NOT NULL, posts INTEGER NOT NULL, engagement INTEGER NOT NULL, followers INTEGER NOT NULL, "
+    "PRIMARY KEY (campaign, author_uid)) WITHOUT ROWID",
+    # The dashboard asks for the busiest accounts every second; other orders are for reports, which can scan.
+    # Most people post once or twice: indexing only the busy accounts keeps every other upsert off the index.
+    f"CREATE INDEX tally_authors_busy ON tally_authors (campaign, posts) WHERE posts >= {BUSY_POSTS}",
+    "CREATE TABLE tally_totals (campaign TEXT NOT NULL, platform TEXT NOT NULL, posts INTEGER NOT NULL, "
+    "originals INTEGER NOT NULL, reposts INTEGER NOT NULL, quotes INTEGER NOT NULL, replies INTEGER NOT NULL, "
+    "contributors INTEGER NOT NULL, potential_reach INTEGER NOT NULL, potential_impressions INTEGER NOT NULL, "
+    "impressions INTEGER NOT NULL, engagement INTEGER NOT NULL, first_ts INTEGER, last_ts INTEGER, "
+    "PRIMARY KEY (campaign, platform))",
+    "CREATE TABLE tally_tags (campaign TEXT NOT NULL, tag TEXT NOT NULL, posts INTEGER NOT NULL, "
+    "PRIMARY KEY (campaign, tag)) WITHOUT ROWID",
+    "CREATE INDEX tally_tags_posts ON tally_tags (campaign, posts)",
+    "CREATE TABLE tally_mentions (campaign TEXT NOT NULL, handle TEXT NOT NULL, posts INTEGER NOT NULL, "
+    "PRIMARY KEY (campaign, handle)) WITHOUT ROWID",
+)
+TALLY_TABLES = ("tally_minutes", "tally_authors", "tally_totals", "tally_tags", "tally_mentions")
+
+# Resources already billed on a billing day (X charges each post or user once a UTC day): store/billing.py.
+BILLED_READS = (
+    "CREATE TABLE billed_reads (day TEXT NOT NULL, uid TEXT NOT NULL, PRIMARY KEY (day, uid)) WITHOUT ROWID",
+)
+
+# Stable per-campaign pseudonyms for reports (store/pseudonyms.py).
+PSEUDONYMS = (
+    "CREATE TABLE pseudonyms (campaign TEXT NOT NULL, uid TEXT NOT NULL, label TEXT NOT NULL, "
+    "PRIMARY KEY (campaign, uid), UNIQUE (campaign, label))",
+)
+
+# Which migrations a database has had (store/migrations.py), in the order they were applied (rowid order).
+MIGRATION_LOG = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (migration_set TEXT NOT NULL, name TEXT NOT NULL, "
+    "applied_at TEXT NOT NULL, PRIMARY KEY (migration_set, name))",
+)
