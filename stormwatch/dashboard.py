@@ -86,24 +86,28 @@ class Snapshot:
 
 
 def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now: datetime | None = None,
-                  next_runs: dict[str, datetime | None] | None = None, list_size: int = 8) -> Snapshot:
-    """Read everything the dashboard shows for one campaign (storm window, storm clock)."""
+                  next_runs: dict[str, datetime | None] | None = None, list_size: int = 8,
+                  reader: metrics.ReaderChoice = "auto") -> Snapshot:
+    """Read everything the dashboard shows for one campaign (storm window, storm clock), figures through `reader`."""
     now = now or config.clock.now()
     # The whole storm window: while the storm runs, nothing exists after now, so this is "the storm so far",
     # and it is the window the store keeps running tallies for (a refresh reads a few rows, not the posts).
     window = metrics.campaign_window(campaign)
-    health = metrics.campaign_health(store, campaign, now)
+    health = metrics.campaign_health(store, campaign, now, reader=reader)
     complete = _complete_until(health, now)
     spark_end = complete.replace(second=0, microsecond=0)
-    spark = metrics.per_minute(store, campaign.name, spark_end - timedelta(minutes=SPARK_MINUTES), spark_end)
-    result = metrics.totals(store, campaign.name, window)
-    new_recent = metrics.new_contributors(store, campaign.name, window, spark_end - timedelta(minutes=5))
-    peak = metrics.peak_minute(store, campaign.name, window)
+    spark = metrics.per_minute(store, campaign.name, spark_end - timedelta(minutes=SPARK_MINUTES), spark_end,
+                               reader=reader)
+    result = metrics.totals(store, campaign.name, window, reader=reader)
+    new_recent = metrics.new_contributors(store, campaign.name, window, spark_end - timedelta(minutes=5),
+                                          reader=reader)
+    peak = metrics.peak_minute(store, campaign.name, window, reader=reader)
     # "Fading" compares with the busiest minute so far (a re-read of an old storm must not see its future peak).
     if peak.minute is None or parse_time(peak.minute) < spark_end:
         peak_so_far = peak.posts
     else:
-        peak_so_far = max(metrics.per_minute(store, campaign.name, window.since, max(window.since, spark_end)),
+        peak_so_far = max(metrics.per_minute(store, campaign.name, window.since, max(window.since, spark_end),
+                                             reader=reader),
                           default=0)
     sources = tuple(_source_line(s, campaign, next_runs or {}, config) for s in health.sources)
     snapshot = Snapshot(
@@ -113,9 +117,9 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         per_minute=tuple(spark), per_minute_end=spark_end, peak=peak, peak_so_far=peak_so_far,
         new_contributors_5m=new_recent,
         goal_posts=campaign.goal_posts, goal_contributors=campaign.goal_contributors,
-        top_accounts=tuple(metrics.top_accounts(store, campaign.name, window, limit=list_size)),
-        co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, limit=list_size)),
-        targets=tuple(metrics.target_mentions(store, campaign, window)),
+        top_accounts=tuple(metrics.top_accounts(store, campaign.name, window, limit=list_size, reader=reader)),
+        co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, limit=list_size, reader=reader)),
+        targets=tuple(metrics.target_mentions(store, campaign, window, reader=reader)),
         latest=tuple(metrics.latest_posts(store, campaign.name, window, limit=list_size)),
         sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd)
     return _with_alerts(snapshot, campaign)

@@ -21,13 +21,13 @@ import pytest
 
 from stormwatch import metrics
 from stormwatch.config import Config, load_config
-from stormwatch.metrics import KnownAccount
 from stormwatch.models import Account, Batch, Post
 from stormwatch.report import write_report
 from stormwatch.report.charts import PLATFORM_COLOURS, draw_charts, figure_texts, platform_colour
 from stormwatch.report.content import gather, name_accounts
 from stormwatch.report.markdown import escape_markdown
-from stormwatch.report.names import HIDDEN_LINK, HIDDEN_MENTION, Namer, NamingPolicy
+from stormwatch.report.names import HIDDEN_ACCOUNT, HIDDEN_LINK, HIDDEN_MENTION, Namer, NamingPolicy
+from stormwatch.report.rows import KnownAccount
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
 
@@ -446,10 +446,9 @@ def test_namer_rewrites_mentions_default_deny(store: Store, collected) -> None:
     campaign = config.campaigns[0]
     known = [KnownAccount("x:1", "x", "SmallVoice", 40), KnownAccount("x:2", "x", "BigOutlet", 250_000),
              KnownAccount("x:3", "x", "smallcaps_target", 10)]
-    namer = Namer(store, replace(campaign, targets=("smallcaps_target",)),
-                  NamingPolicy.for_campaign(replace(campaign, targets=("smallcaps_target",)), "pseudonymized",
-                                            THRESHOLD), known)
-    namer.assign([])
+    addressing = replace(campaign, targets=("smallcaps_target",))
+    policy = NamingPolicy.for_campaign(addressing, "pseudonymized", THRESHOLD)
+    namer = Namer.for_report(store, addressing, policy, [], known)
     small = namer.label("x:1", "SmallVoice", 40)
     assert small.startswith("participant-")
     text = ("RT @smallvoice: thanks @BigOutlet, @Issaamro. and @SMALLCAPS_TARGET; @nobody_we_know and "
@@ -460,8 +459,25 @@ def test_namer_rewrites_mentions_default_deny(store: Store, collected) -> None:
     # The same handle on another platform is another person: unknown there, so hidden.
     assert namer.text("@BigOutlet", "mastodon") == HIDDEN_MENTION
     assert namer.label("x:1", "SmallVoice", 40) == small == store.assign_pseudonyms(campaign.name, ["x:1"])["x:1"]
-    public = Namer(store, campaign, NamingPolicy.for_campaign(campaign, "public", THRESHOLD), known)
+    # another process rewrites texts alike from the Namer's state
+    assert Namer.from_state(policy, namer.state()).text(text, "x") == namer.text(text, "x")
+    public = Namer(NamingPolicy.for_campaign(campaign, "public", THRESHOLD), known)
     assert public.text(text, "x") == text and public.label("x:1", "SmallVoice", 40) == "SmallVoice"
+
+
+def test_the_namer_only_reads_an_account_it_has_no_label_for_is_hidden(store: Store, collected) -> None:
+    config, _ = collected
+    campaign = config.campaigns[0]
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", THRESHOLD)
+    namer = Namer.for_report(store, campaign, policy, [("x:1", "SmallVoice", 40), ("x:2", "BigOutlet", 250_000)],
+                             [KnownAccount("x:3", "x", "Mentioned", 12)])
+    labels = dict(store.conn.execute("SELECT uid, label FROM pseudonyms WHERE campaign = ?", (campaign.name,)))
+    assert namer.label("x:1", "SmallVoice", 40) == labels["x:1"] and "x:2" not in labels
+    assert namer.text("hi @mentioned", "x") == f"hi @{labels['x:3']}"
+    # an account collected after the report read its accounts: hidden, and no label is written while reading
+    assert namer.label("x:999", "LateComer", 3) == HIDDEN_ACCOUNT
+    assert namer.author("x:999", "LateComer", 3) == (HIDDEN_ACCOUNT, False)
+    assert dict(store.conn.execute("SELECT uid, label FROM pseudonyms WHERE campaign = ?", (campaign.name,))) == labels
 
 
 # --- windows ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, 
 from ..store import Store
 from ..times import parse_time
 from .names import Namer, NamingPolicy
+from .rows import mentioned_accounts
 
 TOP_N = 10
 COVERAGE_GAPS_SHOWN = 10
@@ -135,10 +136,13 @@ class ReportContent:
 
 def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
                   policy: NamingPolicy) -> tuple[Namer, tuple[AccountStat, ...]]:
-    """The window's contributors, and a Namer holding a pseudonym for every hidden contributor and mention."""
+    """The window's contributors, and a Namer holding a pseudonym for every hidden contributor and mention.
+
+    The pseudonyms are assigned here, in one store call, before anything else of the report is read.
+    """
     contributors = tuple(metrics.accounts(store, campaign.name, window))
-    namer = Namer(store, campaign, policy, metrics.mentioned_accounts(store, campaign.name, window))
-    namer.assign((a.uid, a.handle, a.followers) for a in contributors)
+    namer = Namer.for_report(store, campaign, policy, ((a.uid, a.handle, a.followers) for a in contributors),
+                             mentioned_accounts(store, campaign.name, window))
     return namer, contributors
 
 

@@ -26,6 +26,7 @@ from ..metrics import Window
 from ..store import Store
 from ..times import iso_utc, parse_time
 from .names import Namer, NamingPolicy
+from .rows import iter_post_rows
 from .tables import write_posts_csv
 
 # Below this many posts one process writes the file: starting more costs more than it saves.
@@ -35,7 +36,7 @@ PARALLEL_FROM = 50_000
 def export_posts(namer: Namer, authors: dict[str, tuple[str, bool, int]], store: Store, campaign: str, part: Window,
                  timezone: ZoneInfo, path: Path, header: bool = True) -> int:
     """Write the posts of `part` of the report's window to `path`, naming accounts through `namer`."""
-    return write_posts_csv(path, metrics.iter_post_rows(store, campaign, part), namer, timezone, authors,
+    return write_posts_csv(path, iter_post_rows(store, campaign, part), namer, timezone, authors,
                            header=header)
 
 
@@ -122,7 +123,7 @@ def main() -> None:
     with Path(job["naming"]).open("rb") as handle:
         naming = pickle.load(handle)  # written by the report process that started this one
     with Store.open(Path(job["database"]), create=False) as store:
-        namer = Namer.from_state(store, campaign, policy, naming["namer"])
+        namer = Namer.from_state(policy, naming["namer"])
         rows = export_posts(namer, naming["authors"], store, campaign.name, part, campaign.timezone,
                             Path(job["path"]), header=job["header"])
     print(json.dumps({"rows": rows}))

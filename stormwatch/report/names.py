@@ -2,29 +2,33 @@
 
 Participant safety comes first here. In pseudonymized mode an account is named only when it is one of the
 campaign's own accounts or targets, or has at least `threshold` followers; every other account is shown as its
-stable `participant-xxxx` label from `Store.assign_pseudonyms`, and its display name is never written. Post texts are
-rewritten default-deny: a mentioned handle stays only when it is known to be named, a known smaller account
-becomes its label, and a handle we know nothing about becomes `@[hidden]`.
+stable `participant-xxxx` label, and its display name is never written. Labels are assigned before the report
+reads anything, by one store call for every account it may show (`Namer.for_report`); afterwards a Namer only
+reads, and an account that somehow has no label is shown hidden, never named. Post texts are rewritten
+default-deny: a mentioned handle stays only when it is known to be named, a known smaller account becomes its
+label, and a handle we know nothing about becomes `@[hidden]`.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import CampaignConfig
 from ..errors import StormwatchError
-from ..metrics import KnownAccount
 from ..store import Store
+from ..store.pseudonyms import LABEL_SHAPE
+from .rows import KnownAccount
 
 PUBLIC = "public"
 PSEUDONYMIZED = "pseudonymized"
 NAME_MODES = (PUBLIC, PSEUDONYMIZED)
 HIDDEN_MENTION = "@[hidden]"
 HIDDEN_LINK = "[link]"
+# How an account is shown when it has no handle to show, or should be hidden and has no label.
+HIDDEN_ACCOUNT = HIDDEN_MENTION.lstrip("@")
 
 # Links go in pseudonymized texts: a short link can expand to `x.com/<handle>/status/...` of a hidden author.
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -73,20 +77,21 @@ class NamingPolicy:
         if not self.pseudonymized:
             return "Names: public — every account is shown with its handle and display name."
         return (f"Names: pseudonymized — accounts with fewer than {self.threshold:,} followers are shown as a stable "
-                "label (participant-xxxx) and their display names are left out, except the campaign's own accounts "
+                f"label ({LABEL_SHAPE}) and their display names are left out, except the campaign's own accounts "
                 "and the accounts it addresses; in post texts, mentions of such accounts show the label, mentions "
                 f"of accounts unknown to this report show {HIDDEN_MENTION}, and links show {HIDDEN_LINK}.")
 
 
 class Namer:
-    """Labels accounts and rewrites post texts for one report under a naming policy."""
+    """Labels accounts and rewrites post texts for one report under a naming policy, from labels assigned before.
 
-    def __init__(self, store: Store, campaign: CampaignConfig, policy: NamingPolicy,
-                 known: Iterable[KnownAccount] = ()) -> None:
-        self.store = store
-        self.campaign = campaign
+    `known` are the accounts mentions may refer to; `labels` the pseudonyms assigned to accounts (uid -> label).
+    """
+
+    def __init__(self, policy: NamingPolicy, known: Iterable[KnownAccount] = (),
+                 labels: Mapping[str, str] | None = None) -> None:
         self.policy = policy
-        self._labels: dict[str, str] = {}
+        self._labels: dict[str, str] = dict(labels or {})
         self._shown: dict[str, tuple[str, bool]] = {}
         self._mentions: dict[str, dict[str, str]] = {}
         self._texts: dict[tuple[str, str], str] = {}
@@ -99,16 +104,21 @@ class Namer:
             if held is None or account.followers < held.followers:
                 self._directory[key] = account
 
-    def assign(self, accounts: Iterable[tuple[str, str | None, int | None]]) -> None:
-        """Fetch (or create) pseudonyms in one batch for the (uid, handle, followers) the report will hide."""
-        if not self.policy.pseudonymized:
-            return
-        hidden = [uid for uid, handle, followers in accounts
-                  if uid not in self._labels and not self.policy.is_named(handle, followers)]
-        hidden.extend(a.uid for a in self._directory.values()
-                      if a.uid not in self._labels and not self.policy.is_named(a.handle, a.followers))
-        if hidden:
-            self._labels.update(self.store.assign_pseudonyms(self.campaign.name, hidden))
+    @classmethod
+    def for_report(cls, store: Store, campaign: CampaignConfig, policy: NamingPolicy,
+                   shown: Iterable[tuple[str, str | None, int | None]], known: Iterable[KnownAccount]) -> Namer:
+        """A Namer for one report: every account it may show that the policy hides gets its pseudonym now.
+
+        `shown` are the (uid, handle, followers) of the accounts the report shows (the window's contributors),
+        `known` the accounts its posts mention; their labels are assigned (or fetched) in one store call.
+        """
+        namer = cls(policy, known)
+        if policy.pseudonymized:
+            hidden = [uid for uid, handle, followers in shown if not policy.is_named(handle, followers)]
+            hidden.extend(a.uid for a in namer._directory.values() if not policy.is_named(a.handle, a.followers))
+            if hidden:
+                namer._labels.update(store.assign_pseudonyms(campaign.name, hidden))
+        return namer
 
     def state(self) -> dict[str, Any]:
         """What another process needs to rewrite post texts exactly as this Namer does: the directory of
@@ -122,19 +132,9 @@ class Namer:
                 for uid, handle, followers in authors}
 
     @classmethod
-    def from_state(cls, store: Store, campaign: CampaignConfig, policy: NamingPolicy, state: dict[str, Any]) -> Namer:
+    def from_state(cls, policy: NamingPolicy, state: dict[str, Any]) -> Namer:
         """A Namer in another process that names accounts as the one whose `state()` this is."""
-        namer = cls(store, campaign, policy, state["known"])
-        namer._labels.update(state["labels"])
-        return namer
-
-    def bound_to(self, store: Store) -> Namer:
-        """A Namer with this one's labels and directory that labels newcomers through `store` (one per thread)."""
-        twin = copy.copy(self)
-        twin.store = store
-        twin._labels = dict(self._labels)
-        twin._shown, twin._mentions, twin._texts = {}, {}, {}
-        return twin
+        return cls(policy, state["known"], state["labels"])
 
     def is_named(self, handle: str | None, followers: int | None) -> bool:
         """Whether an account appears under its own handle."""
@@ -145,13 +145,9 @@ class Namer:
         if self.is_named(handle, followers):
             return handle or (uid or "unknown").split(":", 1)[-1]
         if uid is None:
-            return HIDDEN_MENTION.lstrip("@")
-        label = self._labels.get(uid)
-        if label is None:
-            # An account not in the batch (collected after it was read): label it now rather than name it.
-            label = self.store.assign_pseudonyms(self.campaign.name, [uid])[uid]
-            self._labels[uid] = label
-        return label
+            return HIDDEN_ACCOUNT
+        # An account without a label was not among those the report read first (collected since): hidden.
+        return self._labels.get(uid, HIDDEN_ACCOUNT)
 
     def author(self, uid: str | None, handle: str | None, followers: int | None) -> tuple[str, bool]:
         """(label, named) for a post's author, remembered per account (a million posts ask again and again)."""

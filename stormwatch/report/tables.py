@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..metrics import AccountStat, PostRow
+from ..metrics import AccountStat
 from ..times import iso_utc, parse_time
 from .content import ReportContent, local_iso
 from .names import Namer
+from .rows import PostRowTuple
 
 CSV_ENCODING = "utf-8-sig"
 POSTS_HEADER = ("created_at_utc", "created_at_local", "platform", "kind", "author", "followers", "likes", "reposts",
@@ -59,7 +60,7 @@ class LocalTimes:
         return f"{cached[0]}{created_at[16:19]}{cached[1]}"
 
 
-def write_posts_csv(path: Path, posts: Iterable[PostRow], namer: Namer, timezone: ZoneInfo,
+def write_posts_csv(path: Path, posts: Iterable[PostRowTuple], namer: Namer, timezone: ZoneInfo,
                     authors: dict[str, tuple[str, bool, int]], *, header: bool = True) -> int:
     """Write one row per post (streamed, never held in memory); returns the number of rows.
 

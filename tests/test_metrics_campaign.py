@@ -138,33 +138,38 @@ def test_summary_json_has_the_documented_keys(collected, store) -> None:
     assert data["posts"] == storm.truth(T0, WINDOW_END).posts
 
 
-def test_tallied_figures_equal_figures_counted_from_the_rows(collected, store, monkeypatch) -> None:
+def test_tallied_figures_equal_figures_counted_from_the_rows(collected, store) -> None:
     config, _ = collected
     campaign = config.campaigns[0]
     window = metrics.campaign_window(campaign)
 
-    def everything() -> dict:
+    def everything(reader: metrics.ReaderChoice) -> dict:
         return {
-            "totals": metrics.totals(store, campaign.name, window),
-            "x only": metrics.totals(store, campaign.name, metrics.campaign_window(campaign, platform="x")),
-            "volume": [metrics.volume(store, campaign.name, window, size) for size in (60, 300, 3600)],
-            "peak": metrics.peak_minute(store, campaign.name, window),
-            "tops": [metrics.top_accounts(store, campaign.name, window, by=by, limit=25)
+            "totals": metrics.totals(store, campaign.name, window, reader=reader),
+            "x only": metrics.totals(store, campaign.name, metrics.campaign_window(campaign, platform="x"),
+                                     reader=reader),
+            "volume": [metrics.volume(store, campaign.name, window, size, reader=reader) for size in (60, 300, 3600)],
+            "peak": metrics.peak_minute(store, campaign.name, window, reader=reader),
+            "tops": [metrics.top_accounts(store, campaign.name, window, by=by, limit=25, reader=reader)
                      for by in ("posts", "engagement", "followers")],
-            "accounts": metrics.accounts(store, campaign.name, window),
-            "co": metrics.co_hashtags(store, campaign, window, limit=50),
-            "own": metrics.campaign_hashtags(store, campaign, window),
-            "targets": metrics.target_mentions(store, campaign, window),
-            "coverage": metrics.coverage(store, campaign.name, window),
-            "new": [metrics.new_contributors(store, campaign.name, window, T0 + timedelta(minutes=m))
+            "accounts": metrics.accounts(store, campaign.name, window, reader=reader),
+            "directory": metrics.contributor_directory(store, campaign.name, window, reader=reader),
+            "co": metrics.co_hashtags(store, campaign, window, limit=50, reader=reader),
+            "own": metrics.campaign_hashtags(store, campaign, window, reader=reader),
+            "targets": metrics.target_mentions(store, campaign, window, reader=reader),
+            "coverage": metrics.coverage(store, campaign.name, window, reader=reader),
+            "new": [metrics.new_contributors(store, campaign.name, window, T0 + timedelta(minutes=m), reader=reader)
                     for m in (0, 5, 60, 179)],
-            "minutes": metrics.per_minute(store, campaign.name, T0 - timedelta(hours=1), WINDOW_END),
-            "size": metrics.campaign_size(store, campaign.name),
+            "minutes": metrics.per_minute(store, campaign.name, T0 - timedelta(hours=1), WINDOW_END, reader=reader),
+            "size": metrics.campaign_size(store, campaign.name, reader=reader),
+            "split": metrics.split_by_posts(store, campaign.name, window, 3, reader=reader),
+            "mentioned": metrics.mentioned_account_rows(store, campaign.name, window, reader=reader),
+            "summary": metrics.summary(store, campaign, window, reader=reader),
         }
 
-    tallied = everything()
-    monkeypatch.setattr(metrics, "USE_TALLIES", False)
-    counted = everything()
+    tallied = everything("tallies")
+    counted = everything("rows")
+    automatic = everything("auto")
     for key in tallied:
-        assert tallied[key] == counted[key], key
-    assert tallied["totals"].all.posts > 1000
+        assert tallied[key] == counted[key] == automatic[key], key
+    assert tallied["totals"].all.posts > 1000 and len(tallied["mentioned"]) > 10

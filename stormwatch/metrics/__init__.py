@@ -1,0 +1,59 @@
+"""Read-only figures as plain dataclasses: campaign figures and collector health.
+
+The dashboard, the report and `summary --json` read the store through these functions, never SQL of their
+own. Campaign figures (campaign.py) come through one reader interface (reader.py), the running tallies
+(from_tallies.py) or the rows (from_rows.py), chosen by a `reader` parameter; collector health is health.py;
+rows for the report's exports are exports.py.
+"""
+
+from __future__ import annotations
+
+from .campaign import (
+    DEFINITIONS,
+    CoverageBucket,
+    Summary,
+    accounts,
+    campaign_hashtags,
+    campaign_size,
+    co_hashtags,
+    contributor_directory,
+    coverage,
+    latest_posts,
+    mention_counts,
+    new_contributors,
+    peak_minute,
+    per_minute,
+    split_by_posts,
+    summary,
+    tag_counts,
+    target_mentions,
+    top_accounts,
+    top_posts,
+    totals,
+    volume,
+)
+from .exports import POST_ROW_FIELDS, PostRowTuple, mentioned_account_rows, post_rows
+from .figures import AccountStat, CampaignTotals, Peak, PostStat, Totals, Volume, VolumeBucket
+from .health import (
+    CampaignHealth,
+    CollectionStatus,
+    CursorState,
+    SourceHealth,
+    SourceRuns,
+    campaign_health,
+    collection_status,
+    run_history,
+)
+from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
+from .windows import Window, bucket_seconds_for, campaign_window
+
+__all__ = [
+    "DEFINITIONS", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat", "CampaignHealth", "CampaignTotals",
+    "CollectionStatus", "CoverageBucket", "CursorState", "FigureReader", "Peak", "PostRowTuple", "PostStat",
+    "ReaderChoice", "SourceHealth", "SourceRuns", "Summary", "Totals", "Volume", "VolumeBucket", "Window",
+    "accounts", "bucket_seconds_for", "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window",
+    "co_hashtags", "collection_status", "contributor_directory", "coverage", "figure_reader", "latest_posts",
+    "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows",
+    "run_history", "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts", "top_posts",
+    "totals", "volume",
+]

@@ -1,0 +1,286 @@
+"""Campaign figures: totals, volume, peak, contributors, top accounts and posts, hashtags, targets, coverage.
+
+Every figure follows DESIGN.md's definitions and states its window ([since, until), UTC) and platform filter.
+Those that the running tallies can answer take `reader` ("auto", "tallies" or "rows", see reader.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from ..config import CampaignConfig
+from ..store import Store
+from ..times import from_epoch, iso_utc, parse_time
+from .figures import (
+    ACCOUNT_ORDER,
+    AccountStat,
+    CampaignTotals,
+    Peak,
+    PostStat,
+    Volume,
+    VolumeBucket,
+    combined,
+)
+from .from_rows import ENGAGEMENT_SQL
+from .reader import ReaderChoice, figure_reader
+from .windows import Window, bucket_origin, bucket_seconds_for, window_where
+
+# --- totals, volume, peak -----------------------------------------------------------------------
+
+
+def totals(store: Store, campaign: str, window: Window, *, reader: ReaderChoice = "auto") -> CampaignTotals:
+    """Posts by kind, contributors, reach, impressions and engagement, overall and per platform."""
+    by_platform = figure_reader(store, campaign, reader).platform_totals(window)
+    return CampaignTotals(all=combined(by_platform.values()), by_platform=by_platform)
+
+
+def volume(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None, *,
+           reader: ReaderChoice = "auto") -> Volume:
+    """Posts per bucket (minute / 5 min / hour by span unless given) and new contributors per bucket."""
+    size = bucket_seconds or bucket_seconds_for(window)
+    origin = bucket_origin(window, size)
+    counts, newcomers = figure_reader(store, campaign, reader).bucket_counts(window, origin, size)
+    last_bucket = (window.until_ts - 1 - origin) // size
+    buckets = []
+    cumulative_posts = cumulative_contributors = 0
+    for index in range(0, last_bucket + 1):
+        by_platform = counts.get(index, {})
+        posts = sum(by_platform.values())
+        cumulative_posts += posts
+        cumulative_contributors += newcomers.get(index, 0)
+        buckets.append(VolumeBucket(
+            start=iso_utc(from_epoch(origin + index * size)), posts=posts,
+            by_platform=dict(sorted(by_platform.items())), new_contributors=newcomers.get(index, 0),
+            cumulative_posts=cumulative_posts, cumulative_contributors=cumulative_contributors))
+    return Volume(bucket_seconds=size, buckets=tuple(buckets))
+
+
+def peak_minute(store: Store, campaign: str, window: Window, *, reader: ReaderChoice = "auto") -> Peak:
+    """The minute with the most posts (the earliest of equals)."""
+    row = figure_reader(store, campaign, reader).busiest_minute(window)
+    if row is None or not row[1]:
+        return Peak(None, 0)
+    return Peak(iso_utc(from_epoch(row[0] * 60)), row[1])
+
+
+def per_minute(store: Store, campaign: str, since: datetime, until: datetime, platform: str | None = None, *,
+               reader: ReaderChoice = "auto") -> list[int]:
+    """Posts in each minute from `since` (floored to the minute) to `until`, zeros included (any window)."""
+    start = int(since.timestamp()) // 60
+    end = -(-int(until.timestamp()) // 60)
+    counts = figure_reader(store, campaign, reader).minute_counts(start, end, platform)
+    return [counts.get(minute, 0) for minute in range(start, end)]
+
+
+def split_by_posts(store: Store, campaign: str, window: Window, parts: int, *,
+                   reader: ReaderChoice = "auto") -> list[datetime]:
+    """Minute boundaries that split the window's posts into `parts` runs of about equal size (parts - 1 times)."""
+    if parts < 2:
+        return []
+    minutes = per_minute(store, campaign, window.since, window.until, window.platform, reader=reader)
+    total = sum(minutes)
+    first = window.since_ts // 60
+    bounds: list[datetime] = []
+    running = 0
+    for offset, posts in enumerate(minutes):
+        running += posts
+        while len(bounds) < parts - 1 and running >= total * (len(bounds) + 1) / parts:
+            moment = from_epoch((first + offset + 1) * 60)
+            if window.since < moment < window.until and (not bounds or moment > bounds[-1]):
+                bounds.append(moment)
+            else:
+                break
+        if len(bounds) == parts - 1:
+            break
+    return bounds
+
+
+def new_contributors(store: Store, campaign: str, window: Window, since: datetime, *,
+                     reader: ReaderChoice = "auto") -> int:
+    """Accounts whose first post in the window came at or after `since` (people joining lately)."""
+    since_ts = max(int(since.timestamp()), window.since_ts)
+    if since_ts >= window.until_ts:
+        return 0
+    return figure_reader(store, campaign, reader).newcomers_since(window, since_ts)
+
+
+def campaign_size(store: Store, campaign: str, *, reader: ReaderChoice = "auto") -> int:
+    """How many posts the campaign holds, any time (from the tallies when the campaign has them)."""
+    return figure_reader(store, campaign, reader).member_count()
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+def top_accounts(store: Store, campaign: str, window: Window, by: str = "posts", limit: int = 10, *,
+                 reader: ReaderChoice = "auto") -> list[AccountStat]:
+    """Accounts ranked by posts, by engagement received (on their non-repost posts), or by followers."""
+    if by not in ACCOUNT_ORDER:
+        raise ValueError(f"top accounts by {by!r}: choose posts, engagement or followers")
+    return figure_reader(store, campaign, reader).ranked_accounts(window, by, limit)
+
+
+def accounts(store: Store, campaign: str, window: Window, *, reader: ReaderChoice = "auto") -> list[AccountStat]:
+    """Every contributor of the window with posts and engagement received (for exports)."""
+    return top_accounts(store, campaign, window, by="posts", limit=-1, reader=reader)
+
+
+def contributor_directory(store: Store, campaign: str, window: Window, *,
+                          reader: ReaderChoice = "auto") -> dict[str, tuple[str, int]]:
+    """Every contributor of the window: uid -> (handle, followers), as exports look authors up."""
+    return figure_reader(store, campaign, reader).contributor_directory(window)
+
+
+# --- posts --------------------------------------------------------------------------------------
+
+_POST_SELECT = (
+    "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, a.handle, coalesce(a.followers_count, 0), "
+    "p.text, p.url, p.lang, coalesce(p.like_count, 0), coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), "
+    "coalesce(p.quote_count, 0), p.impression_count, "
+    f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END "
+    "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid ")
+
+
+def _post_stat(row: tuple[Any, ...]) -> PostStat:
+    (uid, platform, created_at, kind, author_uid, handle, followers, text, url, lang, likes, reposts, replies, quotes,
+     impressions, engagement) = row
+    return PostStat(uid=uid, platform=platform, created_at=created_at, kind=kind, author_uid=author_uid,
+                    handle=handle or (author_uid or "unknown").split(":", 1)[-1], followers=followers, text=text or "",
+                    url=url, lang=lang, likes=likes, reposts=reposts, replies=replies, quotes=quotes,
+                    impressions=impressions, engagement=engagement)
+
+
+def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> list[PostStat]:
+    """Non-repost posts ranked by engagement received."""
+    where, args = window_where(campaign, window)
+    rows = store.conn.execute(
+        _POST_SELECT + f"WHERE {where} AND c.kind != 'repost' ORDER BY 16 DESC, p.created_at ASC LIMIT ?",
+        [*args, limit]).fetchall()
+    return [_post_stat(row) for row in rows]
+
+
+def latest_posts(store: Store, campaign: str, window: Window, limit: int = 8) -> list[PostStat]:
+    """The newest posts of the window."""
+    where, args = window_where(campaign, window)
+    rows = store.conn.execute(_POST_SELECT + f"WHERE {where} ORDER BY c.ts DESC, c.post_uid DESC LIMIT ?",
+                              [*args, limit]).fetchall()
+    return [_post_stat(row) for row in rows]
+
+
+# --- hashtags and mentions ----------------------------------------------------------------------
+
+
+def tag_counts(store: Store, campaign: str, window: Window, tags: list[str] | None = None,
+               exclude: list[str] | None = None, limit: int = -1, *,
+               reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
+    """Posts per hashtag in the window, most used first: only `tags` when given, without `exclude`."""
+    return figure_reader(store, campaign, reader).key_counts(window, "tags", tags, exclude, limit)
+
+
+def mention_counts(store: Store, campaign: str, window: Window, handles: list[str], *,
+                   reader: ReaderChoice = "auto") -> dict[str, int]:
+    """Posts in the window mentioning each of `handles` (case-folded)."""
+    return dict(figure_reader(store, campaign, reader).key_counts(window, "mentions", handles, None, -1))
+
+
+def co_hashtags(store: Store, campaign: CampaignConfig, window: Window, limit: int = 10, *,
+                reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
+    """Other hashtags used alongside the campaign's, by number of posts."""
+    return tag_counts(store, campaign.name, window, exclude=[t.casefold() for t in campaign.hashtags], limit=limit,
+                      reader=reader)
+
+
+def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window, *,
+                      reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
+    """How many posts carried each of the campaign's own hashtags."""
+    counts = dict(tag_counts(store, campaign.name, window, tags=[t.casefold() for t in campaign.hashtags],
+                             reader=reader))
+    return [(tag, counts.get(tag.casefold(), 0)) for tag in campaign.hashtags]
+
+
+def target_mentions(store: Store, campaign: CampaignConfig, window: Window, *,
+                    reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
+    """For each target the campaign addresses, how many posts mention it (in config order)."""
+    if not campaign.targets:
+        return []
+    counts = mention_counts(store, campaign.name, window, [t.casefold() for t in campaign.targets], reader=reader)
+    return [(target, counts.get(target.casefold(), 0)) for target in campaign.targets]
+
+
+# --- coverage -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoverageBucket:
+    """Posts collected vs the platform's own count for one bucket (X counts endpoint)."""
+
+    start: str
+    collected: int
+    counted: int | None
+
+
+def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None,
+             source: str = "x", *, reader: ReaderChoice = "auto") -> list[CoverageBucket]:
+    """Collected posts against the platform's counts per bucket; `counted` is None where no count was fetched."""
+    size = bucket_seconds or bucket_seconds_for(window)
+    # the same origin as `volume`, so the platform's counts land in the buckets the collected posts are in
+    origin = bucket_origin(window, size)
+    collected = volume(store, campaign, Window(window.since, window.until, source), size, reader=reader)
+    counted: dict[int, int] = {}
+    for start, count in store.conn.execute(
+            "SELECT bucket_start, sum(count) FROM volume_counts WHERE campaign = ? AND source = ? "
+            "AND bucket_start >= ? AND bucket_start < ? GROUP BY bucket_start",
+            (campaign, source, iso_utc(window.since), iso_utc(window.until))):
+        index = (int(parse_time(start).timestamp()) - origin) // size
+        counted[index] = counted.get(index, 0) + count
+    return [CoverageBucket(start=b.start, collected=b.posts, counted=counted.get(i))
+            for i, b in enumerate(collected.buckets)]
+
+
+# --- summary ------------------------------------------------------------------------------------
+
+
+DEFINITIONS = {
+    "posts": "campaign posts collected in the window, all kinds",
+    "contributors": "distinct accounts that posted (an account per platform)",
+    "potential_reach": "sum of followers over distinct contributors (latest snapshot)",
+    "potential_impressions": "sum over posts of the author's followers (a repost counts again)",
+    "impressions": "sum of impression counts over non-repost posts, where the platform reports them",
+    "engagement": "likes + reposts + replies + quotes received by non-repost posts, each post once",
+    "peak_posts_per_minute": "posts in the busiest minute of the window",
+}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures `summary --json`, the report and the dashboard share."""
+
+    campaign: str
+    window: dict[str, Any]
+    totals: CampaignTotals
+    peak: Peak
+
+    def to_json(self) -> dict[str, Any]:
+        """One flat JSON object with the headline figures and a per-platform split."""
+        figures = asdict(self.totals.all)
+        return {
+            "campaign": self.campaign,
+            "window": self.window,
+            **{k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
+                                       "potential_reach", "potential_impressions", "impressions", "engagement")},
+            "peak_minute": self.peak.minute,
+            "peak_posts_per_minute": self.peak.posts,
+            "first_post_at": figures["first_post_at"],
+            "last_post_at": figures["last_post_at"],
+            "by_platform": {name: asdict(t) for name, t in self.totals.by_platform.items()},
+            "definitions": DEFINITIONS,
+        }
+
+
+def summary(store: Store, campaign: CampaignConfig, window: Window, *, reader: ReaderChoice = "auto") -> Summary:
+    """Headline figures for a campaign window."""
+    return Summary(campaign=campaign.name, window=window.to_json(),
+                   totals=totals(store, campaign.name, window, reader=reader),
+                   peak=peak_minute(store, campaign.name, window, reader=reader))

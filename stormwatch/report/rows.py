@@ -1,0 +1,38 @@
+"""The report's export rows: the accounts its posts mention (for naming), and every post of the window.
+
+Read through `stormwatch.metrics` (the SQL lives there); what the rows mean to the report is defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .. import metrics
+from ..metrics import POST_ROW_FIELDS, PostRowTuple, Window
+from ..store import Store
+
+__all__ = ["POST_ROW_FIELDS", "KnownAccount", "PostRowTuple", "iter_post_rows", "mentioned_accounts"]
+
+
+@dataclass(frozen=True, slots=True)  # a report holds one per mentioned account: a hundred thousand at scale
+class KnownAccount:
+    """An account the accounts table knows, as the report's naming rules need it."""
+
+    uid: str
+    platform: str
+    handle: str
+    followers: int
+
+
+def mentioned_accounts(store: Store, campaign: str, window: Window) -> list[KnownAccount]:
+    """Known accounts whose handle the window's campaign posts mention (matched per platform, case-insensitively).
+
+    A handle mentioned but unknown here stays unknown: the report hides it.
+    """
+    return [KnownAccount(*row) for row in metrics.mentioned_account_rows(store, campaign, window)]
+
+
+def iter_post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRowTuple]:
+    """Every post of the window in time order, as plain tuples in `POST_ROW_FIELDS` order (a million rows stream)."""
+    return metrics.post_rows(store, campaign, window)

@@ -1,0 +1,64 @@
+"""Collector health from the run log: last runs, successes, back-off, cursors, errors, requests, spend, history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from stormwatch import metrics
+from stormwatch.config import CampaignConfig
+from stormwatch.models import Batch, Billing, Cursor
+from stormwatch.store import Store
+
+from .conftest import T0, x_post
+
+CAMPAIGN = CampaignConfig(name="c", hashtags=("StandWithIssa",), accounts=(), targets=(), sources=("x", "mastodon"),
+                          start=T0, end=T0 + timedelta(hours=3), timezone=ZoneInfo("Asia/Hebron"),
+                          interval=timedelta(minutes=5), storm_interval=timedelta(minutes=1), daily_budget_usd=5.0)
+
+
+def run(store: Store, minute: int, status: str, **finish: object) -> int:
+    started = T0 + timedelta(minutes=minute)
+    run_id = store.start_run("c", "x", started)
+    store.finish_run(run_id, status, started + timedelta(seconds=20), **finish)  # type: ignore[arg-type]
+    return run_id
+
+
+def test_a_source_s_health_from_its_runs_cursors_and_spend(memory_store: Store) -> None:
+    store = memory_store
+    first = store.start_run("c", "x", T0)
+    store.save_page(Batch(posts=(x_post("1"), x_post("2"))), campaign="c",
+                    cursor=Cursor("c", "x", "#StandWithIssa", pending={"next_token": "t"}), run_id=first,
+                    collected_at=T0, billing=Billing("2021-02-07", post_usd=0.5, user_usd=1.0))
+    store.finish_run(first, "partial", T0 + timedelta(seconds=30))
+    run(store, 1, "failed", error="503 Service Unavailable")
+    run(store, 2, "failed", error="503 Service Unavailable")
+    run(store, 3, "rate_limited", error="429 Too Many Requests", rate_limit_reset=T0 + timedelta(minutes=15))
+
+    health = metrics.campaign_health(store, CAMPAIGN, T0 + timedelta(minutes=4))
+    assert (health.name, health.posts, health.daily_budget_usd, health.spent_today_usd) == ("c", 2, 5.0, 1.0)
+    x, mastodon = health.sources
+    assert x.last_run is not None and x.last_run.status == "rate_limited"
+    assert x.last_success_at == "2021-02-07T16:00:30.000Z"
+    assert x.backoff_until == "2021-02-07T16:15:00.000Z"
+    assert (x.runs_today, x.requests_today, x.spent_today_usd) == (4, 1, 1.0)
+    assert x.recent_errors == ("2021-02-07T16:03:00.000Z: 429 Too Many Requests",  # newest first
+                               "2021-02-07T16:02:00.000Z: 503 Service Unavailable",
+                               "2021-02-07T16:01:00.000Z: 503 Service Unavailable")
+    assert [(c.query, c.pending) for c in x.cursors] == [("#StandWithIssa", True)]
+    assert mastodon.last_run is None and mastodon.cursors == () and mastodon.runs_today == 0
+
+    status = metrics.collection_status(store, None, (CAMPAIGN,), now=T0)  # type: ignore[arg-type]
+    assert status.to_json()["campaigns"][0]["sources"][0]["backoff_until"] == "2021-02-07T16:15:00.000Z"
+    assert status.database == ":memory:"
+
+
+def test_run_history_counts_runs_per_source_and_status(memory_store: Store) -> None:
+    run(memory_store, 0, "ok")
+    run(memory_store, 5, "ok")
+    run(memory_store, 10, "failed", error="boom")
+    history = metrics.run_history(memory_store, "c")
+    assert [(h.source, h.runs, h.by_status) for h in history] == [("x", 3, {"failed": 1, "ok": 2})]
+    assert (history[0].first_started_at, history[0].last_finished_at) == (
+        "2021-02-07T16:00:00.000Z", "2021-02-07T16:10:20.000Z")
+    assert metrics.run_history(memory_store, "other") == []
