@@ -251,10 +251,11 @@ class Store:
                 else:
                     raise CollectorBusy(f"{self.path}: {campaign}/{source} is being collected by process {pid}; "
                                         "stop that collector first")
-            cur = conn.execute(
+            new_id = conn.execute(
                 "INSERT INTO runs (campaign, source, started_at, status, pid) VALUES (?, ?, ?, 'running', ?)",
-                (campaign, source, iso_utc(started_at), os.getpid()))
-            return int(cur.lastrowid)
+                (campaign, source, iso_utc(started_at), os.getpid())).lastrowid
+            assert new_id is not None  # an INSERT into a rowid table always has one
+            return new_id
 
     def add_requests(self, run_id: int, requests: int, cost_usd: float = 0.0) -> None:
         """Count requests that stored nothing (failed attempts) against a run."""
