@@ -12,7 +12,9 @@ from .simulator.bluesky import BlueskyXrpc, mount_bluesky
 from .simulator.jetstream import JetstreamServer
 from .simulator.mastodon import MastodonInstances, instance_urls, mount_mastodon
 from .simulator.server import Faults, SimulatedPlatform
-from .simulator.storm import Storm, StormSpec, Truth, TruthBuilder
+from .simulator.spec import StormSpec
+from .simulator.storm import Storm
+from .simulator.truth import Truth, TruthBuilder
 
 # How a storm splits across platforms when a campaign runs on several (X still carries most storms).
 PLATFORM_SHARES = {"x": 0.6, "mastodon": 0.25, "bluesky": 0.15}

@@ -28,7 +28,8 @@ from stormwatch.normalize.mastodon import html_to_text, normalize_statuses, norm
 from stormwatch.simulator.clock import ManualClock
 from stormwatch.simulator.mastodon import InstanceSettings, MastodonInstances, instance_urls, mount_mastodon
 from stormwatch.simulator.server import Faults, SimulatedPlatform
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, Storm
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post
+from stormwatch.simulator.storm import Storm
 from stormwatch.sources.mastodon import MastodonSource, base_url, instance_name, min_id_at, split_query
 from tests.conftest import HASHTAGS, T0, sample_path, storm_spec
 

@@ -38,7 +38,7 @@ from stormwatch.simulator import (
     snowflake_ms,
 )
 from stormwatch.simulator.query import And, Not, Or, Term
-from stormwatch.simulator.storm import REPOST, unescape_text
+from stormwatch.simulator.spec import REPOST, unescape_text
 
 TOKEN = "test-bearer-token"
 START = datetime(2021, 2, 24, 15, 0, tzinfo=UTC)

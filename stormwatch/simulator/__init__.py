@@ -10,20 +10,12 @@ collector is tested against real HTTP and a realistic wire format rather than ag
 """
 
 from stormwatch.simulator.clock import ManualClock, SimClock
+from stormwatch.simulator.generator import StormGenerator, iter_storm
 from stormwatch.simulator.query import QueryEngine, QueryError, parse_query
 from stormwatch.simulator.server import Faults, RequestRecord, SimulatedPlatform
-from stormwatch.simulator.storm import (
-    Post,
-    Storm,
-    StormGenerator,
-    StormSpec,
-    Truth,
-    TruthBuilder,
-    User,
-    iter_storm,
-    snowflake,
-    snowflake_ms,
-)
+from stormwatch.simulator.spec import Post, StormSpec, User, snowflake, snowflake_ms
+from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.truth import Truth, TruthBuilder
 from stormwatch.simulator.wire_x import Selection, render_page, render_twarc_page
 
 __all__ = [

@@ -43,7 +43,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from stormwatch.simulator.server import DueFaults, Faults, RateWindow, Request, Response, SimulatedPlatform
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, Storm, User, unescape_text
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, User, unescape_text
+from stormwatch.simulator.storm import Storm
 
 PLATFORM = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"

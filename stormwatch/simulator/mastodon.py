@@ -41,7 +41,8 @@ from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlencode
 
 from stormwatch.simulator.server import DueFaults, Request, Response, SimulatedPlatform
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, Storm, User, unescape_text
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, User, unescape_text
+from stormwatch.simulator.storm import Storm
 
 PREFIX = "/i/"
 PLATFORM = "mastodon"

@@ -38,7 +38,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from stormwatch.simulator.query import QueryEngine
-from stormwatch.simulator.storm import Post, Storm, snowflake
+from stormwatch.simulator.spec import Post, snowflake
+from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import (
     PAGE_NOT_FOUND_BODY,
     InvalidRequest,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, User
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, User
 
 API_HOST = "https://api.twitter.com"
 PROBLEM_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
