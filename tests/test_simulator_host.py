@@ -10,7 +10,8 @@ import pytest
 import requests
 import tweepy
 
-from stormwatch.simulator import Faults, ManualClock, SimulatedPlatform, Storm
+from stormwatch.simulator import Faults, ManualClock, SimulatedHost, SimulatedPlatform, Storm
+from stormwatch.simulator.host import DueFaults, FaultDraw, Request, Response, json_response
 
 from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SPEC, TOKEN, get, make_client
 
@@ -87,3 +88,59 @@ def test_faults_parse_from_cli_text() -> None:
     assert faults.only_paths == ("/2/tweets/search/recent",)
     with pytest.raises(ValueError):
         Faults.parse("explode_every=2")
+
+
+class Echo:
+    """A mount that is no platform: it answers with what it saw, and draws faults only if told to."""
+
+    def __init__(self, name: str, *, draws: bool = True) -> None:
+        self.name = name
+        self.draws = draws
+
+    def handle(self, request: Request, draw_faults: FaultDraw) -> Response:
+        """Echo the request; delivery faults drawn from the host are marked for the host to apply."""
+        due = draw_faults() if self.draws else DueFaults()
+        response = json_response(200, {"mount": self.name, "path": request.path, "number": request.number,
+                                        "params": dict(request.params), "query": request.query})
+        response.malformed, response.drop, response.fault = due.malformed, due.drop, due.tag()
+        return response
+
+
+def test_the_host_serves_mounts_by_longest_prefix_and_knows_no_platform(storm: Storm, clock: ManualClock) -> None:
+    with SimulatedHost(storm, clock, faults=Faults(malformed_every=2)) as host:
+        host.mount("/", Echo("root"))
+        host.mount("/a/", Echo("a"))
+        host.mount("/a/b/", Echo("a-b", draws=False))  # never counted toward the faults
+        deep = requests.get(f"{host.url}/a/b/c", params={"x": "1"}, timeout=5)
+        first = requests.get(f"{host.url}/a/c", params=[("tag", "one"), ("tag", "two")], timeout=5)
+        second = requests.get(f"{host.url}/elsewhere", timeout=5)
+        third = requests.get(f"{host.url}/a/b/again", timeout=5)
+        records = [(r.number, r.path, r.status, r.fault) for r in host.requests()]
+        host.reset_observations()
+        assert host.requests() == []
+    assert deep.json() == {"mount": "a-b", "path": "/a/b/c", "number": 1, "params": {"x": "1"}, "query": "x=1"}
+    assert first.json()["mount"] == "a" and first.json()["params"] == {"tag": "one"}  # the first value wins
+    assert first.json()["query"] == "tag=one&tag=two"  # every value stays in the raw query
+    with pytest.raises(requests.exceptions.JSONDecodeError):  # the second drawn request is cut short
+        second.json()
+    assert third.json()["mount"] == "a-b"
+    assert records == [(1, "/a/b/c", 200, None), (2, "/a/c", 200, None), (3, "/elsewhere", 200, "malformed"),
+                       (4, "/a/b/again", 200, None)]
+
+    with SimulatedHost(storm, clock) as bare:
+        nothing = requests.get(f"{bare.url}/2/tweets/search/recent", timeout=5)
+    assert nothing.status_code == 404 and nothing.text == "404 page not found\n"
+
+
+def test_the_host_closes_kept_alive_connections_when_it_stops(storm: Storm, clock: ManualClock) -> None:
+    host = SimulatedHost(storm, clock)
+    host.mount("/", Echo("root"))
+    port = host.port  # port 0 resolves when the host binds
+    assert port > 0 and host.url == f"http://127.0.0.1:{port}"
+    host.start()
+    with requests.Session() as session:
+        assert session.get(f"{host.url}/one", timeout=5).json()["number"] == 1
+        host.stop()
+        with pytest.raises(requests.exceptions.ConnectionError):
+            session.get(f"http://127.0.0.1:{port}/two", timeout=5)
+    host.stop()  # stopping twice is harmless

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import tweepy
 
-from stormwatch.simulator import ManualClock, SimulatedPlatform, Storm, render_twarc_page, snowflake
+from stormwatch.simulator import ManualClock, SimulatedPlatform, Storm, snowflake
 from stormwatch.simulator.spec import REPOST, unescape_text
 
 from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SPEC, START, TOKEN, get, ids_of, make_client, sweep
@@ -39,6 +38,7 @@ def clock() -> ManualClock:
 def platform(storm: Storm, clock: ManualClock) -> Iterator[SimulatedPlatform]:
     with SimulatedPlatform(storm, clock, token=TOKEN) as served:
         yield served
+
 
 # --------------------------------------------------------------------------------- search + truth
 
@@ -351,17 +351,3 @@ def test_rate_limit_headers_and_exhaustion(storm: Storm, clock: ManualClock) -> 
         assert counts.status_code == 200 and counts.headers["x-rate-limit-limit"] == "300"
         clock.advance(15 * 60 + 1)
         assert client.search_recent_tweets(CAMPAIGN_QUERY).headers["x-rate-limit-remaining"] == "2"
-
-# ------------------------------------------------------------------------------------ wire extras
-
-
-def test_twarc_page_for_archives(storm: Storm) -> None:
-    posts = [p for p in storm.posts if p.campaign and not p.deleted][:100]
-    page = render_twarc_page(storm, posts, retrieved_at=END, query=CAMPAIGN_QUERY)
-    decoded = json.loads(json.dumps(page, ensure_ascii=False))
-    assert decoded["__twarc"]["retrieved_at"] == "2021-02-24T18:00:00+00:00"
-    assert decoded["__twarc"]["url"].startswith("https://api.twitter.com/2/tweets/search/recent?expansions=")
-    assert [t["id"] for t in decoded["data"]] == sorted((p.native_id for p in posts), key=int, reverse=True)
-    assert decoded["meta"]["result_count"] == 100 and "next_token" not in decoded["meta"]
-    assert {"users", "tweets"} <= set(decoded["includes"])
-    assert "created_at" in decoded["data"][0] and "public_metrics" in decoded["includes"]["users"][0]

@@ -68,6 +68,12 @@ class Simulation:
             self.jetstream.stop()
         self.platform.stop()
 
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 @dataclass(frozen=True)
 class MountOptions:
