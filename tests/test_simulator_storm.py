@@ -14,7 +14,16 @@ from datetime import timedelta
 
 import pytest
 
-from stormwatch.simulator import Storm, StormGenerator, StormSpec, iter_storm, render_twarc_page, snowflake_ms
+from stormwatch.simulator import (
+    Post,
+    Storm,
+    StormGenerator,
+    StormSpec,
+    User,
+    iter_storm,
+    render_twarc_page,
+    snowflake_ms,
+)
 from stormwatch.simulator.spec import REPOST
 
 from .simulator_support import END, SPEC, START
@@ -42,7 +51,8 @@ def test_a_seeded_storm_is_byte_identical_to_the_pinned_one(name: str) -> None:
     spec = _pinned_spec(PLATFORMS[name])
     storm = Storm.build(spec)
     digest = hashlib.sha256()
-    for row in (*storm.users, *storm.posts):
+    rows: list[User | Post] = [*storm.users, *storm.posts]
+    for row in rows:
         digest.update(repr(dataclasses.astuple(row)).encode())
         digest.update(b"\n")
     truth = storm.truth(spec.window_start, spec.end, platform=None).to_json()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -98,7 +98,8 @@ def recorded_pages(*names: str) -> list[dict[str, Any]]:
     return pages
 
 
-def assert_within(simulated: dict[str, set[str]], real: dict[str, set[str]], allowed: set[str] = frozenset()) -> None:
+def assert_within(simulated: dict[str, set[str]], real: dict[str, set[str]],
+                  allowed: Collection[str] = ()) -> None:
     """Every path the simulator sends is one real pages carry, with a JSON type they use there."""
     unknown = sorted(path for path in simulated if path not in real and path not in allowed)
     assert not unknown, f"the simulator sends what real pages never carry: {unknown}"
@@ -132,14 +133,15 @@ def twarc_params() -> dict[str, str]:
             "expansions": ",".join(TWARC_EXPANSIONS)}
 
 
-def simulated_search(platform: SimulatedPlatform, pages: int = 6, **params: Any) -> list[dict[str, Any]]:
+def simulated_search(platform: SimulatedPlatform, params: Mapping[str, str] | None = None, *, pages: int = 6
+                     ) -> list[dict[str, Any]]:
     """The first `pages` pages of a campaign search (reposts, quotes, replies and deleted originals among them)."""
     found: list[dict[str, Any]] = []
     token = None
     while len(found) < pages:
-        extra = {"next_token": token} if token else {}
+        extra: dict[str, str] = {"next_token": token} if token else {}
         response = get(platform, SEARCH, query=CAMPAIGN_QUERY, max_results=100,
-                       start_time=SPEC.window_start.isoformat(), **params, **extra)
+                       start_time=SPEC.window_start.isoformat(), **(params or {}), **extra)
         assert response.status_code == 200
         found.append(response.json())
         token = found[-1]["meta"].get("next_token")
@@ -154,7 +156,7 @@ def simulated_search(platform: SimulatedPlatform, pages: int = 6, **params: Any)
 def test_search_pages_with_expansions_have_the_recorded_structure(platform: SimulatedPlatform) -> None:
     real = recorded_pages("two_tweets", *TWARC_LOOKUPS)
     (tweepy_search,) = recorded_bodies("x-tweepy", "test_client_search_recent_tweets.decoded.json")
-    simulated = simulated_search(platform, **twarc_params())
+    simulated = simulated_search(platform, twarc_params())
     assert any(page.get("errors") for page in simulated)  # a deleted original among the references
     assert_within(union({k: v for k, v in page.items() if k != "errors"} for page in simulated),
                   union([*real, tweepy_search]), NEWER_THAN_RECORDINGS)

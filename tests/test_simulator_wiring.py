@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -79,3 +80,20 @@ def test_simulate_truth_adds_up_per_platform(tmp_path: Path) -> None:
     assert by_platform["x"]["posts"] == x_truth.posts
     assert by_platform["bluesky"]["posts"] == BlueskyNetwork(storm).truth(campaign.start, campaign.end).posts
 
+
+
+def test_only_the_wiring_imports_the_rest_of_stormwatch() -> None:
+    package = Path(__file__).resolve().parents[1] / "stormwatch" / "simulator"
+    importers = {}
+    for module in sorted(package.glob("*.py")):
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                imported.add("." * node.level + (node.module or ""))
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        outside = {name for name in imported if name.startswith("..")
+                   or (name.split(".")[0] == "stormwatch" and not name.startswith("stormwatch.simulator"))}
+        if outside:
+            importers[module.name] = sorted(outside)
+    assert importers == {"wiring.py": ["stormwatch.config"]}

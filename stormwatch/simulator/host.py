@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from stormwatch.simulator.clock import Clock
@@ -348,7 +348,7 @@ class SimulatedHost:
         """The base URL, e.g. ``http://127.0.0.1:54321``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> SimulatedHost:
+    def start(self) -> Self:
         """Serve on a daemon thread; returns self."""
         self._server.start()
         return self
@@ -361,7 +361,7 @@ class SimulatedHost:
         """Stop serving and close open connections."""
         self._server.stop()
 
-    def __enter__(self) -> SimulatedHost:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
