@@ -149,7 +149,7 @@ class _Instance:
 
 
 class MastodonInstances:
-    """Mastodon instances over a storm's "mastodon" posts, mounted on a `SimulatedPlatform` under `/i/`."""
+    """Mastodon instances over a storm's "mastodon" posts, mounted on the host under `/i/`."""
 
     def __init__(self, storm: Storm, clock: Clock,
                  instances: Mapping[str, InstanceSettings] | Sequence[str]) -> None:
