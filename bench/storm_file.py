@@ -11,7 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stormwatch.simulator.storm import StormGenerator, StormSpec
+from stormwatch.simulator.generator import StormGenerator
+from stormwatch.simulator.spec import StormSpec
 from stormwatch.simulator.wire_x import render_twarc_page
 
 from .common import emit

@@ -385,7 +385,7 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
 def simulate(config_file: str | None, port: int | None, host: str, campaign: str | None, seed: int | None,
              posts: int | None, truth: bool, **faults: Any) -> None:
     """Serve a simulated storm over the X API v2 wire format (for rehearsals, the demo and tests)."""
-    from .simulation import build_simulation, storm_truth
+    from .simulator.wiring import build_simulation, storm_truth
 
     config = _load(config_file)
     chosen = config.campaign(campaign)

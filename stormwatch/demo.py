@@ -19,8 +19,8 @@ from .config import load_config
 from .errors import StormwatchError
 from .metrics import Summary, campaign_window, summary
 from .scheduler import ScheduledCollector
-from .simulation import build_simulation, storm_spec
 from .simulator.storm import Storm
+from .simulator.wiring import build_simulation, storm_spec
 from .store import Store
 from .times import Clock, format_duration
 

@@ -52,8 +52,10 @@ def memory_store() -> Iterator[Store]:
 from datetime import UTC, datetime, timedelta  # noqa: E402
 
 from stormwatch.simulator.clock import ManualClock  # noqa: E402
-from stormwatch.simulator.server import Faults, SimulatedPlatform  # noqa: E402
-from stormwatch.simulator.storm import Storm, StormSpec  # noqa: E402
+from stormwatch.simulator.host import Faults  # noqa: E402
+from stormwatch.simulator.spec import StormSpec  # noqa: E402
+from stormwatch.simulator.storm import Storm  # noqa: E402
+from stormwatch.simulator.x import SimulatedPlatform  # noqa: E402
 
 T0 = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # the announced start: 18:00 in Hebron
 HASHTAGS = ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")

@@ -31,11 +31,13 @@ from stormwatch.normalize.bluesky import (
     normalize_post_views,
     normalize_profiles,
 )
-from stormwatch.simulator.bluesky import BlueskyNetwork, BlueskyXrpc, mount_bluesky
+from stormwatch.simulator.atproto import BlueskyNetwork
+from stormwatch.simulator.bluesky import BlueskyXrpc, mount_bluesky
 from stormwatch.simulator.clock import ManualClock
+from stormwatch.simulator.host import Faults
 from stormwatch.simulator.jetstream import JetstreamServer, accept_key
-from stormwatch.simulator.server import Faults, Request, SimulatedPlatform
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.sources.bluesky import (
     JETSTREAM_REWIND_US,
     BlueskySource,
@@ -556,9 +558,6 @@ def test_rate_limits_and_server_errors(storm, network, campaign, logged_in) -> N
 
 
 def test_profiles_in_batches_of_25_give_follower_counts(service, network) -> None:
-    if "query" not in getattr(Request, "__dataclass_fields__", {}):
-        pytest.skip("simulator/server.py does not pass the raw query string to mounts yet (Request.query), "
-                    "so repeated `actors` parameters arrive as one")
     platform, _, clock = service
     users = list(network.users[:60])
     source = BlueskySource(bluesky_config(platform.url), clock)
@@ -574,9 +573,6 @@ def test_profiles_in_batches_of_25_give_follower_counts(service, network) -> Non
 
 
 def test_lookup_brings_counters_to_posts_that_came_through_jetstream(service, network) -> None:
-    if "query" not in getattr(Request, "__dataclass_fields__", {}):
-        pytest.skip("simulator/server.py does not pass the raw query string to mounts yet (Request.query), "
-                    "so repeated `uris` parameters arrive as one")
     platform, _, clock = service
     posts = [p for p in network.posts if network.indexed_ms(p) <= clock.now().timestamp() * 1000][:40]
     source = BlueskySource(bluesky_config(platform.url), clock)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from stormwatch.simulator.server import Faults, SimulatedPlatform
+from stormwatch.simulator.host import Faults
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.times import Clock
 
 from .conftest import T0, TOKEN, clock_section, storm_spec, write_config

@@ -233,8 +233,8 @@ def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_s
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stormwatch.simulator.clock import ManualClock
     from stormwatch.simulator.mastodon import InstanceSettings, instance_urls, mount_mastodon
-    from stormwatch.simulator.server import SimulatedPlatform
     from stormwatch.simulator.storm import Storm
+    from stormwatch.simulator.x import SimulatedPlatform
 
     from .conftest import storm_spec
 
@@ -276,8 +276,8 @@ def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_pat
     from stormwatch.simulator.bluesky import mount_bluesky
     from stormwatch.simulator.clock import ManualClock
     from stormwatch.simulator.jetstream import JetstreamServer
-    from stormwatch.simulator.server import SimulatedPlatform
     from stormwatch.simulator.storm import Storm
+    from stormwatch.simulator.x import SimulatedPlatform
 
     from .conftest import storm_spec
 

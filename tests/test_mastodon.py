@@ -26,9 +26,11 @@ from stormwatch.errors import MalformedPage, RateLimited, SourceError
 from stormwatch.models import Cursor, RawPage
 from stormwatch.normalize.mastodon import html_to_text, normalize_statuses, normalize_timeline
 from stormwatch.simulator.clock import ManualClock
+from stormwatch.simulator.host import Faults
 from stormwatch.simulator.mastodon import InstanceSettings, MastodonInstances, instance_urls, mount_mastodon
-from stormwatch.simulator.server import Faults, SimulatedPlatform
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, Storm
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post
+from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.sources.mastodon import MastodonSource, base_url, instance_name, min_id_at, split_query
 from tests.conftest import HASHTAGS, T0, sample_path, storm_spec
 

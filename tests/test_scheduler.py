@@ -11,7 +11,8 @@ import pytest
 from stormwatch.collector import Collector
 from stormwatch.config import load_config
 from stormwatch.scheduler import ScheduledCollector, StormTrigger
-from stormwatch.simulator.server import Faults, SimulatedPlatform
+from stormwatch.simulator.host import Faults
+from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.store import Store
 from stormwatch.times import Clock
 

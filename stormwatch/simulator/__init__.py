@@ -1,7 +1,15 @@
-"""The simulated platform: a seeded storm generator and a local HTTP server speaking the real X API v2.
+"""The simulated platforms: a seeded storm and local HTTP servers speaking the real wire formats.
 
-Self-contained on purpose (standard library only, nothing from the rest of stormwatch), so that the
-collector is tested against real HTTP and a realistic wire format rather than against mocks.
+Self-contained on purpose (standard library only, nothing from the rest of stormwatch but the wiring in
+`wiring.py`), so that the collector is tested against real HTTP and realistic wire formats rather than
+against mocks. The rooms inside:
+
+* the storm: `spec.py` (what a storm is made of), `population.py` + `generator.py` (seeded generation),
+  `truth.py` (the ground-truth oracle), `storm.py` (a materialized storm for the servers);
+* the serving: `host.py` (a fault-injecting HTTP host that knows no platform), one mount per platform
+  (`x.py` with `wire_x.py` and `query.py`, `mastodon.py`, `bluesky.py` over `atproto.py`), and
+  `jetstream.py` (Bluesky's event feed, its own websocket server); `clock.py` says what "now" is;
+* `wiring.py`: a stormwatch campaign's storm on the platforms of its sources (for the demo and `simulate`).
 
     from stormwatch.simulator import Storm, StormSpec, SimulatedPlatform, SimClock
     storm = Storm.build(StormSpec(hashtags=("StandWithIssa",), start=..., end=...))
@@ -9,24 +17,18 @@ collector is tested against real HTTP and a realistic wire format rather than ag
         print(platform.url)
 """
 
-from stormwatch.simulator.clock import ManualClock, SimClock
+from stormwatch.simulator.clock import Clock, ManualClock, SimClock
+from stormwatch.simulator.generator import StormGenerator, iter_storm
+from stormwatch.simulator.host import Faults, RequestRecord, SimulatedHost
 from stormwatch.simulator.query import QueryEngine, QueryError, parse_query
-from stormwatch.simulator.server import Faults, RequestRecord, SimulatedPlatform
-from stormwatch.simulator.storm import (
-    Post,
-    Storm,
-    StormGenerator,
-    StormSpec,
-    Truth,
-    TruthBuilder,
-    User,
-    iter_storm,
-    snowflake,
-    snowflake_ms,
-)
+from stormwatch.simulator.spec import Post, StormSpec, User, snowflake, snowflake_ms
+from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.truth import Truth, TruthBuilder
 from stormwatch.simulator.wire_x import Selection, render_page, render_twarc_page
+from stormwatch.simulator.x import SimulatedPlatform, XApi, mount_x
 
 __all__ = [
+    "Clock",
     "Faults",
     "ManualClock",
     "Post",
@@ -35,6 +37,7 @@ __all__ = [
     "RequestRecord",
     "Selection",
     "SimClock",
+    "SimulatedHost",
     "SimulatedPlatform",
     "Storm",
     "StormGenerator",
@@ -42,7 +45,9 @@ __all__ = [
     "Truth",
     "TruthBuilder",
     "User",
+    "XApi",
     "iter_storm",
+    "mount_x",
     "parse_query",
     "render_page",
     "render_twarc_page",

@@ -1,8 +1,9 @@
 """Storm clocks: what "now" means for the simulated platform.
 
-Every time-dependent part of the simulator takes a clock object with a `.now()` method returning an aware
-UTC datetime (duck typed), so the same server can replay a 2021 storm in real time, fast-forward it for a
-demo, or be stepped by hand in tests.
+Every time-dependent part of the simulator takes a `Clock`: anything with a `.now()` method returning an
+aware UTC datetime (`SimClock`, `ManualClock`, or the program's own clock, which the wiring passes), so the
+same platforms can replay a 2021 storm in real time, fast-forward it for a demo, or be stepped by hand in
+tests.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """The simulator's one clock interface: what "now" is on the storm's timeline."""
+
+    def now(self) -> datetime:
+        """The current storm time (UTC-aware)."""
+        ...
 
 
 def _require_aware(moment: datetime, name: str) -> datetime:

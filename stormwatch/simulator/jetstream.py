@@ -30,12 +30,12 @@ import struct
 import threading
 from array import array
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stormwatch.simulator.bluesky import (
+from stormwatch.simulator.atproto import (
     POST_COLLECTION,
     REPOST_COLLECTION,
     TAG_FEATURE,
@@ -43,9 +43,11 @@ from stormwatch.simulator.bluesky import (
     cid_for,
     did_for,
     iso_ms,
+    micros,
     tid,
 )
-from stormwatch.simulator.server import Clock
+from stormwatch.simulator.clock import Clock
+from stormwatch.simulator.host import BackgroundServer, OwnedServer
 from stormwatch.simulator.storm import Storm
 
 SUBSCRIBE_PATH = "/subscribe"
@@ -60,8 +62,6 @@ _COLLECTION_OF = {_STORM_POST: POST_COLLECTION, _STORM_REPOST: REPOST_COLLECTION
                   _NETWORK_LIKE: LIKE_COLLECTION}
 _NETWORK_ACCOUNTS = 400
 _BATCH_EVENTS = 256
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # Everyday posts from the rest of the network (a few scripts, so byte offsets differ from characters).
 _NETWORK_TEXTS = (
@@ -152,9 +152,8 @@ class JetstreamServer:
         self._seed = storm.spec.seed
         self._network_dids = [did_for(f"{self._seed}:network:{i}") for i in range(_NETWORK_ACCOUNTS)]
         self._build_timeline(network_events_per_second)
-        self._requested_port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer[JetstreamServer] = BackgroundServer(
+            self, host, port, _Handler, thread_name="stormwatch-jetstream", close_connections=self._close_live)
         self._lock = threading.Lock()
         self._connections: dict[int, _Connection] = {}
         self._records: list[ConnectionRecord] = []
@@ -170,8 +169,8 @@ class JetstreamServer:
         for position, post in enumerate(self.network.reposts):
             entries.append((self.network.created_us(post), _STORM_REPOST, position))
         spec = self.storm.spec
-        first_us = _micros(spec.window_start)
-        last_us = _micros(spec.end)
+        first_us = micros(spec.window_start)
+        last_us = micros(spec.end)
         rng = random.Random(self._seed * 1_000_003 + 29)
         count = int((last_us - first_us) / 1e6 * per_second)
         for number in range(count):
@@ -249,17 +248,10 @@ class JetstreamServer:
 
     # ------------------------------------------------------------------------------ lifecycle
 
-    def _bind(self) -> _Server:
-        if self._server is None:
-            server = _Server((self.host, self._requested_port), _Handler)
-            server.jetstream = self
-            self._server = server
-        return self._server
-
     @property
     def port(self) -> int:
         """The bound port (binding now if needed, so port 0 resolves to the real one)."""
-        return self._bind().server_address[1]
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -268,28 +260,20 @@ class JetstreamServer:
 
     def start(self) -> JetstreamServer:
         """Serve on a daemon thread; returns self."""
-        server = self._bind()
         self._stopping.clear()
-        if self._thread is None:
-            self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="stormwatch-jetstream", daemon=True)
-            self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving: close every connection with a "going away" frame, then the listening socket."""
-        server = self._server
-        if server is None:
+        if not self._server.bound:
             return
         self._stopping.set()
-        if self._thread is not None:
-            server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._server.stop()
+
+    def _close_live(self) -> None:
         for connection in self._live():
             connection.close(struct.pack("!H", 1001))
-        server.server_close()
-        self._server = None
 
     def __enter__(self) -> JetstreamServer:
         return self.start()
@@ -353,7 +337,7 @@ class JetstreamServer:
                    for wanted in collections)
 
     def _now_us(self) -> int:
-        return _micros(self.clock.now())
+        return micros(self.clock.now())
 
     def _stream(self, connection: _Connection, cursor: int | None) -> None:
         """Replay from the cursor, then follow the storm clock, until the connection or the server closes."""
@@ -384,16 +368,6 @@ class JetstreamServer:
                 connection.sent += len(frames)
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    jetstream: JetstreamServer
-
-
 class _ProtocolError(Exception):
     """The client broke RFC 6455; the connection is closed with `code`."""
 
@@ -408,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "jetstream"
     sys_version = ""
-    server: _Server
+    server: OwnedServer[JetstreamServer]
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log; `JetstreamServer.connections()` has it all."""
@@ -459,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         collections = tuple(params.get("wantedCollections", []))
         dids = tuple(params.get("wantedDids", []))
-        jetstream = self.server.jetstream
+        jetstream = self.server.owner
         connection = jetstream._register(self.connection, cursor, collections, dids)
         reader = threading.Thread(target=self._read_frames, args=(connection,), name="jetstream-reader", daemon=True)
         reader.start()

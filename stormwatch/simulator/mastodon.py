@@ -1,6 +1,6 @@
 """Mastodon instances on the simulated platform: hashtag timelines served the way Mastodon serves them.
 
-Mounted under `/i/` of a `SimulatedPlatform`, so several instances share one port and a client's base URL
+Mounted under `/i/` of the host (`SimulatedHost`), so several instances share one port and a client's base URL
 is `http://127.0.0.1:<port>/i/<instance>`:
 
     GET /i/<instance>/api/v1/timelines/tag/<tag>   limit (20, at most 40), max_id, since_id, min_id
@@ -21,27 +21,30 @@ carries `X-RateLimit-Limit/Remaining/Reset` (an ISO time; windows aligned to the
 with `public_tags=False` answers 422 `{"error": "This method requires an authenticated user"}` unless a
 bearer token signs in (Mastodon's `require_user!` when public preview is off).
 
-Faults come from the platform (`DueFaults`): a rate-limit fault exhausts the instance's window (429 until
-its reset), a server error is a 503, and a dropped connection or cut-short JSON falls on 200s only.
+Faults are drawn from the host (`DueFaults`) for every request: a rate-limit fault exhausts the instance's
+window (429 until its reset), a server error is a 503, and a dropped connection or cut-short JSON falls on
+200s only.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import re
 import threading
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from stormwatch.simulator.server import DueFaults, Request, Response, SimulatedPlatform
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, Storm, User, unescape_text
+from stormwatch.simulator.clock import Clock
+from stormwatch.simulator.host import FaultDraw, Request, Response, SimulatedHost, join_tags, json_bytes
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, User, unescape_text
+from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.truth import Truth, TruthBuilder
 
 PREFIX = "/i/"
 PLATFORM = "mastodon"
@@ -56,14 +59,6 @@ TEMPORARY_PROBLEM = "There was a temporary problem serving your request, please 
 _TAG_PATH = re.compile(r"^/api/v1/timelines/tag/([^/]+)$")
 _LEADING_INTEGER = re.compile(r"^\s*[-+]?\d+")
 _DISPLAY_URL_LENGTH = 30  # Mastodon shows this much of a link, the rest hidden behind an ellipsis
-
-
-class Clock(Protocol):
-    """Anything with a `now()` returning an aware datetime."""
-
-    def now(self) -> datetime:
-        """The current storm time."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -154,7 +149,7 @@ class _Instance:
 
 
 class MastodonInstances:
-    """Mastodon instances over a storm's "mastodon" posts, mounted on a `SimulatedPlatform` under `/i/`."""
+    """Mastodon instances over a storm's "mastodon" posts, mounted on the host under `/i/`."""
 
     def __init__(self, storm: Storm, clock: Clock,
                  instances: Mapping[str, InstanceSettings] | Sequence[str]) -> None:
@@ -225,6 +220,21 @@ class MastodonInstances:
         moment = until or self.clock.now()
         stop = bisect.bisect_right(index.seconds, math.floor(moment.timestamp()))
         return [self.storm.posts[position] for position in index.positions[:stop]]
+
+    def truth(self, since: datetime, until: datetime, tags: Iterable[str]) -> Truth:
+        """What a collector reading every instance's timeline of each tag finds in [since, until).
+
+        Each status counts once however many instances carry it; Mastodon reports no impressions.
+        """
+        builder = TruthBuilder(since, until, platform=PLATFORM, include_reposts=True)
+        seen: set[int] = set()
+        for name in self.names:
+            for tag in tags:
+                for post in self.tag_timeline(name, tag, until=until):
+                    if post.id not in seen:
+                        seen.add(post.id)
+                        builder.add(post, self.storm.users[post.author])
+        return replace(builder.result(), impressions=0)
 
     def served(self) -> Counter[tuple[str, str]]:
         """How often each (instance, uri) was delivered in an intact 200 tag-timeline response."""
@@ -434,8 +444,9 @@ class MastodonInstances:
 
     # ---------------------------------------------------------------------------------- serving
 
-    def handle(self, request: Request, faults: DueFaults) -> Response:
+    def handle(self, request: Request, draw_faults: FaultDraw) -> Response:
         """Answer one request under `/i/<instance>/`."""
+        faults = draw_faults()  # every request counts, even one to an unknown instance
         name, _, rest = request.path[len(PREFIX):].partition("/")
         instance = self._instances.get(name.lower())
         if instance is None:
@@ -451,9 +462,9 @@ class MastodonInstances:
                 throttled, limits = True, {**limits, "X-RateLimit-Remaining": "0"}
         if throttled:
             return _json(429, {"error": TOO_MANY_REQUESTS}, limits, delay=faults.delay,
-                         fault=_join("rate_limit" if injected else None, slow))
+                         fault=join_tags("rate_limit" if injected else None, slow))
         if faults.server_error:
-            return _json(503, {"error": TEMPORARY_PROBLEM}, limits, fault=_join("server_error", slow),
+            return _json(503, {"error": TEMPORARY_PROBLEM}, limits, fault=join_tags("server_error", slow),
                          delay=faults.delay)
         signed_in = self._signed_in(instance, request.headers)
         served: list[str] = []
@@ -472,9 +483,9 @@ class MastodonInstances:
             response = _json(404, {"error": NOT_FOUND}, limits)
         response.delay, response.fault = faults.delay, slow
         if response.status == 200 and faults.drop:
-            response.drop, response.fault = True, _join("drop", slow)
+            response.drop, response.fault = True, join_tags("drop", slow)
         elif response.status == 200 and faults.malformed:
-            response.malformed, response.fault = True, _join("malformed", slow)
+            response.malformed, response.fault = True, join_tags("malformed", slow)
         elif served:
             with self._lock:
                 self._served.update((instance.name, uri) for uri in served)
@@ -578,19 +589,13 @@ def _link_html(url: str) -> str:
             f'<span class="invisible">{_escape(hidden)}</span></a>')
 
 
-def _join(*tags: str | None) -> str | None:
-    present = [tag for tag in tags if tag]
-    return "+".join(present) or None
-
-
 def _json(status: int, body: Any, headers: Mapping[str, str] | None = None, *, fault: str | None = None,
           delay: float = 0.0) -> Response:
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(status, payload, {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+    return Response(status, json_bytes(body), {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
                     fault=fault, delay=delay)
 
 
-def mount_mastodon(platform: SimulatedPlatform,
+def mount_mastodon(platform: SimulatedHost,
                    instances: Mapping[str, InstanceSettings] | Sequence[str]) -> MastodonInstances:
     """Serve Mastodon instances over the platform's storm under `/i/`; returns them for ground truth."""
     mastodon = MastodonInstances(platform.storm, platform.clock, instances)
@@ -598,6 +603,6 @@ def mount_mastodon(platform: SimulatedPlatform,
     return mastodon
 
 
-def instance_urls(platform: SimulatedPlatform, names: Iterable[str]) -> list[str]:
+def instance_urls(platform: SimulatedHost, names: Iterable[str]) -> list[str]:
     """The base URLs a Mastodon client uses for simulated instances (`http://127.0.0.1:<port>/i/<name>`)."""
     return [f"{platform.url}{PREFIX}{name}" for name in names]

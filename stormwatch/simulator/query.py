@@ -20,7 +20,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Storm, unescape_text
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, unescape_text
+from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import InvalidRequest, ParameterProblem
 
 MAX_QUERY_LENGTH = 512

@@ -7,7 +7,7 @@ languages such storms actually mix (Arabic posts are in Arabic). Placeholders:
 - ``{account}``: a mention of one of the campaign's own accounts (templates with it are skipped when the
   campaign has none).
 
-Everything here is plain data; `storm.py` turns it into text with entity offsets.
+Everything here is plain data; `generator.py` turns it into text with entity offsets.
 """
 
 from __future__ import annotations

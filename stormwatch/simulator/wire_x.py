@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from stormwatch.simulator.storm import QUOTE, REPLY, REPOST, Post, User
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, User
 
 API_HOST = "https://api.twitter.com"
 PROBLEM_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
@@ -44,6 +44,7 @@ EXPANSIONS: tuple[str, ...] = (
     "entities.note.mentions.username", "referenced_tweets.id", "referenced_tweets.id.attachments.media_keys",
     "referenced_tweets.id.author_id",
 )
+USER_EXPANSIONS: tuple[str, ...] = ("affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id")
 MEDIA_FIELDS: tuple[str, ...] = (
     "alt_text", "duration_ms", "height", "media_key", "non_public_metrics", "organic_metrics",
     "preview_image_url", "promoted_metrics", "public_metrics", "type", "url", "variants", "width",
@@ -134,13 +135,13 @@ def problem_body(status: int, title: str) -> dict[str, Any]:
     return {"title": title, "detail": title, "type": "about:blank", "status": status}
 
 
-def not_found_entry(resource_id: str, parameter: str) -> dict[str, Any]:
-    """The partial-error entry X adds when a requested or referenced post does not exist (any more)."""
+def not_found_entry(resource_id: str, parameter: str, resource_type: str = "tweet") -> dict[str, Any]:
+    """The partial-error entry X adds when a requested or referenced post (or user) does not exist (any more)."""
     return {
         "value": resource_id,
-        "detail": f"Could not find tweet with {parameter}: [{resource_id}].",
+        "detail": f"Could not find {resource_type} with {parameter}: [{resource_id}].",
         "title": "Not Found Error",
-        "resource_type": "tweet",
+        "resource_type": resource_type,
         "parameter": parameter,
         "resource_id": resource_id,
         "type": PROBLEM_NOT_FOUND,
@@ -186,8 +187,11 @@ class Selection:
         return cls(frozenset(TWARC_TWEET_FIELDS), frozenset(TWARC_USER_FIELDS), frozenset(TWARC_EXPANSIONS))
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str]) -> Selection:
-        """Parse and validate `tweet.fields`, `user.fields`, `expansions` (and media/place/poll fields)."""
+    def from_params(cls, params: Mapping[str, str], *, expansions: tuple[str, ...] = EXPANSIONS) -> Selection:
+        """Parse and validate `tweet.fields`, `user.fields`, `expansions` (and media/place/poll fields).
+
+        `expansions` are those the endpoint accepts (posts' by default; users lookups have their own).
+        """
         problems: list[ParameterProblem] = []
 
         def values(name: str, allowed: tuple[str, ...]) -> frozenset[str]:
@@ -207,7 +211,7 @@ class Selection:
             return frozenset(chosen)
 
         selection = cls(values("tweet.fields", TWEET_FIELDS), values("user.fields", USER_FIELDS),
-                        values("expansions", EXPANSIONS))
+                        values("expansions", expansions))
         values("media.fields", MEDIA_FIELDS)
         values("place.fields", PLACE_FIELDS)
         values("poll.fields", POLL_FIELDS)
@@ -378,6 +382,17 @@ def render_page(
         page["errors"] = errors
     if meta is not None:
         page["meta"] = meta
+    return page
+
+
+def render_users(users: Sequence[User], selection: Selection, errors: Sequence[dict[str, Any]] = ()
+                 ) -> dict[str, Any]:
+    """A users lookup response: `data` for the users found, `errors` for the rest (nobody pins a post here)."""
+    page: dict[str, Any] = {}
+    if users:
+        page["data"] = [render_user(user, selection.user_fields) for user in users]
+    if errors:
+        page["errors"] = list(errors)
     return page
 
 
