@@ -15,6 +15,7 @@ from stormwatch.config import load_config
 from stormwatch.models import Cursor
 from stormwatch.normalize.x import normalize_page
 from stormwatch.store import Store
+from stormwatch.streaming import followers
 
 from .conftest import HASHTAGS, T0, TOKEN, write_config
 
@@ -298,9 +299,11 @@ def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_pat
             truth = storm.truth(T0, clock.now(), platform="bluesky", include_reposts=False)
             expected = {xrpc.network.uri_of_id(i) for i in truth.post_ids}
             # the live stream first: it replays the storm from its start, then keeps following
+            assert collected_ids(config_path) == []  # the database exists before the follower writes to it
             stop = threading.Event()
             streaming = Collector(config, clock=clock, stop=stop)
-            follower = threading.Thread(target=streaming.stream_bluesky, args=(stop,))
+            (stream,) = followers(streaming, config.campaigns)
+            follower = threading.Thread(target=stream.follow, args=(stop,))
             follower.start()
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and set(collected_ids(config_path)) != expected:
