@@ -8,6 +8,7 @@ counts. Transient failures are retried with the source's own retry policy. Live 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -39,12 +40,13 @@ COUNTS_OVERLAP = timedelta(minutes=10)
 # X's counts (like its search) end 30 seconds before now by default.
 COUNTS_LAG = timedelta(seconds=30)
 MAX_ERROR_TEXT = 2000
-# Per run of a free source with a live feed (Bluesky): profiles fetched for new authors, posts whose counters
+# Per run of an enriching source (Bluesky): profiles fetched for new authors, posts whose counters
 # are refreshed (newest first, within a day, when missing or older than the refresh interval).
 ENRICH_ACCOUNTS = 250
 ENRICH_POSTS = 100
 COUNTERS_REFRESH = timedelta(minutes=15)
 COUNTERS_HORIZON = timedelta(hours=24)
+
 
 @dataclass
 class _RunLog:
@@ -201,7 +203,7 @@ class Collector:
             if self.stop.is_set():
                 break
             try:
-                self._retrying(lambda q=query: self._fetch_counts(store, campaign, source, q, run_id), store,
+                self._retrying(functools.partial(self._fetch_counts, store, campaign, source, query, run_id), store,
                                run_id, source.retry_policy)
             except RateLimited as exc:
                 outcome.note(f"counts not refreshed: {exc}")
@@ -242,7 +244,7 @@ class Collector:
                 return
             except (SourceError, MalformedPage) as exc:
                 # The failed request still counts toward the run (and toward the platform's limits).
-                if getattr(exc, "request_made", True):
+                if not isinstance(exc, SourceError) or exc.request_made:
                     store.add_requests(run_id, 1)
                 transient = isinstance(exc, MalformedPage) or exc.transient
                 if not transient or isinstance(exc, RateLimited):

@@ -24,7 +24,7 @@ class HandleFormat:
     mentions: tuple[re.Pattern[str], ...]  # mentions inside a post's text
     profile_links: tuple[re.Pattern[str], ...]  # links to an account's profile
     post_links: tuple[re.Pattern[str], ...]  # links to one post (groups `handle` and `post`)
-    profile_url: str  # the platform's own profile address, `{handle}` standing for the handle
+    profile_url: str  # the platform's own profile address: `{handle}` (and `{instance}`) stand for their values
 
     def is_valid(self, handle: str) -> bool:
         """Whether `handle` (without `@`) is a handle of this platform."""
@@ -66,7 +66,9 @@ def _patterns(*texts: str) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(text, re.IGNORECASE) for text in texts)
 
 
-_SCHEME = r"(?:https?://)?"
+# A link starts at a word boundary of the text (so `about.twitter.com/jobs` and `dropbox.com/x` are not X links);
+# the scheme is optional because people write `x.com/name` and `name.bsky.social` bare.
+_SCHEME = r"(?<![\w.@/-])(?:https?://)?"
 # Bluesky handles are domain names (`name.bsky.social`, `example.org`); accounts are also named by DID.
 _BLUESKY_HANDLE = r"(?:did:[a-z0-9]+:[\w.:%-]+|[\w-]+(?:\.[\w-]+)+)"
 
@@ -116,10 +118,11 @@ BLUESKY = Platform(
         valid=re.compile(_BLUESKY_HANDLE),
         mentions=_patterns(r"(?<![\w@])@(?P<handle>[\w-]+(?:\.[\w-]+)+)"),
         profile_links=_patterns(_SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + r")(?![\w/])",
-                                _SCHEME + r"(?P<handle>[\w-]+\.bsky\.social)(?![\w.])"),
+                                _SCHEME + r"(?P<handle>[\w-]+\.bsky\.social)(?!\.?[\w-])"),
         post_links=_patterns(_SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + r")/post/"
                              r"(?P<post>\w+)",
-                             r"at://(?P<handle>" + _BLUESKY_HANDLE + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
+                             r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE
+                             + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
         profile_url="https://bsky.app/profile/{handle}",
     ),
     # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.
