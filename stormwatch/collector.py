@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .archive import RawArchive
+from .archive.writer import RawArchive
 from .config import CampaignConfig, Config, RetryPolicy
 from .errors import CredentialsError, MalformedPage, RateLimited, SourceError, StormwatchError
 from .models import RawPage, RunRecord

@@ -8,6 +8,7 @@ links) so that everything that leaves the machine can recognize every way a plat
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -17,26 +18,39 @@ X_SNOWFLAKE_EPOCH_MS = 1288834974657
 
 @dataclass(frozen=True)
 class HandleFormat:
-    """How a platform writes handles: in config files, in mentions inside post texts, and in links."""
+    """How a platform writes handles: in config files, in mentions inside post texts, and in links.
+
+    The forms are regular expressions (matched case-blind), compiled on first use: most processes (the
+    import reader, the collector) never need them.
+    """
 
     mention: str  # how a mention is written, `{handle}` standing for the handle
-    valid: re.Pattern[str]  # a handle as a campaign may list it (without the leading `@`)
-    mentions: tuple[re.Pattern[str], ...]  # mentions inside a post's text
-    profile_links: tuple[re.Pattern[str], ...]  # links to an account's profile
-    post_links: tuple[re.Pattern[str], ...]  # links to one post (groups `handle` and `post`)
+    valid: str  # a handle as a campaign may list it (without the leading `@`)
+    mentions: tuple[str, ...]  # mentions inside a post's text (group `handle`)
+    profile_links: tuple[str, ...]  # links to an account's profile (group `handle`)
+    post_links: tuple[str, ...]  # links to one post (groups `handle` and `post`)
     profile_url: str  # the platform's own profile address: `{handle}` (and `{instance}`) stand for their values
 
     def is_valid(self, handle: str) -> bool:
         """Whether `handle` (without `@`) is a handle of this platform."""
-        return self.valid.fullmatch(handle) is not None
+        return _compiled(self.valid).fullmatch(handle) is not None
 
     def mention_of(self, handle: str) -> str:
         """How a post mentions `handle`."""
         return self.mention.format(handle=handle)
 
+    def mention_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """Every way a post's text mentions an account."""
+        return tuple(_compiled(text) for text in self.mentions)
+
     def links(self) -> tuple[re.Pattern[str], ...]:
         """Every link form that names an account: post links first (they are the longer match)."""
-        return self.post_links + self.profile_links
+        return tuple(_compiled(text) for text in self.post_links + self.profile_links)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -62,10 +76,6 @@ class Platform:
     snowflake_epoch_ms: int | None = None  # ids carry their creation time (milliseconds since this epoch)
 
 
-def _patterns(*texts: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(text, re.IGNORECASE) for text in texts)
-
-
 # A link starts at a word boundary of the text (so `about.twitter.com/jobs` and `dropbox.com/x` are not X links);
 # the scheme is optional because people write `x.com/name` and `name.bsky.social` bare.
 _SCHEME = r"(?<![\w.@/-])(?:https?://)?"
@@ -78,16 +88,19 @@ X = Platform(
     colour="#0072B2",
     handles=HandleFormat(
         mention="@{handle}",
-        valid=re.compile(r"\w{1,50}"),
-        mentions=_patterns(r"(?<![\w@])@(?P<handle>\w{1,50})"),
-        profile_links=_patterns(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})(?![\w/])"),
-        post_links=_patterns(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})/status(?:es)?/"
-                             r"(?P<post>\d+)"),
+        valid=r"\w{1,50}",
+        mentions=(r"(?<![\w@])@(?P<handle>\w{1,50})",),
+        profile_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})(?![\w/])",),
+        post_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})/status(?:es)?/"
+                    r"(?P<post>\d+)",),
         profile_url="https://x.com/{handle}",
     ),
     reports=Reports(impressions=True, reposts_as_posts=True, follower_counts=True, billed=True, volume_counts=True),
     snowflake_epoch_ms=X_SNOWFLAKE_EPOCH_MS,
 )
+
+_INSTANCE = r"(?P<instance>[\w-]+(?:\.[\w-]+)+)"
+_MASTODON_USER = r"(?P<handle>\w+(?:[.-]\w+)*)"
 
 MASTODON = Platform(
     name="mastodon",
@@ -95,19 +108,19 @@ MASTODON = Platform(
     colour="#CC79A7",
     handles=HandleFormat(
         mention="@{handle}",  # `@user` on the author's instance, `@user@instance` elsewhere
-        valid=re.compile(r"\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?"),
-        mentions=_patterns(r"(?<![\w@])@(?P<handle>\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?)"),
-        profile_links=_patterns(_SCHEME + r"(?P<instance>[\w-]+(?:\.[\w-]+)+)/@(?P<handle>\w+(?:[.-]\w+)*)(?![\w/])",
-                                _SCHEME + r"(?P<instance>[\w-]+(?:\.[\w-]+)+)/users/(?P<handle>\w+(?:[.-]\w+)*)"
-                                r"(?![\w/])"),
-        post_links=_patterns(_SCHEME + r"(?P<instance>[\w-]+(?:\.[\w-]+)+)/@(?P<handle>\w+(?:[.-]\w+)*)/(?P<post>\d+)",
-                             _SCHEME + r"(?P<instance>[\w-]+(?:\.[\w-]+)+)/users/(?P<handle>\w+(?:[.-]\w+)*)/statuses/"
-                             r"(?P<post>\d+)"),
+        valid=r"\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?",
+        mentions=(r"(?<![\w@])@(?P<handle>\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?)",),
+        profile_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"(?![\w/])",
+                       _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER + r"(?![\w/])"),
+        post_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"/(?P<post>\d+)",
+                    _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER + r"/statuses/(?P<post>\d+)"),
         profile_url="https://{instance}/@{handle}",
     ),
     reports=Reports(impressions=False, reposts_as_posts=True, follower_counts=True, billed=False,
                     volume_counts=False),
 )
+
+_BLUESKY_PROFILE = _SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + ")"
 
 BLUESKY = Platform(
     name="bluesky",
@@ -115,14 +128,11 @@ BLUESKY = Platform(
     colour="#E69F00",
     handles=HandleFormat(
         mention="@{handle}",  # the whole domain handle: `@name.bsky.social`
-        valid=re.compile(_BLUESKY_HANDLE),
-        mentions=_patterns(r"(?<![\w@])@(?P<handle>[\w-]+(?:\.[\w-]+)+)"),
-        profile_links=_patterns(_SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + r")(?![\w/])",
-                                _SCHEME + r"(?P<handle>[\w-]+\.bsky\.social)(?!\.?[\w-])"),
-        post_links=_patterns(_SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + r")/post/"
-                             r"(?P<post>\w+)",
-                             r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE
-                             + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
+        valid=_BLUESKY_HANDLE,
+        mentions=(r"(?<![\w@])@(?P<handle>[\w-]+(?:\.[\w-]+)+)",),
+        profile_links=(_BLUESKY_PROFILE + r"(?![\w/])", _SCHEME + r"(?P<handle>[\w-]+\.bsky\.social)(?!\.?[\w-])"),
+        post_links=(_BLUESKY_PROFILE + r"/post/(?P<post>\w+)",
+                    r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
         profile_url="https://bsky.app/profile/{handle}",
     ),
     # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .archive import RawArchive
+from .archive.writer import RawArchive
 from .collector import Collector
 from .config import CampaignConfig
 from .errors import StormwatchError

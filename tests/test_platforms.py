@@ -30,7 +30,7 @@ def first_link(platform: Platform, text: str) -> dict[str, str] | None:
 
 
 def mentions(platform: Platform, text: str) -> list[str]:
-    return [m.group("handle") for pattern in platform.handles.mentions for m in pattern.finditer(text)]
+    return [m.group("handle") for pattern in platform.handles.mention_patterns() for m in pattern.finditer(text)]
 
 
 def test_every_platform_is_listed_once_with_its_label_and_a_distinct_colour() -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import archive
+from ..archive import reader as archive
 from ..errors import MalformedPage
 from ..models import Account, Batch, Post
 from ..normalize.common import RecordKind

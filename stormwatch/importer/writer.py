@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .. import archive
+from ..archive import reader as archive
 from ..config import CampaignConfig
 from ..errors import ArchiveError
 from ..sources import registry
