@@ -38,7 +38,7 @@ def main() -> None:
     print(f"import ({machine()})")
     print(table(rows))
     print("target: >= 0.80x the baseline; peak memory <= 120 MB, flat in file size. stormwatch reads and\n"
-          "normalizes in a second process (import_reader) while the first writes: both peaks are shown.")
+          "normalizes in a second process (importer.reader) while the first writes: both peaks are shown.")
 
 
 if __name__ == "__main__":

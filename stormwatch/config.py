@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, CredentialsError
+from .platforms import PLATFORM_NAMES, is_valid_handle
 from .times import Clock, parse_duration, parse_time
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "STORMWATCH_CONFIG"
-KNOWN_SOURCES = ("x", "mastodon", "bluesky")
+KNOWN_SOURCES = PLATFORM_NAMES
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^\w{1,100}$")
-_HANDLE = re.compile(r"^[\w.@-]{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -35,6 +35,20 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How a source's transient failures are retried: `retries` consecutive failures, waiting `backoff`
+    seconds after the first and doubling up to `max_backoff`."""
+
+    retries: int = 3
+    backoff: float = 2.0
+    max_backoff: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th consecutive failure."""
+        return min(self.backoff * 2 ** (failures - 1), self.max_backoff)
+
+
+@dataclass(frozen=True)
 class XConfig:
     """How to reach X API v2 and what its reads cost."""
 
@@ -43,9 +57,7 @@ class XConfig:
     include_reposts: bool = True
     max_query_length: int = 512
     timeout: float = 30.0
-    retries: int = 3
-    retry_backoff: float = 2.0
-    max_backoff: float = 60.0
+    retry_policy: RetryPolicy = RetryPolicy()
     post_read_usd: float = 0.005
     user_read_usd: float = 0.010
     counts_request_usd: float = 0.005
@@ -69,6 +81,7 @@ class MastodonConfig:
     access_token_env: str | None = None
     timeout: float = 30.0
     page_size: int = 40
+    retry_policy: RetryPolicy = RetryPolicy()
 
     def access_token(self) -> str | None:
         """The optional access token from the environment (some instances only serve tags to users)."""
@@ -91,6 +104,7 @@ class BlueskyConfig:
     handle_env: str = "BLUESKY_HANDLE"
     app_password_env: str = "BLUESKY_APP_PASSWORD"
     timeout: float = 30.0
+    retry_policy: RetryPolicy = RetryPolicy()
 
     def credentials(self) -> tuple[str, str] | None:
         """(handle, app password) from the environment, or None when either is unset (no backfill then)."""
@@ -290,7 +304,8 @@ class _Table:
         except (ValueError, KeyError) as exc:
             self.fail(key, str(exc) if str(exc) else f"{text!r} is not valid")
 
-    def strings(self, key: str, pattern: re.Pattern[str], strip: str, *, required: bool = False) -> tuple[str, ...]:
+    def strings(self, key: str, valid: Callable[[str], object], strip: str, *,
+                required: bool = False) -> tuple[str, ...]:
         values = self.get(key, list, [], required=required)
         cleaned: list[str] = []
         lowered: set[str] = set()
@@ -298,7 +313,7 @@ class _Table:
             if not isinstance(value, str):
                 self.fail(f"{key}[{index}]", f"must be a string, not {_type_name(value)}")
             text = value.strip().lstrip(strip)
-            if not pattern.match(text):
+            if not valid(text):
                 self.fail(f"{key}[{index}]", f"{value!r} is not a valid {key[:-1]}")
             if text.lower() not in lowered:
                 lowered.add(text.lower())
@@ -369,24 +384,28 @@ def _x(table: _Table) -> XConfig:
     max_query = table.get("max_query_length", int, XConfig.max_query_length)
     if max_query < 64:
         table.fail("max_query_length", f"must be at least 64, not {max_query}")
-    retries = table.get("retries", int, XConfig.retries)
-    if not 0 <= retries <= 20:
-        table.fail("retries", f"must be between 0 and 20, not {retries}")
     config = XConfig(
         bearer_token_env=env,
         api_base=api_base,
         include_reposts=table.get("include_reposts", bool, True),
         max_query_length=max_query,
         timeout=_seconds(table, "timeout", XConfig.timeout),
-        retries=retries,
-        retry_backoff=_seconds(table, "retry_backoff", XConfig.retry_backoff),
-        max_backoff=_seconds(table, "max_backoff", XConfig.max_backoff),
+        retry_policy=_retry_policy(table),
         post_read_usd=_nonnegative(table, "post_read_usd", XConfig.post_read_usd),
         user_read_usd=_nonnegative(table, "user_read_usd", XConfig.user_read_usd),
         counts_request_usd=_nonnegative(table, "counts_request_usd", XConfig.counts_request_usd),
     )
     table.finish()
     return config
+
+
+def _retry_policy(table: _Table) -> RetryPolicy:
+    """`retries`, `retry_backoff` and `max_backoff` of a platform's table (each platform has its own)."""
+    retries = table.get("retries", int, RetryPolicy.retries)
+    if not 0 <= retries <= 20:
+        table.fail("retries", f"must be between 0 and 20, not {retries}")
+    return RetryPolicy(retries=retries, backoff=_seconds(table, "retry_backoff", RetryPolicy.backoff),
+                       max_backoff=_seconds(table, "max_backoff", RetryPolicy.max_backoff))
 
 
 def _nonnegative(table: _Table, key: str, default: float) -> float:
@@ -423,7 +442,8 @@ def _mastodon(table: _Table) -> MastodonConfig:
         table.fail("page_size", f"must be between 1 and 40 (Mastodon's limit), not {page_size}")
     config = MastodonConfig(instances=tuple(dict.fromkeys(cleaned)),
                             access_token_env=_env_name(table, "access_token_env", None),
-                            timeout=_seconds(table, "timeout", MastodonConfig.timeout), page_size=page_size)
+                            timeout=_seconds(table, "timeout", MastodonConfig.timeout), page_size=page_size,
+                            retry_policy=_retry_policy(table))
     table.finish()
     return config
 
@@ -437,6 +457,7 @@ def _bluesky(table: _Table) -> BlueskyConfig:
         app_password_env=(_env_name(table, "app_password_env", BlueskyConfig.app_password_env)
                           or BlueskyConfig.app_password_env),
         timeout=_seconds(table, "timeout", BlueskyConfig.timeout),
+        retry_policy=_retry_policy(table),
     )
     table.finish()
     return config
@@ -499,9 +520,9 @@ def _campaign(table: _Table) -> CampaignConfig:
     name = table.get("name", str, required=True)
     if not _CAMPAIGN_NAME.match(name):
         table.fail("name", f"{name!r} must be lower-case letters, digits, - or _ (it names files)")
-    hashtags = table.strings("hashtags", _TAG, "#", required=True)
-    accounts = table.strings("accounts", _HANDLE, "@")
-    targets = table.strings("targets", _HANDLE, "@")
+    hashtags = table.strings("hashtags", _TAG.match, "#", required=True)
+    accounts = table.strings("accounts", is_valid_handle, "@")
+    targets = table.strings("targets", is_valid_handle, "@")
     sources = table.get("sources", list, ["x"])
     for index, source in enumerate(sources):
         if source not in KNOWN_SOURCES:
@@ -557,7 +578,7 @@ counts_request_usd = 0.005
 # timeout = "30s"                   # per request
 # retries = 3                       # consecutive failures (5xx, dropped connections) before a run fails
 # retry_backoff = "2s"              # first wait, doubling up to max_backoff
-# max_backoff = "1m"
+# max_backoff = "1m"                # [mastodon] and [bluesky] take timeout, retries, retry_backoff, max_backoff too
 
 [report]
 pseudonymize_below = 5000           # accounts with fewer followers are named participant-xxxx in reports

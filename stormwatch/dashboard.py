@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import metrics
+from . import metrics, platforms
 from .config import CampaignConfig, Config
 from .store import Store
 from .times import format_duration, iso_utc, parse_time
@@ -28,7 +28,6 @@ FADE_MIN_PEAK = 10
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
 SPARK_MINUTES = 60
-PLATFORM_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,7 @@ def _platforms(snapshot: Snapshot) -> Text | None:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("by platform ", style="dim")
     for name, posts in sorted(snapshot.by_platform.items(), key=lambda item: -item[1]):
-        text.append(f"{PLATFORM_NAMES.get(name, name)} ")
+        text.append(f"{platforms.label(name)} ")
         text.append(f"{posts:,}", style="bold cyan")
         text.append("  ")
     return text

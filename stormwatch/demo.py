@@ -21,6 +21,7 @@ from .metrics import Summary, campaign_window, summary
 from .scheduler import ScheduledCollector
 from .simulator.storm import Storm
 from .simulator.wiring import build_simulation, storm_spec
+from .sources import registry
 from .store import Store
 from .times import Clock, format_duration
 
@@ -54,6 +55,9 @@ timeout = "10s"
 
 [mastodon]
 instances = {instances}
+retries = 5
+retry_backoff = "200ms"
+max_backoff = "2s"
 
 [bluesky]
 jetstream_url = "{jetstream_url}"
@@ -61,6 +65,9 @@ appview_url = "{api_base}"
 service_url = "{api_base}"
 handle_env = "{bluesky_handle_env}"
 app_password_env = "{bluesky_password_env}"
+retries = 5
+retry_backoff = "200ms"
+max_backoff = "2s"
 
 [report]
 out_dir = "{reports}"
@@ -80,7 +87,7 @@ name = "standwithissa"
 hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
 accounts = ["Issaamro", "YASHebron"]
 targets = ["antonioguterres", "vonderleyen"]
-sources = ["x", "mastodon", "bluesky"]
+sources = {sources}
 start = "{start}"
 end = "{end}"
 timezone = "Asia/Hebron"
@@ -210,7 +217,7 @@ def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: ti
         start=DEMO_START.isoformat(), end=end.isoformat(), interval=f"{minutes * 3}m",
         instances=json.dumps(instances or [f"http://127.0.0.1:{port}/i/{name}" for name in DEMO_INSTANCES]),
         jetstream_url=jetstream_url or "ws://127.0.0.1:0/subscribe", bluesky_handle_env=DEMO_BLUESKY_HANDLE_ENV,
-        bluesky_password_env=DEMO_BLUESKY_PASSWORD_ENV,
+        bluesky_password_env=DEMO_BLUESKY_PASSWORD_ENV, sources=json.dumps([p.name for p in registry.registered()]),
         storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
         goal_contributors=max(20, int(round(posts * 0.2, -1))))
 

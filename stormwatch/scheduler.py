@@ -15,6 +15,7 @@ from .collector import Collector
 from .config import CampaignConfig
 from .errors import StormwatchError
 from .store import Store
+from .streaming import start_followers
 from .times import Clock, from_epoch
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class ScheduledCollector:
         self.clock = collector.clock
         self.campaigns = collector.config.selected(campaign_name)
         self._backoff: dict[str, float] = {}
-        self._stream: threading.Thread | None = None
+        self._streams: list[threading.Thread] = []
         self._lock = threading.Lock()
         jobs = sum(len(c.sources) for c in self.campaigns)
         self.scheduler = BackgroundScheduler(
@@ -84,19 +85,8 @@ class ScheduledCollector:
                     self._run_job, trigger=StormTrigger(campaign, self.clock, lambda j=job_id: self._blocked(j)),
                     args=(campaign, source), id=job_id, name=job_id)
         self.scheduler.start()
-        if any("bluesky" in c.sources for c in self.campaigns):
-            # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
-            self._stream = threading.Thread(target=self._follow_stream, name="stormwatch-bluesky-stream",
-                                            daemon=True)
-            self._stream.start()
-
-    def _follow_stream(self) -> None:
-        try:
-            self.collector.stream_bluesky(self.collector.stop)
-        except StormwatchError as exc:
-            log.error("bluesky stream stopped: %s", exc)
-        except Exception:  # a bug must not pass silently: the scheduled jobs carry on
-            log.exception("bluesky stream stopped")
+        # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
+        self._streams = start_followers(self.collector, self.campaigns, self.collector.stop)
 
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job runs next (wall time), by `campaign/source`."""
@@ -107,8 +97,8 @@ class ScheduledCollector:
         self.collector.stop.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        if self._stream is not None:
-            self._stream.join(timeout=10)
+        for stream in self._streams:
+            stream.join(timeout=10)
 
     def _blocked(self, job_id: str) -> float | None:
         with self._lock:

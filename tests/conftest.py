@@ -115,6 +115,16 @@ def write_config(directory: Path, api_base: str, **options: object) -> Path:
     return path
 
 
+def collected_ids(config_path: Path, platform: str | None = None) -> list[str]:
+    """The campaign's collected post ids (uids), from the database a test config names."""
+    from stormwatch.config import load_config
+    from stormwatch.store import Store
+
+    config = load_config(config_path)
+    with Store.open(config.storage.database) as store:
+        return store.campaign_post_ids("standwithissa", platform)
+
+
 @pytest.fixture(scope="session")
 def small_storm() -> Storm:
     """The small storm, built once for the session."""

@@ -9,25 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from stormwatch import metrics
 from stormwatch.collector import Collector
 from stormwatch.config import load_config
 from stormwatch.models import Cursor
 from stormwatch.normalize.x import normalize_page
+from stormwatch.simulator.storm import Storm
 from stormwatch.store import Store
 
-from .conftest import HASHTAGS, T0, TOKEN, write_config
+from .conftest import HASHTAGS, T0, TOKEN, collected_ids, storm_spec, write_config
 
 
 @pytest.fixture(autouse=True)
 def bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
-
-
-def collected_ids(config_path: Path, platform: str | None = None) -> list[str]:
-    config = load_config(config_path)
-    with Store.open(config.storage.database) as store:
-        return store.campaign_post_ids("standwithissa", platform)
 
 
 def run_until_caught_up(collector: Collector, limit: int = 200) -> list:
@@ -268,60 +262,60 @@ def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_s
     assert x_posts == set(storm.truth(T0, clock.now() - timedelta(seconds=30), platform="x").post_ids)
 
 
-def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-    import time
-
-    from stormwatch.simulator.bluesky import mount_bluesky
+def test_each_source_retries_by_its_own_policy(tmp_path: Path) -> None:
     from stormwatch.simulator.clock import ManualClock
-    from stormwatch.simulator.jetstream import JetstreamServer
+    from stormwatch.simulator.mastodon import InstanceSettings, instance_urls, mount_mastodon
     from stormwatch.simulator.storm import Storm
     from stormwatch.simulator.x import SimulatedPlatform
 
     from .conftest import storm_spec
 
-    spec = storm_spec(posts=1500, seed=9)
-    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.5), ("bluesky", 0.5))}))
+    spec = storm_spec(posts=1200, seed=5)
+    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.6), ("mastodon", 0.4))}))
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
-    monkeypatch.setenv("BLUESKY_HANDLE", "organizer.bsky.social")
-    monkeypatch.setenv("BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
+    timelines = tuple(f"/i/mastodon.social/api/v1/timelines/tag/{tag}" for tag in HASHTAGS)
     with SimulatedPlatform(storm, clock, token=TOKEN) as server:
-        xrpc = mount_bluesky(server, accounts={"organizer.bsky.social": "abcd-efgh-ijkl-mnop"})
-        jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
-        try:
-            bluesky = (f'[bluesky]\njetstream_url = "{jetstream.url}"\nappview_url = "{server.url}"\n'
-                       f'service_url = "{server.url}"\n')
-            config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
-                                       top_extra=bluesky)
-            config = load_config(config_path)
-            truth = storm.truth(T0, clock.now(), platform="bluesky", include_reposts=False)
-            expected = {xrpc.network.uri_of_id(i) for i in truth.post_ids}
-            # the live stream first: it replays the storm from its start, then keeps following
-            stop = threading.Event()
-            streaming = Collector(config, clock=clock, stop=stop)
-            follower = threading.Thread(target=streaming.stream_bluesky, args=(stop,))
-            follower.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and set(collected_ids(config_path)) != expected:
-                time.sleep(0.1)
-            stop.set()
-            follower.join(timeout=10)
-            streaming.close()
-            assert not follower.is_alive()
-            assert set(collected_ids(config_path)) == expected
-            # then a scheduled run: search backfill finds nothing new, profiles and counters are filled in
-            collector = Collector(config, clock=clock)
-            (record,) = collector.run_once()
-            collector.close()
-        finally:
-            jetstream.stop()
-    assert record.status in ("ok", "partial"), record.error
-    with Store.open(config.storage.database) as store:
-        window = metrics.campaign_window(config.campaigns[0], T0, clock.now())
-        figures = metrics.totals(store, "standwithissa", window).all
-        unknown = store.authors_without_followers("standwithissa", "bluesky", 10)
-    assert set(collected_ids(config_path)) == expected
-    assert unknown == []
-    assert (figures.posts, figures.contributors, figures.potential_reach, figures.engagement) == (
-        truth.posts, truth.contributors, truth.potential_reach, truth.engagement)
+        mount_mastodon(server, {"mastodon.social": InstanceSettings()})
+        instances = instance_urls(server, ["mastodon.social"])
+        # [x] retries 4 times (conftest); [mastodon] not at all
+        config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["x", "mastodon"]\n',
+                                   top_extra=f"[mastodon]\ninstances = {instances!r}\nretries = 0\n")
+        config = load_config(config_path)
+        campaign = config.campaigns[0]
+        collector = Collector(config, clock=clock)
+        with Store.open(config.storage.database) as store:
+            server.faults.update(server_error_every=2, only_paths=("/2/tweets/search/recent",))
+            x_run = collector.run(store, campaign, "x")
+            server.faults.update(server_error_every=1, only_paths=timelines)
+            mastodon_run = collector.run(store, campaign, "mastodon")
+        collector.close()
+    searches = [r for r in server.requests() if r.path == "/2/tweets/search/recent"]
+    assert x_run.status in ("ok", "partial") and "server error" not in (x_run.error or "")
+    assert sum(r.status == 503 for r in searches) >= 2 and sum(r.status == 200 for r in searches) >= 2
+    assert set(collected_ids(config_path, "x")) == set(
+        storm.truth(T0, clock.now() - timedelta(seconds=30), platform="x").post_ids)
+    # Mastodon's policy says no retries: one 503 and the instance is given up for this run
+    assert [r.status for r in server.requests() if r.path in timelines] == [503]
+    assert mastodon_run.status == "failed"
+    assert "server error 503" in mastodon_run.error and "(gave up after 1 attempts)" in mastodon_run.error
+
+
+def test_a_missing_bluesky_login_is_a_remark_not_a_partial_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stormwatch.simulator.bluesky import mount_bluesky
+    from stormwatch.simulator.clock import ManualClock
+    from stormwatch.simulator.x import SimulatedPlatform
+
+    monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
+    monkeypatch.delenv("BLUESKY_APP_PASSWORD", raising=False)
+    clock = ManualClock(T0 + timedelta(hours=1))
+    with SimulatedPlatform(Storm.build(storm_spec(300, seed=3)), clock, token=TOKEN) as server:
+        mount_bluesky(server)
+        config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
+                                   top_extra=f'[bluesky]\nappview_url = "{server.url}"\nservice_url = "{server.url}"\n')
+        collector = Collector(load_config(config_path), clock=clock)
+        (record,) = collector.run_once()
+        collector.close()
+    # Search only fills in behind the live feed (a Streaming source): nothing is missing for want of a login.
+    assert record.status == "ok"
+    assert "bluesky: backfill needs a login" in record.error and "live posts still come from Jetstream" in record.error
+    assert not any("searchPosts" in r.path for r in server.requests())

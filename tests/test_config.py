@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stormwatch.config import example_config, load_config
+from stormwatch.config import RetryPolicy, example_config, load_config
 from stormwatch.errors import ConfigError
 
 from .conftest import REPO
@@ -67,6 +67,11 @@ def replace_in_example(old: str, new: str) -> str:
     ('names = "pseudonymized"', 'names = "everyone"', 'report.names'),
     ('hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]', 'hashtags = []',
      "campaigns[0].hashtags: must list at least one value"),
+    ('accounts = ["Issaamro", "YASHebron"]', 'accounts = ["Issaamro", "two words"]',
+     "campaigns[0].accounts[1]: 'two words' is not a valid account"),
+    ("[report]", '[mastodon]\ninstances = ["mastodon.social"]\nretries = 50\n\n[report]',
+     "mastodon.retries: must be between 0 and 20, not 50"),
+    ("[report]", '[bluesky]\nretry_backoff = "soon"\n\n[report]', 'bluesky.retry_backoff: "soon" is not a duration'),
 ])
 def test_each_problem_names_file_and_key_path(tmp_path: Path, old: str, new: str, message: str) -> None:
     path = write(tmp_path, replace_in_example(old, new))
@@ -76,6 +81,23 @@ def test_each_problem_names_file_and_key_path(tmp_path: Path, old: str, new: str
     assert text.startswith(f"{path}: ")
     assert message in text
     assert "\n" not in text
+
+
+def test_each_platform_has_its_own_retry_policy(tmp_path: Path) -> None:
+    text = replace_in_example("[report]", '[mastodon]\ninstances = ["mastodon.social"]\nretries = 0\n'
+                                          'retry_backoff = "500ms"\n\n[report]')
+    config = load_config(write(tmp_path, text.replace('# retries = 3 ', 'retries = 6 ')))
+    assert config.x.retry_policy == RetryPolicy(retries=6, backoff=2.0, max_backoff=60.0)
+    assert config.mastodon.retry_policy == RetryPolicy(retries=0, backoff=0.5, max_backoff=60.0)
+    assert config.bluesky.retry_policy == RetryPolicy()  # the defaults: 3 retries from 2 s, doubling up to 1 min
+    assert [RetryPolicy().delay(n) for n in (1, 2, 3, 7)] == [2.0, 4.0, 8.0, 60.0]
+
+
+def test_accounts_may_be_written_as_any_platform_writes_them(tmp_path: Path) -> None:
+    text = replace_in_example('accounts = ["Issaamro", "YASHebron"]',
+                              'accounts = ["@Issaamro", "yas@kolektiva.social", "issa.bsky.social"]')
+    (campaign,) = load_config(write(tmp_path, text)).campaigns
+    assert campaign.accounts == ("Issaamro", "yas@kolektiva.social", "issa.bsky.social")
 
 
 def test_not_toml_and_missing_file(tmp_path: Path) -> None:

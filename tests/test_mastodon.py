@@ -353,7 +353,7 @@ def test_instance_names_queries_and_first_cursor() -> None:
     source = MastodonSource(config, ManualClock(T0))
     queries = source.queries(campaign())
     assert queries == [f"{name}#{tag}" for name in (SOCIAL, CHAOS) for tag in HASHTAGS]
-    assert split_query(queries[0]) == (SOCIAL, HASHTAGS[0]) and source.instance_of(queries[-1]) == CHAOS
+    assert split_query(queries[0]) == (SOCIAL, HASHTAGS[0]) and source.server_of(queries[-1]) == CHAOS
     during = source.first_cursor(campaign(), queries[0], T0 + timedelta(hours=1))
     assert during.position == min_id_at(T0) and during.since == "2021-02-07T16:00:00Z"
     early = source.first_cursor(campaign(), queries[0], T0 - timedelta(hours=1))

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, Post
-from .common import clean_tag, counter, epoch_stamp, unique, utc_stamp
+from .common import RecordKind, clean_tag, counter, epoch_stamp, unique, utc_stamp
 
 PLATFORM = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"
@@ -382,3 +382,44 @@ def _verified(verification: Any) -> bool | None:
     if type(verification) is not dict or "verifiedStatus" not in verification:
         return None
     return verification.get("verifiedStatus") == "valid"
+
+
+# --------------------------------------------------------------------------- archive records
+
+def _is_post_view(body: dict[str, Any]) -> bool:
+    uri = body.get("uri")
+    return isinstance(uri, str) and uri.startswith("at://") and ("record" in body or "author" in body)
+
+
+def _is_jetstream(body: dict[str, Any]) -> bool:
+    """stormwatch's own batches of Jetstream events, or one event a line."""
+    return isinstance(body.get("events"), list) or ("did" in body and "time_us" in body and "kind" in body)
+
+
+def _is_profiles_page(body: dict[str, Any]) -> bool:
+    return isinstance(body.get("profiles"), list)
+
+
+def _is_posts_page(body: dict[str, Any]) -> bool:
+    posts = body.get("posts")
+    if not isinstance(posts, list):
+        return False
+    first = posts[0] if posts else None
+    return ("cursor" in body or "hitsTotal" in body or not posts
+            or (isinstance(first, dict) and str(first.get("uri", "")).startswith("at://")))
+
+
+def _normalize_one_view(view: Any, retrieved_at: str) -> Batch:
+    return normalize_post_views([view], retrieved_at)
+
+
+def _normalize_events(body: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """A batch of events as stored, or one event on its own line."""
+    return normalize_jetstream(body if isinstance(body.get("events"), list) else {"events": [body]}, retrieved_at)
+
+
+BLUESKY_POST = RecordKind("bluesky-post", PLATFORM, _is_post_view, rows=_normalize_one_view)
+BLUESKY_EVENTS = RecordKind("bluesky-events", PLATFORM, _is_jetstream, rows=_normalize_events)
+BLUESKY_PROFILES = RecordKind("bluesky-profiles", PLATFORM, _is_profiles_page, rows=normalize_profiles)
+BLUESKY_PAGE = RecordKind("bluesky-page", PLATFORM, _is_posts_page, rows=normalize_post_views)
+RECORD_KINDS = (BLUESKY_POST, BLUESKY_EVENTS, BLUESKY_PROFILES, BLUESKY_PAGE)

@@ -1,13 +1,32 @@
-"""Helpers every platform normalizer shares: timestamps, tags, counters."""
+"""Helpers every platform normalizer shares: timestamps, tags, counters, and the kinds of archive record."""
 
 from __future__ import annotations
 
 import calendar
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import MalformedPage
+from ..models import Batch, CountBucket
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """One kind of record an archive can hold (an API page, a post, a status…): how it is recognized by its
+    content, and what it becomes (rows, or per-minute counts). Each normalizer module lists the kinds it reads
+    in `RECORD_KINDS`; the importer tries them in the registry's order.
+    """
+
+    name: str
+    platform: str
+    matches: Callable[[dict[str, Any]], bool]  # given a JSON object; never raises
+    rows: Callable[[Any, str], Batch] | None = None  # (body, retrieved_at) -> Batch
+    counts: Callable[[Any], list[CountBucket]] | None = None  # body -> buckets
+    # Recognized by a few common fields only: tried after every other platform's kinds.
+    loose: bool = False
 
 
 def utc_stamp(text: str, where: str) -> tuple[str, int]:

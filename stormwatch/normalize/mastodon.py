@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, Post
-from .common import clean_tag, counter, epoch_seconds, unique, utc_stamp
+from .common import RecordKind, clean_tag, counter, epoch_seconds, unique, utc_stamp
 
 PLATFORM = "mastodon"
 _VOID_TAGS = frozenset({"br", "img", "hr", "wbr"})  # elements without an end tag
@@ -66,6 +66,11 @@ def normalize_statuses(statuses: Any, retrieved_at: str, instance: str | None) -
     context = [post for key, post in reader.context.items() if key not in matched]
     return Batch(posts=tuple(posts), context_posts=tuple(context), accounts=tuple(reader.accounts.values()),
                  errors=tuple(reader.errors))
+
+
+def normalize_status(status: Any, retrieved_at: str) -> Batch:
+    """Rows from one status entity on its own (an archive line), its instance unknown."""
+    return normalize_statuses([status], retrieved_at, None)
 
 
 def html_to_text(html: str) -> str:
@@ -274,3 +279,19 @@ def _host(url: Any) -> str | None:
     except ValueError:
         return None
     return host or None
+
+
+# --------------------------------------------------------------------------- archive records
+
+def _is_timeline_page(body: dict[str, Any]) -> bool:
+    """stormwatch's own raw archive of a tag timeline page: `{"instance", "tag", "statuses"}`."""
+    return isinstance(body.get("statuses"), list) and "instance" in body
+
+
+def _is_status(body: dict[str, Any]) -> bool:
+    return "content" in body and "account" in body and ("uri" in body or "url" in body)
+
+
+MASTODON_PAGE = RecordKind("mastodon-page", PLATFORM, _is_timeline_page, rows=normalize_timeline)
+MASTODON_STATUS = RecordKind("mastodon-status", PLATFORM, _is_status, rows=normalize_status)
+RECORD_KINDS = (MASTODON_PAGE, MASTODON_STATUS)

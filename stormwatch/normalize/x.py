@@ -7,11 +7,10 @@ from typing import Any
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, CountBucket, Post
-from .common import clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_stamp
+from ..platforms import snowflake_ms
+from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_stamp
 
 PLATFORM = "x"
-# X ids are snowflakes: the top bits are milliseconds since this epoch (used when created_at is absent).
-_SNOWFLAKE_EPOCH_MS = 1288834974657
 # Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
 _KIND_OF_REFERENCE = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
 _KIND_RANK = {"repost": 0, "reply": 1, "quote": 2}
@@ -80,6 +79,18 @@ def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
         end, _ = utc_stamp(item.get("end"), f"{where}.end")
         buckets.append(CountBucket(start=start, end=end, count=count))
     return buckets
+
+
+def normalize_flattened_post(tweet: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """Rows from one `twarc2 flatten` line: a post carrying its author and referenced posts inline."""
+    if not isinstance(tweet, Mapping):
+        raise MalformedPage(f"post is {type(tweet).__name__}, not a JSON object")
+    users = [tweet["author"]] if isinstance(tweet.get("author"), dict) else []
+    referenced = [r for r in tweet.get("referenced_tweets") or () if isinstance(r, dict) and "text" in r]
+    for reference in referenced:
+        if isinstance(reference.get("author"), dict):
+            users.append(reference["author"])
+    return normalize_page({"data": [tweet], "includes": {"users": users, "tweets": referenced}}, retrieved_at)
 
 
 def is_counts_page(body: Mapping[str, Any]) -> bool:
@@ -162,7 +173,7 @@ def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
         created_at = _canonical_time(created, ".created_at")
         ts = epoch_seconds(created_at)
     else:  # default-field responses omit created_at; the snowflake id carries it
-        created_at, ts = epoch_stamp((int(native) >> 22) + _SNOWFLAKE_EPOCH_MS)
+        created_at, ts = epoch_stamp(snowflake_ms(native))
     kind, ref_id = "original", None
     references = tweet.get("referenced_tweets")
     if references:
@@ -208,3 +219,32 @@ def _unescape(text: str) -> str:
     if "&" not in text:
         return text
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# --------------------------------------------------------------------------- archive records
+
+def _is_api_response(body: dict[str, Any]) -> bool:
+    """An X API v2 response (search, lookup, counts) or a twarc2 line."""
+    return "data" in body or "includes" in body or ("meta" in body and "result_count" in body.get("meta", {}))
+
+
+def _is_counts_response(body: dict[str, Any]) -> bool:
+    if not _is_api_response(body):
+        return False
+    data = body.get("data")
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "start" in data[0] and "end" in data[0]:
+        return True
+    meta = body.get("meta")
+    return isinstance(meta, dict) and ("total_tweet_count" in meta or "total_post_count" in meta)
+
+
+def _is_flattened_post(body: dict[str, Any]) -> bool:
+    return "id" in body and "text" in body and ("author_id" in body or "edit_history_tweet_ids" in body
+                                                or "author" in body or "created_at" in body)
+
+
+X_COUNTS = RecordKind("x-counts", PLATFORM, _is_counts_response, counts=normalize_counts)
+X_PAGE = RecordKind("x-page", PLATFORM, _is_api_response, rows=normalize_page)
+# A post on its own (`twarc2 flatten`) is known only by id and text: anything more specific goes first.
+X_POST = RecordKind("x-post", PLATFORM, _is_flattened_post, rows=normalize_flattened_post, loose=True)
+RECORD_KINDS = (X_COUNTS, X_PAGE, X_POST)

@@ -26,11 +26,12 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from ..platforms import PLATFORMS
 from ..times import parse_time
 from .content import ReportContent, SourceCoverage, account_label, bucket_phrase, platform_name
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale by lightness.
-PLATFORM_COLOURS: dict[str, str] = {"x": "#0072B2", "mastodon": "#CC79A7", "bluesky": "#E69F00"}
+PLATFORM_COLOURS: dict[str, str] = {p.name: p.colour for p in PLATFORMS}
 FALLBACK_COLOUR = "#999999"
 NEUTRAL_COLOUR = "#4D4D4D"
 CONTRIBUTORS_COLOUR = "#D55E00"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .. import __version__, metrics
+from .. import __version__, metrics, platforms
 from ..config import CampaignConfig
 from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, Window
 from ..store import Store
@@ -24,7 +24,6 @@ from .rows import mentioned_accounts
 TOP_N = 10
 COVERAGE_GAPS_SHOWN = 10
 UTC_ZONE = ZoneInfo("UTC")
-PLATFORM_NAMES = {"x": "X", "mastodon": "Mastodon", "bluesky": "Bluesky"}
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds:
 
 def platform_name(platform: str) -> str:
     """A platform's display name (`X`, `Mastodon`)."""
-    return PLATFORM_NAMES.get(platform, platform)
+    return platforms.label(platform)
 
 
 def account_label(account: NamedAccount) -> str:

@@ -1,32 +1,12 @@
-"""Platform sources: each returns raw pages stamped with provenance and the cursor that covers them."""
+"""Platform sources: each returns raw pages stamped with provenance and the cursor that covers them.
+
+`capabilities` says what a source can do (small protocols the collector checks with `isinstance`),
+`registry` maps each platform to its source factory and normalizers, `http` holds what every source needs
+from HTTP answers and failures, and one module per platform talks to it through its own library.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
-from typing import Protocol
+from .capabilities import Source
 
-from ..config import CampaignConfig
-from ..models import Cursor, RawPage
-
-
-class Source(Protocol):
-    """What the collector needs from a platform: queries, where each starts, and pages from a cursor."""
-
-    name: str
-
-    def queries(self, campaign: CampaignConfig) -> list[str]:
-        """The queries (hashtag groups, instance/tag pairs…) that cover a campaign."""
-        ...
-
-    def first_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
-        """The cursor of a query never collected before."""
-        ...
-
-    def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
-        """Pages newer than the cursor, each carrying the cursor that covers it once stored."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
+__all__ = ["Source"]

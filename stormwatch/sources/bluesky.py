@@ -32,12 +32,14 @@ from atproto_client.request import Request
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
-from ..config import BlueskyConfig, CampaignConfig
+from ..config import BlueskyConfig, CampaignConfig, RetryPolicy
 from ..errors import CredentialsError, MalformedPage, RateLimited, SourceError
 from ..models import Cursor, RateLimit, RawPage
 from ..normalize.bluesky import POST_COLLECTION, record_tags, text_tags
 from ..normalize.common import clean_tag, utc_stamp
 from ..times import Clock, from_epoch, iso_utc, parse_time
+from .http import RateLimitHeaders, network_failure, network_reason, raise_if_exhausted, rate_limit
+from .http import host as host_of
 
 SOURCE = "bluesky"
 STREAM_QUERY = "jetstream"
@@ -64,6 +66,7 @@ RECEIVE_POLL = 0.2
 CLOSE_TIMEOUT = 0.5
 CONNECT_STEP = 1.0
 APP_PASSWORD_HINT = "an app password from Settings → App passwords"
+RATE_LIMIT_HEADERS = RateLimitHeaders("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +172,7 @@ class BlueskySource:
     """Jetstream, searchPosts and getProfiles for the configured Bluesky services."""
 
     name = SOURCE
+    stream_query = STREAM_QUERY
 
     def __init__(self, config: BlueskyConfig, clock: Clock) -> None:
         self.config = config
@@ -179,6 +183,11 @@ class BlueskySource:
         self._refused_key: str | None = None
         self._refused_message = ""
         self._lock = threading.Lock()
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries and backoff from `[bluesky]` (search and lookups; the live feed reconnects on its own)."""
+        return self.config.retry_policy
 
     def close(self) -> None:
         """Release the HTTP connection pools."""
@@ -216,7 +225,7 @@ class BlueskySource:
             except InvalidStatus as exc:
                 reason = f"refused the subscription (HTTP {exc.response.status_code})"
             except (WebSocketException, OSError) as exc:
-                reason = f"cannot connect to {_host(url)} ({_network_reason(exc)})"
+                reason = f"cannot connect to {host_of(url)} ({network_reason(exc)})"
             try:
                 batch.flush()  # what arrived before the break is complete: pass it on with its position
             except _HandOffFailed as failed:
@@ -243,7 +252,7 @@ class BlueskySource:
             return
         with connect(url, sock=sock, open_timeout=self.config.timeout, close_timeout=CLOSE_TIMEOUT,
                      max_size=2**22) as connection:
-            log.info("bluesky: Jetstream connected to %s", _host(url))
+            log.info("bluesky: Jetstream connected to %s", host_of(url))
             while not stop.is_set():
                 try:
                     message = connection.recv(timeout=RECEIVE_POLL)
@@ -288,6 +297,10 @@ class BlueskySource:
         if stored is not None and stored.position and stored.position.isdigit():
             return int(stored.position)
         return _micros(min(campaign.start, now))
+
+    def stream_filter(self, hashtags: Iterable[str]) -> Callable[[Any], bool]:
+        """A `wanted` predicate for `stream` keeping the events that carry any of `hashtags`."""
+        return tag_filter(hashtags)
 
     def stream_page(self, campaign: str, events: list[dict], time_us: int) -> RawPage:
         """One batch of Jetstream events as the page the collector archives, normalizes and stores with its cursor."""
@@ -376,7 +389,7 @@ class BlueskySource:
             cursor = after
             if following is None:
                 return
-            _raise_if_exhausted(headers)
+            raise_if_exhausted(_rate_limit(headers), SOURCE, SEARCH_POSTS)
 
     def _new_sweep(self, cursor: Cursor, now: datetime) -> dict[str, Any]:
         began = parse_time(cursor.since) if cursor.since else now - NEWEST_START
@@ -411,7 +424,7 @@ class BlueskySource:
             except _SessionLost:
                 self._forget_session()
                 if attempt == 2:
-                    raise SourceError(f"bluesky: {_host(self.config.service_url)} refused a fresh session for "
+                    raise SourceError(f"bluesky: {host_of(self.config.service_url)} refused a fresh session for "
                                       f"{SEARCH_POSTS}", transient=True) from None
         raise AssertionError("unreachable")
 
@@ -434,7 +447,7 @@ class BlueskySource:
                 raise CredentialsError(self._refused_message)
         self._forget_session()
         client = Client(base_url=self.config.service_url, request=Request(timeout=self.config.timeout))
-        host = _host(self.config.service_url)
+        host = host_of(self.config.service_url)
         try:
             client.login(handle.lstrip("@"), password, fetch_bsky_profile=False)
         except RequestErrorBase as exc:
@@ -456,7 +469,7 @@ class BlueskySource:
             raise self._failure(exc, CREATE_SESSION, host) from None
         except httpx.TransportError as exc:
             client.request.close()
-            raise SourceError(f"bluesky: cannot reach {host}: {_network_reason(exc)}", transient=True) from None
+            raise SourceError(f"bluesky: {network_failure(host, exc)}", transient=True) from None
         except ValueError:
             client.request.close()
             raise MalformedPage(f"bluesky: {CREATE_SESSION}: the response is not valid JSON") from None
@@ -478,7 +491,7 @@ class BlueskySource:
         # The SDK keeps its service URL (a login may move it to the account's PDS) private; this is how it
         # forms request URLs.
         endpoint = client._build_url(nsid)
-        host = _host(endpoint)
+        host = host_of(endpoint)
         try:
             response = client.invoke_query(nsid, params=params)
         except LoginRequiredError:
@@ -491,7 +504,7 @@ class BlueskySource:
                 raise _StaleCursor() from None
             raise self._failure(exc, nsid, host) from None
         except httpx.TransportError as exc:
-            raise SourceError(f"bluesky: cannot reach {host}: {_network_reason(exc)}", transient=True) from None
+            raise SourceError(f"bluesky: {network_failure(host, exc)}", transient=True) from None
         except ValueError:  # the SDK parses JSON bodies itself: a truncated one fails there
             raise MalformedPage(f"bluesky: {nsid}: the response is not valid JSON") from None
         if not isinstance(response.content, dict):
@@ -503,12 +516,13 @@ class BlueskySource:
         """The one-line error for a refused request: never the response body, never a token."""
         response = exc.response
         if isinstance(exc, RateLimitExceededError) or (response is not None and response.status_code == 429):
-            reset = _rate_limit(response.headers if response is not None else {}).reset_at
+            reset = _rate_limit(response.headers if response is not None else None).reset_at
             return RateLimited(f"bluesky: rate limited (429) on {nsid}",
                                reset or self.clock.now() + DEFAULT_RATE_LIMIT_WAIT)
         if response is None:
-            reason = "timed out" if isinstance(exc, InvokeTimeoutError) else _network_reason(exc.__cause__ or exc)
-            return SourceError(f"bluesky: cannot reach {host}: {reason}", transient=True)
+            failure = (f"cannot reach {host}: timed out" if isinstance(exc, InvokeTimeoutError)
+                       else network_failure(host, exc))
+            return SourceError(f"bluesky: {failure}", transient=True)
         status = response.status_code
         if status == 403 and nsid == SEARCH_POSTS:
             return SourceError(
@@ -532,20 +546,7 @@ def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
 
 
 def _rate_limit(headers: Any) -> RateLimit:
-    def number(name: str) -> int | None:
-        value = headers.get(name) if headers else None
-        return int(value) if isinstance(value, str) and value.isdigit() else None
-
-    reset = number("ratelimit-reset")
-    return RateLimit(limit=number("ratelimit-limit"), remaining=number("ratelimit-remaining"),
-                     reset_at=from_epoch(reset) if reset is not None else None)
-
-
-def _raise_if_exhausted(headers: dict[str, str]) -> None:
-    """Stop before a request the service would refuse: the last response said none remain."""
-    limit = _rate_limit(headers)
-    if limit.remaining == 0 and limit.reset_at is not None:
-        raise RateLimited(f"bluesky: rate limit used up on {SEARCH_POSTS}", limit.reset_at, request_made=False)
+    return rate_limit(headers, RATE_LIMIT_HEADERS)
 
 
 def _sort_at(view: Any) -> str | None:
@@ -575,24 +576,6 @@ def _time_us_text(time_us: int) -> str:
     return iso_utc(from_epoch(time_us / 1_000_000))
 
 
-def _host(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.netloc or url
-
-
 def _close_code(exc: ConnectionClosed) -> str:
     frame = exc.rcvd
     return f"{frame.code} {frame.reason}".strip() if frame is not None else "no close frame"
-
-
-def _network_reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError | httpx.ConnectError) and "refused" in str(exc).lower():
-        return "connection refused"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | ConnectionResetError):
-        return "the connection dropped mid-response"
-    if isinstance(exc, socket.gaierror):
-        return "name not found"
-    text = str(exc).strip()
-    return text[:200] if text else type(exc).__name__

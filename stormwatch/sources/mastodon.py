@@ -26,10 +26,11 @@ from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkE
 from mastodon.errors import MastodonWarning
 
 from .. import __version__
-from ..config import CampaignConfig, MastodonConfig
+from ..config import CampaignConfig, MastodonConfig, RetryPolicy
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Cursor, RateLimit, RawPage
-from ..times import from_epoch, iso_utc_seconds, parse_time
+from ..times import iso_utc_seconds, parse_time
+from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "mastodon"
 ENDPOINT = "timeline"
@@ -38,6 +39,8 @@ NEWEST_START = timedelta(minutes=1)
 # Mastodon's API throttle windows are five minutes long.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=5)
 MAX_ERROR_TEXT = 200
+# The reset is an ISO time on Mastodon (epoch seconds on some other servers).
+RATE_LIMIT_HEADERS = RateLimitHeaders("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,11 @@ class MastodonSource:
         self._clients: dict[str, tuple[Mastodon, _RecordingSession]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries and backoff from `[mastodon]`."""
+        return self.config.retry_policy
+
     def close(self) -> None:
         """Release every instance's connection pool."""
         with self._lock:
@@ -130,7 +138,7 @@ class MastodonSource:
         """One query per (instance, hashtag): `mastodon.social#StandWithIssa`."""
         return [f"{name}#{tag}" for name in self._bases for tag in campaign.hashtags]
 
-    def instance_of(self, query: str) -> str:
+    def server_of(self, query: str) -> str:
         """The instance a query reads: rate limits and outages are per instance, so are their errors."""
         return split_query(query)[0]
 
@@ -152,7 +160,7 @@ class MastodonSource:
             newest = _newest_id(response, statuses) if statuses else position
             if statuses and not _moves_forward(position, newest):
                 # A server that ignores min_id would serve the same page forever; stop instead.
-                raise MalformedPage(f"mastodon: {instance}: {_where(response)} returned statuses but did not move "
+                raise MalformedPage(f"mastodon: {instance}: {where(response)} returned statuses but did not move "
                                     f"past min_id {position}")
             after = cursor.advanced(position=newest, pending=None)
             yield RawPage(source=SOURCE, endpoint=ENDPOINT, url=response.url, retrieved_at=self.clock.now(),
@@ -161,7 +169,7 @@ class MastodonSource:
             if not statuses:
                 return
             cursor, position = after, newest
-            self._raise_if_exhausted(instance, response)
+            raise_if_exhausted(_rate_limit(response), f"{SOURCE}: {instance}", where(response))
 
     # ------------------------------------------------------------------------------------ requests
 
@@ -192,7 +200,7 @@ class MastodonSource:
                 client.timeline_hashtag(tag, min_id=min_id, limit=self.config.page_size)
         except MastodonNetworkError as exc:
             # Mastodon.py wraps the requests exception it caught: that one says what happened.
-            raise SourceError(f"mastodon: {instance}: {_network_problem(self._bases[instance], exc.__context__)}",
+            raise SourceError(f"mastodon: {instance}: {network_failure(self._bases[instance], exc.__context__)}",
                               transient=True) from None
         except MastodonRatelimitError:
             response = session.last_response()
@@ -212,17 +220,17 @@ class MastodonSource:
         try:
             statuses = json.loads(response.content)
         except ValueError as exc:
-            raise MalformedPage(f"mastodon: {instance}: {_where(response)}: the response is not valid JSON "
+            raise MalformedPage(f"mastodon: {instance}: {where(response)}: the response is not valid JSON "
                                 f"({exc})") from None
         if not isinstance(statuses, list):
-            raise MalformedPage(f"mastodon: {instance}: {_where(response)}: the response is "
+            raise MalformedPage(f"mastodon: {instance}: {where(response)}: the response is "
                                 f"{type(statuses).__name__}, not a list of statuses")
         return response, statuses
 
     def _rate_limited(self, instance: str, tag: str, response: requests.Response | None) -> RateLimited:
         reset_at = _rate_limit(response).reset_at if response is not None else None
-        where = _where(response) if response is not None else f"GET /api/v1/timelines/tag/{tag}"
-        return RateLimited(f"mastodon: {instance}: rate limited (429) on {where}",
+        request = where(response) if response is not None else f"GET /api/v1/timelines/tag/{tag}"
+        return RateLimited(f"mastodon: {instance}: rate limited (429) on {request}",
                            reset_at or self.clock.now() + DEFAULT_RATE_LIMIT_WAIT)
 
     def _refused(self, instance: str, tag: str, response: requests.Response | None) -> SourceError:
@@ -230,7 +238,7 @@ class MastodonSource:
         if response is None:
             return SourceError(f"mastodon: {instance}: the tag timeline request failed without a response",
                                transient=True)
-        status, where, detail = response.status_code, _where(response), self._error_text(response)
+        status, request, detail = response.status_code, where(response), self._error_text(response)
         if status in (401, 403, 422) and ("authenticated" in detail.lower() or status == 401):
             if self._token is None:
                 return SourceError(f"mastodon: {instance}: this instance shows hashtag timelines only to signed-in "
@@ -241,11 +249,11 @@ class MastodonSource:
                                f"${self.config.access_token_env} ({status}: {detail}); it may be for another "
                                "instance, revoked, or lack the read:statuses scope")
         if status == 404:
-            return SourceError(f"mastodon: {instance}: {where}: 404 Not Found ({detail}); is "
+            return SourceError(f"mastodon: {instance}: {request}: 404 Not Found ({detail}); is "
                                f"{self._bases[instance]} a Mastodon instance?")
         if status >= 500:
-            return SourceError(f"mastodon: {instance}: {where}: server error {status} ({detail})", transient=True)
-        return SourceError(f"mastodon: {instance}: {where}: {status} {response.reason or ''}".rstrip()
+            return SourceError(f"mastodon: {instance}: {request}: server error {status} ({detail})", transient=True)
+        return SourceError(f"mastodon: {instance}: {request}: {status} {response.reason or ''}".rstrip()
                            + f" ({detail})")
 
     def _error_text(self, response: requests.Response) -> str:
@@ -260,13 +268,6 @@ class MastodonSource:
     def _clean(self, text: str) -> str:
         """`text` with the access token blanked out, wherever it may have come from."""
         return text.replace(self._token, "[token]") if self._token else text
-
-    def _raise_if_exhausted(self, instance: str, response: requests.Response) -> None:
-        """Stop before a request the instance would refuse: the last response said none remain."""
-        limit = _rate_limit(response)
-        if limit.remaining == 0 and limit.reset_at is not None:
-            raise RateLimited(f"mastodon: {instance}: rate limit used up on {_where(response)}", limit.reset_at,
-                              request_made=False)
 
 
 def _moves_forward(position: str, newest: str) -> bool:
@@ -285,53 +286,10 @@ def _newest_id(response: requests.Response, statuses: list[Any]) -> str:
             return values[0]
     first = statuses[0]
     if not isinstance(first, dict) or not isinstance(first.get("id"), str | int):
-        raise MalformedPage(f"mastodon: {_where(response)}: the newest status has no id")
+        raise MalformedPage(f"mastodon: {where(response)}: the newest status has no id")
     return str(first["id"])
 
 
 def _rate_limit(response: requests.Response | None) -> RateLimit:
-    """Mastodon's X-RateLimit-* headers; the reset is an ISO time (epoch seconds on some other servers)."""
-    if response is None:
-        return RateLimit(None, None, None)
-    headers = response.headers
-
-    def number(name: str) -> int | None:
-        value = headers.get(name, "").strip()
-        return int(value) if value.isdigit() else None
-
-    reset_text = headers.get("X-RateLimit-Reset", "").strip()
-    reset_at: datetime | None = None
-    if reset_text.isdigit():
-        reset_at = from_epoch(int(reset_text))
-    elif reset_text:
-        try:
-            reset_at = parse_time(reset_text)
-        except ValueError:
-            log.warning("mastodon: unreadable X-RateLimit-Reset %r", reset_text[:60])
-    return RateLimit(limit=number("X-RateLimit-Limit"), remaining=number("X-RateLimit-Remaining"), reset_at=reset_at)
-
-
-def _where(response: requests.Response) -> str:
-    """`GET <path>` of a response's request, without the query (it says nothing about what went wrong)."""
-    path = getattr(response.request, "path_url", "") or urlsplit(response.url).path
-    return f"GET {path.split('?')[0]}"
-
-
-def _network_problem(base: str, exc: BaseException | None) -> str:
-    """What went wrong on the network, in words (never the exception text: it can carry the request URL)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"cannot reach {base}: timed out"
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"{base} did not answer in time"
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or any(
-            reason in text for reason in ("IncompleteRead", "RemoteDisconnected", "Connection aborted",
-                                          "Connection reset", "Connection broken")):
-        return f"the connection to {base} dropped mid-response"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        for reason in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
-                       "No route to host", "Network is unreachable", "certificate verify failed"):
-            if reason in text:
-                return f"cannot reach {base}: {reason.lower()}"
-        return f"cannot reach {base}: connection failed"
-    return f"cannot reach {base}: {type(exc).__name__ if exc is not None else 'network error'}"
+    """Mastodon's X-RateLimit-* headers."""
+    return rate_limit(response.headers if response is not None else None, RATE_LIMIT_HEADERS)

@@ -10,10 +10,12 @@ from typing import Any
 import requests
 import tweepy
 
-from ..config import CampaignConfig, XConfig
+from ..config import CampaignConfig, RetryPolicy, XConfig
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Billing, Cursor, RateLimit, RawPage
+from ..platforms import snowflake_ms
 from ..times import Clock, from_epoch, iso_utc_seconds, parse_time
+from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "x"
 TWEEPY_HOST = "https://api.twitter.com"
@@ -23,7 +25,7 @@ REACH_MARGIN = timedelta(minutes=2)
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 # The latest start_time a search may use: X serves posts up to 30 s ago and rejects later start times.
 NEWEST_START = timedelta(minutes=1)
-_SNOWFLAKE_EPOCH_MS = 1288834974657
+RATE_LIMIT_HEADERS = RateLimitHeaders("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
 
 TWEET_FIELDS = ["created_at", "author_id", "public_metrics", "entities", "referenced_tweets", "lang",
                 "conversation_id"]
@@ -60,7 +62,7 @@ def build_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_lengt
 
 def snowflake_time(post_id: str) -> datetime:
     """When an X post id was minted (ids carry their creation time)."""
-    return from_epoch(((int(post_id) >> 22) + _SNOWFLAKE_EPOCH_MS) / 1000)
+    return from_epoch(snowflake_ms(post_id) / 1000)
 
 
 class _HostSession(requests.Session):
@@ -89,6 +91,11 @@ class XSource:
         self.client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
         self.client.session = _HostSession(config.api_base, config.timeout)
         self.client.session.headers["User-Agent"] = self.client.user_agent
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries and backoff from `[x]`."""
+        return self.config.retry_policy
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -144,7 +151,7 @@ class XSource:
             body = _json(response)
             meta = body.get("meta") or {}
             if not isinstance(meta, dict):
-                raise MalformedPage(f"x: {_where(response)}: meta is not an object")
+                raise MalformedPage(f"x: {where(response)}: meta is not an object")
             newest = pending.get("newest_id") or meta.get("newest_id")
             oldest = meta.get("oldest_id") or pending.get("oldest_id")
             next_token = meta.get("next_token")
@@ -157,7 +164,7 @@ class XSource:
             cursor = after
             if not next_token:
                 return
-            _raise_if_exhausted(response)
+            raise_if_exhausted(_rate_limit(response), SOURCE, where(response))
 
     def _new_sweep(self, cursor: Cursor, now: datetime) -> dict[str, Any]:
         oldest_reachable = now - RECENT_SEARCH_REACH + REACH_MARGIN
@@ -193,26 +200,24 @@ class XSource:
         try:
             response = method(query, **params)
         except tweepy.TooManyRequests as exc:
-            reset = exc.response.headers.get("x-rate-limit-reset")
-            reset_at = from_epoch(int(reset)) if reset and reset.isdigit() else None
-            raise RateLimited(f"x: rate limited (429) on {_where(exc.response)}",
+            reset_at = _rate_limit(exc.response).reset_at
+            raise RateLimited(f"x: rate limited (429) on {where(exc.response)}",
                               reset_at or self.clock.now() + DEFAULT_RATE_LIMIT_WAIT) from None
         except tweepy.TwitterServerError as exc:
-            raise SourceError(f"x: {_where(exc.response)}: server error {_status(exc.response)}",
+            raise SourceError(f"x: {where(exc.response)}: server error {_status(exc.response)}",
                               transient=True) from None
         except tweepy.BadRequest as exc:
             if params.get("next_token") and any("token" in m.lower() for m in _messages(exc)):
                 raise _StaleToken() from None
-            raise SourceError(f"x: {_where(exc.response)}: 400 Bad Request: {'; '.join(_messages(exc))}") from None
+            raise SourceError(f"x: {where(exc.response)}: 400 Bad Request: {'; '.join(_messages(exc))}") from None
         except tweepy.Unauthorized as exc:
-            raise SourceError(f"x: {_where(exc.response)}: 401 Unauthorized: X refused the bearer token "
+            raise SourceError(f"x: {where(exc.response)}: 401 Unauthorized: X refused the bearer token "
                               f"from ${self.config.bearer_token_env}") from None
         except tweepy.HTTPException as exc:  # 403, 404 and other refusals: not worth retrying
             detail = "; ".join(_messages(exc)) or _status(exc.response)
-            raise SourceError(f"x: {_where(exc.response)}: {_status(exc.response)}: {detail}") from None
+            raise SourceError(f"x: {where(exc.response)}: {_status(exc.response)}: {detail}") from None
         except requests.exceptions.RequestException as exc:
-            raise SourceError(f"x: cannot reach {self.config.api_base}: {_network_reason(exc)}",
-                              transient=True) from None
+            raise SourceError(f"x: {network_failure(self.config.api_base, exc)}", transient=True) from None
         return response
 
     def _page(self, endpoint: str, response: requests.Response, body: dict[str, Any], cursor: Cursor,
@@ -229,35 +234,14 @@ def _json(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except (ValueError, requests.exceptions.RequestException) as exc:
-        raise MalformedPage(f"x: {_where(response)}: the response is not valid JSON ({exc})") from None
+        raise MalformedPage(f"x: {where(response)}: the response is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
-        raise MalformedPage(f"x: {_where(response)}: the response is {type(body).__name__}, not an object")
+        raise MalformedPage(f"x: {where(response)}: the response is {type(body).__name__}, not an object")
     return body
 
 
-def _raise_if_exhausted(response: requests.Response) -> None:
-    """Stop before a request X would refuse: the last response said no requests remain."""
-    limit = _rate_limit(response)
-    if limit.remaining == 0 and limit.reset_at is not None:
-        raise RateLimited(f"x: rate limit used up on {_where(response)}", limit.reset_at, request_made=False)
-
-
 def _rate_limit(response: requests.Response) -> RateLimit:
-    headers = response.headers
-
-    def number(name: str) -> int | None:
-        value = headers.get(name)
-        return int(value) if value and value.isdigit() else None
-
-    reset = number("x-rate-limit-reset")
-    return RateLimit(limit=number("x-rate-limit-limit"), remaining=number("x-rate-limit-remaining"),
-                     reset_at=from_epoch(reset) if reset is not None else None)
-
-
-def _where(response: Any) -> str:
-    request = getattr(response, "request", None)
-    path = getattr(request, "path_url", "") or ""
-    return f"GET {path.split('?')[0]}" if path else "request"
+    return rate_limit(response.headers, RATE_LIMIT_HEADERS)
 
 
 def _status(response: Any) -> str:
@@ -270,18 +254,3 @@ def _messages(exc: tweepy.HTTPException) -> list[str]:
         if isinstance(error, dict) and error.get("detail") and error["detail"] not in messages:
             messages.append(str(error["detail"]))
     return messages
-
-
-def _network_reason(exc: requests.exceptions.RequestException) -> str:
-    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = str(exc)
-        for reason in ("Connection refused", "Name or service not known", "Connection reset",
-                       "Connection aborted", "RemoteDisconnected", "IncompleteRead", "Temporary failure"):
-            if reason in text:
-                return reason.lower()
-        return "connection failed"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection dropped mid-response"
-    return type(exc).__name__

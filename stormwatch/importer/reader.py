@@ -1,28 +1,26 @@
 """The reading half of `stormwatch import`, run in its own process: files -> records -> normalized batches.
 
-It imports only what reading needs (no database code), so the process stays small; its messages go back
-to the writing process pickled on standard output (the two processes are the same program, one trusts
-the other).
+`python -m stormwatch.importer.reader '<json job>'`, started by the writer through `stormwatch.workers`. It
+imports only what reading needs (no database code), so the process stays small; its messages go back to the
+writing process pickled on standard output. What each record becomes is the source registry's business:
+each platform's normalizer declares the kinds of record it reads.
 """
 
 from __future__ import annotations
 
 import gc
-import json
-import pickle
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import MalformedPage
-from .models import Account, Batch, Post
-from .normalize import bluesky as normalize_bluesky
-from .normalize import mastodon as normalize_mastodon
-from .normalize import x as normalize_x
-from .sources import archive
-from .times import iso_utc, parse_time
+from ..archive import reader as archive
+from ..errors import MalformedPage
+from ..models import Account, Batch, Post
+from ..normalize.common import RecordKind
+from ..sources import registry
+from ..times import iso_utc, parse_time
+from ..workers import serve
 
 # Posts per batch sent to the writer: small batches keep both processes' memory low; commits are cheap in WAL.
 BATCH_POSTS = 2_000
@@ -48,51 +46,45 @@ def astuple_fast(item: Post | Account) -> tuple[Any, ...]:
 
 
 def main() -> None:
-    """`python -m stormwatch.import_reader '<json job>'`: pickled messages on standard output, one after another."""
-    job = json.loads(sys.argv[1])
+    """`python -m stormwatch.importer.reader '<json job>'`: the messages of `read_batches`, batches packed."""
     gc.disable()  # short-lived and allocation-heavy: the cyclic collector would only slow it down
-    out = sys.stdout.buffer
-    try:
-        for message in read_batches([Path(p) for p in job["paths"]], frozenset(job["hashtags"]), job["batch_posts"]):
-            if message[0] == "batch":
-                message = ("batch", pack(message[1]))
-            pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
-            if message[0] != "batch":
-                out.flush()
-    except BrokenPipeError:  # the writing process stopped reading (it failed or was interrupted)
-        return
-    except Exception as exc:  # the writing process reports it as one line
-        pickle.dump(("error", f"reading the archive failed: {type(exc).__name__}: {exc}"), out)
-    out.flush()
+    serve(_messages)
+
+
+def _messages(job: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    for message in read_batches([Path(p) for p in job["paths"]], frozenset(job["hashtags"]), job["batch_posts"]):
+        yield ("batch", pack(message[1])) if message[0] == "batch" else message
 
 
 def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS) -> Iterator[tuple]:
     """Files -> messages: ("batch", [(Batch, collected_at)…]) of about `batch_posts` posts, ("counts", record),
     ("problem", "FILE:LINE: reason"), ("progress", path, bytes) and finally ("done", records, posts read)."""
     imported_at = iso_utc(datetime.now(UTC))
+    kinds = registry.record_kinds()
+    by_name = {kind.name: kind for kind in kinds}
     pending: list[tuple[Batch, str]] = []
     pending_posts = records = posts_read = 0
     seen_users: dict[str, Any] = {}
     seen_posts: dict[str, Any] = {}
     progress: list[tuple[str, int]] = []
     for path in paths:
-        for item in archive.read_archive(path, lambda done, p=str(path): progress.append((p, done))):
+        for item in archive.read_archive(path, kinds, lambda done, p=str(path): progress.append((p, done))):
             while progress:
                 yield ("progress", *progress.pop(0))
             if isinstance(item, archive.Problem):
                 yield ("problem", str(item))
                 continue
             records += 1
-            if item.kind == archive.X_COUNTS:
+            kind = by_name[item.kind]
+            if kind.counts is not None:  # stored by the writer, with the query they counted
                 if pending:
                     yield ("batch", pending)
                     pending, pending_posts = [], 0
                 yield ("counts", item)
                 continue
-            if item.kind == archive.X_PAGE:
-                item = without_repeats(item, seen_users, seen_posts)
+            item = without_repeats(item, seen_users, seen_posts)
             try:
-                batch = normalize_record(item, imported_at)
+                batch = normalize_record(kind, item, imported_at)
             except MalformedPage as exc:
                 yield ("problem", f"{item.path}:{item.line}: {exc}")
                 continue
@@ -137,7 +129,8 @@ def campaign_members(batch: Batch, hashtags: frozenset[str]) -> Batch:
 
 def without_repeats(record: archive.Record, seen_users: dict[str, Any],
                     seen_posts: dict[str, Any]) -> archive.Record:
-    """The record with included users and posts already seen unchanged in this batch left out.
+    """The record with included users and posts already seen unchanged in this batch left out (pages that
+    carry `includes`: X's).
 
     An archive repeats the same accounts and reposted originals on page after page; the store keeps one
     copy of each anyway, so normalizing the repeats is wasted work. A copy that differs (new counters)
@@ -169,37 +162,11 @@ def without_repeats(record: archive.Record, seen_users: dict[str, Any],
     return archive.Record(record.path, record.line, record.kind, body, record.retrieved_at)
 
 
-def normalize_record(record: archive.Record, imported_at: str) -> Batch | None:
-    """Rows from one archive record, by its kind (None for kinds not read yet)."""
-    retrieved = stamp(record.retrieved_at, imported_at)
-    if record.kind == archive.X_PAGE:
-        return normalize_x.normalize_page(record.body, retrieved)
-    if record.kind == archive.X_POST:
-        return normalize_x.normalize_page(_page_of_flattened_post(record.body), retrieved)
-    if record.kind == archive.MASTODON_PAGE:
-        return normalize_mastodon.normalize_timeline(record.body, retrieved)
-    if record.kind == archive.MASTODON_STATUS:
-        return normalize_mastodon.normalize_statuses([record.body], retrieved, None)
-    if record.kind == archive.BLUESKY_PAGE:
-        return normalize_bluesky.normalize_post_views(record.body, retrieved)
-    if record.kind == archive.BLUESKY_POST:
-        return normalize_bluesky.normalize_post_views([record.body], retrieved)
-    if record.kind == archive.BLUESKY_EVENTS:
-        body = record.body if isinstance(record.body.get("events"), list) else {"events": [record.body]}
-        return normalize_bluesky.normalize_jetstream(body, retrieved)
-    if record.kind == archive.BLUESKY_PROFILES:
-        return normalize_bluesky.normalize_profiles(record.body, retrieved)
-    return None
-
-
-def _page_of_flattened_post(tweet: dict[str, Any]) -> dict[str, Any]:
-    """`twarc2 flatten` lines carry their author and referenced posts inline: rebuild the page shape."""
-    users = [tweet["author"]] if isinstance(tweet.get("author"), dict) else []
-    referenced = [r for r in tweet.get("referenced_tweets") or () if isinstance(r, dict) and "text" in r]
-    for reference in referenced:
-        if isinstance(reference.get("author"), dict):
-            users.append(reference["author"])
-    return {"data": [tweet], "includes": {"users": users, "tweets": referenced}}
+def normalize_record(kind: RecordKind, record: archive.Record, imported_at: str) -> Batch | None:
+    """Rows from one archive record of `kind` (None for kinds that are not rows)."""
+    if kind.rows is None:
+        return None
+    return kind.rows(record.body, stamp(record.retrieved_at, imported_at))
 
 
 def stamp(retrieved_at: str | None, default: str) -> str:

@@ -1,4 +1,4 @@
-"""The raw archive: every API page as received, one per line, gzip JSONL (twarc2's line format for X)."""
+"""Writing the raw archive: every API page as received, one per line, gzip JSONL (twarc2's line format for X)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import __version__
-from .errors import StoreError
-from .models import RawPage
-from .times import iso_utc
+from .. import __version__
+from ..errors import StoreError
+from ..models import RawPage
+from ..times import iso_utc
 
 # Query parameters that can carry credentials on some platforms; never archived.
 _SECRET_PARAMS = re.compile(r"(token|secret|password|key|auth)", re.IGNORECASE)

@@ -1,7 +1,9 @@
-"""Archive files as a source: twarc2 JSONL (plain or .gz), saved API responses, post arrays — read as a stream.
+"""Reading archive files record by record: twarc2 JSONL (plain or .gz), saved API responses, post arrays.
 
 Each file yields records (one API page, post or status each, with where it came from) or problems
-(`FILE:LINE: reason`) for lines that cannot be read; a problem never stops the rest of the file.
+(`FILE:LINE: reason`) for lines that cannot be read; a problem never stops the rest of the file. What a
+record is comes from its content: the caller passes the kinds it knows (each platform's normalizer declares
+its own, the source registry orders them), tried one after the other.
 """
 
 from __future__ import annotations
@@ -9,33 +11,25 @@ from __future__ import annotations
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
+from ..normalize.common import RecordKind
+
 # orjson parses archive lines about twice as fast as the standard library: it matters at a million posts.
 _loads = orjson.loads
 _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
-
-# Kinds of record, by what their content looks like.
-X_PAGE = "x-page"
-X_COUNTS = "x-counts"
-X_POST = "x-post"
-MASTODON_PAGE = "mastodon-page"
-MASTODON_STATUS = "mastodon-status"
-BLUESKY_POST = "bluesky-post"
-BLUESKY_PAGE = "bluesky-page"
-BLUESKY_EVENTS = "bluesky-events"
-BLUESKY_PROFILES = "bluesky-profiles"
 _CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
 class Record:
-    """One thing read from an archive: what it is, its JSON, where it came from and when it was fetched."""
+    """One thing read from an archive: what it is (a `RecordKind` name), its JSON, where it came from and when
+    it was fetched."""
 
     path: Path
     line: int
@@ -56,40 +50,20 @@ class Problem:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
-def classify(body: Any) -> str | None:
-    """What a JSON value from an archive is, by its content; None when it is nothing we know."""
+def classify(body: Any, kinds: Sequence[RecordKind]) -> RecordKind | None:
+    """What a JSON value from an archive is, by its content: the first of `kinds` it matches, or None."""
     if not isinstance(body, dict):
         return None
-    if "data" in body or "includes" in body or ("meta" in body and "result_count" in body.get("meta", {})):
-        data = body.get("data")
-        if isinstance(data, list) and data and isinstance(data[0], dict) and "start" in data[0] and "end" in data[0]:
-            return X_COUNTS
-        meta = body.get("meta")
-        if isinstance(meta, dict) and ("total_tweet_count" in meta or "total_post_count" in meta):
-            return X_COUNTS
-        return X_PAGE
-    uri = body.get("uri")
-    if isinstance(uri, str) and uri.startswith("at://") and ("record" in body or "author" in body):
-        return BLUESKY_POST
-    if isinstance(body.get("events"), list) or ("did" in body and "time_us" in body and "kind" in body):
-        return BLUESKY_EVENTS  # Jetstream: stormwatch's own batches, or one event a line
-    if isinstance(body.get("profiles"), list):
-        return BLUESKY_PROFILES
-    if isinstance(body.get("posts"), list) and ("cursor" in body or "hitsTotal" in body or not body["posts"]
-                                                or str(body["posts"][0].get("uri", "")).startswith("at://")):
-        return BLUESKY_PAGE
-    if isinstance(body.get("statuses"), list) and "instance" in body:
-        return MASTODON_PAGE  # stormwatch's own raw archive of a Mastodon tag timeline page
-    if "content" in body and "account" in body and ("uri" in body or "url" in body):
-        return MASTODON_STATUS
-    if "id" in body and "text" in body and ("author_id" in body or "edit_history_tweet_ids" in body
-                                            or "author" in body or "created_at" in body):
-        return X_POST
+    for kind in kinds:
+        if kind.matches(body):
+            return kind
     return None
 
 
-def read_archive(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[Record | Problem]:
-    """Records and problems of one file, streamed (a JSON array is read element by element).
+def read_archive(path: Path, kinds: Sequence[RecordKind],
+                 on_bytes: Callable[[int], None] | None = None) -> Iterator[Record | Problem]:
+    """Records and problems of one file, streamed (a JSON array is read element by element); a record is of
+    the first of `kinds` its content matches.
 
     `on_bytes` is told how far into the file (compressed bytes) reading has got, now and then.
     """
@@ -105,9 +79,9 @@ def read_archive(path: Path, on_bytes: Callable[[int], None] | None = None) -> I
         reader: Any = io.BufferedReader(gzipped, buffer_size=_CHUNK) if gzipped else raw
         first = _first_meaningful_byte(reader)
         if first == b"[":
-            records = _array_records(path, reader)
+            records = _array_records(path, reader, kinds)
         elif first == b"{":
-            records = _line_records(path, reader)
+            records = _line_records(path, reader, kinds)
         else:
             records = None
         last_line = 0
@@ -188,7 +162,7 @@ def _first_meaningful_byte(reader: Any) -> bytes:
         reader.read(len(chunk))
 
 
-def _line_records(path: Path, reader: Any) -> Iterator[Record | Problem]:
+def _line_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
     """JSONL; or, when the first line is not a whole object, one (pretty-printed) JSON document."""
     first_line = reader.readline()
     try:
@@ -200,9 +174,9 @@ def _line_records(path: Path, reader: Any) -> Iterator[Record | Problem]:
         except _DECODE_ERRORS as exc:
             yield Problem(path, 1, f"not valid JSON ({exc})")
             return
-        yield from _records_for(path, 1, value)
+        yield from _records_for(path, 1, value, kinds)
         return
-    yield from _records_for(path, 1, value)
+    yield from _records_for(path, 1, value, kinds)
     for number, line in enumerate(reader, start=2):
         if not line.endswith(b"\n") and _truncated(reader):
             return  # the last, incomplete line of a damaged file: read_archive reports it
@@ -213,10 +187,10 @@ def _line_records(path: Path, reader: Any) -> Iterator[Record | Problem]:
         except _DECODE_ERRORS as exc:
             yield Problem(path, number, f"not valid JSON ({_short(exc)})")
             continue
-        yield from _records_for(path, number, value)
+        yield from _records_for(path, number, value, kinds)
 
 
-def _array_records(path: Path, reader: Any) -> Iterator[Record | Problem]:
+def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
     """A JSON array read element by element, so a big saved response never sits in memory whole."""
     decoder = json.JSONDecoder()
     buffer = ""
@@ -276,22 +250,22 @@ def _array_records(path: Path, reader: Any) -> Iterator[Record | Problem]:
             line += buffer.count("\n", position, end)
             position = end
             index += 1
-            yield from _records_for(path, line_of_element, value)
+            yield from _records_for(path, line_of_element, value, kinds)
         if not chunk and not ended:
             yield Problem(path, line, "the JSON array is cut short (no closing ])")
             return
 
 
-def _records_for(path: Path, line: int, value: Any) -> Iterator[Record | Problem]:
-    kind = classify(value)
+def _records_for(path: Path, line: int, value: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
+    kind = classify(value, kinds)
     if kind is None:
         if isinstance(value, list):
             for element in value:
-                yield from _records_for(path, line, element)
+                yield from _records_for(path, line, element, kinds)
             return
         yield Problem(path, line, "not a post, status, API page or archive line stormwatch knows")
         return
-    yield Record(path=path, line=line, kind=kind, body=value, retrieved_at=_retrieved_at(value))
+    yield Record(path=path, line=line, kind=kind.name, body=value, retrieved_at=_retrieved_at(value))
 
 
 def _retrieved_at(value: dict[str, Any]) -> str | None:

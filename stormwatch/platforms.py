@@ -1,0 +1,175 @@
+"""Each platform's facts in one place: name, label, colour, how handles, mentions and links are written,
+and what it reports. Imports nothing of stormwatch, so every layer (config, normalizers, dashboard, report)
+can read it.
+
+Link and mention forms are data (regular expressions with named groups `handle`, and `post` for post
+links) so that everything that leaves the machine can recognize every way a platform names an account.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+# X ids are snowflakes: the top bits (id >> 22) are milliseconds since this moment (2010-11-04T01:42:54.657Z).
+X_SNOWFLAKE_EPOCH_MS = 1288834974657
+
+
+@dataclass(frozen=True)
+class HandleFormat:
+    """How a platform writes handles: in config files, in mentions inside post texts, and in links.
+
+    The forms are regular expressions (matched case-blind), compiled on first use: most processes (the
+    import reader, the collector) never need them.
+    """
+
+    mention: str  # how a mention is written, `{handle}` standing for the handle
+    valid: str  # a handle as a campaign may list it (without the leading `@`)
+    mentions: tuple[str, ...]  # mentions inside a post's text (group `handle`)
+    profile_links: tuple[str, ...]  # links to an account's profile (group `handle`)
+    post_links: tuple[str, ...]  # links to one post (groups `handle` and `post`)
+    profile_url: str  # the platform's own profile address: `{handle}` (and `{instance}`) stand for their values
+
+    def is_valid(self, handle: str) -> bool:
+        """Whether `handle` (without `@`) is a handle of this platform."""
+        return _compiled(self.valid).fullmatch(handle) is not None
+
+    def mention_of(self, handle: str) -> str:
+        """How a post mentions `handle`."""
+        return self.mention.format(handle=handle)
+
+    def mention_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """Every way a post's text mentions an account."""
+        return tuple(_compiled(text) for text in self.mentions)
+
+    def links(self) -> tuple[re.Pattern[str], ...]:
+        """Every link form that names an account: post links first (they are the longer match)."""
+        return tuple(_compiled(text) for text in self.post_links + self.profile_links)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What a platform reports about posts and accounts (what the metrics can and cannot say about it)."""
+
+    impressions: bool  # posts carry how often they were seen
+    reposts_as_posts: bool  # a repost arrives as a post of its own (kind `repost`), not only as a counter
+    follower_counts: bool  # accounts come with their follower counts
+    billed: bool  # reads cost money (the collector counts spend and obeys budgets)
+    volume_counts: bool  # the platform counts a query's posts per minute (coverage check)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One platform stormwatch collects from."""
+
+    name: str  # the key in config files and in every row uid (`x:1578516068309794817`)
+    label: str  # how people write it
+    colour: str  # its colour in every chart (Okabe–Ito: distinguishable with colour-vision deficiencies)
+    handles: HandleFormat
+    reports: Reports
+    snowflake_epoch_ms: int | None = None  # ids carry their creation time (milliseconds since this epoch)
+
+
+# A link starts at a word boundary of the text (so `about.twitter.com/jobs` and `dropbox.com/x` are not X links);
+# the scheme is optional because people write `x.com/name` and `name.bsky.social` bare.
+_SCHEME = r"(?<![\w.@/-])(?:https?://)?"
+# Bluesky handles are domain names (`name.bsky.social`, `example.org`); accounts are also named by DID.
+_BLUESKY_HANDLE = r"(?:did:[a-z0-9]+:[\w.:%-]+|[\w-]+(?:\.[\w-]+)+)"
+
+X = Platform(
+    name="x",
+    label="X",
+    colour="#0072B2",
+    handles=HandleFormat(
+        mention="@{handle}",
+        valid=r"\w{1,50}",
+        mentions=(r"(?<![\w@])@(?P<handle>\w{1,50})",),
+        profile_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})(?![\w/])",),
+        post_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})/status(?:es)?/"
+                    r"(?P<post>\d+)",),
+        profile_url="https://x.com/{handle}",
+    ),
+    reports=Reports(impressions=True, reposts_as_posts=True, follower_counts=True, billed=True, volume_counts=True),
+    snowflake_epoch_ms=X_SNOWFLAKE_EPOCH_MS,
+)
+
+_INSTANCE = r"(?P<instance>[\w-]+(?:\.[\w-]+)+)"
+_MASTODON_USER = r"(?P<handle>\w+(?:[.-]\w+)*)"
+
+MASTODON = Platform(
+    name="mastodon",
+    label="Mastodon",
+    colour="#CC79A7",
+    handles=HandleFormat(
+        mention="@{handle}",  # `@user` on the author's instance, `@user@instance` elsewhere
+        valid=r"\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?",
+        mentions=(r"(?<![\w@])@(?P<handle>\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?)",),
+        profile_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"(?![\w/])",
+                       _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER + r"(?![\w/])"),
+        post_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"/(?P<post>\d+)",
+                    _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER + r"/statuses/(?P<post>\d+)"),
+        profile_url="https://{instance}/@{handle}",
+    ),
+    reports=Reports(impressions=False, reposts_as_posts=True, follower_counts=True, billed=False,
+                    volume_counts=False),
+)
+
+_BLUESKY_PROFILE = _SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + ")"
+
+BLUESKY = Platform(
+    name="bluesky",
+    label="Bluesky",
+    colour="#E69F00",
+    handles=HandleFormat(
+        mention="@{handle}",  # the whole domain handle: `@name.bsky.social`
+        valid=_BLUESKY_HANDLE,
+        mentions=(r"(?<![\w@])@(?P<handle>[\w-]+(?:\.[\w-]+)+)",),
+        profile_links=(_BLUESKY_PROFILE + r"(?![\w/])", _SCHEME + r"(?P<handle>[\w-]+\.bsky\.social)(?!\.?[\w-])"),
+        post_links=(_BLUESKY_PROFILE + r"/post/(?P<post>\w+)",
+                    r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
+        profile_url="https://bsky.app/profile/{handle}",
+    ),
+    # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.
+    # Follower counts come from a profile lookup after the posts (the live feed carries none).
+    reports=Reports(impressions=False, reposts_as_posts=False, follower_counts=True, billed=False,
+                    volume_counts=False),
+)
+
+PLATFORMS: tuple[Platform, ...] = (X, MASTODON, BLUESKY)
+PLATFORM_NAMES: tuple[str, ...] = tuple(p.name for p in PLATFORMS)
+_BY_NAME = {p.name: p for p in PLATFORMS}
+
+
+def platform(name: str) -> Platform:
+    """The platform called `name` (KeyError naming the known ones otherwise)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"{name!r} is not a known platform ({', '.join(PLATFORM_NAMES)})") from None
+
+
+def find_platform(name: str) -> Platform | None:
+    """The platform called `name`, or None."""
+    return _BY_NAME.get(name)
+
+
+def label(name: str) -> str:
+    """A platform's display name (`X`, `Mastodon`); an unknown name as it is."""
+    found = _BY_NAME.get(name)
+    return found.label if found is not None else name
+
+
+def is_valid_handle(handle: str) -> bool:
+    """Whether `handle` (without `@`) is a handle on some platform: campaigns list accounts without saying where."""
+    return len(handle) <= 100 and any(p.handles.is_valid(handle) for p in PLATFORMS)
+
+
+def snowflake_ms(native_id: str | int) -> int:
+    """When an X post or user id was minted, in milliseconds since the Unix epoch (ids carry their creation time)."""
+    return (int(native_id) >> 22) + X_SNOWFLAKE_EPOCH_MS

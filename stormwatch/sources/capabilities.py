@@ -1,0 +1,147 @@
+"""What a source can do, as small protocols the collector checks with `isinstance`.
+
+A source is any object with a name, a retry policy and `close()` (`Source`); each capability is a protocol
+extending it that a source satisfies by having the methods (no base class to inherit). The collector asks
+`isinstance(source, Searchable)` and so on, and does only what the source can do:
+
+| capability | meaning | today |
+|---|---|---|
+| `Searchable` | queries swept from a stored cursor, without gaps | X, Mastodon, Bluesky |
+| `ReachLimited` | search reaches back only so far: say so when the storm began earlier | X |
+| `Counted` | the platform counts a query's posts per minute, for a price | X |
+| `Billed` | reads cost money: the store bills them, the daily budget stops them | X |
+| `MultiServer` | queries go to different servers: one failing does not stop the others | Mastodon |
+| `Enriching` | profile and counter lookups run after the sweep (what a live feed leaves out) | Bluesky |
+| `Streaming` | a live feed followed beside the scheduled jobs (`streaming.py`) | Bluesky |
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from ..config import CampaignConfig, RetryPolicy
+from ..models import Billing, Cursor, RawPage
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Every source: its platform's name, how its transient failures are retried, and releasing connections."""
+
+    name: str
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries and backoff for this source's transient failures (from its config table)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class Searchable(Source, Protocol):
+    """Queries that cover a campaign, each swept from a stored cursor so that nothing is missed or read twice."""
+
+    def queries(self, campaign: CampaignConfig) -> list[str]:
+        """The queries (hashtag groups, instance/tag pairs…) that cover a campaign."""
+        ...
+
+    def first_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """The cursor of a query never collected before."""
+        ...
+
+    def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """Pages newer than the cursor, each carrying the cursor that covers it once stored.
+
+        Raises CredentialsError when the search needs a login the config does not give; on a source that is
+        also `Streaming`, that only means no backfill (the live feed still brings every post from now on).
+        """
+        ...
+
+
+@runtime_checkable
+class ReachLimited(Source, Protocol):
+    """A search that reaches back only so far (X's recent search: 7 days)."""
+
+    def reach_warning(self, campaign: CampaignConfig, now: datetime) -> str | None:
+        """What part of the storm window is already out of reach, or None."""
+        ...
+
+
+@runtime_checkable
+class Counted(Source, Protocol):
+    """Per-minute counts of a query's posts, as the platform counts them (volume and the coverage check)."""
+
+    @property
+    def counts_cost(self) -> float:
+        """What one counts request costs (USD)."""
+        ...
+
+    def counts(self, campaign: str, query: str, start: datetime, end: datetime) -> Iterator[RawPage]:
+        """Counts pages of a query between two times."""
+        ...
+
+
+@runtime_checkable
+class Billed(Source, Protocol):
+    """Reads cost money: each page is billed when stored, and the campaign's daily budget stops reads."""
+
+    def billing(self, day: str) -> Billing:
+        """The read prices for pages stored on UTC day `day` (reads are deduplicated within the day)."""
+        ...
+
+
+@runtime_checkable
+class MultiServer(Source, Protocol):
+    """Queries go to different servers (Mastodon instances): rate limits, outages and refusals are per server."""
+
+    def server_of(self, query: str) -> str:
+        """The server a query reads."""
+        ...
+
+
+@runtime_checkable
+class Enriching(Source, Protocol):
+    """Lookups that fill in what posts arrived without: follower counts of their authors, current counters."""
+
+    def profile_pages(self, account_ids: Iterable[str], campaign: str) -> Iterator[RawPage]:
+        """Profile pages (follower counts) of these accounts (platform ids, not uids)."""
+        ...
+
+    def lookup_pages(self, post_ids: Iterable[str], campaign: str) -> Iterator[RawPage]:
+        """Post pages with current counters for these posts (platform ids, not uids)."""
+        ...
+
+
+@runtime_checkable
+class Streaming(Source, Protocol):
+    """A live feed of the whole platform, followed beside the scheduled jobs (see `streaming.py`).
+
+    The feed's position is stored as the cursor of query `stream_query`, per campaign. A source that
+    streams and also searches uses search only to fill in behind the feed.
+    """
+
+    stream_query: str
+
+    def stream_cursor(self, stored: Cursor | None, campaign: CampaignConfig, now: datetime) -> int:
+        """Where a campaign's feed resumes: the stored position, else where the campaign wants it to start."""
+        ...
+
+    def stream_filter(self, hashtags: Iterable[str]) -> Callable[[Any], bool]:
+        """A predicate keeping the feed's events that carry any of `hashtags`."""
+        ...
+
+    def stream(self, position: int | None, stop: threading.Event,
+               on_events: Callable[[list[dict[str, Any]], int], None], *,
+               wanted: Callable[[Any], bool] | None = None) -> None:
+        """Follow the feed from `position` until `stop` is set, handing batches of wanted events and the
+        position that covers them to `on_events`."""
+        ...
+
+    def stream_page(self, campaign: str, events: list[dict[str, Any]], position: int) -> RawPage:
+        """One batch of a campaign's events as the page that is archived, normalized and stored with its cursor."""
+        ...

@@ -1,0 +1,95 @@
+"""stormwatch.streaming: the live feed (Bluesky's Jetstream, simulated) followed beside the scheduled jobs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from stormwatch import metrics
+from stormwatch.collector import Collector
+from stormwatch.config import load_config
+from stormwatch.simulator.bluesky import mount_bluesky
+from stormwatch.simulator.clock import ManualClock
+from stormwatch.simulator.jetstream import JetstreamServer
+from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.x import SimulatedPlatform
+from stormwatch.store import Store
+from stormwatch.streaming import followers
+
+from .conftest import T0, TOKEN, collected_ids, storm_spec, write_config
+
+
+@pytest.fixture(autouse=True)
+def bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+
+
+def test_only_sources_with_a_live_feed_are_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_path = write_config(tmp_path, "http://127.0.0.1:9",
+                               campaign_extra='sources = ["x", "mastodon", "bluesky"]\n',
+                               top_extra='[mastodon]\ninstances = ["http://127.0.0.1:9/i/mastodon.social"]\n')
+    config = load_config(config_path)
+    collector = Collector(config, clock=ManualClock(T0))
+    try:
+        assert [f.source.name for f in followers(collector, config.campaigns)] == ["bluesky"]
+        # a source that cannot be built (its secret is missing) is left to its scheduled job, which says why
+        monkeypatch.delenv("X_BEARER_TOKEN")
+        fresh = Collector(config, clock=ManualClock(T0))
+        assert [f.source.name for f in followers(fresh, config.campaigns)] == ["bluesky"]
+        fresh.close()
+    finally:
+        collector.close()
+
+
+def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = storm_spec(posts=1500, seed=9)
+    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.5), ("bluesky", 0.5))}))
+    clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
+    monkeypatch.setenv("BLUESKY_HANDLE", "organizer.bsky.social")
+    monkeypatch.setenv("BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
+    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+        xrpc = mount_bluesky(server, accounts={"organizer.bsky.social": "abcd-efgh-ijkl-mnop"})
+        jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
+        try:
+            bluesky = (f'[bluesky]\njetstream_url = "{jetstream.url}"\nappview_url = "{server.url}"\n'
+                       f'service_url = "{server.url}"\n')
+            config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
+                                       top_extra=bluesky)
+            config = load_config(config_path)
+            truth = storm.truth(T0, clock.now(), platform="bluesky", include_reposts=False)
+            expected = {xrpc.network.uri_of_id(i) for i in truth.post_ids}
+            # the live stream first: it replays the storm from its start, then keeps following
+            assert collected_ids(config_path) == []  # the database exists before the follower writes to it
+            stop = threading.Event()
+            streaming = Collector(config, clock=clock, stop=stop)
+            (stream,) = followers(streaming, config.campaigns)
+            follower = threading.Thread(target=stream.follow, args=(stop,))
+            follower.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and set(collected_ids(config_path)) != expected:
+                time.sleep(0.1)
+            stop.set()
+            follower.join(timeout=10)
+            streaming.close()
+            assert not follower.is_alive()
+            assert set(collected_ids(config_path)) == expected
+            # then a scheduled run: search backfill finds nothing new, profiles and counters are filled in
+            collector = Collector(config, clock=clock)
+            (record,) = collector.run_once()
+            collector.close()
+        finally:
+            jetstream.stop()
+    assert record.status in ("ok", "partial"), record.error
+    with Store.open(config.storage.database) as store:
+        window = metrics.campaign_window(config.campaigns[0], T0, clock.now())
+        figures = metrics.totals(store, "standwithissa", window).all
+        unknown = store.authors_without_followers("standwithissa", "bluesky", 10)
+    assert set(collected_ids(config_path)) == expected
+    assert unknown == []
+    assert (figures.posts, figures.contributors, figures.potential_reach, figures.engagement) == (
+        truth.posts, truth.contributors, truth.potential_reach, truth.engagement)
