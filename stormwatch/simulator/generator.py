@@ -618,4 +618,8 @@ def iter_storm(spec: StormSpec, *, cache_size: int = 50_000) -> Iterator[Post]:
     dropped and rebuilt on demand). To get the users too, use the generator directly:
     ``gen = StormGenerator(spec); gen.users; for post in gen.posts(): ...``.
     """
-    yield from StormGenerator(spec, cache_size=cache_size).posts()
+    from stormwatch.simulator.background import background_posts  # background.py builds on this module
+
+    generator = StormGenerator(spec, cache_size=cache_size)
+    yield from background_posts(spec, generator.users)
+    yield from generator.posts()

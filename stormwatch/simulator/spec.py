@@ -57,6 +57,8 @@ class StormSpec:
     lead: timedelta = timedelta(hours=1)  # quiet baseline before the start
     population: int | None = None  # distinct people; default posts // 4, at least 50
     platforms: tuple[tuple[str, float], ...] = (("x", 1.0),)  # share of posts (and people) per platform
+    background_days: int = 0  # days of everyday hashtag use on X before the lead (background.py)
+    background_per_day: int | None = None  # background posts a day; default: a fortieth of `posts`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", utc(self.start, "start"))
@@ -72,6 +74,10 @@ class StormSpec:
             raise ValueError("lead must not be negative")
         if self.posts < 1:
             raise ValueError("posts must be at least 1")
+        if not 0 <= self.background_days <= 30:
+            raise ValueError("background_days must be between 0 and 30")
+        if self.background_per_day is not None and self.background_per_day < 0:
+            raise ValueError("background_per_day must not be negative")
         if not self.platforms or any(share <= 0 for _, share in self.platforms):
             raise ValueError("platform shares must be positive")
         names = [name for name, _ in self.platforms]

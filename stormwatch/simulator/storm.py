@@ -12,6 +12,7 @@ from array import array
 from collections.abc import Iterable
 from datetime import datetime
 
+from stormwatch.simulator.background import background_posts
 from stormwatch.simulator.generator import StormGenerator
 from stormwatch.simulator.spec import Post, StormSpec, User
 from stormwatch.simulator.truth import Truth, TruthBuilder
@@ -42,7 +43,8 @@ class Storm:
     def build(cls, spec: StormSpec) -> Storm:
         """Generate and materialize the storm described by `spec`."""
         generator = StormGenerator(spec, cache_size=None)
-        return cls(spec, generator.users, generator.posts())
+        # Everyday use of the hashtags before the storm (none unless the spec asks), then the storm itself.
+        return cls(spec, generator.users, [*background_posts(spec, generator.users), *generator.posts()])
 
     def __len__(self) -> int:
         return len(self.posts)

@@ -29,6 +29,8 @@ from stormwatch.simulator.x import XApi, mount_x
 DEFAULT_INSTANCES = ("mastodon.social", "kolektiva.social")
 # A platform the simulator has no mount for still gets this share of the storm (and no server).
 UNMOUNTED_SHARE = 0.1
+# Days of everyday hashtag use before a rehearsal's storm: what X's counts show `stormwatch plan` (7 days back).
+BACKGROUND_DAYS = 8
 TRUTH_FIGURES = ("posts", "originals", "reposts", "quotes", "replies", "contributors", "potential_reach",
                  "potential_impressions", "impressions", "engagement")
 
@@ -154,7 +156,8 @@ def storm_spec(config: Config, campaign: CampaignConfig, *, seed: int | None = N
     """The storm a campaign's rehearsal simulates: its hashtags, accounts, targets, window and platforms."""
     return StormSpec(hashtags=campaign.hashtags, accounts=campaign.accounts, targets=campaign.targets,
                      start=campaign.start, end=campaign.end, seed=config.simulation.seed if seed is None else seed,
-                     posts=config.simulation.posts if posts is None else posts, platforms=platforms_for(campaign))
+                     posts=config.simulation.posts if posts is None else posts, platforms=platforms_for(campaign),
+                     background_days=BACKGROUND_DAYS)
 
 
 def build_simulation(config: Config, campaign: CampaignConfig, *, host: str = "127.0.0.1", port: int | None = None,
