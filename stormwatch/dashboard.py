@@ -22,9 +22,6 @@ from .store import Store
 from .times import format_duration, iso_utc, parse_time
 
 SPARK = "▁▂▃▄▅▆▇█"
-# Volume "fading": the last 5 minutes average below this share of the peak minute.
-FADE_SHARE = 0.3
-FADE_MIN_PEAK = 10
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
 SPARK_MINUTES = 60
@@ -71,6 +68,7 @@ class Snapshot:
     budget_usd: float | None
     spent_today_usd: float
     alerts: tuple[str, ...] = field(default_factory=tuple)
+    fading: metrics.FadingEpisode | None = None  # volume has dropped and not recovered (metrics/fading.py)
 
     @property
     def posts_last_minute(self) -> int:
@@ -102,12 +100,9 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
                                           reader=reader)
     peak = metrics.peak_minute(store, campaign.name, window, reader=reader)
     # "Fading" compares with the busiest minute so far (a re-read of an old storm must not see its future peak).
-    if peak.minute is None or parse_time(peak.minute) < spark_end:
-        peak_so_far = peak.posts
-    else:
-        peak_so_far = max(metrics.per_minute(store, campaign.name, window.since, max(window.since, spark_end),
-                                             reader=reader),
-                          default=0)
+    so_far = metrics.per_minute(store, campaign.name, window.since,
+                                max(window.since, min(spark_end, window.until)), reader=reader)
+    peak_so_far = max(so_far, default=0)
     sources = tuple(_source_line(s, campaign, next_runs or {}, config) for s in health.sources)
     snapshot = Snapshot(
         campaign=campaign.name, hashtags=campaign.hashtags, timezone=str(campaign.timezone), now=now,
@@ -120,7 +115,8 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, limit=list_size, reader=reader)),
         targets=tuple(metrics.target_mentions(store, campaign, window, reader=reader)),
         latest=tuple(metrics.latest_posts(store, campaign.name, window, limit=list_size)),
-        sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd)
+        sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd,
+        fading=metrics.current_fading(so_far, window.since))
     return _with_alerts(snapshot, campaign)
 
 
@@ -154,11 +150,9 @@ def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_ru
 def _with_alerts(snapshot: Snapshot, campaign: CampaignConfig) -> Snapshot:
     alerts: list[str] = []
     started = snapshot.now >= snapshot.start
-    if started and snapshot.peak_so_far >= FADE_MIN_PEAK and snapshot.now < snapshot.end + timedelta(hours=1):
-        rate = snapshot.posts_per_minute_5m
-        if rate < FADE_SHARE * snapshot.peak_so_far:
-            alerts.append(f"Volume is fading: {rate:.0f}/min over the last 5 minutes vs a peak of "
-                          f"{snapshot.peak_so_far}/min — time for the next push?")
+    if started and snapshot.fading is not None and snapshot.now < snapshot.end + timedelta(hours=1):
+        alerts.append(f"Volume is fading: {snapshot.posts_per_minute_5m:.0f}/min over the last 5 minutes vs a peak "
+                      f"of {snapshot.peak_so_far}/min — {metrics.FADING_ADVICE}")
     for source in snapshot.sources:
         if source.last_status == "failed":
             alerts.append(f"{source.name} is failing: {(source.last_error or 'see the log').split(';')[0]}")

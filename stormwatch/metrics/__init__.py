@@ -33,6 +33,8 @@ from .campaign import (
     volume,
 )
 from .exports import POST_ROW_FIELDS, PostRowTuple, mentioned_account_rows, post_rows
+from .fading import ADVICE as FADING_ADVICE
+from .fading import FadingEpisode, current_fading, fading_episodes
 from .figures import AccountStat, CampaignTotals, Peak, PostStat, Totals, Volume, VolumeBucket
 from .health import (
     CampaignHealth,
@@ -48,12 +50,12 @@ from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
 from .windows import Window, bucket_seconds_for, campaign_window
 
 __all__ = [
-    "DEFINITIONS", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat", "CampaignHealth", "CampaignTotals",
-    "CollectionStatus", "CoverageBucket", "CursorState", "FigureReader", "Peak", "PostRowTuple", "PostStat",
-    "ReaderChoice", "SourceHealth", "SourceRuns", "Summary", "Totals", "Volume", "VolumeBucket", "Window",
-    "accounts", "bucket_seconds_for", "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window",
-    "co_hashtags", "collection_status", "contributor_directory", "coverage", "figure_reader", "latest_posts",
-    "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows",
-    "run_history", "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts", "top_posts",
-    "totals", "volume",
+    "DEFINITIONS", "FADING_ADVICE", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat", "CampaignHealth",
+    "CampaignTotals", "CollectionStatus", "CoverageBucket", "CursorState", "FadingEpisode", "FigureReader", "Peak",
+    "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns", "Summary", "Totals", "Volume",
+    "VolumeBucket", "Window", "accounts", "bucket_seconds_for", "campaign_hashtags", "campaign_health",
+    "campaign_size", "campaign_window", "co_hashtags", "collection_status", "contributor_directory", "coverage",
+    "current_fading", "fading_episodes", "figure_reader", "latest_posts", "mention_counts",
+    "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows", "run_history",
+    "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts", "top_posts", "totals", "volume",
 ]
