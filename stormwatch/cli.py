@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 import threading
@@ -316,7 +317,10 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     base = Path.cwd()
     token = secrets.token_urlsafe(24)  # the simulated platform's bearer token for this run only
     folder = fresh_demo_folder(base)
-    setup_logging(folder / "stormwatch.log", secrets=(token,), quiet=True, console=not interactive)
+    from .config import ALERT_URLS_ENV, alert_url_secrets
+
+    alert_secrets = alert_url_secrets(tuple(os.environ.get(ALERT_URLS_ENV, "").split()))
+    setup_logging(folder / "stormwatch.log", secrets=(token, *alert_secrets), quiet=True, console=not interactive)
     live_view = None
     if interactive:
         def live_view(collector: Any, scheduled: Any, stop: threading.Event) -> None:
@@ -328,6 +332,10 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
                       progress=click.echo)
     click.echo(summary_text(result.summary.to_json()))
+    if interactive and result.alerts:  # headless, they were printed as they came
+        click.echo("alerts told during the storm:")
+        for alert in result.alerts:
+            click.echo(alert)
     click.echo(f"report: {result.report / 'report.html' if result.report else '(not written)'}")
 
 
@@ -408,12 +416,77 @@ def simulate(config_file: str | None, port: int | None, host: str, campaign: str
         simulation.stop()
 
 
+@main.group()
+def alerts() -> None:
+    """Alerts to the organizers' group: send a test message, list what was told."""
+
+
+@alerts.command(name="test")
+@config_option
+@click.option("--campaign", default=None, help="The campaign (needed when there are several).")
+@fail_cleanly
+def alerts_test(config_file: str | None, campaign: str | None) -> None:
+    """Send a test message through each configured service and say whether it arrived."""
+    from .alerts import send_test
+    from .store import Store
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    _logging(config, quiet=True)
+    urls = config.alerts.urls()
+    if not urls:
+        raise StormwatchError(f"alerts: the environment variable {config.alerts.urls_env} (alerts.urls_env) holds no "
+                              "Apprise URLs; export them there, separated by spaces")
+    with Store.open(config.storage.database) as store:
+        outcome = send_test(store, config, chosen, config.clock.now())
+    for number, result in enumerate(outcome.results, 1):
+        click.echo(f"{number}. {result.service}: " + ("arrived" if result.ok else f"FAILED — {result.error}"))
+    if not all(result.ok for result in outcome.results):
+        sys.exit(1)
+
+
+@alerts.command(name="list")
+@config_option
+@click.option("--campaign", default=None, help="Only this campaign.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@fail_cleanly
+def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_json: bool) -> None:
+    """The alerts told so far, newest first."""
+    from .alerts import history
+    from .store import Store
+
+    config = _load(config_file)
+    name = config.campaign(campaign).name if campaign else None
+    with Store.open(config.storage.database, create=False) as store:
+        told = history(store, name, limit)
+    if as_json:
+        click.echo(json.dumps(told, indent=2, ensure_ascii=False))
+        return
+    if not told:
+        click.echo("no alerts yet")
+    for alert in told:
+        tried = alert["services_tried"]
+        delivery = ("being delivered" if tried is None else "not sent (no services)" if tried == 0
+                    else f"reached {alert['services_ok']} of {tried} services")
+        lines = alert["text"].split("\n")
+        click.echo(f"{alert['sent_at']} {alert['campaign']} {alert['kind']}: {lines[0]} [{delivery}]")
+        for line in lines[1:]:
+            click.echo(f"    {line}")
+        if alert["error"]:
+            click.echo(f"    ! {alert['error']}")
+
+
 def _status_text(report: Any) -> str:
     lines = [f"database {report.database} (storm clock {report.now})"]
     for campaign in report.campaigns:
         budget = f" of ${campaign.daily_budget_usd:.2f}" if campaign.daily_budget_usd is not None else ""
         lines.append(f"\n{campaign.name}: {campaign.posts} posts; window {campaign.window_start} → "
                      f"{campaign.window_end}; spent today ${campaign.spent_today_usd:.2f}{budget}")
+        if campaign.budget_runs_out_at:
+            lines.append(f"  at the pace of the last 15 minutes the budget runs out at {campaign.budget_runs_out_at}")
+        if campaign.last_alert:
+            lines.append(f"  last alert {campaign.last_alert.sent_at}: {campaign.last_alert.headline}")
         for source in campaign.sources:
             last = source.last_run
             last_text = (f"last run {last.started_at} {last.status} ({last.posts_new} new, {last.requests} requests)"

@@ -122,6 +122,49 @@ class ReportConfig:
     out_dir: Path = Path("reports")
 
 
+# What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
+ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
+               "budget_warning", "budget_reached", "new_target", "storm_ended")
+ALERT_URLS_ENV = "STORMWATCH_ALERT_URLS"
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Where alerts go (Apprise URLs, named by environment variable: they carry secrets) and which are sent.
+
+    `enabled` is whether the config has an `[alerts]` table; without URLs in the environment, alerts are
+    still decided, recorded and logged, just not delivered.
+    """
+
+    enabled: bool = False
+    urls_env: str = ALERT_URLS_ENV
+    timezone: ZoneInfo | None = None  # None: the campaign's
+    min_gap: timedelta = timedelta(minutes=10)
+    kinds: tuple[str, ...] = ALERT_KINDS
+    timeout: float = 10.0
+
+    def urls(self) -> tuple[str, ...]:
+        """The Apprise URLs in the environment variable `urls_env` (separated by spaces), never logged."""
+        return tuple(os.environ.get(self.urls_env, "").split())
+
+
+def alert_url_secrets(urls: tuple[str, ...]) -> tuple[str, ...]:
+    """What in Apprise URLs must never be logged: each URL, its credentials, tokens and path segments."""
+    secrets: list[str] = []
+    for url in urls:
+        secrets.append(url)
+        _, _, rest = url.partition("://")
+        netloc, _, tail = rest.partition("/")
+        userinfo, at, host = netloc.rpartition("@")
+        if at:
+            secrets.extend(userinfo.split(":", 1))
+        # A bare host (name or address, maybe a port) is no secret; anything else there is (tgram://<bot token>).
+        if not re.match(r"^(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?$", host):
+            secrets.append(host)
+        secrets.extend(re.split(r"[/?&=#]", tail))
+    return tuple(s for s in dict.fromkeys(secrets) if len(s) >= 6)
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """The simulated platform's storm (used by `stormwatch simulate` and the demo)."""
@@ -172,6 +215,7 @@ class Config:
     campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
     mastodon: MastodonConfig = field(default_factory=MastodonConfig)
     bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def campaign(self, name: str | None) -> CampaignConfig:
         """The campaign called `name`, or the only one when `name` is None."""
@@ -195,7 +239,8 @@ class Config:
         names = [self.x.bearer_token_env, self.bluesky.app_password_env]
         if self.mastodon.access_token_env:
             names.append(self.mastodon.access_token_env)
-        return tuple(v for v in (os.environ.get(n, "").strip() for n in names) if len(v) >= 4)
+        values = tuple(v for v in (os.environ.get(n, "").strip() for n in names) if len(v) >= 4)
+        return values + alert_url_secrets(self.alerts.urls())
 
 
 def config_path(option: str | os.PathLike[str] | None) -> Path:
@@ -231,6 +276,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     clock = _clock(top.table("clock"))
     mastodon = _mastodon(top.table("mastodon"))
     bluesky = _bluesky(top.table("bluesky"))
+    alerts = _alerts(top.table("alerts"), "alerts" in raw)
     campaign_tables = top.array_of_tables("campaigns")
     campaigns = tuple(_campaign(t) for t in campaign_tables)
     if not campaigns:
@@ -246,7 +292,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
                               'e.g. instances = ["mastodon.social"]')
     top.finish()
     return Config(path=path, storage=storage, x=x, report=report, simulation=simulation, clock=clock,
-                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky)
+                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky, alerts=alerts)
 
 
 class _Table:
@@ -463,6 +509,22 @@ def _bluesky(table: _Table) -> BlueskyConfig:
     return config
 
 
+def _alerts(table: _Table, present: bool) -> AlertsConfig:
+    kinds = table.strings("kinds", lambda kind: kind in ALERT_KINDS, "")
+    if "kinds" in table.data and not kinds:
+        table.fail("kinds", f"must list at least one of {', '.join(ALERT_KINDS)} (or leave [alerts] out)")
+    config = AlertsConfig(
+        enabled=present,
+        urls_env=_env_name(table, "urls_env", ALERT_URLS_ENV) or ALERT_URLS_ENV,
+        timezone=table.converted("timezone", _zone, None),
+        min_gap=table.converted("min_gap", parse_duration, AlertsConfig.min_gap),
+        kinds=kinds or ALERT_KINDS,
+        timeout=_seconds(table, "timeout", AlertsConfig.timeout),
+    )
+    table.finish()
+    return config
+
+
 def _report(table: _Table, base: Path) -> ReportConfig:
     threshold = table.get("pseudonymize_below", int, ReportConfig.pseudonymize_below)
     if threshold < 0:
@@ -584,6 +646,15 @@ counts_request_usd = 0.005
 pseudonymize_below = 5000           # accounts with fewer followers are named participant-xxxx in reports
 names = "pseudonymized"             # or "public": name everyone (think of who could be put at risk)
 out_dir = "reports"
+
+[alerts]
+urls_env = "STORMWATCH_ALERT_URLS"  # the NAME of the variable holding Apprise URLs, space-separated
+# (tgram://, matrix://, signal://, ntfy://, mailto://, json://...): they carry secrets, so never here
+# min_gap = "10m"                   # between two alerts of the same kind
+# kinds = ["storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
+#          "budget_warning", "budget_reached", "new_target", "storm_ended"]
+# timezone = "Europe/Brussels"      # default: the campaign's
+# timeout = "10s"                   # per service; a slow service never holds up collection
 
 [[campaigns]]
 name = "standwithissa"              # lower-case; names files and folders

@@ -22,8 +22,6 @@ from .store import Store
 from .times import format_duration, iso_utc, parse_time
 
 SPARK = "▁▂▃▄▅▆▇█"
-# X serves posts up to 30 s before a request: the newest minute a finished run has completely.
-PLATFORM_LAG = timedelta(seconds=30)
 SPARK_MINUTES = 60
 
 
@@ -69,6 +67,8 @@ class Snapshot:
     spent_today_usd: float
     alerts: tuple[str, ...] = field(default_factory=tuple)
     fading: metrics.FadingEpisode | None = None  # volume has dropped and not recovered (metrics/fading.py)
+    last_alert: tuple[datetime, str] | None = None  # when the last alert was told, and its headline (alerts.py)
+    budget_runs_out_at: datetime | None = None  # during the window, at the pace of the last 15 minutes
 
     @property
     def posts_last_minute(self) -> int:
@@ -91,7 +91,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
     # and it is the window the store keeps running tallies for (a refresh reads a few rows, not the posts).
     window = metrics.campaign_window(campaign)
     health = metrics.campaign_health(store, campaign, now, reader=reader)
-    complete = _complete_until(health, now)
+    complete = metrics.complete_until(health, now)
     spark_end = complete.replace(second=0, microsecond=0)
     spark = metrics.per_minute(store, campaign.name, spark_end - timedelta(minutes=SPARK_MINUTES), spark_end,
                                reader=reader)
@@ -116,15 +116,11 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         targets=tuple(metrics.target_mentions(store, campaign, window, reader=reader)),
         latest=tuple(metrics.latest_posts(store, campaign.name, window, limit=list_size)),
         sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd,
-        fading=metrics.current_fading(so_far, window.since))
+        fading=metrics.current_fading(so_far, window.since),
+        last_alert=((parse_time(health.last_alert.sent_at), health.last_alert.headline)
+                    if health.last_alert else None),
+        budget_runs_out_at=parse_time(health.budget_runs_out_at) if health.budget_runs_out_at else None)
     return _with_alerts(snapshot, campaign)
-
-
-def _complete_until(health: metrics.CampaignHealth, now: datetime) -> datetime:
-    """The moment up to which collection is complete: the newest successful run's start, less X's lag."""
-    starts = [parse_time(s.last_run.started_at) for s in health.sources
-              if s.last_run is not None and s.last_run.status in ("ok", "partial")]
-    return min([now, *starts]) - PLATFORM_LAG
 
 
 def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_runs: dict[str, datetime | None],
@@ -189,7 +185,7 @@ class _DashboardView:
         narrow = width < 100
         split = _platforms(snapshot)
         fixed = (1 + (2 if narrow else 1) + (split is not None) + 1 + (goals is not None) + bool(snapshot.targets)
-                 + 1 + len(snapshot.alerts))
+                 + 1 + len(snapshot.alerts) + (snapshot.last_alert is not None))
         remaining = max(10, height - fixed)
         # The lists take a title, a header and a rule; the latest-posts panel two borders.
         list_rows = max(3, min(10, (remaining - 5) // 2))
@@ -206,6 +202,8 @@ class _DashboardView:
             yield _targets(snapshot)
         yield _latest(snapshot, width, latest_rows)
         yield _health(snapshot, width)
+        if snapshot.last_alert is not None:
+            yield _last_alert(snapshot)
         for alert in snapshot.alerts:
             yield Text(f"⚠ {alert}", style="bold white on red", overflow="ellipsis", no_wrap=True)
 
@@ -377,6 +375,18 @@ def _health(snapshot: Snapshot, width: int) -> Text:
         text.append(f" · {source.requests_today} req  ")
     budget = f" of ${snapshot.budget_usd:.2f}" if snapshot.budget_usd is not None else ""
     text.append(f"spent today ${snapshot.spent_today_usd:.2f}{budget}", style="bold")
+    if snapshot.budget_runs_out_at is not None:
+        text.append(f" · runs out {_local(snapshot.budget_runs_out_at, snapshot)} at this pace", style="yellow")
+    return text
+
+
+def _last_alert(snapshot: Snapshot) -> Text:
+    assert snapshot.last_alert is not None
+    moment, headline = snapshot.last_alert
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("last alert ", style="dim")
+    text.append(f"{_local(moment, snapshot)} ")
+    text.append(headline, style="bold")
     return text
 
 

@@ -13,17 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from .alerts import AlertWatcher
 from .collector import Collector
-from .config import load_config
+from .config import ALERT_URLS_ENV, load_config
 from .errors import StormwatchError
 from .metrics import Summary, campaign_window, summary
 from .scheduler import ScheduledCollector
 from .simulator.storm import Storm
 from .simulator.wiring import build_simulation, storm_spec
 from .sources import registry
-from .store import Store
-from .times import Clock, format_duration
+from .store import AlertRecord, Store
+from .times import Clock, format_duration, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ max_backoff = "2s"
 [report]
 out_dir = "{reports}"
 
+[alerts]
+urls_env = "{alerts_env}"             # set it to Apprise URLs to have the demo's alerts sent too
+
 [clock]
 speed = {speed!r}
 anchor = "{anchor}"
@@ -107,6 +112,7 @@ class DemoResult:
     config_path: Path
     report: Path | None
     summary: Summary
+    alerts: tuple[str, ...] = ()  # every alert told, as printed
 
 
 def fresh_demo_folder(base: Path) -> Path:
@@ -165,9 +171,20 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         progress(f"simulated X API on {platform.url}, Mastodon instances {', '.join(DEMO_INSTANCES)} and Bluesky; "
                  f"storm clock {speed:.0f}x: {DEMO_HOURS} storm hours and {format_duration(DEMO_LEAD)} of build-up "
                  f"in {duration:.0f} s")
+        told: list[str] = []
+        zone = config.alerts.timezone or campaign.timezone
+
+        def on_alert(name: str, record: AlertRecord) -> None:
+            told.append(alert_lines(record, zone))
+            if live_view is None:  # the dashboard shows the last alert itself
+                progress(told[-1])
+
+        urls = config.alerts.urls()
+        progress(f"alerts: sent to {len(urls)} service(s) from ${config.alerts.urls_env}" if urls else
+                 f"alerts: printed here, not sent (set {config.alerts.urls_env} to Apprise URLs to send them)")
         stop = threading.Event()
         collector = Collector(config, clock=config.clock, stop=stop)
-        scheduled = ScheduledCollector(collector)
+        scheduled = ScheduledCollector(collector, on_alert=on_alert)
         scheduled.start()
         watcher = threading.Timer(max(0.0, config.clock.wall_time(end) - time.time()) + 1.0, stop.set)
         watcher.daemon = True
@@ -203,7 +220,17 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
             from .report import write_report as write
 
             report = write(store, config, campaign, window)
-    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result)
+        # The storm's last word: its end, with the headline figures and where the report is.
+        AlertWatcher(config, (campaign,), config.clock, on_alert).check(
+            report=report / "report.html" if report else None, store=store)
+    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told))
+
+
+def alert_lines(record: AlertRecord, zone: ZoneInfo) -> str:
+    """An alert as the demo prints it: local time and headline, its figures indented below."""
+    moment = parse_time(record.sent_at).astimezone(zone)
+    headline, *lines = record.text.split("\n")
+    return "\n".join([f"  alert {moment:%H:%M}: {headline}", *(f"           {line}" for line in lines)])
 
 
 def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: timedelta, reports: Path,
@@ -217,7 +244,8 @@ def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: ti
         start=DEMO_START.isoformat(), end=end.isoformat(), interval=f"{minutes * 3}m",
         instances=json.dumps(instances or [f"http://127.0.0.1:{port}/i/{name}" for name in DEMO_INSTANCES]),
         jetstream_url=jetstream_url or "ws://127.0.0.1:0/subscribe", bluesky_handle_env=DEMO_BLUESKY_HANDLE_ENV,
-        bluesky_password_env=DEMO_BLUESKY_PASSWORD_ENV, sources=json.dumps([p.name for p in registry.registered()]),
+        bluesky_password_env=DEMO_BLUESKY_PASSWORD_ENV, alerts_env=ALERT_URLS_ENV,
+        sources=json.dumps([p.name for p in registry.registered()]),
         storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
         goal_contributors=max(20, int(round(posts * 0.2, -1))))
 

@@ -11,6 +11,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from .alerts import AlertWatcher, OnAlert, start_watcher
 from .collector import Collector
 from .config import CampaignConfig
 from .errors import StormwatchError
@@ -55,8 +56,11 @@ class StormTrigger(BaseTrigger):
 class ScheduledCollector:
     """The collector's jobs on a background scheduler, with per-source rate-limit back-off."""
 
-    def __init__(self, collector: Collector, campaign_name: str | None = None) -> None:
+    def __init__(self, collector: Collector, campaign_name: str | None = None, *,
+                 on_alert: OnAlert | None = None) -> None:
         self.collector = collector
+        self.on_alert = on_alert
+        self._alerts: AlertWatcher | None = None
         self.clock = collector.clock
         self.campaigns = collector.config.selected(campaign_name)
         self._backoff: dict[str, float] = {}
@@ -87,6 +91,8 @@ class ScheduledCollector:
         self.scheduler.start()
         # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
         self._streams = start_followers(self.collector, self.campaigns, self.collector.stop)
+        # Alerts are decided and sent in threads of their own: a slow service never holds up a run.
+        self._alerts = start_watcher(self.collector.config, self.campaigns, self.clock, self.on_alert)
 
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job runs next (wall time), by `campaign/source`."""
@@ -99,6 +105,8 @@ class ScheduledCollector:
             self.scheduler.shutdown(wait=True)
         for stream in self._streams:
             stream.join(timeout=10)
+        if self._alerts is not None:
+            self._alerts.stop()
 
     def _blocked(self, job_id: str) -> float | None:
         with self._lock:

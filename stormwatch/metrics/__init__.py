@@ -2,12 +2,14 @@
 
 The dashboard, the report and `summary --json` read the store through these functions, never SQL of their
 own. Campaign figures (campaign.py) come through one reader interface (reader.py), the running tallies
-(from_tallies.py) or the rows (from_rows.py), chosen by a `reader` parameter; collector health is health.py;
+(from_tallies.py) or the rows (from_rows.py), chosen by a `reader` parameter; collector health is health.py,
+the budget's runway budget.py, volume fading (with hysteresis, pure) fading.py;
 rows for the report's exports are exports.py.
 """
 
 from __future__ import annotations
 
+from .budget import BudgetRunway, budget_runway
 from .campaign import (
     DEFINITIONS,
     CoverageBucket,
@@ -44,18 +46,20 @@ from .health import (
     SourceRuns,
     campaign_health,
     collection_status,
+    complete_until,
     run_history,
 )
 from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
 from .windows import Window, bucket_seconds_for, campaign_window
 
 __all__ = [
-    "DEFINITIONS", "FADING_ADVICE", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat", "CampaignHealth",
-    "CampaignTotals", "CollectionStatus", "CoverageBucket", "CursorState", "FadingEpisode", "FigureReader", "Peak",
-    "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns", "Summary", "Totals", "Volume",
-    "VolumeBucket", "Window", "accounts", "bucket_seconds_for", "campaign_hashtags", "campaign_health",
-    "campaign_size", "campaign_window", "co_hashtags", "collection_status", "contributor_directory", "coverage",
-    "current_fading", "fading_episodes", "figure_reader", "latest_posts", "mention_counts",
-    "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows", "run_history",
-    "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts", "top_posts", "totals", "volume",
+    "DEFINITIONS", "FADING_ADVICE", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat", "BudgetRunway",
+    "CampaignHealth", "CampaignTotals", "CollectionStatus", "CoverageBucket", "CursorState", "FadingEpisode",
+    "FigureReader", "Peak", "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns", "Summary",
+    "Totals", "Volume", "VolumeBucket", "Window", "accounts", "bucket_seconds_for", "budget_runway",
+    "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window", "co_hashtags", "collection_status",
+    "complete_until", "contributor_directory", "coverage", "current_fading", "fading_episodes", "figure_reader",
+    "latest_posts", "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute",
+    "post_rows", "run_history", "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts",
+    "top_posts", "totals", "volume",
 ]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import CampaignConfig, Config
 from ..models import Cursor, RunRecord
-from ..store import Store, utc_day
-from ..times import iso_utc
+from ..store import AlertRecord, Store, utc_day
+from ..times import iso_utc, parse_time
+from .budget import budget_runway
 from .campaign import campaign_size
 from .reader import ReaderChoice
+
+# X serves posts up to 30 s before a request: the newest minute a finished run has completely.
+PLATFORM_LAG = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class SourceHealth:
     requests_today: int
     spent_today_usd: float
     recent_errors: tuple[str, ...]
+    last_success_started_at: str | None = None  # what it covers: posts up to about then are collected
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class CampaignHealth:
     daily_budget_usd: float | None
     spent_today_usd: float
     sources: tuple[SourceHealth, ...]
+    budget_runs_out_at: str | None = None  # during the storm window, at the pace of the last 15 minutes
+    last_alert: AlertRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -80,10 +87,21 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
     day = utc_day(now)
     cursors = store.cursors(campaign.name)
     sources = tuple(_source_health(store, campaign.name, source, cursors, day) for source in campaign.sources)
+    runway = budget_runway(store, campaign, now) if campaign.in_window(now) else None
+    last_alerts = store.alerts(campaign.name, limit=1)
     return CampaignHealth(
         name=campaign.name, window_start=iso_utc(campaign.start), window_end=iso_utc(campaign.end),
         posts=campaign_size(store, campaign.name, reader=reader), daily_budget_usd=campaign.daily_budget_usd,
-        spent_today_usd=round(store.spent(campaign.name, day), 4), sources=sources)
+        spent_today_usd=round(store.spent(campaign.name, day), 4), sources=sources,
+        budget_runs_out_at=iso_utc(runway.runs_out_at) if runway and runway.runs_out_at else None,
+        last_alert=last_alerts[0] if last_alerts else None)
+
+
+def complete_until(health: CampaignHealth, now: datetime) -> datetime:
+    """The moment up to which collection is complete: the start of each source's newest successful run (a run
+    still going does not count yet), the earliest of them, less X's lag."""
+    starts = [parse_time(s.last_success_started_at) for s in health.sources if s.last_success_started_at]
+    return min([now, *starts]) - PLATFORM_LAG
 
 
 def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple[Cursor, str]],
@@ -104,6 +122,7 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
         requests_today=requests_today,
         spent_today_usd=round(spent_today, 4),
         recent_errors=errors,
+        last_success_started_at=next((r.started_at for r in finished if r.status in ("ok", "partial")), None),
     )
 
 

@@ -21,8 +21,10 @@ import sqlite_utils
 from ..errors import CollectorBusy, StoreError
 from ..models import Batch, Billing, CountBucket, Cursor, RunRecord
 from ..times import iso_utc, parse_time
+from . import alerts as told_alerts
 from . import billing as billed_reads
 from . import migrations, pages, pseudonyms, tallies
+from .alerts import AlertRecord
 from .sql import immediate_transaction
 
 # A database in memory (tests): no file, no WAL.
@@ -338,6 +340,36 @@ class Store:
         """
         with self.transaction("assign pseudonyms") as conn:
             return pseudonyms.assign_pseudonyms(conn, campaign, uids)
+
+    # --- alerts ---------------------------------------------------------------------------------
+
+    def record_alert(self, campaign: str, kind: str, key: str, text: str, sent_at: datetime) -> int | None:
+        """Record an alert decided for a condition; None when that condition was already told."""
+        with self.transaction("record an alert") as conn:
+            return told_alerts.insert(conn, campaign, kind, key, text, iso_utc(sent_at))
+
+    def alert_delivered(self, alert_id: int, tried: int, ok: int, error: str | None) -> None:
+        """Record how an alert's delivery went: services tried, services reached, what failed."""
+        with self.transaction("record an alert's delivery") as conn:
+            told_alerts.delivered(conn, alert_id, tried, ok, error)
+
+    def alerts(self, campaign: str | None = None, limit: int = 50) -> list[AlertRecord]:
+        """Alerts told, newest first (of one campaign, or all)."""
+        with self._guard("read alerts"):
+            return told_alerts.select(self.conn, campaign, limit)
+
+    def alerts_told(self, campaign: str) -> tuple[set[str], dict[str, str]]:
+        """The condition keys already told for a campaign, and when each kind was last told."""
+        with self._guard("read alerts"):
+            return told_alerts.told(self.conn, campaign)
+
+    def spent_since(self, campaign: str, since: datetime) -> float:
+        """Estimated spend (USD) of a campaign's runs started at or after `since`."""
+        with self._guard("read spend"):
+            row = self.conn.execute(
+                "SELECT coalesce(sum(cost_usd), 0) FROM runs WHERE campaign = ? AND started_at >= ?",
+                (campaign, iso_utc(since))).fetchone()
+        return float(row[0])
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -133,6 +133,12 @@ def m004_pseudonyms(db: sqlite_utils.Database) -> None:
     _execute_all(db, schema.PSEUDONYMS)
 
 
+@MIGRATIONS()
+def m005_alerts(db: sqlite_utils.Database) -> None:
+    """The alerts told to the organizers."""
+    _execute_all(db, schema.ALERTS)
+
+
 # What a release-1 file (user_version 1) already holds.
 RELEASE_1_MIGRATIONS = ("m001_collected_rows", "m002_running_tallies", "m003_billed_reads", "m004_pseudonyms")
 

@@ -83,6 +83,15 @@ PSEUDONYMS = (
     "PRIMARY KEY (campaign, uid), UNIQUE (campaign, label))",
 )
 
+# Alerts told to the organizers (store/alerts.py): one row per condition, so a restart never tells it twice.
+# No URL is ever stored: only how many services were tried and reached, and what went wrong (service kinds).
+ALERTS = (
+    "CREATE TABLE alerts (id INTEGER PRIMARY KEY, campaign TEXT NOT NULL, kind TEXT NOT NULL, "
+    "condition_key TEXT NOT NULL, text TEXT NOT NULL, sent_at TEXT NOT NULL, services_tried INTEGER, "
+    "services_ok INTEGER, error TEXT, UNIQUE (campaign, condition_key))",
+    "CREATE INDEX idx_alerts_campaign_kind_sent_at ON alerts (campaign, kind, sent_at)",
+)
+
 # Which migrations a database has had (store/migrations.py), in the order they were applied (rowid order).
 MIGRATION_LOG = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (migration_set TEXT NOT NULL, name TEXT NOT NULL, "
