@@ -416,6 +416,24 @@ def simulate(config_file: str | None, port: int | None, host: str, campaign: str
         simulation.stop()
 
 
+@main.command()
+@config_option
+@click.option("--campaign", default=None, help="The campaign (needed when there are several).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@fail_cleanly
+def plan(config_file: str | None, campaign: str | None, as_json: bool) -> None:
+    """Before the storm: what collecting it on X will cost, and whether the daily budget covers it."""
+    from .plan import make_plan, plan_text
+    from .store import Store
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    _logging(config, quiet=True)
+    with Store.open(config.storage.database) as store:
+        result = make_plan(store, config, chosen, config.clock)
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plan_text(result, chosen))
+
+
 @main.group()
 def alerts() -> None:
     """Alerts to the organizers' group: send a test message, list what was told."""

@@ -8,7 +8,7 @@ extending it that a source satisfies by having the methods (no base class to inh
 |---|---|---|
 | `Searchable` | queries swept from a stored cursor, without gaps | X, Mastodon, Bluesky |
 | `ReachLimited` | search reaches back only so far: say so when the storm began earlier | X |
-| `Counted` | the platform counts a query's posts per minute, for a price | X |
+| `Counted` | the platform counts a query's posts per minute or hour, for a price (volume, coverage, the plan) | X |
 | `Billed` | reads cost money: the store bills them, the daily budget stops them | X |
 | `MultiServer` | queries go to different servers: one failing does not stop the others | Mastodon |
 | `Enriching` | profile and counter lookups run after the sweep (what a live feed leaves out) | Bluesky |
@@ -81,8 +81,13 @@ class Counted(Source, Protocol):
         """What one counts request costs (USD)."""
         ...
 
-    def counts(self, campaign: str, query: str, start: datetime, end: datetime) -> Iterator[RawPage]:
-        """Counts pages of a query between two times."""
+    def counted_queries(self, campaign: CampaignConfig, *, include_reposts: bool) -> list[str]:
+        """The queries to count for a campaign, with or without reposts (the plan compares both)."""
+        ...
+
+    def counts(self, campaign: str, query: str, start: datetime, end: datetime, *,
+               granularity: str = "minute") -> Iterator[RawPage]:
+        """Counts pages of a query between two times, per `minute` (volume, coverage) or `hour` (the plan)."""
         ...
 
 

@@ -179,12 +179,18 @@ class XSource:
             params = {"start_time": iso_utc_seconds(min(max(start, oldest_reachable), now - NEWEST_START))}
         return {"params": params, "next_token": None, "newest_id": None, "oldest_id": None}
 
-    def counts(self, campaign: str, query: str, start: datetime, end: datetime) -> Iterator[RawPage]:
-        """Per-minute counts of a query between two times (paginated when X paginates)."""
+    def counted_queries(self, campaign: CampaignConfig, *, include_reposts: bool) -> list[str]:
+        """The queries whose counts cover the campaign, with or without reposts (`-is:retweet`)."""
+        return build_queries(campaign.hashtags, include_reposts=include_reposts,
+                             max_length=self.config.max_query_length)
+
+    def counts(self, campaign: str, query: str, start: datetime, end: datetime, *,
+               granularity: str = "minute") -> Iterator[RawPage]:
+        """Counts of a query per minute (or `hour`, `day`) between two times (paginated when X paginates)."""
         next_token = None
         cursor = Cursor(campaign, SOURCE, query)
         while True:
-            response = self._get(self.client.get_recent_tweets_count, query, granularity="minute",
+            response = self._get(self.client.get_recent_tweets_count, query, granularity=granularity,
                                  start_time=iso_utc_seconds(start), end_time=iso_utc_seconds(end),
                                  next_token=next_token)
             body = _json(response)

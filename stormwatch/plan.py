@@ -1,0 +1,245 @@
+"""The pre-storm cost plan: what collecting the storm on X will cost, from X's own counts and the config's prices.
+
+X bills every post and user read, so "will the budget last?" must be answered before the storm starts. The plan
+asks X's counts endpoint (`GET /2/tweets/counts/recent`, hourly, the last 7 days) for the campaign's query with
+and without reposts (`-is:retweet`): one request each per query, billed and recorded as a run of source `plan`.
+
+The rules (stated here because every figure depends on them):
+
+* **posts per day** = posts counted over the last 7 days / the days counted; **repost share** = 1 - posts
+  without reposts / all posts.
+* **expected posts** in the window = the larger of the everyday pace over the window (posts per day x window
+  days) and `goal_posts`: the storm is planned to reach its goal, and will not bring less than an ordinary day.
+  With `include_reposts = false` only the share that is not reposts is read.
+* **expected authors** (each read once a day, as a user) = `goal_contributors` when set, else
+  `AUTHORS_PER_POST` of the expected posts (most people post once or twice in a storm, a few post a lot).
+* **counts requests**: the collector asks for per-minute counts once per query and run, a run every
+  `storm_interval` through the window.
+* **cost** = posts x post price + authors x user price + counts requests x counts price.
+* **when the budget runs out**: spending at the goal's pace (the cost spread evenly over the window), the daily
+  budget resetting at 00:00 UTC; null when it lasts.
+
+Mastodon and Bluesky reads cost nothing, and the plan says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .archive.writer import RawArchive
+from .config import CampaignConfig, Config
+from .errors import RateLimited, SourceError, StormwatchError
+from .sources import registry
+from .sources.capabilities import Counted, Source
+from .store import Store
+from .times import Clock, iso_utc
+
+log = logging.getLogger(__name__)
+
+PLAN_SOURCE = "plan"  # the runs the plan's own counts requests are recorded and billed under
+COUNTED_SPAN = timedelta(days=7)
+REACH_MARGIN = timedelta(minutes=2)  # X refuses a start_time exactly 7 days back
+COUNTS_LAG = timedelta(seconds=30)  # X counts up to 30 seconds before now
+AUTHORS_PER_POST = 0.3
+PAID_PLATFORM = "x"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cost plan of one campaign's storm window (X), and the free platforms beside it."""
+
+    campaign: str
+    counted_since: datetime | None
+    counted_until: datetime | None
+    posts_last_7_days: int | None
+    posts_without_reposts_last_7_days: int | None
+    window_days: float
+    include_reposts: bool
+    goal_posts: int | None
+    estimated_posts: int
+    estimated_authors: int
+    counts_requests: int
+    estimated_cost_usd: float
+    cost_without_reposts_usd: float
+    daily_budget_usd: float | None
+    budget_runs_out_at: datetime | None
+    free_platforms: tuple[str, ...]
+    requests_made: int
+    plan_cost_usd: float
+
+    @property
+    def posts_per_day(self) -> float | None:
+        """Posts a day on the campaign's hashtags over the last 7 days (X)."""
+        if self.posts_last_7_days is None or self.counted_since is None or self.counted_until is None:
+            return None
+        return self.posts_last_7_days / ((self.counted_until - self.counted_since) / timedelta(days=1))
+
+    @property
+    def repost_share(self) -> float | None:
+        """The share of reposts among those posts."""
+        if not self.posts_last_7_days or self.posts_without_reposts_last_7_days is None:
+            return None
+        return 1 - self.posts_without_reposts_last_7_days / self.posts_last_7_days
+
+    @property
+    def budget_covers(self) -> bool:
+        """Whether the daily budget lasts through the window (no budget: nothing stops the reads)."""
+        return self.budget_runs_out_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields `stormwatch plan --json` prints."""
+        per_day, share = self.posts_per_day, self.repost_share
+        return {
+            "campaign": self.campaign,
+            "posts_last_7_days": self.posts_last_7_days,
+            "posts_per_day": round(per_day, 1) if per_day is not None else None,
+            "repost_share": round(share, 4) if share is not None else None,
+            "estimated_posts": self.estimated_posts,
+            "estimated_cost_usd": round(self.estimated_cost_usd, 2),
+            "daily_budget_usd": self.daily_budget_usd,
+            "budget_covers": self.budget_covers,
+            "budget_runs_out_at": iso_utc(self.budget_runs_out_at) if self.budget_runs_out_at else None,
+            "cost_without_reposts_usd": round(self.cost_without_reposts_usd, 2),
+        }
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Posts, authors and requests to be read, and what they cost."""
+
+    posts: int
+    authors: int
+    counts_requests: int
+    cost_usd: float
+
+
+def estimate(config: Config, campaign: CampaignConfig, posts_per_day: float, repost_share: float, *,
+             include_reposts: bool, queries: int) -> Estimate:
+    """What reading the storm window costs at these rates (the rules are in the module's docstring)."""
+    window_days = (campaign.end - campaign.start) / timedelta(days=1)
+    every_post = max(posts_per_day * window_days, float(campaign.goal_posts or 0))
+    kept = 1.0 if include_reposts else 1.0 - repost_share
+    posts = round(every_post * kept)
+    authors = round((campaign.goal_contributors or every_post * AUTHORS_PER_POST) * kept)
+    runs = -(-(campaign.end - campaign.start) // campaign.storm_interval)  # ceiling: a run starts each interval
+    requests = runs * queries
+    prices = config.x
+    cost = posts * prices.post_read_usd + authors * prices.user_read_usd + requests * prices.counts_request_usd
+    return Estimate(posts=posts, authors=authors, counts_requests=requests, cost_usd=cost)
+
+
+def budget_runs_out(campaign: CampaignConfig, cost_usd: float) -> datetime | None:
+    """When the daily budget runs out spending `cost_usd` evenly over the window (None: it lasts)."""
+    budget = campaign.daily_budget_usd
+    if budget is None or cost_usd <= 0:
+        return None
+    per_second = cost_usd / (campaign.end - campaign.start).total_seconds()
+    moment = campaign.start
+    while moment < campaign.end:  # one UTC day at a time: the budget is daily
+        midnight = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
+        day_end = min(midnight, campaign.end)
+        if (day_end - moment).total_seconds() * per_second > budget:
+            return moment + timedelta(seconds=budget / per_second)
+        moment = day_end
+    return None
+
+
+def make_plan(store: Store, config: Config, campaign: CampaignConfig, clock: Clock, *,
+              source: Source | None = None) -> Plan:
+    """Ask X for the last 7 days' hourly counts of the campaign's query (billed, recorded) and plan the window."""
+    free = tuple(name for name in campaign.sources if name != PAID_PLATFORM)
+    window_days = (campaign.end - campaign.start) / timedelta(days=1)
+    include_reposts = config.x.include_reposts
+    if PAID_PLATFORM not in campaign.sources:
+        return Plan(campaign=campaign.name, counted_since=None, counted_until=None, posts_last_7_days=None,
+                    posts_without_reposts_last_7_days=None, window_days=window_days, include_reposts=include_reposts,
+                    goal_posts=campaign.goal_posts, estimated_posts=0, estimated_authors=0, counts_requests=0,
+                    estimated_cost_usd=0.0, cost_without_reposts_usd=0.0, daily_budget_usd=campaign.daily_budget_usd,
+                    budget_runs_out_at=None, free_platforms=free, requests_made=0, plan_cost_usd=0.0)
+    owned = source is None
+    x = source or registry.make_source(config, PAID_PLATFORM, clock)
+    try:
+        if not isinstance(x, Counted):
+            raise StormwatchError(f"plan: the {x.name} source cannot count posts")
+        now = clock.now()
+        since, until = now - COUNTED_SPAN + REACH_MARGIN, now - COUNTS_LAG
+        all_posts, without_reposts, requests = _count(store, config, campaign, x, since, until, now)
+        queries = len(x.counted_queries(campaign, include_reposts=include_reposts))
+    finally:
+        if owned:
+            x.close()
+    per_day = all_posts / ((until - since) / timedelta(days=1))
+    share = 1 - without_reposts / all_posts if all_posts else 0.0
+    planned = estimate(config, campaign, per_day, share, include_reposts=include_reposts, queries=queries)
+    originals = estimate(config, campaign, per_day, share, include_reposts=False,
+                         queries=len(x.counted_queries(campaign, include_reposts=False)))
+    return Plan(campaign=campaign.name, counted_since=since, counted_until=until, posts_last_7_days=all_posts,
+                posts_without_reposts_last_7_days=without_reposts, window_days=window_days,
+                include_reposts=include_reposts, goal_posts=campaign.goal_posts, estimated_posts=planned.posts,
+                estimated_authors=planned.authors, counts_requests=planned.counts_requests,
+                estimated_cost_usd=planned.cost_usd, cost_without_reposts_usd=originals.cost_usd,
+                daily_budget_usd=campaign.daily_budget_usd,
+                budget_runs_out_at=budget_runs_out(campaign, planned.cost_usd), free_platforms=free,
+                requests_made=requests, plan_cost_usd=requests * x.counts_cost)
+
+
+def _count(store: Store, config: Config, campaign: CampaignConfig, source: Counted, since: datetime,
+           until: datetime, now: datetime) -> tuple[int, int, int]:
+    """(posts, posts without reposts, requests made) over [since, until), each request billed in a `plan` run."""
+    archive = RawArchive(config.storage.raw_archive) if config.storage.raw_archive else None
+    run_id = store.start_run(campaign.name, PLAN_SOURCE, now)
+    totals = {True: 0, False: 0}
+    requests = 0
+    error = None
+    try:
+        for include_reposts in (True, False):
+            for query in source.counted_queries(campaign, include_reposts=include_reposts):
+                for page in source.counts(campaign.name, query, since, until, granularity="hour"):
+                    requests += 1
+                    store.add_requests(run_id, 1, source.counts_cost)
+                    if archive is not None:
+                        archive.write(campaign.name, page)
+                    totals[include_reposts] += sum(b.count for b in registry.normalize_counts(page))
+    except (RateLimited, SourceError) as exc:
+        error = str(exc)
+        if getattr(exc, "request_made", False):
+            store.add_requests(run_id, 1, source.counts_cost)
+        raise StormwatchError(f"plan: X's counts could not be read: {exc}") from None
+    finally:
+        store.finish_run(run_id, "failed" if error else "ok", now, error=error)
+        log.info("plan for %s: %d counts requests, $%.3f", campaign.name, requests, requests * source.counts_cost)
+    return totals[True], totals[False], requests
+
+
+def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
+    """The plan as a few readable lines (times in the campaign's zone)."""
+    def local(moment: datetime) -> str:
+        return f"{moment.astimezone(campaign.timezone):%Y-%m-%d %H:%M} {campaign.timezone.key}"
+
+    lines = [f"{plan.campaign}: storm window {local(campaign.start)} → {local(campaign.end)} "
+             f"({plan.window_days * 24:.1f} h)"]
+    if plan.posts_last_7_days is not None:
+        share = plan.repost_share or 0.0
+        reposts = "reposts included" if plan.include_reposts else "reposts left out (include_reposts = false)"
+        lines += [
+            f"  x: {plan.posts_last_7_days:,} posts in the last 7 days ({plan.posts_per_day or 0:,.0f} a day, "
+            f"{share:.0%} reposts)",
+            f"  x: expect to read {plan.estimated_posts:,} posts ({reposts}; goal {plan.goal_posts or 0:,}) "
+            f"and {plan.estimated_authors:,} authors, {plan.counts_requests:,} counts requests",
+            f"  x: estimated cost ${plan.estimated_cost_usd:,.2f}; "
+            f"without reposts ${plan.cost_without_reposts_usd:,.2f}",
+        ]
+        if plan.daily_budget_usd is None:
+            lines.append("  x: no daily_budget_usd set: nothing stops the reads")
+        elif plan.budget_runs_out_at is None:
+            lines.append(f"  x: the daily budget ${plan.daily_budget_usd:,.2f} covers it")
+        else:
+            lines.append(f"  x: the daily budget ${plan.daily_budget_usd:,.2f} runs out at "
+                         f"{local(plan.budget_runs_out_at)} at the goal's pace (post reads pause until 00:00 UTC)")
+        lines.append(f"  (this plan made {plan.requests_made} counts requests: ${plan.plan_cost_usd:.3f})")
+    for name in plan.free_platforms:
+        lines.append(f"  {name}: free (reads cost nothing)")
+    return "\n".join(lines)
