@@ -401,7 +401,12 @@ class Sender:
     def close(self, wait: float) -> None:
         """Deliver what is queued for up to `wait` seconds, then stop (what is left stays recorded, undelivered)."""
         finished = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), finished.set()), daemon=True).start()
+
+        def drain() -> None:
+            self._queue.join()
+            finished.set()
+
+        threading.Thread(target=drain, daemon=True).start()
         finished.wait(wait)
         self._stop.set()
         self._thread.join(timeout=1.0)

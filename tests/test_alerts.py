@@ -136,8 +136,8 @@ def test_each_kind_is_told_once_per_condition_as_the_storm_goes(tmp_path: Path, 
     assert order.index("source_failing") < order.index("source_recovered")
     # min_gap (storm time): two alerts of one kind are at least ten minutes apart
     by_kind: dict[str, list] = {}
-    for record in sorted(records, key=lambda r: r.sent_at):
-        by_kind.setdefault(record.kind, []).append(parse_time(record.sent_at))
+    for alert in sorted(records, key=lambda r: r.sent_at):
+        by_kind.setdefault(alert.kind, []).append(parse_time(alert.sent_at))
     assert any(len(moments) > 1 for moments in by_kind.values())
     for moments in by_kind.values():
         assert all(b - a >= timedelta(minutes=10) for a, b in itertools.pairwise(moments))
