@@ -277,3 +277,34 @@ def test_alerts_test_says_per_service_whether_it_arrived_and_list_shows_it(tmp_p
         assert unset.returncode == 1 and "TEST_ALERT_URLS" in unset.stderr
     finally:
         failing.close()
+
+
+def test_the_dashboard_and_status_show_the_last_alert(collected, tmp_path: Path) -> None:
+    import dataclasses
+    import io
+    import shutil
+
+    from rich.console import Console
+
+    from stormwatch import metrics
+    from stormwatch.cli import _status_text
+    from stormwatch.dashboard import render, take_snapshot
+
+    config, _ = collected
+    copy = tmp_path / "copy.db"
+    shutil.copy(config.storage.database, copy)
+    config = dataclasses.replace(config, storage=dataclasses.replace(config.storage, database=copy))
+    campaign = config.campaigns[0]
+    moment = T0 + timedelta(minutes=1)
+    with Store.open(copy) as store:
+        # the database holds the whole storm already, so the goals and targets are told at once too
+        records = AlertWatcher(config, config.campaigns, config.clock).check(moment, store=store)
+        snapshot = take_snapshot(store, config, campaign, now=moment + timedelta(minutes=1))
+        status = _status_text(metrics.collection_status(store, config, config.campaigns, moment))
+    assert "storm_started" in [r.kind for r in records]
+    assert all(r.services_tried == 0 for r in records)  # no services configured: decided and recorded, not sent
+    assert snapshot.last_alert == (moment, records[-1].headline)
+    console = Console(width=120, height=40, file=io.StringIO(), record=True, color_system=None)
+    console.print(render(snapshot))
+    assert f"last alert 18:01 {records[-1].headline}" in console.export_text()
+    assert f"last alert 2021-02-07T16:01:00.000Z: {records[-1].headline}" in status
