@@ -19,7 +19,7 @@ from rich.text import Text
 from . import metrics, platforms
 from .config import CampaignConfig, Config
 from .store import Store
-from .times import format_duration, iso_utc, parse_time
+from .times import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
 # Volume "fading": the last 5 minutes average below this share of the peak minute.
@@ -35,10 +35,10 @@ class SourceLine:
     """One source's collector health as the dashboard shows it."""
 
     name: str
-    last_run_at: str | None
+    last_run_at: datetime | None
     last_status: str | None
-    next_run_at: str | None
-    backoff_until: str | None
+    next_run_at: datetime | None
+    backoff_until: datetime | None
     last_error: str | None
     spent_today_usd: float
     requests_today: int
@@ -102,7 +102,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
                                           reader=reader)
     peak = metrics.peak_minute(store, campaign.name, window, reader=reader)
     # "Fading" compares with the busiest minute so far (a re-read of an old storm must not see its future peak).
-    if peak.minute is None or parse_time(peak.minute) < spark_end:
+    if peak.minute is None or peak.minute < spark_end:
         peak_so_far = peak.posts
     else:
         peak_so_far = max(metrics.per_minute(store, campaign.name, window.since, max(window.since, spark_end),
@@ -126,7 +126,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
 
 def _complete_until(health: metrics.CampaignHealth, now: datetime) -> datetime:
     """The moment up to which collection is complete: the newest successful run's start, less X's lag."""
-    starts = [parse_time(s.last_run.started_at) for s in health.sources
+    starts = [s.last_run.started_at for s in health.sources
               if s.last_run is not None and s.last_run.status in ("ok", "partial")]
     return min([now, *starts]) - PLATFORM_LAG
 
@@ -136,11 +136,10 @@ def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_ru
     last = health.last_run
     planned = next_runs.get(f"{campaign.name}/{health.source}")
     if planned is not None:  # the scheduler in this process knows; its times are wall-clock
-        next_at: str | None = iso_utc(config.clock.now() + timedelta(
-            seconds=(planned.timestamp() - time.time()) * config.clock.speed))
-    elif last is not None and last.started_at:
-        interval = campaign.interval_at(parse_time(last.started_at))
-        next_at = iso_utc(parse_time(last.started_at) + interval)
+        next_at: datetime | None = config.clock.now() + timedelta(
+            seconds=(planned.timestamp() - time.time()) * config.clock.speed)
+    elif last is not None:
+        next_at = last.started_at + campaign.interval_at(last.started_at)
     else:
         next_at = None
     if health.backoff_until and (next_at is None or health.backoff_until > next_at):
@@ -164,9 +163,9 @@ def _with_alerts(snapshot: Snapshot, campaign: CampaignConfig) -> Snapshot:
             alerts.append(f"{source.name} is failing: {(source.last_error or 'see the log').split(';')[0]}")
         elif source.last_run_at is None:
             alerts.append(f"{source.name} has not collected yet")
-        elif snapshot.now - parse_time(source.last_run_at) > 3 * campaign.interval_at(snapshot.now) + timedelta(
+        elif snapshot.now - source.last_run_at > 3 * campaign.interval_at(snapshot.now) + timedelta(
                 minutes=1) and not source.backoff_until:
-            alerts.append(f"{source.name} has not run since {_local(parse_time(source.last_run_at), snapshot)} — "
+            alerts.append(f"{source.name} has not run since {_local(source.last_run_at, snapshot)} — "
                           "is the collector running?")
     if snapshot.budget_usd is not None and snapshot.spent_today_usd >= snapshot.budget_usd:
         alerts.append(f"Daily budget ${snapshot.budget_usd:.2f} reached: X post reads are paused until 00:00 UTC")
@@ -252,7 +251,7 @@ def _figures(snapshot: Snapshot, width: int) -> Table:
     cells = [
         ("posts", f"{totals.posts:,}"),
         ("per min", f"{snapshot.posts_last_minute:,}"),
-        ("peak/min", f"{snapshot.peak.posts:,}" + (f" @{_local(parse_time(snapshot.peak.minute), snapshot)}"
+        ("peak/min", f"{snapshot.peak.posts:,}" + (f" @{_local(snapshot.peak.minute, snapshot)}"
                                                     if snapshot.peak.minute else "")),
         ("people", f"{totals.contributors:,} (+{snapshot.new_contributors_5m} 5m)"),
         ("reach", _compact(totals.potential_reach)),
@@ -360,7 +359,7 @@ def _latest(snapshot: Snapshot, width: int, rows: int) -> Panel:
     lines.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     for post in snapshot.latest[:rows]:
         text = " ".join(post.text.split())  # newlines would break the one-line layout
-        moment = _local(parse_time(post.created_at), snapshot)
+        moment = _local(post.created_at, snapshot)
         lines.add_row(moment, Text(f"@{post.handle}", style="cyan"), Text(text))
     if not snapshot.latest:
         lines.add_row("", "", Text("no posts in the storm window yet", style="dim"))
@@ -375,11 +374,11 @@ def _health(snapshot: Snapshot, width: int) -> Text:
         text.append(f"{source.name} ", style="bold")
         text.append(f"{source.last_status or 'not run'}", style=style)
         if source.last_run_at:
-            text.append(f" {_local(parse_time(source.last_run_at), snapshot)}")
+            text.append(f" {_local(source.last_run_at, snapshot)}")
         if source.backoff_until:
-            text.append(f" · rate-limited until {_local(parse_time(source.backoff_until), snapshot)}", style="yellow")
+            text.append(f" · rate-limited until {_local(source.backoff_until, snapshot)}", style="yellow")
         elif source.next_run_at:
-            text.append(f" · next {_local(parse_time(source.next_run_at), snapshot)}")
+            text.append(f" · next {_local(source.next_run_at, snapshot)}")
         text.append(f" · {source.requests_today} req  ")
     budget = f" of ${snapshot.budget_usd:.2f}" if snapshot.budget_usd is not None else ""
     text.append(f"spent today ${snapshot.spent_today_usd:.2f}{budget}", style="bold")

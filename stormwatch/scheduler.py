@@ -116,8 +116,7 @@ class ScheduledCollector:
             log.error("%s: %s", job_id, exc)
             return
         if record.status == "rate_limited" and record.rate_limit_reset:
-            reset = datetime.fromisoformat(record.rate_limit_reset.replace("Z", "+00:00"))
-            wall = self.clock.wall_time(reset)
+            wall = self.clock.wall_time(record.rate_limit_reset)
             with self._lock:
                 self._backoff[job_id] = wall
             if not self.collector.stop.is_set():

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import MalformedPage
 from ..models import Account, Batch, CountBucket, Post
 from ..platforms import snowflake_ms
-from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_stamp
+from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_moment, utc_stamp
 
 PLATFORM = "x"
 # Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
@@ -75,8 +75,8 @@ def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
         count = counter(item.get("tweet_count", item.get("post_count")))
         if count is None:
             raise MalformedPage(f"{where}: no tweet_count / post_count")
-        start, _ = utc_stamp(item.get("start"), f"{where}.start")
-        end, _ = utc_stamp(item.get("end"), f"{where}.end")
+        start = utc_moment(item.get("start"), f"{where}.start")
+        end = utc_moment(item.get("end"), f"{where}.end")
         buckets.append(CountBucket(start=start, end=end, count=count))
     return buckets
 

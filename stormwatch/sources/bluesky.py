@@ -347,7 +347,9 @@ class BlueskySource:
 
     def first_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
         """Where a new query starts: the storm start, or a minute ago if that is later."""
-        return Cursor(campaign.name, SOURCE, query, since=iso_utc(min(campaign.start, now - NEWEST_START)))
+        since = min(campaign.start, now - NEWEST_START)
+        # searchPosts takes milliseconds: the cursor keeps where collection began at that precision
+        return Cursor(campaign.name, SOURCE, query, since=since.replace(microsecond=since.microsecond // 1000 * 1000))
 
     def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
         """Sweep one hashtag from the cursor, newest first, yielding each page with the cursor that covers it.
@@ -392,7 +394,7 @@ class BlueskySource:
             raise_if_exhausted(_rate_limit(headers), SOURCE, SEARCH_POSTS)
 
     def _new_sweep(self, cursor: Cursor, now: datetime) -> dict[str, Any]:
-        began = parse_time(cursor.since) if cursor.since else now - NEWEST_START
+        began = cursor.since if cursor.since else now - NEWEST_START
         since = max(parse_time(cursor.position) - SEARCH_OVERLAP, began) if cursor.position else began
         return {"since": iso_utc(since), "until": iso_utc(now), "cursor": None, "newest": None, "oldest": None}
 

@@ -29,7 +29,6 @@ from .. import __version__
 from ..config import CampaignConfig, MastodonConfig, RetryPolicy
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Cursor, RateLimit, RawPage
-from ..times import iso_utc_seconds, parse_time
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "mastodon"
@@ -146,7 +145,7 @@ class MastodonSource:
         """Where a new query starts: the storm start, or a minute ago if that is later (collecting before the
         storm catches its build-up), as the min_id of that moment."""
         since = min(campaign.start, now - NEWEST_START)
-        return Cursor(campaign.name, SOURCE, query, position=min_id_at(since), since=iso_utc_seconds(since))
+        return Cursor(campaign.name, SOURCE, query, position=min_id_at(since), since=since.replace(microsecond=0))
 
     def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
         """Pages of statuses newer than the cursor, oldest page first, until one comes back empty.
@@ -154,7 +153,7 @@ class MastodonSource:
         Each page carries the cursor moved to its newest id; the last (empty) page leaves it where it is.
         """
         instance, tag = split_query(cursor.query)
-        position = cursor.position or min_id_at(parse_time(cursor.since) if cursor.since else now - NEWEST_START)
+        position = cursor.position or min_id_at(cursor.since if cursor.since else now - NEWEST_START)
         while True:
             response, statuses = self._fetch(instance, tag, position)
             newest = _newest_id(response, statuses) if statuses else position
