@@ -18,7 +18,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -29,6 +29,7 @@ from .. import __version__
 from ..config import CampaignConfig, MastodonConfig, RetryPolicy
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Cursor, RateLimit, RawPage
+from ..times import Clock
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "mastodon"
@@ -42,12 +43,6 @@ MAX_ERROR_TEXT = 200
 RATE_LIMIT_HEADERS = RateLimitHeaders("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 log = logging.getLogger(__name__)
-
-
-class _Clock(Protocol):
-    def now(self) -> datetime:
-        """The current (storm) time, aware UTC."""
-        ...
 
 
 def instance_name(entry: str) -> str:
@@ -110,7 +105,7 @@ class MastodonSource:
 
     name = SOURCE
 
-    def __init__(self, config: MastodonConfig, clock: _Clock, token: str | None = None) -> None:
+    def __init__(self, config: MastodonConfig, clock: Clock, token: str | None = None) -> None:
         self.config = config
         self.clock = clock
         self._token = token or None
