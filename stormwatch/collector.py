@@ -101,7 +101,7 @@ class Collector:
 
     def run_once(self, campaign_name: str | None = None) -> list[RunRecord]:
         """One run for every (selected) campaign and source."""
-        records = []
+        records: list[RunRecord] = []
         with Store.open(self.config.storage.database) as store:
             for campaign in self.config.selected(campaign_name):
                 for name in campaign.sources:

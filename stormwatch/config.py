@@ -45,7 +45,7 @@ class RetryPolicy:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th consecutive failure."""
-        return min(self.backoff * 2 ** (failures - 1), self.max_backoff)
+        return min(self.backoff * 2.0 ** (failures - 1), self.max_backoff)
 
 
 @dataclass(frozen=True)
@@ -370,7 +370,8 @@ def _positive(table: _Table, key: str, kind: type, default: Any) -> Any:
 
 
 def _seconds(table: _Table, key: str, default: float) -> float:
-    return table.converted(key, lambda text: parse_duration(text).total_seconds(), default)
+    seconds: float = table.converted(key, lambda text: parse_duration(text).total_seconds(), default)
+    return seconds
 
 
 def _x(table: _Table) -> XConfig:
@@ -409,7 +410,7 @@ def _retry_policy(table: _Table) -> RetryPolicy:
 
 
 def _nonnegative(table: _Table, key: str, default: float) -> float:
-    value = table.get(key, float, default)
+    value: float = table.get(key, float, default)
     if value < 0:
         table.fail(key, f"must not be negative, not {value!r}")
     return value
@@ -424,7 +425,7 @@ def _env_name(table: _Table, key: str, default: str | None) -> str | None:
 
 
 def _url(table: _Table, key: str, default: str, schemes: tuple[str, ...]) -> str:
-    value = table.get(key, str, default).rstrip("/")
+    value: str = table.get(key, str, default).rstrip("/")
     if not any(value.startswith(f"{scheme}://") for scheme in schemes) or len(value) <= len(schemes[0]) + 3:
         table.fail(key, f"{value!r} is not a {'/'.join(schemes)} URL")
     return value

@@ -326,7 +326,7 @@ def _lists(snapshot: Snapshot, width: int, rows: int) -> Table:
     if width >= 100:
         accounts.add_column("engagement", justify="right", no_wrap=True)
     for account in snapshot.top_accounts[:rows]:
-        cells = [Text(f"@{account.handle}"), f"{account.posts:,}", _compact(account.followers)]
+        cells: list[RenderableType] = [Text(f"@{account.handle}"), f"{account.posts:,}", _compact(account.followers)]
         if width >= 100:
             cells.append(_compact(account.engagement))
         accounts.add_row(*cells)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -82,7 +83,7 @@ class ScheduledCollector:
             for source in campaign.sources:
                 job_id = _job_id(campaign, source)
                 self.scheduler.add_job(
-                    self._run_job, trigger=StormTrigger(campaign, self.clock, lambda j=job_id: self._blocked(j)),
+                    self._run_job, trigger=StormTrigger(campaign, self.clock, functools.partial(self._blocked, job_id)),
                     args=(campaign, source), id=job_id, name=job_id)
         self.scheduler.start()
         # A live feed is a long-running task next to the scheduled jobs, not a job of its own.

@@ -12,7 +12,8 @@ from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, 
 
 PLATFORM = "x"
 # Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
-_KIND_OF_REFERENCE = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
+# Keyed by whatever a reference's `type` holds (hostile JSON: not always a string).
+_KIND_OF_REFERENCE: dict[object, str] = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
 _KIND_RANK = {"repost": 0, "reply": 1, "quote": 2}
 
 
@@ -203,7 +204,7 @@ def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
     return Post(
         f"x:{native}", PLATFORM, native, f"x:{author_id}" if author_id else None, created_at, ts, text,
         tweet.get("lang"), kind, f"x:{ref_id}" if ref_id else None,
-        f"https://x.com/{handles.get(author_id) or 'i/web'}/status/{native}",
+        f"https://x.com/{(handles.get(author_id) if author_id else None) or 'i/web'}/status/{native}",
         _count(metrics.get("like_count")),
         _count(reposts if reposts is not None else metrics.get("repost_count")),
         _count(metrics.get("reply_count")), _count(metrics.get("quote_count")),

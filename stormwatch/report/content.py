@@ -199,11 +199,11 @@ def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> Name
 def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str) -> SourceCoverage:
     """Collected vs counted for one source, with the largest shortfalls."""
     buckets = tuple(metrics.coverage(store, campaign, window, bucket_seconds, source))
-    counted = [b for b in buckets if b.counted is not None]
-    gaps = sorted((CoverageGap(b.start, b.collected, b.counted) for b in counted if b.counted > b.collected),
+    counted = [(b, b.counted) for b in buckets if b.counted is not None]
+    gaps = sorted((CoverageGap(b.start, b.collected, count) for b, count in counted if count > b.collected),
                   key=lambda g: (g.collected - g.counted, g.start))
     return SourceCoverage(source=source, buckets=buckets, counted_buckets=len(counted),
-                          collected=sum(b.collected for b in counted), counted=sum(b.counted for b in counted),
+                          collected=sum(b.collected for b, _ in counted), counted=sum(count for _, count in counted),
                           short_buckets=len(gaps), largest_gaps=tuple(gaps[:COVERAGE_GAPS_SHOWN]))
 
 

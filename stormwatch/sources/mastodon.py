@@ -89,7 +89,7 @@ class _RecordingSession(requests.Session):
         super().__init__()
         self._local = threading.local()
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         self._local.response = None
         response = super().request(method, url, *args, **kwargs)
         self._local.response = response

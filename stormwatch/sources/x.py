@@ -73,7 +73,7 @@ class _HostSession(requests.Session):
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if isinstance(url, str) and url.startswith(TWEEPY_HOST):
             url = self.api_base + url[len(TWEEPY_HOST):]
         kwargs.setdefault("timeout", self.timeout)
@@ -199,7 +199,7 @@ class XSource:
         log.debug("x: %s %r %s", method.__name__, query,
                   {k: v for k, v in params.items() if k not in ("tweet_fields", "expansions", "user_fields")})
         try:
-            response = method(query, **params)
+            response: requests.Response = method(query, **params)
         except tweepy.TooManyRequests as exc:
             reset_at = _rate_limit(exc.response).reset_at
             raise RateLimited(f"x: rate limited (429) on {where(exc.response)}",
