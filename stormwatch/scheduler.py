@@ -72,6 +72,13 @@ class ScheduledCollector:
 
     def start(self) -> None:
         """Add one job per campaign and source (each runs at once) and start the scheduler."""
+        self.add_jobs()
+        self.scheduler.start()
+        # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
+        self._streams = start_followers(self.collector, self.campaigns, self.collector.stop)
+
+    def add_jobs(self) -> None:
+        """One job per campaign and source on the scheduler, held back where a rate limit has not reset yet."""
         with Store.open(self.collector.config.storage.database) as store:
             for campaign in self.campaigns:
                 for source in campaign.sources:
@@ -85,9 +92,6 @@ class ScheduledCollector:
                 self.scheduler.add_job(
                     self._run_job, trigger=StormTrigger(campaign, self.clock, functools.partial(self._blocked, job_id)),
                     args=(campaign, source), id=job_id, name=job_id)
-        self.scheduler.start()
-        # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
-        self._streams = start_followers(self.collector, self.campaigns, self.collector.stop)
 
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job runs next (wall time), by `campaign/source`."""
