@@ -38,7 +38,7 @@ from . import metrics
 from .config import AlertsConfig, CampaignConfig, Config
 from .models import RunRecord
 from .store import AlertRecord, Store, utc_day
-from .times import Clock, format_duration, iso_utc, parse_time
+from .times import Clock, format_duration, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def _sources(words: _Words, told: set[str]) -> list[Alert]:
             error = _clean((last.error or "see the log").split(";")[0])[:160]
             found.append(Alert("source_failing", f"source_failing:{source}:{first.id}",
                                f"{source} collection failing: {len(streak)} runs in a row since "
-                               f"{words.at(parse_time(first.started_at))}",
+                               f"{words.at(first.started_at)}",
                                (f"Last error: {error}", "The other sources go on; see `stormwatch status`")))
         for key in told:
             prefix = f"source_failing:{source}:"
@@ -272,7 +272,7 @@ def _sources(words: _Words, told: set[str]) -> list[Alert]:
             newest = runs[0] if runs else None
             if newest is not None and newest.id > first_failed and newest.status in ("ok", "partial"):
                 found.append(Alert("source_recovered", f"source_recovered:{source}:{first_failed}",
-                                   f"{source} collection recovered at {words.at(parse_time(newest.started_at))}",
+                                   f"{source} collection recovered at {words.at(newest.started_at)}",
                                    (f"The last run stored {newest.posts_new:,} new posts", words.so_far())))
     return found
 
@@ -490,7 +490,7 @@ class AlertWatcher:
             told, last = store.alerts_told(campaign.name)
             figures = read_figures(store, self.config, campaign, now, report=report)
             found = conditions(campaign, figures, told, zone_override or campaign.timezone)
-            for alert in due(found, told, {k: parse_time(v) for k, v in last.items()}, now, self.config.alerts):
+            for alert in due(found, told, last, now, self.config.alerts):
                 record = self._record(store, campaign, alert, now)
                 if record is not None:
                     recorded.append(record)

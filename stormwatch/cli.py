@@ -496,27 +496,30 @@ def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_js
 
 
 def _status_text(report: Any) -> str:
-    lines = [f"database {report.database} (storm clock {report.now})"]
+    from .times import iso_utc
+
+    lines = [f"database {report.database} (storm clock {iso_utc(report.now)})"]
     for campaign in report.campaigns:
         budget = f" of ${campaign.daily_budget_usd:.2f}" if campaign.daily_budget_usd is not None else ""
-        lines.append(f"\n{campaign.name}: {campaign.posts} posts; window {campaign.window_start} → "
-                     f"{campaign.window_end}; spent today ${campaign.spent_today_usd:.2f}{budget}")
+        lines.append(f"\n{campaign.name}: {campaign.posts} posts; window {iso_utc(campaign.window_start)} → "
+                     f"{iso_utc(campaign.window_end)}; spent today ${campaign.spent_today_usd:.2f}{budget}")
         if campaign.budget_runs_out_at:
-            lines.append(f"  at the pace of the last 15 minutes the budget runs out at {campaign.budget_runs_out_at}")
+            lines.append("  at the pace of the last 15 minutes the budget runs out at "
+                         f"{iso_utc(campaign.budget_runs_out_at)}")
         if campaign.last_alert:
-            lines.append(f"  last alert {campaign.last_alert.sent_at}: {campaign.last_alert.headline}")
+            lines.append(f"  last alert {iso_utc(campaign.last_alert.sent_at)}: {campaign.last_alert.headline}")
         for source in campaign.sources:
             last = source.last_run
-            last_text = (f"last run {last.started_at} {last.status} ({last.posts_new} new, {last.requests} requests)"
-                         if last else "never run")
+            last_text = (f"last run {iso_utc(last.started_at)} {last.status} ({last.posts_new} new, "
+                         f"{last.requests} requests)" if last else "never run")
             lines.append(f"  {source.source}: {last_text}; today {source.runs_today} runs, "
                          f"{source.requests_today} requests, ${source.spent_today_usd:.2f}")
             if source.backoff_until:
-                lines.append(f"    rate-limited until {source.backoff_until}")
+                lines.append(f"    rate-limited until {iso_utc(source.backoff_until)}")
             for cursor in source.cursors:
                 state = "sweep in progress" if cursor.pending else "up to date"
                 lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
-                             f"({state}, moved {cursor.updated_at})")
+                             f"({state}, moved {iso_utc(cursor.updated_at)})")
             for error in source.recent_errors:
                 lines.append(f"    ! {error}")
     return "\n".join(lines)

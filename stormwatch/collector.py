@@ -31,7 +31,7 @@ from .sources.capabilities import (
     Streaming,
 )
 from .store import Store, utc_day
-from .times import Clock, iso_utc, iso_utc_seconds, parse_time
+from .times import Clock, iso_utc_seconds
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Collector:
 
     def run_once(self, campaign_name: str | None = None) -> list[RunRecord]:
         """One run for every (selected) campaign and source."""
-        records = []
+        records: list[RunRecord] = []
         with Store.open(self.config.storage.database) as store:
             for campaign in self.config.selected(campaign_name):
                 for name in campaign.sources:
@@ -282,9 +282,9 @@ class Collector:
         now = self.clock.now()
         end = now - COUNTS_LAG
         cursor = store.get_cursor(campaign.name, source.name, query)
-        since = parse_time(cursor.since) if cursor and cursor.since else campaign.start
+        since = cursor.since if cursor and cursor.since else campaign.start
         last = store.last_counted_bucket(campaign.name, source.name, query)
-        start = max(since, parse_time(last) - COUNTS_OVERLAP) if last else since
+        start = max(since, last - COUNTS_OVERLAP) if last else since
         start = max(start, now - timedelta(days=7) + timedelta(minutes=2))
         if end - start < timedelta(minutes=1):
             return
@@ -306,7 +306,7 @@ class Collector:
             accounts = store.authors_without_followers(campaign.name, source.name, ENRICH_ACCOUNTS)
             for page in source.profile_pages(accounts, campaign.name):
                 self._store_context(store, campaign, page, run_id)
-            posts = store.posts_needing_counters(campaign.name, source.name, iso_utc(now - COUNTERS_REFRESH),
+            posts = store.posts_needing_counters(campaign.name, source.name, now - COUNTERS_REFRESH,
                                                  int((now - COUNTERS_HORIZON).timestamp()), ENRICH_POSTS)
             for page in source.lookup_pages(posts, campaign.name):
                 self._store_context(store, campaign, page, run_id)

@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,7 +46,7 @@ class RetryPolicy:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th consecutive failure."""
-        return min(self.backoff * 2 ** (failures - 1), self.max_backoff)
+        return min(self.backoff * 2.0 ** (failures - 1), self.max_backoff)
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,8 @@ def _positive(table: _Table, key: str, kind: type, default: Any) -> Any:
 
 
 def _seconds(table: _Table, key: str, default: float) -> float:
-    return table.converted(key, lambda text: parse_duration(text).total_seconds(), default)
+    seconds: float = table.converted(key, lambda text: parse_duration(text).total_seconds(), default)
+    return seconds
 
 
 def _x(table: _Table) -> XConfig:
@@ -455,7 +457,7 @@ def _retry_policy(table: _Table) -> RetryPolicy:
 
 
 def _nonnegative(table: _Table, key: str, default: float) -> float:
-    value = table.get(key, float, default)
+    value: float = table.get(key, float, default)
     if value < 0:
         table.fail(key, f"must not be negative, not {value!r}")
     return value
@@ -470,7 +472,7 @@ def _env_name(table: _Table, key: str, default: str | None) -> str | None:
 
 
 def _url(table: _Table, key: str, default: str, schemes: tuple[str, ...]) -> str:
-    value = table.get(key, str, default).rstrip("/")
+    value: str = table.get(key, str, default).rstrip("/")
     if not any(value.startswith(f"{scheme}://") for scheme in schemes) or len(value) <= len(schemes[0]) + 3:
         table.fail(key, f"{value!r} is not a {'/'.join(schemes)} URL")
     return value
@@ -620,71 +622,9 @@ def _campaign(table: _Table) -> CampaignConfig:
     return campaign
 
 
-EXAMPLE_CONFIG = '''\
-# stormwatch configuration: one file for every campaign you watch.
-# Paths are relative to this file. Secrets never go here: name the environment variable that holds them.
-
-[storage]
-database = "data/stormwatch.db"     # SQLite; the dashboard reads it while the collector writes
-raw_archive = "data/raw"            # every API page as received (gzip JSONL, twarc2 format); "" turns it off
-# log_file = "data/stormwatch.log"  # default: next to the database
-
-[x]
-bearer_token_env = "X_BEARER_TOKEN" # the NAME of the environment variable holding your X API bearer token
-api_base = "{api_base}"      # X API v2; a proxy or the simulated platform can stand here
-include_reposts = true              # false adds -is:retweet: ~60% fewer posts read (and paid for), reposts unseen
-# X bills every read (pay-per-use, deduplicated per UTC day); change these if X changes its prices.
-post_read_usd = 0.005
-user_read_usd = 0.010
-counts_request_usd = 0.005
-# timeout = "30s"                   # per request
-# retries = 3                       # consecutive failures (5xx, dropped connections) before a run fails
-# retry_backoff = "2s"              # first wait, doubling up to max_backoff
-# max_backoff = "1m"                # [mastodon] and [bluesky] take timeout, retries, retry_backoff, max_backoff too
-
-[report]
-pseudonymize_below = 5000           # accounts with fewer followers are named participant-xxxx in reports
-names = "pseudonymized"             # or "public": name everyone (think of who could be put at risk)
-out_dir = "reports"
-
-[alerts]
-urls_env = "STORMWATCH_ALERT_URLS"  # the NAME of the variable holding Apprise URLs, space-separated
-# (tgram://, matrix://, signal://, ntfy://, mailto://, json://...): they carry secrets, so never here
-# min_gap = "10m"                   # between two alerts of the same kind
-# kinds = ["storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
-#          "budget_warning", "budget_reached", "new_target", "storm_ended"]
-# timezone = "Europe/Brussels"      # default: the campaign's
-# timeout = "10s"                   # per service; a slow service never holds up collection
-
-[[campaigns]]
-name = "standwithissa"              # lower-case; names files and folders
-hashtags = ["StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners"]
-accounts = ["Issaamro", "YASHebron"]          # the campaign's own accounts (never pseudonymized)
-targets = ["antonioguterres", "vonderleyen"]  # officials the storm addresses (never pseudonymized)
-sources = ["x"]
-start = "{start}"           # the announced storm window
-end = "{end}"
-timezone = "Asia/Hebron"            # dashboard and reports show this time zone
-interval = "5m"                     # polling outside the window
-storm_interval = "1m"               # polling inside it
-daily_budget_usd = 25.0             # stop reading posts (not counts) for the day when reached
-goal_posts = 20000                  # optional goals shown on the dashboard
-goal_contributors = 3000
-'''
-
-SIMULATED_SECTIONS = '''
-# A rehearsal against the simulated platform (`stormwatch simulate`): storm time runs {speed:g}x faster than
-# the wall clock and read {anchor} at the moment this file was written.
-[clock]
-speed = {speed:g}
-anchor = "{anchor}"
-anchor_wall = {anchor_wall:.3f}
-
-[simulation]
-seed = 2021
-posts = {posts}
-port = {port}
-'''
+def _template(name: str) -> str:
+    """A config template shipped with the package (str.format placeholders in braces)."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def example_config(*, simulated_port: int | None = None, anchor_wall: float | None = None,
@@ -692,12 +632,12 @@ def example_config(*, simulated_port: int | None = None, anchor_wall: float | No
     """The commented #StandWithIssa example; with `simulated_port`, a rehearsal against the simulator."""
     start, end = "2021-02-07T18:00:00+02:00", "2021-02-08T12:00:00+02:00"
     if simulated_port is None:
-        return EXAMPLE_CONFIG.format(api_base="https://api.x.com", start=start, end=end)
+        return _template("config_example.toml").format(api_base="https://api.x.com", start=start, end=end)
     import time
 
     # The storm clock reads half an hour before the announced start one minute after this file is written.
     wall = (anchor_wall if anchor_wall is not None else time.time()) + 60.0
     anchor = "2021-02-07T17:30:00+02:00"
-    text = EXAMPLE_CONFIG.format(api_base=f"http://127.0.0.1:{simulated_port}", start=start, end=end)
-    return text + SIMULATED_SECTIONS.format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
+    text = _template("config_example.toml").format(api_base=f"http://127.0.0.1:{simulated_port}", start=start, end=end)
+    return text + "\n" + _template("config_rehearsal.toml").format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
                                             port=simulated_port)

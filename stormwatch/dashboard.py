@@ -19,7 +19,7 @@ from rich.text import Text
 from . import metrics, platforms
 from .config import CampaignConfig, Config
 from .store import Store
-from .times import format_duration, iso_utc, parse_time
+from .times import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_MINUTES = 60
@@ -30,10 +30,10 @@ class SourceLine:
     """One source's collector health as the dashboard shows it."""
 
     name: str
-    last_run_at: str | None
+    last_run_at: datetime | None
     last_status: str | None
-    next_run_at: str | None
-    backoff_until: str | None
+    next_run_at: datetime | None
+    backoff_until: datetime | None
     last_error: str | None
     spent_today_usd: float
     requests_today: int
@@ -117,9 +117,9 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         latest=tuple(metrics.latest_posts(store, campaign.name, window, limit=list_size)),
         sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd,
         fading=metrics.current_fading(so_far, window.since),
-        last_alert=((parse_time(health.last_alert.sent_at), health.last_alert.headline)
+        last_alert=((health.last_alert.sent_at, health.last_alert.headline)
                     if health.last_alert else None),
-        budget_runs_out_at=parse_time(health.budget_runs_out_at) if health.budget_runs_out_at else None)
+        budget_runs_out_at=health.budget_runs_out_at)
     return _with_alerts(snapshot, campaign)
 
 
@@ -128,11 +128,10 @@ def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_ru
     last = health.last_run
     planned = next_runs.get(f"{campaign.name}/{health.source}")
     if planned is not None:  # the scheduler in this process knows; its times are wall-clock
-        next_at: str | None = iso_utc(config.clock.now() + timedelta(
-            seconds=(planned.timestamp() - time.time()) * config.clock.speed))
-    elif last is not None and last.started_at:
-        interval = campaign.interval_at(parse_time(last.started_at))
-        next_at = iso_utc(parse_time(last.started_at) + interval)
+        next_at: datetime | None = config.clock.now() + timedelta(
+            seconds=(planned.timestamp() - time.time()) * config.clock.speed)
+    elif last is not None:
+        next_at = last.started_at + campaign.interval_at(last.started_at)
     else:
         next_at = None
     if health.backoff_until and (next_at is None or health.backoff_until > next_at):
@@ -154,9 +153,9 @@ def _with_alerts(snapshot: Snapshot, campaign: CampaignConfig) -> Snapshot:
             alerts.append(f"{source.name} is failing: {(source.last_error or 'see the log').split(';')[0]}")
         elif source.last_run_at is None:
             alerts.append(f"{source.name} has not collected yet")
-        elif snapshot.now - parse_time(source.last_run_at) > 3 * campaign.interval_at(snapshot.now) + timedelta(
+        elif snapshot.now - source.last_run_at > 3 * campaign.interval_at(snapshot.now) + timedelta(
                 minutes=1) and not source.backoff_until:
-            alerts.append(f"{source.name} has not run since {_local(parse_time(source.last_run_at), snapshot)} — "
+            alerts.append(f"{source.name} has not run since {_local(source.last_run_at, snapshot)} — "
                           "is the collector running?")
     if snapshot.budget_usd is not None and snapshot.spent_today_usd >= snapshot.budget_usd:
         alerts.append(f"Daily budget ${snapshot.budget_usd:.2f} reached: X post reads are paused until 00:00 UTC")
@@ -244,7 +243,7 @@ def _figures(snapshot: Snapshot, width: int) -> Table:
     cells = [
         ("posts", f"{totals.posts:,}"),
         ("per min", f"{snapshot.posts_last_minute:,}"),
-        ("peak/min", f"{snapshot.peak.posts:,}" + (f" @{_local(parse_time(snapshot.peak.minute), snapshot)}"
+        ("peak/min", f"{snapshot.peak.posts:,}" + (f" @{_local(snapshot.peak.minute, snapshot)}"
                                                     if snapshot.peak.minute else "")),
         ("people", f"{totals.contributors:,} (+{snapshot.new_contributors_5m} 5m)"),
         ("reach", _compact(totals.potential_reach)),
@@ -319,7 +318,7 @@ def _lists(snapshot: Snapshot, width: int, rows: int) -> Table:
     if width >= 100:
         accounts.add_column("engagement", justify="right", no_wrap=True)
     for account in snapshot.top_accounts[:rows]:
-        cells = [Text(f"@{account.handle}"), f"{account.posts:,}", _compact(account.followers)]
+        cells: list[RenderableType] = [Text(f"@{account.handle}"), f"{account.posts:,}", _compact(account.followers)]
         if width >= 100:
             cells.append(_compact(account.engagement))
         accounts.add_row(*cells)
@@ -352,7 +351,7 @@ def _latest(snapshot: Snapshot, width: int, rows: int) -> Panel:
     lines.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     for post in snapshot.latest[:rows]:
         text = " ".join(post.text.split())  # newlines would break the one-line layout
-        moment = _local(parse_time(post.created_at), snapshot)
+        moment = _local(post.created_at, snapshot)
         lines.add_row(moment, Text(f"@{post.handle}", style="cyan"), Text(text))
     if not snapshot.latest:
         lines.add_row("", "", Text("no posts in the storm window yet", style="dim"))
@@ -367,11 +366,11 @@ def _health(snapshot: Snapshot, width: int) -> Text:
         text.append(f"{source.name} ", style="bold")
         text.append(f"{source.last_status or 'not run'}", style=style)
         if source.last_run_at:
-            text.append(f" {_local(parse_time(source.last_run_at), snapshot)}")
+            text.append(f" {_local(source.last_run_at, snapshot)}")
         if source.backoff_until:
-            text.append(f" · rate-limited until {_local(parse_time(source.backoff_until), snapshot)}", style="yellow")
+            text.append(f" · rate-limited until {_local(source.backoff_until, snapshot)}", style="yellow")
         elif source.next_run_at:
-            text.append(f" · next {_local(parse_time(source.next_run_at), snapshot)}")
+            text.append(f" · next {_local(source.next_run_at, snapshot)}")
         text.append(f" · {source.requests_today} req  ")
     budget = f" of ${snapshot.budget_usd:.2f}" if snapshot.budget_usd is not None else ""
     text.append(f"spent today ${snapshot.spent_today_usd:.2f}{budget}", style="bold")

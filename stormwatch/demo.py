@@ -25,7 +25,7 @@ from .simulator.storm import Storm
 from .simulator.wiring import build_simulation, storm_spec
 from .sources import registry
 from .store import AlertRecord, Store
-from .times import Clock, format_duration, parse_time
+from .times import Clock, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
 
 def alert_lines(record: AlertRecord, zone: ZoneInfo) -> str:
     """An alert as the demo prints it: local time and headline, its figures indented below."""
-    moment = parse_time(record.sent_at).astimezone(zone)
+    moment = record.sent_at.astimezone(zone)
     headline, *lines = record.text.split("\n")
     return "\n".join([f"  alert {moment:%H:%M}: {headline}", *(f"           {line}" for line in lines)])
 

@@ -1,4 +1,10 @@
-"""Plain data that flows between sources, normalizers, the store and metrics (no third-party imports)."""
+"""Plain data that flows between sources, normalizers, the store and metrics (no third-party imports).
+
+Times are aware UTC datetimes, with one exception on purpose: `Post` and `Account` carry their times as the
+canonical stored stamp (`2021-02-07T16:00:00.000Z`, plus the post's `ts` in epoch seconds). They are the
+rows' SQL form, produced once at the parsing edge by the normalizers, and an import builds them by the
+hundred thousand: a datetime each, converted back to text for SQL, would cost seconds per million posts.
+"""
 
 from __future__ import annotations
 
@@ -72,8 +78,8 @@ class Batch:
 class CountBucket:
     """The platform's own count of matching posts for one time bucket (for volume and coverage)."""
 
-    start: str
-    end: str
+    start: datetime
+    end: datetime
     count: int
 
 
@@ -83,7 +89,8 @@ class Cursor:
 
     `position` is everything stored so far (the newest X id, a Mastodon min_id, a Jetstream time);
     `pending` holds an unfinished sweep's state so the next run finishes it before starting anew;
-    `since` is where collection began when nothing has been stored yet.
+    `since` is where collection began when nothing has been stored yet (kept at the precision the source
+    set it with). `position` and `pending` are the platform's own terms, stored as they are.
     """
 
     campaign: str
@@ -91,7 +98,7 @@ class Cursor:
     query: str
     position: str | None = None
     pending: dict[str, Any] | None = None
-    since: str | None = None
+    since: datetime | None = None
 
     def advanced(self, **changes: Any) -> Cursor:
         """A copy with the given fields changed."""
@@ -145,8 +152,8 @@ class RunRecord:
     id: int
     campaign: str
     source: str
-    started_at: str
-    finished_at: str | None
+    started_at: datetime
+    finished_at: datetime | None
     status: str
     requests: int
     posts_read: int
@@ -155,4 +162,4 @@ class RunRecord:
     posts_updated: int
     cost_usd: float
     error: str | None
-    rate_limit_reset: str | None
+    rate_limit_reset: datetime | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -75,6 +76,15 @@ class ScheduledCollector:
 
     def start(self) -> None:
         """Add one job per campaign and source (each runs at once) and start the scheduler."""
+        self.add_jobs()
+        self.scheduler.start()
+        # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
+        self._streams = start_followers(self.collector, self.campaigns, self.collector.stop)
+        # Alerts are decided and sent in threads of their own: a slow service never holds up a run.
+        self._alerts = start_watcher(self.collector.config, self.campaigns, self.clock, self.on_alert)
+
+    def add_jobs(self) -> None:
+        """One job per campaign and source on the scheduler, held back where a rate limit has not reset yet."""
         with Store.open(self.collector.config.storage.database) as store:
             for campaign in self.campaigns:
                 for source in campaign.sources:
@@ -86,13 +96,8 @@ class ScheduledCollector:
             for source in campaign.sources:
                 job_id = _job_id(campaign, source)
                 self.scheduler.add_job(
-                    self._run_job, trigger=StormTrigger(campaign, self.clock, lambda j=job_id: self._blocked(j)),
+                    self._run_job, trigger=StormTrigger(campaign, self.clock, functools.partial(self._blocked, job_id)),
                     args=(campaign, source), id=job_id, name=job_id)
-        self.scheduler.start()
-        # A live feed is a long-running task next to the scheduled jobs, not a job of its own.
-        self._streams = start_followers(self.collector, self.campaigns, self.collector.stop)
-        # Alerts are decided and sent in threads of their own: a slow service never holds up a run.
-        self._alerts = start_watcher(self.collector.config, self.campaigns, self.clock, self.on_alert)
 
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job runs next (wall time), by `campaign/source`."""
@@ -124,8 +129,7 @@ class ScheduledCollector:
             log.error("%s: %s", job_id, exc)
             return
         if record.status == "rate_limited" and record.rate_limit_reset:
-            reset = datetime.fromisoformat(record.rate_limit_reset.replace("Z", "+00:00"))
-            wall = self.clock.wall_time(reset)
+            wall = self.clock.wall_time(record.rate_limit_reset)
             with self._lock:
                 self._backoff[job_id] = wall
             if not self.collector.stop.is_set():

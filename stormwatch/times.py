@@ -1,11 +1,22 @@
-"""Time handling: the storm clock, durations like `5m`, and ISO-8601 UTC timestamps."""
+"""Time handling: the storm clock, durations like `5m`, and ISO-8601 UTC timestamps.
+
+Inside the program a moment is an aware UTC `datetime`; it becomes an ISO string only at the edges, in the
+store's SQL, JSON, CSV, HTML and the terminal (`iso_utc`), and is parsed back there (`parse_time`). The one
+exception is the rows a page normalizes to (`models.Post`, `models.Account`), which carry their stamps in
+the stored form: see models.py.
+
+`Clock` is the program's one clock: the wall clock, or a simulated storm clock, and every part that asks
+"what time is it in the storm" takes one. The simulator (the stand-in for the outside world, which imports
+nothing of stormwatch) has its own one clock interface in `simulator/clock.py`; a `Clock` satisfies it.
+"""
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -42,7 +53,7 @@ def format_duration(delta: timedelta) -> str:
     return f"{sign}{seconds}s"
 
 
-def parse_time(text: str, default_tz=UTC) -> datetime:
+def parse_time(text: str, default_tz: tzinfo = UTC) -> datetime:
     """Parse an ISO-8601 time (`2021-02-07T18:00:00+02:00`, `...Z`, or naive in `default_tz`) to UTC."""
     value = text.strip()
     if value.endswith(("Z", "z")):
@@ -51,6 +62,11 @@ def parse_time(text: str, default_tz=UTC) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=default_tz)
     return parsed.astimezone(UTC)
+
+
+def parse_optional_time(text: str | None) -> datetime | None:
+    """`parse_time` for a stored time that may be missing: None (or empty text) gives None."""
+    return parse_time(text) if text else None
 
 
 def iso_utc(moment: datetime) -> str:
@@ -64,6 +80,13 @@ def iso_utc_seconds(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_utc_compact(moment: datetime) -> str:
+    """ISO-8601 UTC to the second when the moment falls on a whole second (`2021-02-07T16:00:00Z`), with
+    milliseconds otherwise: for moments whose precision is their own (where a collection began)."""
+    moment = moment.astimezone(UTC)
+    return iso_utc_seconds(moment) if moment.microsecond == 0 else iso_utc(moment)
+
+
 def from_epoch(seconds: float) -> datetime:
     """An aware UTC datetime from epoch seconds."""
     return datetime.fromtimestamp(seconds, tz=UTC)
@@ -72,11 +95,16 @@ def from_epoch(seconds: float) -> datetime:
 @dataclass(frozen=True)
 class Clock:
     """Storm time: the wall clock, or a simulated clock that reads `anchor` at wall time `anchor_wall`
-    and runs `speed` times faster (for rehearsals and the demo against the simulated platform)."""
+    and runs `speed` times faster (for rehearsals and the demo against the simulated platform).
+
+    `wall` is where wall time comes from (epoch seconds): `time.time`, or a hand-moved clock in tests, so
+    that what is computed from storm time (the scheduler's fire times among it) can be checked without waiting.
+    """
 
     speed: float = 1.0
     anchor: datetime | None = None
     anchor_wall: float = 0.0
+    wall: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     @property
     def simulated(self) -> bool:
@@ -86,8 +114,8 @@ class Clock:
     def now(self) -> datetime:
         """The current storm time, UTC."""
         if self.anchor is None:
-            return datetime.now(UTC)
-        return self.anchor + timedelta(seconds=(time.time() - self.anchor_wall) * self.speed)
+            return from_epoch(self.wall())
+        return self.anchor + timedelta(seconds=(self.wall() - self.anchor_wall) * self.speed)
 
     def wall_seconds(self, storm: timedelta) -> float:
         """How many wall-clock seconds a storm-time span takes."""

@@ -78,10 +78,10 @@ def test_a_larger_terminal_shows_more(collected) -> None:
     assert "engagement" in large.splitlines()[4] or "engagement" in large
 
 
-def test_before_the_storm_the_clock_counts_down(collected, tmp_path: Path) -> None:
+def test_before_the_storm_the_clock_counts_down(collected, memory_store: Store) -> None:
     config, _ = collected
-    with Store.open(tmp_path / "empty.db") as store:  # half an hour before the start nothing is collected yet
-        snapshot = take_snapshot(store, config, config.campaigns[0], now=T0 - timedelta(minutes=29, seconds=30))
+    # half an hour before the start nothing is collected yet
+    snapshot = take_snapshot(memory_store, config, config.campaigns[0], now=T0 - timedelta(minutes=29, seconds=30))
     text = draw(snapshot)
     assert "storm starts in 29m30s" in text
     assert "posts 0" in text and "no posts in the storm window yet" in text

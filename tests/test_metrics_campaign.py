@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -42,8 +43,8 @@ def test_totals_equal_ground_truth(collected, store, since, until) -> None:
     assert figures.potential_impressions == truth.potential_impressions
     assert figures.impressions == truth.impressions
     assert figures.engagement == truth.engagement
-    assert figures.first_post_at == iso_utc(truth.first_post_at)
-    assert figures.last_post_at == iso_utc(truth.last_post_at)
+    assert figures.first_post_at == truth.first_post_at
+    assert figures.last_post_at == truth.last_post_at
     assert result.by_platform["x"] == figures
 
 
@@ -67,7 +68,7 @@ def test_volume_peak_and_new_contributors_per_minute(collected, store) -> None:
     window = metrics.campaign_window(campaign, T0, WINDOW_END)
     volume = metrics.volume(store, campaign.name, window, bucket_seconds=60)
     assert len(volume.buckets) == 180
-    by_minute = {iso_utc(minute): posts for minute, posts in truth.per_minute.items()}
+    by_minute = dict(truth.per_minute)
     assert {b.start: b.posts for b in volume.buckets if b.posts} == by_minute
     assert volume.buckets[-1].cumulative_posts == truth.posts
     assert volume.buckets[-1].cumulative_contributors == truth.contributors
@@ -75,7 +76,7 @@ def test_volume_peak_and_new_contributors_per_minute(collected, store) -> None:
     peak = metrics.peak_minute(store, campaign.name, window)
     best = max(truth.per_minute.values())
     assert peak.posts == best
-    assert peak.minute == iso_utc(min(m for m, n in truth.per_minute.items() if n == best))
+    assert peak.minute == min(m for m, n in truth.per_minute.items() if n == best)
     # a 3-hour window is charted per minute, longer spans in 5-minute and hourly buckets
     assert metrics.bucket_seconds_for(window) == 60
     assert metrics.bucket_seconds_for(metrics.campaign_window(campaign, T0, T0 + timedelta(hours=18))) == 300
@@ -112,7 +113,7 @@ def test_top_accounts_posts_tags_and_targets(collected, store) -> None:
     mentions = dict(metrics.target_mentions(store, campaign, window))
     assert set(mentions) == {"antonioguterres", "vonderleyen"} and all(n > 0 for n in mentions.values())
     latest = metrics.latest_posts(store, campaign.name, window, limit=5)
-    assert latest[0].created_at == iso_utc(truth.last_post_at)
+    assert latest[0].created_at == truth.last_post_at
 
 
 def test_coverage_compares_collected_with_the_platform_counts(collected, store) -> None:
@@ -136,6 +137,12 @@ def test_summary_json_has_the_documented_keys(collected, store) -> None:
     assert data["window"] == {"since": "2021-02-07T16:00:00.000Z", "until": "2021-02-07T19:00:00.000Z",
                               "platform": "all"}
     assert data["posts"] == storm.truth(T0, WINDOW_END).posts
+    # times leave as ISO-8601 UTC strings with milliseconds, the platform split included
+    truth = storm.truth(T0, WINDOW_END)
+    assert (data["first_post_at"], data["last_post_at"]) == (iso_utc(truth.first_post_at), iso_utc(truth.last_post_at))
+    assert data["by_platform"]["x"]["first_post_at"] == data["first_post_at"]
+    assert data["peak_minute"].endswith(":00.000Z")
+    json.dumps(data)  # nothing left that JSON cannot write
 
 
 def test_tallied_figures_equal_figures_counted_from_the_rows(collected, store) -> None:

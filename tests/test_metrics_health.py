@@ -39,8 +39,8 @@ def test_a_source_s_health_from_its_runs_cursors_and_spend(memory_store: Store) 
     assert (health.name, health.posts, health.daily_budget_usd, health.spent_today_usd) == ("c", 2, 5.0, 1.0)
     x, mastodon = health.sources
     assert x.last_run is not None and x.last_run.status == "rate_limited"
-    assert x.last_success_at == "2021-02-07T16:00:30.000Z"
-    assert x.backoff_until == "2021-02-07T16:15:00.000Z"
+    assert x.last_success_at == T0 + timedelta(seconds=30)
+    assert x.backoff_until == T0 + timedelta(minutes=15)
     assert (x.runs_today, x.requests_today, x.spent_today_usd) == (4, 1, 1.0)
     assert x.recent_errors == ("2021-02-07T16:03:00.000Z: 429 Too Many Requests",  # newest first
                                "2021-02-07T16:02:00.000Z: 503 Service Unavailable",
@@ -50,6 +50,15 @@ def test_a_source_s_health_from_its_runs_cursors_and_spend(memory_store: Store) 
 
     status = metrics.collection_status(store, None, (CAMPAIGN,), now=T0)  # type: ignore[arg-type]
     assert status.to_json()["campaigns"][0]["sources"][0]["backoff_until"] == "2021-02-07T16:15:00.000Z"
+    # JSON says times as the store writes them (ISO-8601 UTC with milliseconds), in the dataclasses' field order
+    as_json = status.to_json()
+    assert (as_json["now"], as_json["campaigns"][0]["window_start"]) == ("2021-02-07T16:00:00.000Z",) * 2
+    source_json = as_json["campaigns"][0]["sources"][0]
+    assert list(source_json) == ["source", "last_run", "last_success_at", "backoff_until", "cursors", "runs_today",
+                                 "requests_today", "spent_today_usd", "recent_errors", "last_success_started_at"]
+    assert (source_json["last_run"]["started_at"], source_json["last_run"]["rate_limit_reset"]) == (
+        "2021-02-07T16:03:00.000Z", "2021-02-07T16:15:00.000Z")
+    assert source_json["cursors"][0]["since"] is None
     assert status.database == ":memory:"
 
 
@@ -60,5 +69,5 @@ def test_run_history_counts_runs_per_source_and_status(memory_store: Store) -> N
     history = metrics.run_history(memory_store, "c")
     assert [(h.source, h.runs, h.by_status) for h in history] == [("x", 3, {"failed": 1, "ok": 2})]
     assert (history[0].first_started_at, history[0].last_finished_at) == (
-        "2021-02-07T16:00:00.000Z", "2021-02-07T16:10:20.000Z")
+        T0, T0 + timedelta(minutes=10, seconds=20))
     assert metrics.run_history(memory_store, "other") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -106,7 +107,8 @@ def test_counts_pages_old_and_new_field_names() -> None:
     assert is_counts_page(page)
     buckets = normalize_counts(page)
     assert len(buckets) == 169
-    assert buckets[0].start == "2021-10-16T18:21:34.000Z" and buckets[0].end == "2021-10-16T19:00:00.000Z"
+    assert buckets[0].start == datetime(2021, 10, 16, 18, 21, 34, tzinfo=UTC)
+    assert buckets[0].end == datetime(2021, 10, 16, 19, tzinfo=UTC)
     assert sum(b.count for b in buckets) == page["meta"]["total_tweet_count"]
     renamed = {"data": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:01:00Z", "post_count": 7}]}
     assert normalize_counts(renamed)[0].count == 7

@@ -21,6 +21,7 @@ import pytest
 
 from stormwatch import metrics
 from stormwatch.config import Config, load_config
+from stormwatch.errors import StormwatchError
 from stormwatch.models import Account, Batch, Post
 from stormwatch.report import write_report
 from stormwatch.report.charts import PLATFORM_COLOURS, draw_charts, figure_texts, platform_colour
@@ -295,6 +296,18 @@ def test_csv_files_hold_every_post_contributor_and_bucket(campaign_copy: Path, p
     # The platform's own count, from coverage: the hand-made posts were never counted by X.
     counted = sum(int(v["x_platform_count"]) for v in volume if v["x_platform_count"])
     assert counted == summary["posts"] - len(hostile_batch().posts)
+
+
+def test_a_failed_posts_export_is_one_line_and_leaves_no_folder(campaign_copy: Path, tmp_path: Path) -> None:
+    copied = copy_campaign(load_config(campaign_copy), tmp_path / "campaign")
+    config = load_config(copied)
+    campaign = config.campaigns[0]
+    copied.unlink()  # the posts.csv writers read the config again: without it they fail
+    out = tmp_path / "out"
+    with Store.open(config.storage.database, create=False) as store, pytest.raises(StormwatchError) as caught:
+        write_report(store, config, campaign, metrics.campaign_window(campaign), out_dir=out, now=NOW)
+    assert str(caught.value) == f"writing posts.csv failed: {copied}: no such file (write one with `stormwatch init`)"
+    assert list(out.iterdir()) == []  # neither a report nor its working folder (with the export's scratch files)
 
 
 # --- escaping -----------------------------------------------------------------------------------

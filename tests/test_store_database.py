@@ -6,12 +6,13 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from stormwatch.errors import CollectorBusy, StoreError
-from stormwatch.models import Batch, Cursor
+from stormwatch.models import Batch, CountBucket, Cursor
 from stormwatch.store import Store
 
 from .conftest import T0, x_post
@@ -90,3 +91,26 @@ def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"notes\.db: .*is this a stormwatch database"):
         Store.open(path)
     assert path.read_text().startswith("these are my notes")
+
+
+def test_times_are_datetimes_in_and_out_and_iso_text_in_the_file(memory_store: Store) -> None:
+    store = memory_store
+    to_second = Cursor("c", "x", "#a", since=T0)
+    to_millisecond = Cursor("c", "bluesky", "#a", since=T0 + timedelta(milliseconds=250))
+    for cursor in (to_second, to_millisecond):
+        store.save_cursor(cursor, T0)
+        assert store.get_cursor(cursor.campaign, cursor.source, cursor.query) == cursor
+    # where collection began keeps the precision its source set it with
+    assert [row[0] for row in store.conn.execute("SELECT since FROM cursors ORDER BY source DESC")] == [
+        "2021-02-07T16:00:00Z", "2021-02-07T16:00:00.250Z"]
+    run_id = store.start_run("c", "x", T0)
+    record = store.finish_run(run_id, "rate_limited", T0 + timedelta(seconds=5),
+                              rate_limit_reset=T0 + timedelta(minutes=15))
+    assert (record.started_at, record.finished_at, record.rate_limit_reset) == (
+        T0, T0 + timedelta(seconds=5), T0 + timedelta(minutes=15))
+    assert store.conn.execute("SELECT started_at, finished_at, rate_limit_reset FROM runs").fetchone() == (
+        "2021-02-07T16:00:00.000Z", "2021-02-07T16:00:05.000Z", "2021-02-07T16:15:00.000Z")
+    bucket = CountBucket(start=T0, end=T0 + timedelta(minutes=1), count=3)
+    store.save_counts(None, "c", "x", "#a", [bucket], fetched_at=T0)
+    assert store.last_counted_bucket("c", "x", "#a") == T0
+    assert store.last_counted_bucket("c", "x", "#b") is None

@@ -153,7 +153,7 @@ class _GzipStream(io.RawIOBase):
 
 def _first_meaningful_byte(reader: Any) -> bytes:
     while True:
-        chunk = reader.peek(64)[:64]
+        chunk: bytes = reader.peek(64)[:64]
         if not chunk:
             return b""
         stripped = chunk.lstrip(b" \t\r\n\xef\xbb\xbf")
@@ -270,9 +270,8 @@ def _records_for(path: Path, line: int, value: Any, kinds: Sequence[RecordKind])
 
 def _retrieved_at(value: dict[str, Any]) -> str | None:
     stamp = value.get("__twarc") or value.get("__stormwatch")
-    if isinstance(stamp, dict) and isinstance(stamp.get("retrieved_at"), str):
-        return stamp["retrieved_at"]
-    return None
+    retrieved = stamp.get("retrieved_at") if isinstance(stamp, dict) else None
+    return retrieved if isinstance(retrieved, str) else None
 
 
 def _truncated(reader: Any) -> bool:

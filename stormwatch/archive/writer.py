@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .. import __version__
@@ -26,7 +27,7 @@ def archive_path(root: Path, campaign: str, page: RawPage) -> Path:
     return root / campaign / f"{page.source}{kind}-{day}.jsonl.gz"
 
 
-def archive_line(page: RawPage, campaign: str) -> dict:
+def archive_line(page: RawPage, campaign: str) -> dict[str, Any]:
     """The archived form of a page: the body untouched plus twarc2's `__twarc` provenance stamp."""
     stamp = {
         "url": redact_url(page.url),

@@ -26,14 +26,14 @@ from ..workers import serve
 BATCH_POSTS = 2_000
 
 
-def pack(batches: list[tuple[Batch, str]]) -> list[tuple]:
+def pack(batches: list[tuple[Batch, str]]) -> list[tuple[Any, ...]]:
     """Batches as plain tuples for the pipe: unpickling dataclasses costs the writer ten times more."""
     return [(tuple(astuple_fast(p) for p in batch.posts), tuple(astuple_fast(p) for p in batch.context_posts),
              tuple(astuple_fast(a) for a in batch.accounts), batch.errors, stamp)
             for batch, stamp in batches]
 
 
-def unpack(packed: list[tuple]) -> list[tuple[Batch, str]]:
+def unpack(packed: list[tuple[Any, ...]]) -> list[tuple[Batch, str]]:
     """The batches `pack` flattened."""
     return [(Batch(tuple(Post(*p) for p in posts), tuple(Post(*p) for p in context),
                    tuple(Account(*a) for a in accounts), errors), stamp)
@@ -56,7 +56,8 @@ def _messages(job: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
         yield ("batch", pack(message[1])) if message[0] == "batch" else message
 
 
-def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS) -> Iterator[tuple]:
+def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS
+                 ) -> Iterator[tuple[Any, ...]]:
     """Files -> messages: ("batch", [(Batch, collected_at)…]) of about `batch_posts` posts, ("counts", record),
     ("problem", "FILE:LINE: reason"), ("progress", path, bytes) and finally ("done", records, posts read)."""
     imported_at = iso_utc(datetime.now(UTC))
@@ -68,7 +69,10 @@ def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int =
     seen_posts: dict[str, Any] = {}
     progress: list[tuple[str, int]] = []
     for path in paths:
-        for item in archive.read_archive(path, kinds, lambda done, p=str(path): progress.append((p, done))):
+        def on_progress(done: int, where: str = str(path)) -> None:
+            progress.append((where, done))
+
+        for item in archive.read_archive(path, kinds, on_progress):
             while progress:
                 yield ("progress", *progress.pop(0))
             if isinstance(item, archive.Problem):

@@ -6,7 +6,7 @@ Those that the running tallies can answer take `reader` ("auto", "tallies" or "r
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +51,7 @@ def volume(store: Store, campaign: str, window: Window, bucket_seconds: int | No
         cumulative_posts += posts
         cumulative_contributors += newcomers.get(index, 0)
         buckets.append(VolumeBucket(
-            start=iso_utc(from_epoch(origin + index * size)), posts=posts,
+            start=from_epoch(origin + index * size), posts=posts,
             by_platform=dict(sorted(by_platform.items())), new_contributors=newcomers.get(index, 0),
             cumulative_posts=cumulative_posts, cumulative_contributors=cumulative_contributors))
     return Volume(bucket_seconds=size, buckets=tuple(buckets))
@@ -62,7 +62,7 @@ def peak_minute(store: Store, campaign: str, window: Window, *, reader: ReaderCh
     row = figure_reader(store, campaign, reader).busiest_minute(window)
     if row is None or not row[1]:
         return Peak(None, 0)
-    return Peak(iso_utc(from_epoch(row[0] * 60)), row[1])
+    return Peak(from_epoch(row[0] * 60), row[1])
 
 
 def per_minute(store: Store, campaign: str, since: datetime, until: datetime, platform: str | None = None, *,
@@ -146,7 +146,7 @@ _POST_SELECT = (
 def _post_stat(row: tuple[Any, ...]) -> PostStat:
     (uid, platform, created_at, kind, author_uid, handle, followers, text, url, lang, likes, reposts, replies, quotes,
      impressions, engagement) = row
-    return PostStat(uid=uid, platform=platform, created_at=created_at, kind=kind, author_uid=author_uid,
+    return PostStat(uid=uid, platform=platform, created_at=parse_time(created_at), kind=kind, author_uid=author_uid,
                     handle=handle or (author_uid or "unknown").split(":", 1)[-1], followers=followers, text=text or "",
                     url=url, lang=lang, likes=likes, reposts=reposts, replies=replies, quotes=quotes,
                     impressions=impressions, engagement=engagement)
@@ -216,7 +216,7 @@ def target_mentions(store: Store, campaign: CampaignConfig, window: Window, *,
 class CoverageBucket:
     """Posts collected vs the platform's own count for one bucket (X counts endpoint)."""
 
-    start: str
+    start: datetime
     collected: int
     counted: int | None
 
@@ -264,17 +264,17 @@ class Summary:
 
     def to_json(self) -> dict[str, Any]:
         """One flat JSON object with the headline figures and a per-platform split."""
-        figures = asdict(self.totals.all)
+        figures = self.totals.all.to_json()
         return {
             "campaign": self.campaign,
             "window": self.window,
             **{k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
                                        "potential_reach", "potential_impressions", "impressions", "engagement")},
-            "peak_minute": self.peak.minute,
+            "peak_minute": iso_utc(self.peak.minute) if self.peak.minute is not None else None,
             "peak_posts_per_minute": self.peak.posts,
             "first_post_at": figures["first_post_at"],
             "last_post_at": figures["last_post_at"],
-            "by_platform": {name: asdict(t) for name, t in self.totals.by_platform.items()},
+            "by_platform": {name: t.to_json() for name, t in self.totals.by_platform.items()},
             "definitions": DEFINITIONS,
         }
 

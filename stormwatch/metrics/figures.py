@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..times import from_epoch, iso_utc
@@ -32,8 +33,16 @@ class Totals:
     potential_impressions: int = 0
     impressions: int = 0
     engagement: int = 0
-    first_post_at: str | None = None
-    last_post_at: str | None = None
+    first_post_at: datetime | None = None
+    last_post_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, times as ISO-8601 UTC."""
+        figures = asdict(self)
+        for name in ("first_post_at", "last_post_at"):
+            moment = figures[name]
+            figures[name] = iso_utc(moment) if moment is not None else None
+        return figures
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class CampaignTotals:
 class VolumeBucket:
     """Posts in one time bucket, per platform, with new and cumulative contributors."""
 
-    start: str
+    start: datetime
     posts: int
     by_platform: dict[str, int]
     new_contributors: int
@@ -68,7 +77,7 @@ class Volume:
 class Peak:
     """The busiest minute of a window."""
 
-    minute: str | None
+    minute: datetime | None
     posts: int
 
 
@@ -91,7 +100,7 @@ class PostStat:
 
     uid: str
     platform: str
-    created_at: str
+    created_at: datetime
     kind: str
     author_uid: str | None
     handle: str
@@ -114,8 +123,8 @@ def totals_of(posts: int, originals: int, reposts: int, quotes: int, replies: in
     return Totals(posts=posts, originals=originals, reposts=reposts, quotes=quotes, replies=replies,
                   contributors=contributors, potential_reach=reach, potential_impressions=potential,
                   impressions=impressions, engagement=engagement,
-                  first_post_at=iso_utc(from_epoch(first)) if first is not None else None,
-                  last_post_at=iso_utc(from_epoch(last)) if last is not None else None)
+                  first_post_at=from_epoch(first) if first is not None else None,
+                  last_post_at=from_epoch(last) if last is not None else None)
 
 
 def combined(parts: Iterable[Totals]) -> Totals:

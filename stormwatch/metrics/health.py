@@ -9,7 +9,7 @@ from typing import Any
 from ..config import CampaignConfig, Config
 from ..models import Cursor, RunRecord
 from ..store import AlertRecord, Store, utc_day
-from ..times import iso_utc, parse_time
+from ..times import iso_utc, iso_utc_compact, parse_optional_time
 from .budget import budget_runway
 from .campaign import campaign_size
 from .reader import ReaderChoice
@@ -25,8 +25,13 @@ class CursorState:
     query: str
     position: str | None
     pending: bool
-    since: str | None
-    updated_at: str
+    since: datetime | None
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (`since` at the precision it was set with, as the store keeps it)."""
+        return {"query": self.query, "position": self.position, "pending": self.pending,
+                "since": iso_utc_compact(self.since) if self.since else None, "updated_at": iso_utc(self.updated_at)}
 
 
 @dataclass(frozen=True)
@@ -35,14 +40,23 @@ class SourceHealth:
 
     source: str
     last_run: RunRecord | None
-    last_success_at: str | None
-    backoff_until: str | None
+    last_success_at: datetime | None
+    backoff_until: datetime | None
     cursors: tuple[CursorState, ...]
     runs_today: int
     requests_today: int
     spent_today_usd: float
     recent_errors: tuple[str, ...]
-    last_success_started_at: str | None = None  # what it covers: posts up to about then are collected
+    last_success_started_at: datetime | None = None  # what it covers: posts up to about then are collected
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, times as ISO-8601 UTC."""
+        return {"source": self.source, "last_run": _run_json(self.last_run) if self.last_run else None,
+                "last_success_at": _iso(self.last_success_at), "backoff_until": _iso(self.backoff_until),
+                "cursors": [c.to_json() for c in self.cursors], "runs_today": self.runs_today,
+                "requests_today": self.requests_today, "spent_today_usd": self.spent_today_usd,
+                "recent_errors": list(self.recent_errors),
+                "last_success_started_at": _iso(self.last_success_started_at)}
 
 
 @dataclass(frozen=True)
@@ -50,14 +64,22 @@ class CampaignHealth:
     """Collection status of one campaign."""
 
     name: str
-    window_start: str
-    window_end: str
+    window_start: datetime
+    window_end: datetime
     posts: int
     daily_budget_usd: float | None
     spent_today_usd: float
     sources: tuple[SourceHealth, ...]
-    budget_runs_out_at: str | None = None  # during the storm window, at the pace of the last 15 minutes
+    budget_runs_out_at: datetime | None = None  # during the storm window, at the pace of the last 15 minutes
     last_alert: AlertRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, times as ISO-8601 UTC."""
+        return {"name": self.name, "window_start": iso_utc(self.window_start), "window_end": iso_utc(self.window_end),
+                "posts": self.posts, "daily_budget_usd": self.daily_budget_usd,
+                "spent_today_usd": self.spent_today_usd, "sources": [s.to_json() for s in self.sources],
+                "budget_runs_out_at": _iso(self.budget_runs_out_at),
+                "last_alert": self.last_alert.to_json() if self.last_alert else None}
 
 
 @dataclass(frozen=True)
@@ -65,19 +87,20 @@ class CollectionStatus:
     """Collection status of every selected campaign, as of `now` (storm clock)."""
 
     database: str
-    now: str
+    now: datetime
     campaigns: tuple[CampaignHealth, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict, times as ISO-8601 UTC."""
+        return {"database": self.database, "now": iso_utc(self.now),
+                "campaigns": [c.to_json() for c in self.campaigns]}
 
 
 def collection_status(store: Store, config: Config, campaigns: tuple[CampaignConfig, ...],
                       now: datetime | None = None) -> CollectionStatus:
     """Campaigns, sources, cursors, last runs, errors, requests and spend."""
     now = now or config.clock.now()
-    return CollectionStatus(database=str(store.path), now=iso_utc(now),
+    return CollectionStatus(database=str(store.path), now=now,
                             campaigns=tuple(campaign_health(store, c, now) for c in campaigns))
 
 
@@ -90,32 +113,32 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
     runway = budget_runway(store, campaign, now) if campaign.in_window(now) else None
     last_alerts = store.alerts(campaign.name, limit=1)
     return CampaignHealth(
-        name=campaign.name, window_start=iso_utc(campaign.start), window_end=iso_utc(campaign.end),
+        name=campaign.name, window_start=campaign.start, window_end=campaign.end,
         posts=campaign_size(store, campaign.name, reader=reader), daily_budget_usd=campaign.daily_budget_usd,
         spent_today_usd=round(store.spent(campaign.name, day), 4), sources=sources,
-        budget_runs_out_at=iso_utc(runway.runs_out_at) if runway and runway.runs_out_at else None,
+        budget_runs_out_at=runway.runs_out_at if runway else None,
         last_alert=last_alerts[0] if last_alerts else None)
 
 
 def complete_until(health: CampaignHealth, now: datetime) -> datetime:
     """The moment up to which collection is complete: the start of each source's newest successful run (a run
     still going does not count yet), the earliest of them, less X's lag."""
-    starts = [parse_time(s.last_success_started_at) for s in health.sources if s.last_success_started_at]
+    starts = [s.last_success_started_at for s in health.sources if s.last_success_started_at]
     return min([now, *starts]) - PLATFORM_LAG
 
 
-def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple[Cursor, str]],
+def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple[Cursor, datetime]],
                    day: str) -> SourceHealth:
     runs = store.last_runs(campaign, source, limit=50)
     finished = [r for r in runs if r.status != "running"]
     runs_today, requests_today, spent_today = store.run_totals(campaign, source, day)
     backoff = store.backoff_until(campaign, source)
-    errors = tuple(dict.fromkeys(f"{r.started_at}: {r.error}" for r in finished[:10] if r.error))[:5]
+    errors = tuple(dict.fromkeys(f"{iso_utc(r.started_at)}: {r.error}" for r in finished[:10] if r.error))[:5]
     return SourceHealth(
         source=source,
         last_run=runs[0] if runs else None,
         last_success_at=next((r.finished_at for r in finished if r.status in ("ok", "partial")), None),
-        backoff_until=iso_utc(backoff) if backoff else None,
+        backoff_until=backoff,
         cursors=tuple(CursorState(c.query, c.position, c.pending is not None, c.since, updated)
                       for c, updated in cursors if c.source == source),
         runs_today=runs_today,
@@ -133,8 +156,8 @@ class SourceRuns:
     source: str
     runs: int
     by_status: dict[str, int]
-    first_started_at: str | None
-    last_finished_at: str | None
+    first_started_at: datetime | None
+    last_finished_at: datetime | None
     posts_new: int
 
 
@@ -150,5 +173,17 @@ def run_history(store: Store, campaign: str) -> list[SourceRuns]:
         entry["first"] = min(filter(None, (entry["first"], first)), default=None)
         entry["last"] = max(filter(None, (entry["last"], last)), default=None)
         entry["posts"] += posts_new
-    return [SourceRuns(source=source, runs=e["runs"], by_status=e["by_status"], first_started_at=e["first"],
-                       last_finished_at=e["last"], posts_new=e["posts"]) for source, e in grouped.items()]
+    return [SourceRuns(source=source, runs=e["runs"], by_status=e["by_status"],
+                       first_started_at=parse_optional_time(e["first"]),
+                       last_finished_at=parse_optional_time(e["last"]), posts_new=e["posts"])
+            for source, e in grouped.items()]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+def _run_json(record: RunRecord) -> dict[str, Any]:
+    """A run record as a JSON-ready dict, times as ISO-8601 UTC."""
+    return {**asdict(record), "started_at": iso_utc(record.started_at), "finished_at": _iso(record.finished_at),
+            "rate_limit_reset": _iso(record.rate_limit_reset)}

@@ -29,8 +29,15 @@ class RecordKind:
     loose: bool = False
 
 
-def utc_stamp(text: str, where: str) -> tuple[str, int]:
+def utc_stamp(text: object, where: str) -> tuple[str, int]:
     """Parse a platform timestamp into (`YYYY-MM-DDTHH:MM:SS.mmmZ`, epoch seconds)."""
+    moment = utc_moment(text, where)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return stamp, int(moment.timestamp())
+
+
+def utc_moment(text: object, where: str) -> datetime:
+    """Parse a platform timestamp into an aware UTC datetime (naive ones are UTC); MalformedPage otherwise."""
     if not isinstance(text, str):
         raise MalformedPage(f"{where}: expected a timestamp, got {type(text).__name__}")
     try:
@@ -41,8 +48,7 @@ def utc_stamp(text: str, where: str) -> tuple[str, int]:
         moment = moment.replace(tzinfo=UTC)
     elif moment.utcoffset():
         moment = moment.astimezone(UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return stamp, int(moment.timestamp())
+    return moment
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,11 +8,12 @@ from typing import Any
 from ..errors import MalformedPage
 from ..models import Account, Batch, CountBucket, Post
 from ..platforms import snowflake_ms
-from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_stamp
+from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_moment, utc_stamp
 
 PLATFORM = "x"
 # Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
-_KIND_OF_REFERENCE = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
+# Keyed by whatever a reference's `type` holds (hostile JSON: not always a string).
+_KIND_OF_REFERENCE: dict[object, str] = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
 _KIND_RANK = {"repost": 0, "reply": 1, "quote": 2}
 
 
@@ -75,8 +76,8 @@ def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
         count = counter(item.get("tweet_count", item.get("post_count")))
         if count is None:
             raise MalformedPage(f"{where}: no tweet_count / post_count")
-        start, _ = utc_stamp(item.get("start"), f"{where}.start")
-        end, _ = utc_stamp(item.get("end"), f"{where}.end")
+        start = utc_moment(item.get("start"), f"{where}.start")
+        end = utc_moment(item.get("end"), f"{where}.end")
         buckets.append(CountBucket(start=start, end=end, count=count))
     return buckets
 
@@ -203,7 +204,7 @@ def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
     return Post(
         f"x:{native}", PLATFORM, native, f"x:{author_id}" if author_id else None, created_at, ts, text,
         tweet.get("lang"), kind, f"x:{ref_id}" if ref_id else None,
-        f"https://x.com/{handles.get(author_id) or 'i/web'}/status/{native}",
+        f"https://x.com/{(handles.get(author_id) if author_id else None) or 'i/web'}/status/{native}",
         _count(metrics.get("like_count")),
         _count(reposts if reposts is not None else metrics.get("repost_count")),
         _count(metrics.get("reply_count")), _count(metrics.get("quote_count")),

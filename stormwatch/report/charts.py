@@ -27,7 +27,6 @@ from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from ..platforms import PLATFORMS
-from ..times import parse_time
 from .content import ReportContent, SourceCoverage, account_label, bucket_phrase, platform_name
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale by lightness.
@@ -138,13 +137,13 @@ def _shade_storm(ax: Axes, content: ReportContent, lo: datetime, hi: datetime) -
 
 
 def _bucket_starts(content: ReportContent) -> list[datetime]:
-    return [parse_time(b.start).astimezone(content.timezone) for b in content.volume.buckets]
+    return [b.start.astimezone(content.timezone) for b in content.volume.buckets]
 
 
 def _span(content: ReportContent) -> tuple[datetime, datetime]:
     """The plotted span: from the first bucket's start to the window's end."""
     buckets = content.volume.buckets
-    lo = parse_time(buckets[0].start) if buckets else content.window.since
+    lo = buckets[0].start if buckets else content.window.since
     return lo, content.window.until
 
 
@@ -330,7 +329,7 @@ def coverage_figure(content: ReportContent) -> Figure | None:
 
 def _coverage_axes(ax: Axes, content: ReportContent, coverage: SourceCoverage, lo: datetime, hi: datetime) -> None:
     tz = content.timezone
-    starts = [parse_time(b.start).astimezone(tz) for b in coverage.buckets]
+    starts = [b.start.astimezone(tz) for b in coverage.buckets]
     width = timedelta(seconds=content.bucket_seconds)
     ax.bar(starts, [b.collected for b in coverage.buckets], width=width, align="edge",
            color=platform_colour(coverage.source), label=f"collected ({platform_name(coverage.source)})", linewidth=0)

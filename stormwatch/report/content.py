@@ -17,7 +17,6 @@ from .. import __version__, metrics, platforms
 from ..config import CampaignConfig
 from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, Window
 from ..store import Store
-from ..times import parse_time
 from .names import Namer, NamingPolicy
 from .rows import mentioned_accounts
 
@@ -43,7 +42,7 @@ class NamedAccount:
 class NamedPost:
     """One post as the report shows it (text rewritten, link only for named authors)."""
 
-    created_at: str
+    created_at: datetime
     local_time: str
     platform: str
     kind: str
@@ -63,7 +62,7 @@ class NamedPost:
 class CoverageGap:
     """A bucket where the platform counted more posts than were collected."""
 
-    start: str
+    start: datetime
     collected: int
     counted: int
 
@@ -190,7 +189,7 @@ def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> Name
     """A post as the report shows it: author labelled, text rewritten, link kept only for a named author."""
     named = namer.is_named(post.handle, post.followers)
     return NamedPost(
-        created_at=post.created_at, local_time=local_iso(parse_time(post.created_at), timezone),
+        created_at=post.created_at, local_time=local_iso(post.created_at, timezone),
         platform=post.platform, kind=post.kind, author=namer.label(post.author_uid, post.handle, post.followers),
         author_named=named, text=namer.text(post.text, post.platform), likes=post.likes, reposts=post.reposts,
         replies=post.replies, quotes=post.quotes, impressions=post.impressions, engagement=post.engagement,
@@ -200,11 +199,11 @@ def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> Name
 def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str) -> SourceCoverage:
     """Collected vs counted for one source, with the largest shortfalls."""
     buckets = tuple(metrics.coverage(store, campaign, window, bucket_seconds, source))
-    counted = [b for b in buckets if b.counted is not None]
-    gaps = sorted((CoverageGap(b.start, b.collected, b.counted) for b in counted if b.counted > b.collected),
+    counted = [(b, b.counted) for b in buckets if b.counted is not None]
+    gaps = sorted((CoverageGap(b.start, b.collected, count) for b, count in counted if count > b.collected),
                   key=lambda g: (g.collected - g.counted, g.start))
     return SourceCoverage(source=source, buckets=buckets, counted_buckets=len(counted),
-                          collected=sum(b.collected for b in counted), counted=sum(b.counted for b in counted),
+                          collected=sum(b.collected for b, _ in counted), counted=sum(count for _, count in counted),
                           short_buckets=len(gaps), largest_gaps=tuple(gaps[:COVERAGE_GAPS_SHOWN]))
 
 

@@ -7,10 +7,10 @@ plain text straight from the data or from us; the renderers escape it for their 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..metrics import DEFINITIONS, Totals
-from ..times import parse_time
 from .content import (
     NamedAccount,
     NamedPost,
@@ -180,8 +180,7 @@ def _peak_when(content: ReportContent) -> str:
     minute = content.summary.peak.minute
     if minute is None:
         return ""
-    moment = parse_time(minute)
-    return f"the minute from {human_time(moment, content.timezone)} {content.timezone_name}"
+    return f"the minute from {human_time(minute, content.timezone)} {content.timezone_name}"
 
 
 def _platform_table(content: ReportContent) -> Table:
@@ -306,7 +305,7 @@ def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
 
 
 def _gaps_table(content: ReportContent, coverage: SourceCoverage) -> Table:
-    rows = tuple((human_time(parse_time(gap.start), content.timezone), number(gap.collected), number(gap.counted),
+    rows = tuple((human_time(gap.start, content.timezone), number(gap.collected), number(gap.counted),
                   number(gap.counted - gap.collected)) for gap in coverage.largest_gaps)
     return Table(caption=f"Largest collection gaps on {platform_name(coverage.source)} "
                          f"(times in {content.timezone_name}, per {bucket_phrase(content.bucket_seconds)})",
@@ -362,10 +361,10 @@ def _methods(content: ReportContent) -> list[Block]:
     return [Heading("Methods and data"), Bullets(tuple(items))]
 
 
-def _run_span(first: str | None, last: str | None, content: ReportContent) -> str:
-    if not first:
+def _run_span(first: datetime | None, last: datetime | None, content: ReportContent) -> str:
+    if first is None:
         return ""
-    start = human_time(parse_time(first), content.timezone)
-    if not last:
+    start = human_time(first, content.timezone)
+    if last is None:
         return f" from {start}"
-    return f" from {start} to {human_time(parse_time(last), content.timezone)} ({content.timezone_name})"
+    return f" from {start} to {human_time(last, content.timezone)} ({content.timezone_name})"

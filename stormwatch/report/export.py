@@ -3,20 +3,20 @@
 At a million posts the export is most of a report's work, and it is Python work (naming, rewriting,
 CSV): a thread would share one core with the charts, a process gets the other core. It reads the same
 database and names accounts by the same pseudonyms (assigned before it starts), so its file says what the
-rest of the report says. Run as `python -m stormwatch.report.export '<json job>'`.
+rest of the report says. The processes are workers (`stormwatch.workers`): each is
+`python -m stormwatch.report.export '<json job>'` and sends back one message, the rows it wrote.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import metrics
@@ -25,6 +25,7 @@ from ..errors import StormwatchError
 from ..metrics import Window
 from ..store import Store
 from ..times import iso_utc, parse_time
+from ..workers import Worker, serve
 from .names import Namer, NamingPolicy
 from .rows import iter_post_rows
 from .tables import write_posts_csv
@@ -42,11 +43,11 @@ def export_posts(namer: Namer, authors: dict[str, tuple[str, bool, int]], store:
 
 @dataclass
 class Export:
-    """An export under way: one process per part of the window, each writing a part file."""
+    """An export under way: one worker process per part of the window, each writing a part file."""
 
     path: Path
     naming: Path
-    processes: list[subprocess.Popen[bytes]]
+    workers: list[Worker]
     parts: list[Path]
 
     def remove_scratch(self) -> None:
@@ -76,25 +77,24 @@ def start_export(store: Store, config_path: Path, campaign: str, window: Window,
                "platform": window.platform, "part": [iso_utc(since), iso_utc(until)], "header": index == 0,
                "names": namer.policy.mode, "naming": str(naming), "path": str(part_path)}
         export.parts.append(part_path)
-        export.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "stormwatch.report.export", json.dumps(job)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
+        export.workers.append(Worker.start("stormwatch.report.export", job, task="writing posts.csv"))
     return export
 
 
 def finish_export(export: Export) -> int:
-    """Wait for every part and join them into the file; the row count, or a StormwatchError saying what failed."""
+    """Wait for every part and join them into the file; the row count, or a StormwatchError saying what failed
+    (`writing posts.csv failed: <the worker's last word>`)."""
     rows = 0
-    failure = None
-    for process in export.processes:
-        output, errors = process.communicate()
-        if process.returncode == 0:
-            rows += int(json.loads(output)["rows"])
-        elif failure is None:
-            failure = (errors.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+    failure: StormwatchError | None = None
+    for worker in export.workers:
+        with worker:
+            try:
+                rows += int(worker.result())
+            except StormwatchError as exc:
+                failure = failure or exc
     try:
         if failure is not None:
-            raise StormwatchError(f"writing posts.csv failed: {failure}")
+            raise failure
         with export.path.open("wb") as joined:
             for part in export.parts:
                 with part.open("rb") as piece:
@@ -106,16 +106,13 @@ def finish_export(export: Export) -> int:
 
 def cancel_export(export: Export) -> None:
     """Stop an export that is no longer wanted and remove its scratch files."""
-    for process in export.processes:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
+    for worker in export.workers:
+        worker.cancel()
     export.remove_scratch()
 
 
-def main() -> None:
-    """The export process: read the job, write the file, print the row count as JSON."""
-    job = json.loads(sys.argv[1])
+def write_part(job: dict[str, Any]) -> Iterator[int]:
+    """The export worker: write the job's part of posts.csv and send back how many rows it wrote."""
     config = load_config(job["config"])
     campaign = config.campaign(job["campaign"])
     part = Window(parse_time(job["part"][0]), parse_time(job["part"][1]), job["platform"])
@@ -126,12 +123,8 @@ def main() -> None:
         namer = Namer.from_state(policy, naming["namer"])
         rows = export_posts(namer, naming["authors"], store, campaign.name, part, campaign.timezone,
                             Path(job["path"]), header=job["header"])
-    print(json.dumps({"rows": rows}))
+    yield rows
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except StormwatchError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
+    serve(write_part)

@@ -134,7 +134,7 @@ def write_volume_csv(path: Path, content: ReportContent) -> int:
         writer.writerow(header)
         for bucket in content.volume.buckets:
             counts = [counted[source].get(bucket.start) for source in counted]
-            writer.writerow((bucket.start, local_iso(parse_time(bucket.start), tz),
+            writer.writerow((iso_utc(bucket.start), local_iso(bucket.start, tz),
                              *(bucket.by_platform.get(p, 0) for p in platforms), bucket.posts,
                              bucket.new_contributors, bucket.cumulative_posts, bucket.cumulative_contributors,
                              *("" if n is None else n for n in counts)))

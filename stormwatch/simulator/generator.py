@@ -186,7 +186,7 @@ class _Pool:
     """Posts of one (platform, stream) that later posts may repost, quote or reply to."""
 
     recent: list[int] = field(default_factory=list)
-    urn: array = field(default_factory=lambda: array("i"))  # preferential attachment: one entry per pull
+    urn: array[int] = field(default_factory=lambda: array("i"))  # preferential attachment: one entry per pull
     announcements: list[int] = field(default_factory=list)
 
     def add(self, index: int, weight: int) -> None:

@@ -131,8 +131,8 @@ class _Window:
 class _TagIndex:
     """The statuses of one tag on one instance, by local id (ascending), with their creation seconds."""
 
-    ids: array
-    seconds: array
+    ids: array[int]
+    seconds: array[int]
     positions: list[int]
 
 
@@ -143,7 +143,7 @@ class _Instance:
     name: str
     number: int
     settings: InstanceSettings
-    ids: array  # local id of the k-th Mastodon status of the storm (ascending with time)
+    ids: array[int]  # local id of the k-th Mastodon status of the storm (ascending with time)
     window: _Window
     tags: dict[str, _TagIndex] = field(default_factory=dict)
 

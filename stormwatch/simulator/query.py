@@ -292,7 +292,7 @@ def bits_from_positions(positions: Iterable[int], size: int) -> int:
     return int.from_bytes(bitmap, "little")
 
 
-def positions_from_bits(bits: int) -> array:
+def positions_from_bits(bits: int) -> array[int]:
     """The set bit positions of `bits`, ascending, as an ``array('i')``."""
     out = array("i")
     if bits <= 0:
@@ -313,7 +313,7 @@ class QueryEngine:
         self.storm = storm
         self.platform = platform
         self._cache_size = cache_size
-        self._cache: OrderedDict[str, array] = OrderedDict()
+        self._cache: OrderedDict[str, array[int]] = OrderedDict()
         self._lock = threading.Lock()
         size = len(storm.posts)
         self._size = size
@@ -353,7 +353,7 @@ class QueryEngine:
         self._tokens: list[tuple[str, ...]] | None = None
         self._token_bits: dict[str, int] = {}
 
-    def positions(self, query: str) -> array:
+    def positions(self, query: str) -> array[int]:
         """Positions (in ``storm.posts``, ascending = oldest first) of searchable posts matching `query`."""
         with self._lock:
             cached = self._cache.get(query)

@@ -108,15 +108,15 @@ class _HandOffFailed(Exception):
 class _StreamBatch:
     """Events waiting to be handed over, and the feed position (time_us) they bring the cursor to."""
 
-    def __init__(self, position: int | None, on_events: Callable[[list[dict], int], None],
-                 wanted: Callable[[dict], bool] | None, seconds: float, size: int) -> None:
+    def __init__(self, position: int | None, on_events: Callable[[list[dict[str, Any]], int], None],
+                 wanted: Callable[[dict[str, Any]], bool] | None, seconds: float, size: int) -> None:
         self.position = position
         self.delivered = position
         self.on_events = on_events
         self.wanted = wanted
         self.seconds = seconds
         self.size = size
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
         self.received = 0
         self.unreadable = 0
         # Events replayed after a rewind are recognized by (time_us, did) and passed on only once.
@@ -197,8 +197,9 @@ class BlueskySource:
     # ------------------------------------------------------------------------------- Jetstream
 
     def stream(self, cursor_time_us: int | None, stop: threading.Event,
-               on_events: Callable[[list[dict], int], None], *, wanted: Callable[[dict], bool] | None = None,
-               batch_seconds: float = 1.0, batch_size: int = 500) -> None:
+               on_events: Callable[[list[dict[str, Any]], int], None], *,
+               wanted: Callable[[dict[str, Any]], bool] | None = None, batch_seconds: float = 1.0,
+               batch_size: int = 500) -> None:
         """Consume Jetstream's posts from `cursor_time_us` (None: live) until `stop` is set.
 
         `on_events(events, last_time_us)` gets the events `wanted` keeps, at most every `batch_seconds` or
@@ -302,7 +303,7 @@ class BlueskySource:
         """A `wanted` predicate for `stream` keeping the events that carry any of `hashtags`."""
         return tag_filter(hashtags)
 
-    def stream_page(self, campaign: str, events: list[dict], time_us: int) -> RawPage:
+    def stream_page(self, campaign: str, events: list[dict[str, Any]], time_us: int) -> RawPage:
         """One batch of Jetstream events as the page the collector archives, normalizes and stores with its cursor."""
         return RawPage(source=SOURCE, endpoint="stream", url=self.jetstream_url(None), retrieved_at=self.clock.now(),
                        body={"events": events}, cursor=Cursor(campaign, SOURCE, STREAM_QUERY, position=str(time_us)),
@@ -347,7 +348,9 @@ class BlueskySource:
 
     def first_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
         """Where a new query starts: the storm start, or a minute ago if that is later."""
-        return Cursor(campaign.name, SOURCE, query, since=iso_utc(min(campaign.start, now - NEWEST_START)))
+        since = min(campaign.start, now - NEWEST_START)
+        # searchPosts takes milliseconds: the cursor keeps where collection began at that precision
+        return Cursor(campaign.name, SOURCE, query, since=since.replace(microsecond=since.microsecond // 1000 * 1000))
 
     def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
         """Sweep one hashtag from the cursor, newest first, yielding each page with the cursor that covers it.
@@ -392,7 +395,7 @@ class BlueskySource:
             raise_if_exhausted(_rate_limit(headers), SOURCE, SEARCH_POSTS)
 
     def _new_sweep(self, cursor: Cursor, now: datetime) -> dict[str, Any]:
-        began = parse_time(cursor.since) if cursor.since else now - NEWEST_START
+        began = cursor.since if cursor.since else now - NEWEST_START
         since = max(parse_time(cursor.position) - SEARCH_OVERLAP, began) if cursor.position else began
         return {"since": iso_utc(since), "until": iso_utc(now), "cursor": None, "newest": None, "oldest": None}
 

@@ -18,7 +18,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -29,7 +29,7 @@ from .. import __version__
 from ..config import CampaignConfig, MastodonConfig, RetryPolicy
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Cursor, RateLimit, RawPage
-from ..times import iso_utc_seconds, parse_time
+from ..times import Clock
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "mastodon"
@@ -43,12 +43,6 @@ MAX_ERROR_TEXT = 200
 RATE_LIMIT_HEADERS = RateLimitHeaders("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 log = logging.getLogger(__name__)
-
-
-class _Clock(Protocol):
-    def now(self) -> datetime:
-        """The current (storm) time, aware UTC."""
-        ...
 
 
 def instance_name(entry: str) -> str:
@@ -95,7 +89,7 @@ class _RecordingSession(requests.Session):
         super().__init__()
         self._local = threading.local()
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         self._local.response = None
         response = super().request(method, url, *args, **kwargs)
         self._local.response = response
@@ -111,7 +105,7 @@ class MastodonSource:
 
     name = SOURCE
 
-    def __init__(self, config: MastodonConfig, clock: _Clock, token: str | None = None) -> None:
+    def __init__(self, config: MastodonConfig, clock: Clock, token: str | None = None) -> None:
         self.config = config
         self.clock = clock
         self._token = token or None
@@ -146,7 +140,7 @@ class MastodonSource:
         """Where a new query starts: the storm start, or a minute ago if that is later (collecting before the
         storm catches its build-up), as the min_id of that moment."""
         since = min(campaign.start, now - NEWEST_START)
-        return Cursor(campaign.name, SOURCE, query, position=min_id_at(since), since=iso_utc_seconds(since))
+        return Cursor(campaign.name, SOURCE, query, position=min_id_at(since), since=since.replace(microsecond=0))
 
     def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
         """Pages of statuses newer than the cursor, oldest page first, until one comes back empty.
@@ -154,7 +148,7 @@ class MastodonSource:
         Each page carries the cursor moved to its newest id; the last (empty) page leaves it where it is.
         """
         instance, tag = split_query(cursor.query)
-        position = cursor.position or min_id_at(parse_time(cursor.since) if cursor.since else now - NEWEST_START)
+        position = cursor.position or min_id_at(cursor.since if cursor.since else now - NEWEST_START)
         while True:
             response, statuses = self._fetch(instance, tag, position)
             newest = _newest_id(response, statuses) if statuses else position

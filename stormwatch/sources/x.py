@@ -14,7 +14,7 @@ from ..config import CampaignConfig, RetryPolicy, XConfig
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Billing, Cursor, RateLimit, RawPage
 from ..platforms import snowflake_ms
-from ..times import Clock, from_epoch, iso_utc_seconds, parse_time
+from ..times import Clock, from_epoch, iso_utc_seconds
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "x"
@@ -73,7 +73,7 @@ class _HostSession(requests.Session):
         self.api_base = api_base.rstrip("/")
         self.timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if isinstance(url, str) and url.startswith(TWEEPY_HOST):
             url = self.api_base + url[len(TWEEPY_HOST):]
         kwargs.setdefault("timeout", self.timeout)
@@ -119,7 +119,8 @@ class XSource:
         """Where a new query starts: the storm start, or a minute ago if that is later (collecting before the
         storm catches its build-up), never beyond search's reach."""
         since = max(min(campaign.start, now - NEWEST_START), now - RECENT_SEARCH_REACH + REACH_MARGIN)
-        return Cursor(campaign.name, SOURCE, query, since=iso_utc_seconds(since))
+        # X's start_time is to the second: the cursor keeps where collection began at that precision
+        return Cursor(campaign.name, SOURCE, query, since=since.replace(microsecond=0))
 
     def reach_warning(self, campaign: CampaignConfig, now: datetime) -> str | None:
         """A warning when part of the storm window is already beyond recent search's 7 days."""
@@ -171,7 +172,7 @@ class XSource:
         if cursor.position and snowflake_time(cursor.position) > oldest_reachable:
             params: dict[str, Any] = {"since_id": cursor.position}
         else:
-            start = parse_time(cursor.since) if cursor.since else oldest_reachable
+            start = cursor.since if cursor.since else oldest_reachable
             if cursor.position:  # collection stopped for longer than search reaches back
                 log.warning("x: %r was last collected more than 7 days ago; posts before %s are out of reach",
                             cursor.query, iso_utc_seconds(oldest_reachable))
@@ -204,7 +205,7 @@ class XSource:
         log.debug("x: %s %r %s", method.__name__, query,
                   {k: v for k, v in params.items() if k not in ("tweet_fields", "expansions", "user_fields")})
         try:
-            response = method(query, **params)
+            response: requests.Response = method(query, **params)
         except tweepy.TooManyRequests as exc:
             reset_at = _rate_limit(exc.response).reset_at
             raise RateLimited(f"x: rate limited (429) on {where(exc.response)}",

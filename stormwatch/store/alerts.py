@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from ..times import iso_utc, parse_time
 
 _COLUMNS = "id, campaign, kind, condition_key, text, sent_at, services_tried, services_ok, error"
 
@@ -22,7 +25,7 @@ class AlertRecord:
     kind: str
     condition_key: str
     text: str
-    sent_at: str
+    sent_at: datetime
     services_tried: int | None
     services_ok: int | None
     error: str | None
@@ -34,7 +37,8 @@ class AlertRecord:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {name: getattr(self, name) for name in _COLUMNS.split(", ")}
+        return {name: iso_utc(self.sent_at) if name == "sent_at" else getattr(self, name)
+                for name in _COLUMNS.split(", ")}
 
 
 def insert(conn: sqlite3.Connection, campaign: str, kind: str, key: str, text: str, sent_at: str) -> int | None:
@@ -55,16 +59,18 @@ def select(conn: sqlite3.Connection, campaign: str | None, limit: int) -> list[A
     where, args = ("WHERE campaign = ?", [campaign]) if campaign is not None else ("", [])
     rows = conn.execute(f"SELECT {_COLUMNS} FROM alerts {where} ORDER BY sent_at DESC, id DESC LIMIT ?",
                         [*args, limit]).fetchall()
-    return [AlertRecord(*row) for row in rows]
+    return [AlertRecord(id=row[0], campaign=row[1], kind=row[2], condition_key=row[3], text=row[4],
+                        sent_at=parse_time(row[5]), services_tried=row[6], services_ok=row[7], error=row[8])
+            for row in rows]
 
 
-def told(conn: sqlite3.Connection, campaign: str) -> tuple[set[str], dict[str, str]]:
-    """The condition keys already told for a campaign, and when each kind was last told (ISO UTC)."""
+def told(conn: sqlite3.Connection, campaign: str) -> tuple[set[str], dict[str, datetime]]:
+    """The condition keys already told for a campaign, and when each kind was last told."""
     keys: set[str] = set()
-    last: dict[str, str] = {}
+    latest: dict[str, str] = {}
     for kind, key, sent_at in conn.execute("SELECT kind, condition_key, sent_at FROM alerts WHERE campaign = ?",
                                            (campaign,)):
         keys.add(key)
-        if sent_at > last.get(kind, ""):
-            last[kind] = sent_at
-    return keys, last
+        if sent_at > latest.get(kind, ""):  # ISO UTC stamps of one format sort as times
+            latest[kind] = sent_at
+    return keys, {kind: parse_time(stamp) for kind, stamp in latest.items()}

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from ..errors import CollectorBusy, StoreError
 from ..models import Batch, Billing, CountBucket, Cursor, RunRecord
-from ..times import iso_utc, parse_time
+from ..times import iso_utc, iso_utc_compact, parse_optional_time, parse_time
 from . import alerts as told_alerts
 from . import billing as billed_reads
 from . import migrations, pages, pseudonyms, tallies
@@ -145,9 +145,9 @@ class Store:
         if row is None:
             return None
         return Cursor(campaign, source, query, position=row[0], pending=json.loads(row[1]) if row[1] else None,
-                      since=row[2])
+                      since=parse_optional_time(row[2]))
 
-    def cursors(self, campaign: str | None = None) -> list[tuple[Cursor, str]]:
+    def cursors(self, campaign: str | None = None) -> list[tuple[Cursor, datetime]]:
         """Every cursor (with when it last moved), optionally for one campaign."""
         sql = "SELECT campaign, source, query, position, pending, since, updated_at FROM cursors"
         args: tuple[Any, ...] = ()
@@ -157,7 +157,7 @@ class Store:
         with self._guard("read cursors"):
             rows = self.conn.execute(sql + " ORDER BY campaign, source, query", args).fetchall()
         return [(Cursor(r[0], r[1], r[2], position=r[3], pending=json.loads(r[4]) if r[4] else None,
-                        since=r[5]), r[6]) for r in rows]
+                        since=parse_optional_time(r[5])), parse_time(r[6])) for r in rows]
 
     def save_cursor(self, cursor: Cursor, now: datetime) -> None:
         """Store a cursor on its own (when a run only establishes where collection starts)."""
@@ -172,7 +172,8 @@ class Store:
             "position = excluded.position, pending = excluded.pending, since = excluded.since, "
             "updated_at = excluded.updated_at",
             (cursor.campaign, cursor.source, cursor.query, cursor.position,
-             json.dumps(cursor.pending, sort_keys=True) if cursor.pending else None, cursor.since, now))
+             json.dumps(cursor.pending, sort_keys=True) if cursor.pending else None,
+             iso_utc_compact(cursor.since) if cursor.since else None, now))
 
     # --- writing pages --------------------------------------------------------------------------
 
@@ -218,18 +219,18 @@ class Store:
                 "INSERT INTO volume_counts (campaign, source, query, bucket_start, bucket_end, count, fetched_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign, source, query, bucket_start) DO UPDATE SET "
                 "bucket_end = excluded.bucket_end, count = excluded.count, fetched_at = excluded.fetched_at",
-                [(campaign, source, query, b.start, b.end, b.count, now) for b in buckets])
+                [(campaign, source, query, iso_utc(b.start), iso_utc(b.end), b.count, now) for b in buckets])
             if run_id is not None:
                 conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
                              (requests, cost_usd, run_id))
 
-    def last_counted_bucket(self, campaign: str, source: str, query: str) -> str | None:
+    def last_counted_bucket(self, campaign: str, source: str, query: str) -> datetime | None:
         """The start of the newest stored count bucket for a query."""
         with self._guard("read counts"):
             row = self.conn.execute(
                 "SELECT max(bucket_start) FROM volume_counts WHERE campaign = ? AND source = ? AND query = ?",
                 (campaign, source, query)).fetchone()
-        return row[0] if row else None
+        return parse_optional_time(row[0]) if row else None
 
     # --- the run log ----------------------------------------------------------------------------
 
@@ -298,7 +299,7 @@ class Store:
             rows = self.conn.execute(
                 "SELECT id, campaign, source, started_at, finished_at, status, requests, posts_read, users_read, "
                 f"posts_new, posts_updated, cost_usd, error, rate_limit_reset FROM runs {tail}", args).fetchall()
-        return [RunRecord(*row) for row in rows]
+        return [_run_record(row) for row in rows]
 
     def spent(self, campaign: str, day: str) -> float:
         """Estimated spend (USD) of a campaign's runs started on a UTC day (`YYYY-MM-DD`)."""
@@ -324,9 +325,9 @@ class Store:
             row = self.conn.execute(
                 "SELECT status, rate_limit_reset FROM runs WHERE campaign = ? AND source = ? AND status != 'running' "
                 "ORDER BY id DESC LIMIT 1", (campaign, source)).fetchone()
-        if row is None or row[0] != "rate_limited" or not row[1]:
+        if row is None or row[0] != "rate_limited":
             return None
-        return parse_time(row[1])
+        return parse_optional_time(row[1])
 
     def forget_billing_before(self, day: str) -> None:
         """Drop billing dedup entries older than `day` (they no longer affect any charge)."""
@@ -358,7 +359,7 @@ class Store:
         with self._guard("read alerts"):
             return told_alerts.select(self.conn, campaign, limit)
 
-    def alerts_told(self, campaign: str) -> tuple[set[str], dict[str, str]]:
+    def alerts_told(self, campaign: str) -> tuple[set[str], dict[str, datetime]]:
         """The condition keys already told for a campaign, and when each kind was last told."""
         with self._guard("read alerts"):
             return told_alerts.told(self.conn, campaign)
@@ -388,7 +389,7 @@ class Store:
                 "LIMIT ?", (campaign, platform, limit)).fetchall()
         return [row[0].split(":", 1)[1] for row in rows]
 
-    def posts_needing_counters(self, campaign: str, platform: str, read_before: str, since_ts: int,
+    def posts_needing_counters(self, campaign: str, platform: str, read_before: datetime, since_ts: int,
                                limit: int) -> list[str]:
         """Native ids of a campaign's recent posts whose counters are missing or were read before `read_before`
         (newest first: their counters move most)."""
@@ -397,7 +398,7 @@ class Store:
                 "SELECT p.id FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE c.campaign = ? "
                 "AND c.platform = ? AND c.ts >= ? AND c.kind != 'repost' "
                 "AND (p.like_count IS NULL OR p.metrics_at < ?) ORDER BY c.ts DESC LIMIT ?",
-                (campaign, platform, since_ts, read_before, limit)).fetchall()
+                (campaign, platform, since_ts, iso_utc(read_before), limit)).fetchall()
         return [row[0] for row in rows]
 
     def campaign_post_ids(self, campaign: str, platform: str | None = None) -> list[str]:
@@ -408,6 +409,16 @@ class Store:
         with self._guard("read posts"):
             return [row[0] for row in self.conn.execute(sql, args)]
 
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    """A run record from a `runs` row (columns in RunRecord's order), its times parsed."""
+    (run_id, campaign, source, started_at, finished_at, status, requests, posts_read, users_read, posts_new,
+     posts_updated, cost_usd, error, rate_limit_reset) = row
+    return RunRecord(id=run_id, campaign=campaign, source=source, started_at=parse_time(started_at),
+                     finished_at=parse_optional_time(finished_at), status=status, requests=requests,
+                     posts_read=posts_read, users_read=users_read, posts_new=posts_new, posts_updated=posts_updated,
+                     cost_usd=cost_usd, error=error, rate_limit_reset=parse_optional_time(rate_limit_reset))
 
 
 def _process_alive(pid: int) -> bool:

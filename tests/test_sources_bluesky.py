@@ -1,4 +1,4 @@
-"""Bluesky: normalizing real samples, and the source against the simulated XRPC service and Jetstream.
+"""The Bluesky source against the simulated XRPC service and Jetstream: search, lookups, the live feed.
 
 The source runs its real clients (the atproto SDK over HTTP, websockets for Jetstream) against the simulator
 on local ports; nothing here reaches the internet.
@@ -6,37 +6,22 @@ on local ports; nothing here reaches the internet.
 
 from __future__ import annotations
 
-import copy
-import http.client
 import json
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
-from websockets.exceptions import ConnectionClosedOK
-from websockets.sync.client import connect
 
-from stormwatch.config import BlueskyConfig, CampaignConfig
 from stormwatch.errors import CredentialsError, MalformedPage, RateLimited, SourceError
 from stormwatch.models import Cursor, RawPage
-from stormwatch.normalize.bluesky import (
-    normalize_jetstream,
-    normalize_page,
-    normalize_post_views,
-    normalize_profiles,
-)
-from stormwatch.simulator.atproto import BlueskyNetwork
-from stormwatch.simulator.bluesky import BlueskyXrpc, mount_bluesky
+from stormwatch.normalize.bluesky import normalize_jetstream, normalize_page
+from stormwatch.simulator.bluesky import mount_bluesky
 from stormwatch.simulator.clock import ManualClock
 from stormwatch.simulator.host import Faults
-from stormwatch.simulator.jetstream import JetstreamServer, accept_key
-from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.jetstream import JetstreamServer
 from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.sources.bluesky import (
     JETSTREAM_REWIND_US,
@@ -45,153 +30,26 @@ from stormwatch.sources.bluesky import (
     tag_filter,
 )
 
-from .conftest import HASHTAGS, T0, sample_path, storm_spec
+from . import bluesky_support
+from .bluesky_support import (
+    APP_PASSWORD,
+    HANDLE,
+    HANDLE_ENV,
+    PASSWORD_ENV,
+    SEARCH_PATH,
+    STORM_END,
+    bluesky_config,
+    micros,
+    truth_uris,
+)
+from .conftest import HASHTAGS, T0, sample_path
 
-HANDLE = "organizer.bsky.social"
-APP_PASSWORD = "abcd-efgh-ijkl-mnop"
-HANDLE_ENV = "STORMWATCH_TEST_BSKY_HANDLE"
-PASSWORD_ENV = "STORMWATCH_TEST_BSKY_APP_PASSWORD"
-STORM_END = T0 + timedelta(hours=3)
-SEARCH_PATH = "/xrpc/app.bsky.feed.searchPosts"
-
-
-def micros(moment: datetime) -> int:
-    """Epoch microseconds, as Jetstream cursors count."""
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
-@pytest.fixture(scope="module")
-def storm() -> Storm:
-    """A storm on three platforms; a fifth of it on Bluesky (about 600 campaign posts, reposts aside)."""
-    return Storm.build(replace(storm_spec(8000), platforms=(("x", 0.5), ("mastodon", 0.3), ("bluesky", 0.2))))
-
-
-@pytest.fixture(scope="module")
-def network(storm: Storm) -> BlueskyNetwork:
-    """The storm as Bluesky shows it."""
-    return BlueskyNetwork(storm)
-
-
-@pytest.fixture
-def campaign() -> CampaignConfig:
-    """The #StandWithIssa campaign over the storm's window."""
-    return CampaignConfig(name="standwithissa", hashtags=HASHTAGS, accounts=(), targets=(), sources=("bluesky",),
-                          start=T0, end=STORM_END, timezone=ZoneInfo("Asia/Hebron"), interval=timedelta(minutes=5),
-                          storm_interval=timedelta(minutes=1), daily_budget_usd=None)
-
-
-@pytest.fixture
-def logged_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The organizer's handle and app password in the environment."""
-    monkeypatch.setenv(HANDLE_ENV, HANDLE)
-    monkeypatch.setenv(PASSWORD_ENV, APP_PASSWORD)
-
-
-@pytest.fixture
-def service(storm: Storm, network: BlueskyNetwork) -> Iterator[tuple[SimulatedPlatform, BlueskyXrpc, ManualClock]]:
-    """The simulated platform with Bluesky's XRPC mounted, its clock half an hour into the storm."""
-    clock = ManualClock(T0 + timedelta(minutes=30))
-    with SimulatedPlatform(storm, clock, faults=Faults()) as platform:
-        xrpc = mount_bluesky(platform, accounts={HANDLE: APP_PASSWORD}, network=network)
-        yield platform, xrpc, clock
-
-
-def bluesky_config(base_url: str = "http://127.0.0.1:9", jetstream_url: str = "ws://127.0.0.1:9/subscribe"
-                   ) -> BlueskyConfig:
-    """Source settings pointing every Bluesky service at the simulator."""
-    return BlueskyConfig(jetstream_url=jetstream_url, appview_url=base_url, service_url=base_url,
-                         handle_env=HANDLE_ENV, app_password_env=PASSWORD_ENV, timeout=5.0)
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until `condition()` holds (for what another thread finishes), failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
-
-
-def truth_uris(storm: Storm, network: BlueskyNetwork, since: datetime, until: datetime) -> set[str]:
-    """The at-uris of the campaign's Bluesky posts in [since, until) (reposts are records, not posts)."""
-    truth = storm.truth(since, until, platform="bluesky", include_reposts=False)
-    return {network.uri_of_id(post_id) for post_id in truth.post_ids}  # type: ignore[misc]
-
-
-# ------------------------------------------------------------------------------ real samples
-
-
-def test_real_post_view_with_tag_facets_normalizes_at_utf8_byte_offsets() -> None:
-    view = json.loads(sample_path("bluesky", "postview_with_tag_facets.json").read_text(encoding="utf-8"))
-    untouched = copy.deepcopy(view)
-    text = view["record"]["text"]
-    first = view["record"]["facets"][0]["index"]
-    # The emoji and curly quotes before the tags make byte offsets differ from character offsets.
-    assert text.encode("utf-8")[first["byteStart"]:first["byteEnd"]] == b"#swiftUI"
-    assert text[first["byteStart"]:first["byteEnd"]] != "#swiftUI"
-
-    for body in ([view], {"posts": [view], "cursor": "25", "hitsTotal": 1}):
-        batch = normalize_post_views(body, "2025-02-09T00:00:00.000Z")
-        assert batch.errors == ()
-        (post,) = batch.posts
-        assert post.uid == "bluesky:at://did:plc:l7mosai5i2u562b5qbosw6c7/app.bsky.feed.post/3lhnr2o6kb22h"
-        assert post.id == "at://did:plc:l7mosai5i2u562b5qbosw6c7/app.bsky.feed.post/3lhnr2o6kb22h"
-        assert post.author_uid == "bluesky:did:plc:l7mosai5i2u562b5qbosw6c7"
-        assert post.tags == ("swiftui", "ios", "beginner", "code", "keeplearning")
-        assert post.mentions == ()
-        assert (post.created_at, post.ts) == ("2025-02-08T09:03:55.725Z", 1739005435)
-        assert (post.kind, post.ref_uid, post.lang, post.text) == ("original", None, "en", text)
-        assert post.url == "https://bsky.app/profile/kamhoyung.bsky.social/post/3lhnr2o6kb22h"
-        assert (post.like_count, post.repost_count, post.reply_count, post.quote_count) == (0, 0, 0, 0)
-        assert post.impression_count is None
-        (author,) = batch.accounts
-        assert (author.uid, author.handle, author.name) == (
-            "bluesky:did:plc:l7mosai5i2u562b5qbosw6c7", "kamhoyung.bsky.social", "Kamhoyung")
-        assert author.created_at == "2024-11-16T21:07:24.870Z"
-        assert author.followers_count is None  # post views carry no counts: getProfiles brings them
-    assert view == untouched
-
-
-def test_mentions_are_read_at_their_byte_range_after_non_ascii_text() -> None:
-    view = json.loads(sample_path("bluesky", "postview_with_tag_facets.json").read_text(encoding="utf-8"))
-    record = view["record"]
-    suffix = " cc @YASHebron.bsky.social"
-    start = len((record["text"] + " cc ").encode("utf-8"))
-    mention = {"index": {"byteStart": start, "byteEnd": start + len("@YASHebron.bsky.social")},
-               "features": [{"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:ewvi7nxzyoun6zhxrhs64oiz"}]}
-    mentioned = {**view, "record": {**record, "text": record["text"] + suffix, "facets": [*record["facets"], mention],
-                                    "tags": ["StandWithIssa"]}}
-    (post,) = normalize_post_views([mentioned], "2025-02-09T00:00:00.000Z").posts
-    assert post.mentions == ("yashebron.bsky.social",)
-    assert post.tags[-1] == "standwithissa"  # the record's own `tags` count as hashtags too
-
-
-def test_sdk_records_normalize_to_quote_context_and_plain_records() -> None:
-    thread = json.loads(sample_path("bluesky", "atproto_testdata_thread_view_post_with_embed_media.json")
-                        .read_text(encoding="utf-8"))
-    batch = normalize_post_views([thread["thread"]["post"]], "2024-01-01T00:00:00.000Z")
-    (post,) = batch.posts
-    assert post.kind == "quote"  # recordWithMedia: images plus a quoted post
-    assert post.ref_uid == "bluesky:at://did:plc:kvwvcn5iqfooopmyzvb4qzba/app.bsky.feed.post/3kahesw26il2z"
-    assert (post.text, post.created_at, post.quote_count) == ("", "2023-09-28T12:49:36.735Z", None)
-    (quoted,) = batch.context_posts
-    assert (quoted.uid, quoted.text, quoted.kind) == (post.ref_uid, "test", "original")
-    assert {a.handle for a in batch.accounts} == {"test.marshal.dev"}
-
-    record = json.loads(sample_path("bluesky", "atproto_testdata_post_record.json").read_text(encoding="utf-8"))
-    generator = json.loads(sample_path("bluesky", "atproto_testdata_feed_record.json").read_text(encoding="utf-8"))
-    listed = normalize_post_views({"records": [generator, record]}, "2024-03-01T00:00:00.000Z")
-    (plain,) = listed.posts
-    assert plain.id == "at://did:plc:kvwvcn5iqfooopmyzvb4qzba/app.bsky.feed.post/3k2yihcrp6f2c"
-    assert (plain.text, plain.created_at, plain.like_count, plain.author_uid) == (
-        "new text114", "2024-02-22T19:58:13.903Z", None, "bluesky:did:plc:kvwvcn5iqfooopmyzvb4qzba")
-    assert plain.url == "https://bsky.app/profile/did:plc:kvwvcn5iqfooopmyzvb4qzba/post/3k2yihcrp6f2c"
-    assert len(listed.errors) == 1 and listed.errors[0].startswith("records[0]: ")
-    assert "app.bsky.feed.generator" in listed.errors[0] and listed.errors[0].endswith(", skipped")
-
-    follows = json.loads(sample_path("bluesky", "atproto_testdata_get_follows.json").read_text(encoding="utf-8"))
-    people = normalize_page(follows, "2024-06-15T00:00:00.000Z")
-    assert len(people.accounts) == len(follows["follows"]) and people.posts == ()
-    assert people.accounts[0].handle == "why.bsky.team" and people.accounts[0].id.startswith("did:plc:")
+# Fixtures the tests take by name, shared with the other Bluesky test modules.
+storm = bluesky_support.storm
+network = bluesky_support.network
+campaign = bluesky_support.campaign
+logged_in = bluesky_support.logged_in
+service = bluesky_support.service
 
 
 def test_search_pages_match_the_searchposts_lexicon(service, network, campaign, logged_in) -> None:
@@ -215,58 +73,6 @@ def test_search_pages_match_the_searchposts_lexicon(service, network, campaign, 
     batch = normalize_page(page.body, "2021-02-07T16:30:00.000Z")
     assert batch.errors == () and len(batch.posts) == len(page.body["posts"])
     assert all("standwithissa" in post.tags for post in batch.posts)
-
-
-# ------------------------------------------------------------------------------ normalizers
-
-
-def test_normalizers_skip_unreadable_items_and_refuse_wrong_shapes(network: BlueskyNetwork) -> None:
-    good = network.post_view(network.posts[3], 2**60)
-    like = {"uri": f"at://{good['author']['did']}/app.bsky.feed.like/3kabc", "record": {"$type": "app.bsky.feed.like"}}
-    batch = normalize_post_views({"posts": [good, 42, like, {"uri": good["uri"]}]}, "2021-02-07T16:00:00.000Z")
-    assert [p.id for p in batch.posts] == [good["uri"]]
-    assert [e.split(":")[0] for e in batch.errors] == ["posts[1]", "posts[2]", "posts[3].record"]
-    assert all(error.endswith(", skipped") for error in batch.errors)
-    for body in ({"cursor": "x"}, {"posts": {"uri": "x"}}, "posts"):
-        with pytest.raises(MalformedPage):
-            normalize_post_views(body, "2021-02-07T16:00:00.000Z")  # type: ignore[arg-type]
-    with pytest.raises(MalformedPage):
-        normalize_jetstream({"events": "none"}, "2021-02-07T16:00:00.000Z")
-    with pytest.raises(MalformedPage):
-        normalize_profiles({"nobody": []}, "2021-02-07T16:00:00.000Z")
-
-    post = network.posts[3]
-    did = network.did(network.author(post))
-    create = {"did": did, "time_us": 1612713600123456, "kind": "commit",
-              "commit": {"rev": "3hus", "operation": "create", "collection": "app.bsky.feed.post",
-                         "rkey": network.rkey(post), "record": network.record(post), "cid": network.cid(post)}}
-    events = [
-        {"did": did, "time_us": 1612713600000001, "kind": "identity", "identity": {"did": did, "handle": "a.b"}},
-        {**create, "commit": {**create["commit"], "collection": "app.bsky.feed.like"}},
-        {**create, "commit": {**create["commit"], "operation": "delete", "record": None}},
-        {**create, "commit": {**create["commit"], "record": "not a record"}},
-        create,
-    ]
-    untouched = copy.deepcopy(events)
-    jet = normalize_jetstream({"events": events}, "2021-02-07T17:00:00.000Z")
-    assert events == untouched
-    assert [p.id for p in jet.posts] == [network.uri(post)] and jet.accounts == ()
-    assert jet.errors == ("events[3].commit.record: not an object, skipped",)
-    (row,) = jet.posts
-    assert (row.like_count, row.repost_count, row.reply_count, row.quote_count) == (None, None, None, None)
-    assert row.metrics_at == "2021-02-07T16:00:00.123Z"  # as old as the event: any later view's counters win
-    assert row.url == f"https://bsky.app/profile/{did}/post/{network.rkey(post)}"
-
-
-def test_kinds_from_reply_and_quote_records(network: BlueskyNetwork) -> None:
-    reply = next(p for p in network.posts if p.kind == "reply")
-    quote = next(p for p in network.posts if p.kind == "quote")
-    batch = normalize_post_views([network.post_view(reply, 2**60), network.post_view(quote, 2**60)],
-                                 "2021-02-08T00:00:00.000Z")
-    replied, quoted = batch.posts
-    assert (replied.kind, replied.ref_uid) == ("reply", "bluesky:" + network.uri_of_id(reply.ref_id))  # type: ignore[arg-type, operator]
-    assert (quoted.kind, quoted.ref_uid) == ("quote", "bluesky:" + network.uri_of_id(quote.ref_id))  # type: ignore[arg-type, operator]
-    assert not replied.text.startswith("@")  # Bluesky replies name their parent in the record, not the text
 
 
 def test_event_has_tag_reads_facets_tags_array_and_text() -> None:
@@ -366,46 +172,6 @@ def test_stop_is_prompt_while_the_feed_is_unreachable(caplog) -> None:
     assert calls == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings and f"cannot connect to 127.0.0.1:{port}" in warnings[0] and "reconnecting in 0.5s" in warnings[0]
-
-
-def test_jetstream_server_speaks_rfc6455_and_filters_collections(storm, network) -> None:
-    # The handshake example of RFC 6455 section 1.3.
-    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-    clock = ManualClock(T0 + timedelta(minutes=10))
-    with JetstreamServer(storm, clock, network=network) as server:
-        start = micros(T0)
-        with connect(f"{server.url}?wantedCollections=app.bsky.feed.repost&cursor={start}") as ws:
-            events = []
-            while True:
-                try:
-                    events.append(json.loads(ws.recv(timeout=0.3)))
-                except TimeoutError:
-                    break
-            assert ws.ping().wait(2)  # the server answers pings
-            ws.close()
-        eventually(lambda: server.connections()[0].closed)
-        kinds = {e["kind"] for e in events}
-        assert kinds == {"commit", "identity", "account"}  # identity and account events come whatever is wanted
-        assert {e["commit"]["collection"] for e in events if e["kind"] == "commit"} == {"app.bsky.feed.repost"}
-        times = [e["time_us"] for e in events]
-        assert times == sorted(set(times)) and start <= times[0] and times[-1] < micros(clock.now())
-        assert server.connections()[0].closed and server.connections()[0].events_sent == len(events)
-
-        with connect(f"{server.url}?cursor={start}") as ws:
-            first = json.loads(ws.recv(timeout=2))
-            assert first["time_us"] >= start
-            server.stop()
-            with pytest.raises(ConnectionClosedOK):
-                while True:
-                    ws.recv(timeout=2)
-
-    with JetstreamServer(storm, clock, network=network) as server:
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        connection.request("GET", "/subscribe?cursor=soon")
-        assert connection.getresponse().status == 400
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        connection.request("GET", "/subscribe")
-        assert connection.getresponse().status == 426
 
 
 # ------------------------------------------------------------------------------ search
