@@ -638,6 +638,8 @@ def example_config(*, simulated_port: int | None = None, anchor_wall: float | No
     # The storm clock reads half an hour before the announced start one minute after this file is written.
     wall = (anchor_wall if anchor_wall is not None else time.time()) + 60.0
     anchor = "2021-02-07T17:30:00+02:00"
-    text = _template("config_example.toml").format(api_base=f"http://127.0.0.1:{simulated_port}", start=start, end=end)
-    return text + "\n" + _template("config_rehearsal.toml").format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
-                                            port=simulated_port)
+    text = _template("config_example.toml").format(api_base=f"http://127.0.0.1:{simulated_port}", start=start,
+                                                    end=end)
+    rehearsal = _template("config_rehearsal.toml").format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
+                                                          port=simulated_port)
+    return text + "\n" + rehearsal
