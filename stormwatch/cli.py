@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .config import Config, config_path, example_config, load_config
 from .errors import StormwatchError
+from .normalize.text import one_line
 
 CONFIG_HELP = "Config file (default: $STORMWATCH_CONFIG or ./config.toml)."
 
@@ -27,7 +28,8 @@ def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except StormwatchError as exc:
-            click.echo(f"stormwatch: error: {exc}", err=True)
+            # Errors can quote what a platform or an archive said: one line, no control characters.
+            click.echo(f"stormwatch: error: {one_line(str(exc))}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper
@@ -123,7 +125,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def _run_line(record: Any) -> str:
     text = (f"{record.campaign}/{record.source}: {record.status} — {record.posts_new} new posts, "
             f"{record.requests} requests, ${record.cost_usd:.2f}")
-    return text + (f" — {record.error}" if record.error else "")
+    return text + (f" — {one_line(record.error)}" if record.error else "")
 
 
 @main.command()
@@ -358,7 +360,7 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
     with Store.open(config.storage.database) as store, progress_bar(paths) as advance:
         report = import_archives(store, chosen, paths, on_progress=advance)
     for problem in report.problems:
-        click.echo(problem, err=True)
+        click.echo(one_line(problem), err=True)
     rate = report.posts_read / report.seconds if report.seconds else 0
     click.echo(f"{chosen.name}: {report.posts_new:,} new posts, {report.posts_updated:,} updated, "
                f"{report.posts_read:,} read from {report.records:,} records in {report.files} file(s) "
@@ -427,7 +429,7 @@ def _status_text(report: Any) -> str:
                 lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
                              f"({state}, moved {cursor.updated_at})")
             for error in source.recent_errors:
-                lines.append(f"    ! {error}")
+                lines.append(f"    ! {one_line(error)}")
     return "\n".join(lines)
 
 

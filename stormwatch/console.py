@@ -1,4 +1,5 @@
-"""Console and file logging (rich on the terminal), with every configured secret redacted."""
+"""Console and file logging (rich on the terminal), with every configured secret redacted and every control
+character stripped (log lines quote what platforms and archives said: strangers' text)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from .normalize.text import strip_controls
+
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # Libraries that log request headers or chatter at DEBUG; they stay at INFO or above whatever -v says.
 QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler": logging.ERROR,
@@ -22,7 +25,8 @@ QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler":
 
 
 class RedactSecrets(logging.Filter):
-    """Replace secret values anywhere in a record's message or traceback with `[redacted]`."""
+    """Replace secret values anywhere in a record's message or traceback with `[redacted]`, and strip control
+    characters from both (an ESC sequence in a hostile server's error text must not reach the terminal)."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
@@ -35,12 +39,10 @@ class RedactSecrets(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        record.msg = self.redact(record.getMessage())
+        record.msg = strip_controls(self.redact(record.getMessage()))
         record.args = None
         if record.exc_info:
-            record.exc_text = self.redact("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_text = strip_controls(self.redact("".join(traceback.format_exception(*record.exc_info))))
             record.exc_info = None
         return True
 
