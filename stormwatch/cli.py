@@ -343,7 +343,8 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
 
     Formats are detected by content: twarc2 lines and saved X API v2 responses, stormwatch's own raw archive
     (X, Mastodon, Bluesky), Mastodon status arrays and Bluesky postView arrays or searchPosts pages. Broken
-    lines are reported as FILE:LINE: reason and skipped; the exit code is 1 when any was skipped.
+    lines and records are reported as FILE:LINE: reason (FILE:LINE:[ITEM]: reason for an element of an array)
+    and skipped, the rest kept; the exit code is 1 when any was skipped.
     """
     from pathlib import Path
 
