@@ -150,8 +150,9 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
 
 def _window(config: Config, campaign_name: str | None, since: str | None, until: str | None) -> tuple[Any, Any]:
     """The chosen campaign and its metrics window from --since/--until (naive times in the campaign's zone)."""
+    from .config import window_time
+    from .errors import UsageError
     from .metrics import campaign_window
-    from .times import parse_time
 
     campaign = config.campaign(campaign_name)
 
@@ -159,8 +160,10 @@ def _window(config: Config, campaign_name: str | None, since: str | None, until:
         if text is None:
             return None
         try:
-            return parse_time(text, campaign.timezone)
-        except ValueError:
+            return window_time(text, campaign.timezone)
+        except ValueError as exc:
+            if "between" in str(exc):
+                raise UsageError(f"{option}: {exc}") from None
             raise StormwatchError(f"{option}: {text!r} is not a time like 2021-02-07T18:00 or "
                                   "2021-02-07T16:00:00Z") from None
 
