@@ -140,12 +140,20 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
 
     config = _load(config_file)
     selected = config.selected(campaign)
-    with Store.open(config.storage.database, create=False) as store:
+    with Store.open_for_reading(config.storage.database) as store:
+        _note_access(store)
         report = collection_status(store, config, selected)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         click.echo(_status_text(report))
+
+
+def _note_access(store: Any) -> None:
+    """Say on stderr what opening the database read-only limits, if it was."""
+    note = store.access_note()
+    if note:
+        click.echo(note, err=True)
 
 
 def _window(config: Config, campaign_name: str | None, since: str | None, until: str | None) -> tuple[Any, Any]:
@@ -193,7 +201,8 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
 
     config = _load(config_file)
     chosen, window = _window(config, campaign, since, until)
-    with Store.open(config.storage.database, create=False) as store:
+    with Store.open_for_reading(config.storage.database) as store:
+        _note_access(store)
         result = campaign_summary(store, chosen, window)
     data = result.to_json()
     if as_json:
@@ -236,9 +245,13 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 
     config = _load(config_file)
     chosen, window = _window(config, campaign, since, until)
-    with Store.open(config.storage.database, create=False) as store:
+    with Store.open_for_reading(config.storage.database) as store:
+        _note_access(store)
         folder = write_report(store, config, chosen, window, out_dir=Path(out_dir) if out_dir else None,
                               names=names)
+        if store.labels_not_stored:
+            click.echo(f"note: {store.labels_not_stored:,} pseudonyms were made for this report only (the database "
+                       "is read-only): their labels will differ in the next report", err=True)
     click.echo(str(folder))
 
 
@@ -260,7 +273,8 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     if not with_collector:
         from .store import Store
 
-        with Store.open(config.storage.database, create=False) as store:
+        with Store.open_for_reading(config.storage.database) as store:
+            _note_access(store)
             if not interactive:
                 print_once(take_snapshot(store, config, chosen))
                 return
@@ -362,6 +376,7 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
         if not path.is_file():
             raise StormwatchError(f"{path}: no such file")
     with Store.open(config.storage.database) as store, progress_bar(paths) as advance:
+        store.check_integrity()  # never write into a damaged file: it would make recovering it harder
         report = import_archives(store, chosen, paths, on_progress=advance)
     for problem in report.problems:
         click.echo(one_line(problem), err=True)

@@ -3,7 +3,9 @@ character stripped (log lines quote what platforms and archives said: strangers'
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -73,8 +75,7 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
         root.addHandler(terminal)
     if log_file is not None:
         try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
+            file_handler = _PrivateLogFile(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
         except OSError as exc:
             logging.getLogger(__name__).warning("cannot write the log file %s: %s", log_file, exc)
         else:
@@ -83,6 +84,15 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
             root.addHandler(file_handler)
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(level, logging.getLogger(name).level))
+
+
+class _PrivateLogFile(RotatingFileHandler):
+    """The log file (and each one it rotates to) readable by its owner only: log lines name accounts."""
+
+    def _open(self) -> io.TextIOWrapper:
+        from .store.files import open_private
+
+        return os.fdopen(open_private(Path(self.baseFilename)), "a", encoding=self.encoding, errors=self.errors)
 
 
 def is_terminal() -> bool:

@@ -53,6 +53,10 @@ class StoreError(StormwatchError):
     """The database cannot be opened, is locked, or is not a stormwatch database."""
 
 
+class DatabaseDamaged(StoreError):
+    """The database file is damaged (not a database, or malformed): nothing is written into it."""
+
+
 class CollectorBusy(StoreError):
     """Another live process is already collecting the same campaign and source."""
 

@@ -105,6 +105,8 @@ class Namer:
         self._mentions: dict[str, dict[str, str]] = {}
         self._texts: dict[tuple[str, str], str] = {}
         self._words: dict[str, dict[str, str]] = {}  # per platform: a word of a text -> as the report shows it
+        # False when some labels could not be stored (a read-only database): they hold for this report only.
+        self.labels_stable = True
         # (platform, case-folded handle) -> the account mentions of it refer to.
         self._directory: dict[tuple[str, str], KnownAccount] = {}
         self._by_uid: dict[str, KnownAccount] = {}  # links can name Bluesky accounts by DID
@@ -130,6 +132,7 @@ class Namer:
             hidden.extend(a.uid for a in namer._directory.values() if not policy.is_named(a.handle, a.followers))
             if hidden:
                 namer._labels.update(store.assign_pseudonyms(campaign.name, hidden))
+                namer.labels_stable = store.labels_not_stored == 0
         return namer
 
     def state(self) -> dict[str, Any]:
@@ -270,6 +273,10 @@ def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
     for platform in sorted(PLATFORMS, key=lambda p: p.name != "mastodon"):
         forms.extend(("mention", platform.name, p) for p in platform.handles.mentions)
     forms.append(("mention", "", _ANY_MENTION))
-    alternatives = [f"(?P<f{index}>{_GROUP_NAMES.sub(lambda m, i=index: f'(?P<{m[1]}_{i}>', pattern)})"
-                    for index, (_, _, pattern) in enumerate(forms)]
+    alternatives = [f"(?P<f{index}>{_numbered_groups(pattern, index)})" for index, (_, _, pattern) in enumerate(forms)]
     return re.compile("|".join(alternatives), re.IGNORECASE), tuple((kind, name) for kind, name, _ in forms)
+
+
+def _numbered_groups(pattern: str, index: int) -> str:
+    """`pattern` with its named groups renamed `<name>_<index>` (one regular expression cannot name a group twice)."""
+    return _GROUP_NAMES.sub(lambda found: f"(?P<{found[1]}_{index}>", pattern)

@@ -150,6 +150,7 @@ def summary_json(content: ReportContent, files: list[str], generated_at: datetim
         "report": {
             "names": content.policy.mode,
             "pseudonymize_below": content.policy.threshold,
+            "labels_stable": content.namer.labels_stable,
             "generated_at": iso_utc(generated_at),
             "bucket_seconds": content.bucket_seconds,
             "timezone": content.timezone_name,
