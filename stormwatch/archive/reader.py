@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,10 +32,14 @@ from ..normalize.common import RecordKind
 _loads = orjson.loads
 _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError, RecursionError)
 _CHUNK = 1 << 20
+# A file whose first this many lines hold no whole JSON object is taken for one pretty-printed document.
+_DECIDING_LINES = 20
 # In a JSON array being scanned after an error: strings (which may hold brackets) and the structure characters.
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{},]', re.DOTALL)
 # Bytes that are not UTF-8, as the decoder's surrogate escapes: they mark an element to skip.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# What may follow an array's element: blank space, then a `,`, the closing `]`, or (so far) nothing.
+_VALUE_ENDS = re.compile(r"[ \t\r\n]*(?:[,\]]|\Z)")
 # An element longer than this that never ends is given up on: reading goes on at the next element's line, so
 # memory stays flat.
 _MAX_ELEMENT = 64 << 20
@@ -105,7 +110,7 @@ def read_archive(path: Path, kinds: Sequence[RecordKind],
         first = _first_meaningful_byte(reader)
         if first == b"[":
             records = _array_records(path, reader, kinds)
-        elif first == b"{":
+        elif first:  # JSONL (its first line may be broken) or one pretty-printed document
             records = _line_records(path, reader, kinds)
         else:
             records = None
@@ -118,10 +123,8 @@ def read_archive(path: Path, kinds: Sequence[RecordKind],
                 yield item
             if on_bytes is not None:
                 on_bytes(raw.tell())
-        elif first == b"" and not (gzipped and gzipped.damage):
+        elif not (gzipped and gzipped.damage):
             yield Problem(path, 0, "empty file")
-        elif first != b"":
-            yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
         if gzipped is not None and gzipped.damage:
             yield Problem(path, last_line + 1, f"{gzipped.damage}; every complete line before this one was read")
 
@@ -190,51 +193,47 @@ def _first_meaningful_byte(reader: Any) -> bytes:
 def _line_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
     """JSONL; or, when the file is one pretty-printed JSON document, that document.
 
-    A file is JSONL when its first line, or else its second, is a whole JSON value on its own: so a broken first
-    line costs only itself. Otherwise the file is one document spread over lines (a saved API response).
+    A file is JSONL when one of its first lines is a whole JSON object on its own (a pretty-printed document never
+    has one): so broken first lines cost only themselves, and the decision reads a few lines, not the file.
+    Otherwise the file is one document spread over lines (a saved API response) and is read whole, as the one
+    record it is; if it is not valid JSON but holds lines that are, it was JSONL after all, read line by line.
     """
-    first_line = reader.readline()
+    head: list[bytes] = []
+    while len(head) < _DECIDING_LINES:
+        line = reader.readline()
+        if not line:
+            break
+        head.append(line)
+        if _is_object_line(line):
+            yield from _numbered_lines(path, itertools.chain(head, reader), reader, kinds)
+            return
+    document = b"".join(head) + reader.read()
     try:
-        value = _loads(first_line)
+        value = _loads(document)
     except _DECODE_ERRORS as exc:
-        second_number, second_line = _next_line(reader, 2)
-        if second_line and _is_json(second_line):
+        lines = document.splitlines(keepends=True)
+        if any(_is_object_line(line) for line in lines):
+            yield from _numbered_lines(path, lines, reader, kinds)
+        elif document.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] != b"{":
+            yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
+        else:
             yield Problem(path, 1, f"not valid JSON ({_short(exc)})")
-            yield from _records_for(path, second_number, _loads(second_line), kinds)
-            yield from _rest_of_lines(path, reader, kinds, second_number + 1)
-            return
-        # One document spread over lines: it is one record, so it is read whole.
-        document = first_line + second_line + reader.read()
-        try:
-            value = _loads(document)
-        except _DECODE_ERRORS as whole:
-            yield Problem(path, 1, f"not valid JSON ({_short(whole)})")
-            return
-        yield from _records_for(path, 1, value, kinds)
         return
     yield from _records_for(path, 1, value, kinds)
-    yield from _rest_of_lines(path, reader, kinds, 2)
 
 
-def _next_line(reader: Any, number: int) -> tuple[int, bytes]:
-    """The next line that is not blank, with its number (b"" at the end of the file)."""
-    while True:
-        line = reader.readline()
-        if not line or line.strip():
-            return number, line
-        number += 1
-
-
-def _is_json(line: bytes) -> bool:
+def _is_object_line(line: bytes) -> bool:
+    """Whether a line is a whole, non-empty JSON object on its own."""
     try:
-        _loads(line)
+        value = _loads(line)
     except _DECODE_ERRORS:
         return False
-    return True
+    return isinstance(value, dict) and bool(value)
 
 
-def _rest_of_lines(path: Path, reader: Any, kinds: Sequence[RecordKind], start: int) -> Iterator[Record | Problem]:
-    for number, line in enumerate(reader, start=start):
+def _numbered_lines(path: Path, lines: Iterable[bytes], reader: Any,
+                    kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
+    for number, line in enumerate(lines, start=1):
         if not line.endswith(b"\n") and _truncated(reader):
             return  # the last, incomplete line of a damaged file: read_archive reports it
         if not line.strip():
@@ -288,9 +287,12 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iter
             if index == 0:
                 line_start = buffer.rfind("\n", 0, position) + 1
                 indent = buffer[line_start:position] if line_start and not buffer[line_start:position].strip() else None
+            end: int | None
             try:
                 value, end = decoder.raw_decode(buffer, position)
                 reason = None
+                if not _VALUE_ENDS.match(buffer, end):  # junk after the value (`0\x00`, `{…}x`): one bad element
+                    value, end, reason = None, _element_end(buffer, end), "not valid JSON (extra data after the value)"
             except json.JSONDecodeError as exc:
                 value, end, reason = None, _element_end(buffer, position), f"not valid JSON ({exc.msg})"
             except RecursionError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, Post
@@ -75,7 +75,7 @@ def parse_at_uri(uri: Any) -> tuple[str, str, str] | None:
     return authority, collection, rkey
 
 
-def is_did(value: Any) -> bool:
+def is_did(value: Any) -> TypeGuard[str]:
     """Whether `value` is a DID (`did:plc:…`, `did:web:…`) by the protocol's syntax."""
     return type(value) is str and _DID.fullmatch(value) is not None
 

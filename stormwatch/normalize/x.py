@@ -107,7 +107,8 @@ def normalize_flattened_post(tweet: Mapping[str, Any], retrieved_at: str) -> Bat
     if not isinstance(tweet, Mapping):
         raise MalformedPage(f"post is {type(tweet).__name__}, not a JSON object")
     users = [tweet["author"]] if isinstance(tweet.get("author"), dict) else []
-    referenced = [r for r in tweet.get("referenced_tweets") or () if isinstance(r, dict) and "text" in r]
+    references = tweet.get("referenced_tweets")
+    referenced = [r for r in references if isinstance(r, dict) and "text" in r] if type(references) is list else []
     for reference in referenced:
         if isinstance(reference.get("author"), dict):
             users.append(reference["author"])
