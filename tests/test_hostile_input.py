@@ -57,7 +57,7 @@ def skipped(batch: Any) -> list[str]:
 @pytest.mark.parametrize(("changes", "field"), [
     ({"entities": ["not", "an", "object"]}, ".entities"),
     ({"entities": {"hashtags": 5}}, ".entities.hashtags"),
-    ({"entities": {"hashtags": ["tag"]}}, ".entities.hashtags[]"),
+    ({"entities": {"hashtags": ["tag"]}}, ".entities.hashtags[0]"),
     ({"lang": {"code": "en"}}, ".lang"),
     ({"text": ["a", "list"]}, ".text"),
     ({"id": "١٢٣٤"}, ".id"),  # digits, but not ASCII digits

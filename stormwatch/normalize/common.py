@@ -83,7 +83,9 @@ def optional_text(value: Any, where: str, limit: int = MAX_NAME) -> str | None:
 def numeric_id(value: Any, where: str) -> str:
     """An X-style numeric id (JSON string or number) as text: ASCII digits that fit in 64 bits."""
     if type(value) is str:
-        if not (value.isascii() and value.isdigit()) or len(value) > 20 or int(value) > _MAX_ID:
+        # Up to 19 digits always fit; only a 20-digit id needs the comparison.
+        digits = value.isascii() and value.isdigit()
+        if not digits or (len(value) > 19 and (len(value) > 20 or int(value) > _MAX_ID)):
             raise MalformedPage(f"{where}: {value[:40]!r} is not a numeric id")
         return value
     if type(value) is int and 0 <= value <= _MAX_ID:
@@ -171,6 +173,8 @@ def clean_tag(tag: Any) -> str | None:
     (not a string, empty, or longer than any platform allows)."""
     if type(tag) is not str or len(tag) > MAX_TAG:
         return None
+    if tag.isidentifier():  # nearly every tag: letters, digits and `_`, nothing to strip
+        return tag.casefold()
     cleaned = strip_controls(tag).strip().lstrip("#＃").casefold()
     return cleaned or None
 

@@ -221,12 +221,13 @@ def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
     if entities:
         hashtags = optional_list(entities.get("hashtags"), ".entities.hashtags")
         if hashtags:
-            tags = unique([t for t in (clean_tag(_entity(h, ".entities.hashtags").get("tag")) for h in hashtags)
+            tags = unique([t for t in (clean_tag(item.get("tag")) for item in _entities(hashtags, ".entities.hashtags"))
                            if t])
         named = optional_list(entities.get("mentions"), ".entities.mentions")
         if named:
-            mentions = unique([h.casefold() for h in (_entity(m, ".entities.mentions").get("username")
-                                                      for m in named) if type(h) is str and X.handles.is_valid(h)])
+            mentions = unique([h.casefold() for h in (item.get("username")
+                                                      for item in _entities(named, ".entities.mentions"))
+                               if type(h) is str and X.handles.is_valid(h)])
     metrics = optional_dict(tweet.get("public_metrics"), ".public_metrics") or _NO_METRICS
     text = tweet.get("text")
     note = optional_dict(tweet.get("note_tweet"), ".note_tweet")  # long posts carry their full text here
@@ -247,11 +248,12 @@ def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
         retrieved_at, tags, mentions)
 
 
-def _entity(item: Any, where: str) -> dict[str, Any]:
-    """One hashtag or mention entity: an object."""
-    if type(item) is not dict:
-        raise wrong_type(where + "[]", "an object", item)
-    return item
+def _entities(items: list[Any], where: str) -> list[dict[str, Any]]:
+    """Hashtag or mention entities: each an object."""
+    for index, item in enumerate(items):
+        if type(item) is not dict:
+            raise wrong_type(f"{where}[{index}]", "an object", item)
+    return items
 
 
 _NO_METRICS: dict[str, Any] = {}

@@ -44,7 +44,6 @@ _LEADING_WORD = re.compile(r"\w+")
 _GROUP_NAMES = re.compile(r"\(\?P<(handle|post|instance|remote)>")
 # A word that may hold a mention or a link: an at-sign, a slash, or a bare Bluesky handle (`name.bsky.social`).
 _MAY_NAME = re.compile(r"[@\uff20\ufe6b/]|bsky\.social", re.IGNORECASE)
-_BLANK_RUNS = re.compile(r"(\s+)")
 _WORD_CACHE_LIMIT = 200_000
 # Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
 _TEXT_CACHE_LIMIT = 20_000
@@ -206,19 +205,22 @@ class Namer:
             return replacement
 
         # The full pattern is slow (twenty alternatives, each tried at every character), but no form spans a
-        # blank: it runs once per distinct blank-separated word (words repeat across a campaign's posts).
-        # Within a word, the leftmost match wins, so an `@name` inside a URL goes with the URL.
-        words = self._words.setdefault(platform, {})
-        if len(words) >= _WORD_CACHE_LIMIT:
-            words.clear()
-        parts = _BLANK_RUNS.split(text)
-        for index in range(0, len(parts), 2):  # blank runs are at the odd indexes
-            word = parts[index]
-            done = words.get(word)
-            if done is None:
-                done = words[word] = pattern.sub(replace, word) if _MAY_NAME.search(word) else word
-            parts[index] = done
-        rewritten = "".join(parts)
+        # space: it runs once per distinct space-separated word (words repeat across a campaign's posts), and
+        # not at all on a text without an at-sign, a slash or a Bluesky domain. Within a word, the leftmost
+        # match wins, so an `@name` inside a URL goes with the URL.
+        if _MAY_NAME.search(text) is None:
+            rewritten = text
+        else:
+            words = self._words.setdefault(platform, {})
+            if len(words) >= _WORD_CACHE_LIMIT:
+                words.clear()
+            parts = text.split(" ")
+            for index, word in enumerate(parts):
+                done = words.get(word)
+                if done is None:
+                    done = words[word] = pattern.sub(replace, word) if _MAY_NAME.search(word) else word
+                parts[index] = done
+            rewritten = " ".join(parts)
         self._texts[key] = rewritten
         return rewritten
 
