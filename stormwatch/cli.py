@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .config import Config, config_path, example_config, load_config
 from .errors import StormwatchError
+from .normalize.text import one_line
 
 CONFIG_HELP = "Config file (default: $STORMWATCH_CONFIG or ./config.toml)."
 
@@ -28,7 +29,8 @@ def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except StormwatchError as exc:
-            click.echo(f"stormwatch: error: {exc}", err=True)
+            # Errors can quote what a platform or an archive said: one line, no control characters.
+            click.echo(f"stormwatch: error: {one_line(str(exc))}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper
@@ -124,7 +126,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def _run_line(record: Any) -> str:
     text = (f"{record.campaign}/{record.source}: {record.status} — {record.posts_new} new posts, "
             f"{record.requests} requests, ${record.cost_usd:.2f}")
-    return text + (f" — {record.error}" if record.error else "")
+    return text + (f" — {one_line(record.error)}" if record.error else "")
 
 
 @main.command()
@@ -139,7 +141,8 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
 
     config = _load(config_file)
     selected = config.selected(campaign)
-    with Store.open(config.storage.database, create=False) as store:
+    with Store.open_for_reading(config.storage.database) as store:
+        _note_access(store)
         report = collection_status(store, config, selected)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
@@ -147,10 +150,18 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
         click.echo(_status_text(report))
 
 
+def _note_access(store: Any) -> None:
+    """Say on stderr what opening the database read-only limits, if it was."""
+    note = store.access_note()
+    if note:
+        click.echo(note, err=True)
+
+
 def _window(config: Config, campaign_name: str | None, since: str | None, until: str | None) -> tuple[Any, Any]:
     """The chosen campaign and its metrics window from --since/--until (naive times in the campaign's zone)."""
+    from .config import window_time
+    from .errors import UsageError
     from .metrics import campaign_window
-    from .times import parse_time
 
     campaign = config.campaign(campaign_name)
 
@@ -158,8 +169,10 @@ def _window(config: Config, campaign_name: str | None, since: str | None, until:
         if text is None:
             return None
         try:
-            return parse_time(text, campaign.timezone)
-        except ValueError:
+            return window_time(text, campaign.timezone)
+        except ValueError as exc:
+            if "between" in str(exc):
+                raise UsageError(f"{option}: {exc}") from None
             raise StormwatchError(f"{option}: {text!r} is not a time like 2021-02-07T18:00 or "
                                   "2021-02-07T16:00:00Z") from None
 
@@ -189,7 +202,8 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
 
     config = _load(config_file)
     chosen, window = _window(config, campaign, since, until)
-    with Store.open(config.storage.database, create=False) as store:
+    with Store.open_for_reading(config.storage.database) as store:
+        _note_access(store)
         result = campaign_summary(store, chosen, window)
     data = result.to_json()
     if as_json:
@@ -232,9 +246,13 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 
     config = _load(config_file)
     chosen, window = _window(config, campaign, since, until)
-    with Store.open(config.storage.database, create=False) as store:
+    with Store.open_for_reading(config.storage.database) as store:
+        _note_access(store)
         folder = write_report(store, config, chosen, window, out_dir=Path(out_dir) if out_dir else None,
                               names=names)
+        if store.labels_not_stored:
+            click.echo(f"note: {store.labels_not_stored:,} pseudonyms were made for this report only (the database "
+                       "is read-only): their labels will differ in the next report", err=True)
     click.echo(str(folder))
 
 
@@ -256,7 +274,8 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     if not with_collector:
         from .store import Store
 
-        with Store.open(config.storage.database, create=False) as store:
+        with Store.open_for_reading(config.storage.database) as store:
+            _note_access(store)
             if not interactive:
                 print_once(take_snapshot(store, config, chosen))
                 return
@@ -349,7 +368,8 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
 
     Formats are detected by content: twarc2 lines and saved X API v2 responses, stormwatch's own raw archive
     (X, Mastodon, Bluesky), Mastodon status arrays and Bluesky postView arrays or searchPosts pages. Broken
-    lines are reported as FILE:LINE: reason and skipped; the exit code is 1 when any was skipped.
+    lines and records are reported as FILE:LINE: reason (FILE:LINE:[ITEM]: reason for an element of an array)
+    and skipped, the rest kept; the exit code is 1 when any was skipped.
     """
     from pathlib import Path
 
@@ -364,9 +384,10 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
         if not path.is_file():
             raise StormwatchError(f"{path}: no such file")
     with Store.open(config.storage.database) as store, progress_bar(paths) as advance:
+        store.check_integrity()  # never write into a damaged file: it would make recovering it harder
         report = import_archives(store, chosen, paths, on_progress=advance)
     for problem in report.problems:
-        click.echo(problem, err=True)
+        click.echo(one_line(problem), err=True)
     rate = report.posts_read / report.seconds if report.seconds else 0
     click.echo(f"{chosen.name}: {report.posts_new:,} new posts, {report.posts_updated:,} updated, "
                f"{report.posts_read:,} read from {report.records:,} records in {report.files} file(s) "
@@ -521,7 +542,7 @@ def _status_text(report: Any) -> str:
                 lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
                              f"({state}, moved {iso_utc(cursor.updated_at)})")
             for error in source.recent_errors:
-                lines.append(f"    ! {error}")
+                lines.append(f"    ! {one_line(error)}")
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from .archive.writer import RawArchive
 from .config import CampaignConfig, Config, RetryPolicy
-from .errors import CredentialsError, MalformedPage, RateLimited, SourceError, StormwatchError
+from .errors import CredentialsError, DatabaseDamaged, MalformedPage, RateLimited, SourceError, StormwatchError
 from .models import RawPage, RunRecord
 from .sources import registry
 from .sources.capabilities import (
@@ -121,6 +121,8 @@ class Collector:
         outcome = _RunLog()
         try:
             self._collect(store, campaign, source, run_id, outcome)
+        except DatabaseDamaged:
+            raise  # nothing more is written into a damaged file, not even the run's end
         except StormwatchError as exc:
             outcome.fatal = str(exc)
         except Exception as exc:  # a bug must not leave the run open or kill the scheduler

@@ -1,14 +1,20 @@
-"""Reading and validating `config.toml` into frozen dataclasses, with errors that name the key's path."""
+"""Reading and validating `config.toml` into frozen dataclasses, with errors that name the key's path.
+
+Values must make sense, not only parse: numbers are finite (no `nan` or `inf` budget), durations lie between a
+millisecond (a second for polling intervals) and a year, times between 1970 and 2100, and no string holds a
+control character or a line break (a name, tag or variable name with a trailing newline would never match).
+"""
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,9 +27,18 @@ from .times import Clock, parse_duration, parse_time
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "STORMWATCH_CONFIG"
 KNOWN_SOURCES = PLATFORM_NAMES
-_CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_TAG = re.compile(r"^\w{1,100}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Matched whole (fullmatch): `$` alone would let a trailing newline through.
+_CAMPAIGN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_TAG = re.compile(r"\w{1,100}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Campaign windows, the storm clock and --since/--until: dates a storm can have (a year-9999 window would make a
+# report count buckets without end).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+SHORTEST_INTERVAL = timedelta(seconds=1)
+SHORTEST_DURATION = timedelta(milliseconds=1)
+LONGEST_DURATION = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -256,7 +271,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     path = Path(path)
     label = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark that some editors put at the start is not an error.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{label}: no such file (write one with `stormwatch init`)") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -339,7 +355,17 @@ class _Table:
             self.fail(key, f"must be {_kind_name(kind)}, not a boolean")
         if not isinstance(value, kind):
             self.fail(key, f"must be {_kind_name(kind)}, not {_type_name(value)} {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"must be a finite number, not {value!r}")
+        if isinstance(value, str):
+            self.check_text(key, value)
         return value
+
+    def check_text(self, key: str, value: str) -> None:
+        """A string value holds no control character and no line break."""
+        found = _CONTROL.search(value)
+        if found:
+            self.fail(key, f"{value!r} contains a control character or line break ({found.group()!r})")
 
     def converted(self, key: str, convert: Callable[[str], Any], default: Any = None, *,
                   required: bool = False) -> Any:
@@ -348,8 +374,8 @@ class _Table:
             return default
         try:
             return convert(text)
-        except (ValueError, KeyError) as exc:
-            self.fail(key, str(exc) if str(exc) else f"{text!r} is not valid")
+        except (ValueError, KeyError, OverflowError) as exc:
+            self.fail(key, str(exc) if str(exc) and not isinstance(exc, OverflowError) else f"{text!r} is not valid")
 
     def strings(self, key: str, valid: Callable[[str], object], strip: str, *,
                 required: bool = False) -> tuple[str, ...]:
@@ -359,7 +385,10 @@ class _Table:
         for index, value in enumerate(values):
             if not isinstance(value, str):
                 self.fail(f"{key}[{index}]", f"must be a string, not {_type_name(value)}")
-            text = value.strip().lstrip(strip)
+            self.check_text(f"{key}[{index}]", value)
+            if value != value.strip():
+                self.fail(f"{key}[{index}]", f"{value!r} has blank space at its start or end")
+            text = value.lstrip(strip)
             if not valid(text):
                 self.fail(f"{key}[{index}]", f"{value!r} is not a valid {key[:-1]}")
             if text.lower() not in lowered:
@@ -416,14 +445,27 @@ def _positive(table: _Table, key: str, kind: type, default: Any) -> Any:
     return value
 
 
+def _duration(table: _Table, key: str, default: timedelta, shortest: timedelta = SHORTEST_DURATION) -> timedelta:
+    """A duration like `90s` between `shortest` and a year."""
+    value: timedelta = table.converted(key, parse_duration, default)
+    if value < shortest:
+        table.fail(key, f"{table.data[key]!r} is shorter than {_plain_duration(shortest)}")
+    if value > LONGEST_DURATION:
+        table.fail(key, f"{table.data[key]!r} is longer than a year")
+    return value
+
+
+def _plain_duration(delta: timedelta) -> str:
+    return "a second" if delta == timedelta(seconds=1) else f"{delta.total_seconds() * 1000:g} ms"
+
+
 def _seconds(table: _Table, key: str, default: float) -> float:
-    seconds: float = table.converted(key, lambda text: parse_duration(text).total_seconds(), default)
-    return seconds
+    return _duration(table, key, timedelta(seconds=default)).total_seconds()
 
 
 def _x(table: _Table) -> XConfig:
     env = table.get("bearer_token_env", str, XConfig.bearer_token_env)
-    if not _ENV_NAME.match(env):
+    if not _ENV_NAME.fullmatch(env):
         table.fail("bearer_token_env", f"{env!r} is not an environment variable name (put the token itself "
                    "in the environment, never in this file)")
     api_base = table.get("api_base", str, XConfig.api_base).rstrip("/")
@@ -465,7 +507,7 @@ def _nonnegative(table: _Table, key: str, default: float) -> float:
 
 def _env_name(table: _Table, key: str, default: str | None) -> str | None:
     name = table.get(key, str, default)
-    if name is not None and name != "" and not _ENV_NAME.match(name):
+    if name is not None and name != "" and not _ENV_NAME.fullmatch(name):
         table.fail(key, f"{name!r} is not an environment variable name (put the secret itself in the "
                    "environment, never in this file)")
     return name or None
@@ -482,9 +524,9 @@ def _mastodon(table: _Table) -> MastodonConfig:
     instances = table.get("instances", list, [])
     cleaned = []
     for index, instance in enumerate(instances):
-        if not isinstance(instance, str) or not re.match(r"^(https?://)?[\w.-]+(:\d+)?(/[\w./-]*)?$", instance.strip()):
+        if not isinstance(instance, str) or not re.fullmatch(r"(https?://)?[\w.-]+(:\d+)?(/[\w./-]*)?", instance):
             table.fail(f"instances[{index}]", f"{instance!r} is not an instance name like mastodon.social")
-        cleaned.append(instance.strip().rstrip("/"))
+        cleaned.append(instance.rstrip("/"))
     page_size = table.get("page_size", int, MastodonConfig.page_size)
     if not 1 <= page_size <= 40:
         table.fail("page_size", f"must be between 1 and 40 (Mastodon's limit), not {page_size}")
@@ -575,16 +617,30 @@ def _zone(text: str) -> ZoneInfo:
 
 def _time(text: str, timezone: ZoneInfo) -> datetime:
     try:
-        return parse_time(text, timezone)
-    except ValueError:
+        return window_time(text, timezone)
+    except ValueError as exc:
+        if "between" in str(exc):
+            raise
         raise ValueError(f'"{text}" is not a time like 2021-02-07T18:00:00+02:00') from None
+
+
+def window_time(text: str, timezone: ZoneInfo) -> datetime:
+    """A campaign or report window's time (naive times in `timezone`), UTC: ValueError saying why when it is not
+    a time, or not between 1970 and 2100."""
+    try:
+        moment = parse_time(text, timezone)
+    except OverflowError:
+        raise ValueError(f"{text!r} is not between 1970 and 2100") from None
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise ValueError(f"{text!r} is not between 1970 and 2100")
+    return moment
 
 
 def _campaign(table: _Table) -> CampaignConfig:
     name = table.get("name", str, required=True)
-    if not _CAMPAIGN_NAME.match(name):
+    if not _CAMPAIGN_NAME.fullmatch(name):
         table.fail("name", f"{name!r} must be lower-case letters, digits, - or _ (it names files)")
-    hashtags = table.strings("hashtags", _TAG.match, "#", required=True)
+    hashtags = table.strings("hashtags", _TAG.fullmatch, "#", required=True)
     accounts = table.strings("accounts", is_valid_handle, "@")
     targets = table.strings("targets", is_valid_handle, "@")
     sources = table.get("sources", list, ["x"])
@@ -598,8 +654,8 @@ def _campaign(table: _Table) -> CampaignConfig:
     end = table.converted("end", lambda t: _time(t, timezone), required=True)
     if end <= start:
         table.fail("end", "must be after start")
-    interval = table.converted("interval", parse_duration, timedelta(minutes=5))
-    storm_interval = table.converted("storm_interval", parse_duration, timedelta(minutes=1))
+    interval = _duration(table, "interval", timedelta(minutes=5), SHORTEST_INTERVAL)
+    storm_interval = _duration(table, "storm_interval", timedelta(minutes=1), SHORTEST_INTERVAL)
     budget = table.get("daily_budget_usd", float, None)
     if budget is not None and budget < 0:
         table.fail("daily_budget_usd", f"must not be negative, not {budget}")

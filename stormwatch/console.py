@@ -1,8 +1,11 @@
-"""Console and file logging (rich on the terminal), with every configured secret redacted."""
+"""Console and file logging (rich on the terminal), with every configured secret redacted and every control
+character stripped (log lines quote what platforms and archives said: strangers' text)."""
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -14,6 +17,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from .normalize.text import strip_controls
+
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # Libraries that log request headers or chatter at DEBUG; they stay at INFO or above whatever -v says.
 QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler": logging.ERROR,
@@ -22,7 +27,8 @@ QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler":
 
 
 class RedactSecrets(logging.Filter):
-    """Replace secret values anywhere in a record's message or traceback with `[redacted]`."""
+    """Replace secret values anywhere in a record's message or traceback with `[redacted]`, and strip control
+    characters from both (an ESC sequence in a hostile server's error text must not reach the terminal)."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
@@ -35,12 +41,10 @@ class RedactSecrets(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        record.msg = self.redact(record.getMessage())
+        record.msg = strip_controls(self.redact(record.getMessage()))
         record.args = None
         if record.exc_info:
-            record.exc_text = self.redact("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_text = strip_controls(self.redact("".join(traceback.format_exception(*record.exc_info))))
             record.exc_info = None
         return True
 
@@ -71,8 +75,7 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
         root.addHandler(terminal)
     if log_file is not None:
         try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
+            file_handler = _PrivateLogFile(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
         except OSError as exc:
             logging.getLogger(__name__).warning("cannot write the log file %s: %s", log_file, exc)
         else:
@@ -81,6 +84,15 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
             root.addHandler(file_handler)
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(level, logging.getLogger(name).level))
+
+
+class _PrivateLogFile(RotatingFileHandler):
+    """The log file (and each one it rotates to) readable by its owner only: log lines name accounts."""
+
+    def _open(self) -> io.TextIOWrapper:
+        from .store.files import open_private
+
+        return os.fdopen(open_private(Path(self.baseFilename)), "a", encoding=self.encoding, errors=self.errors)
 
 
 def is_terminal() -> bool:

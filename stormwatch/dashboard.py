@@ -18,6 +18,7 @@ from rich.text import Text
 
 from . import metrics, platforms
 from .config import CampaignConfig, Config
+from .normalize.text import one_line
 from .store import Store
 from .times import format_duration
 
@@ -204,7 +205,7 @@ class _DashboardView:
         if snapshot.last_alert is not None:
             yield _last_alert(snapshot)
         for alert in snapshot.alerts:
-            yield Text(f"⚠ {alert}", style="bold white on red", overflow="ellipsis", no_wrap=True)
+            yield Text(f"⚠ {one_line(alert)}", style="bold white on red", overflow="ellipsis", no_wrap=True)
 
 
 def _local(moment: datetime, snapshot: Snapshot) -> str:
@@ -318,7 +319,8 @@ def _lists(snapshot: Snapshot, width: int, rows: int) -> Table:
     if width >= 100:
         accounts.add_column("engagement", justify="right", no_wrap=True)
     for account in snapshot.top_accounts[:rows]:
-        cells: list[RenderableType] = [Text(f"@{account.handle}"), f"{account.posts:,}", _compact(account.followers)]
+        cells: list[RenderableType] = [Text(f"@{one_line(account.handle)}"), f"{account.posts:,}",
+                                       _compact(account.followers)]
         if width >= 100:
             cells.append(_compact(account.engagement))
         accounts.add_row(*cells)
@@ -327,7 +329,7 @@ def _lists(snapshot: Snapshot, width: int, rows: int) -> Table:
     tags.add_column("tag", overflow="ellipsis", no_wrap=True, ratio=2)
     tags.add_column("posts", justify="right", no_wrap=True)
     for tag, count in snapshot.co_hashtags[:rows]:
-        tags.add_row(Text(f"#{tag}"), f"{count:,}")
+        tags.add_row(Text(f"#{one_line(tag)}"), f"{count:,}")
     grid.add_column(ratio=3)
     grid.add_column(ratio=2)
     grid.add_row(accounts, tags)
@@ -338,7 +340,7 @@ def _targets(snapshot: Snapshot) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("targets named ", style="bold")
     for target, count in snapshot.targets:
-        text.append(f"@{target} ")
+        text.append(f"@{one_line(target)} ")
         text.append(f"{count:,}", style="green" if count else "bold red")
         text.append("  ")
     return text
@@ -350,9 +352,9 @@ def _latest(snapshot: Snapshot, width: int, rows: int) -> Panel:
     lines.add_column(no_wrap=True, overflow="ellipsis", max_width=18)
     lines.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     for post in snapshot.latest[:rows]:
-        text = " ".join(post.text.split())  # newlines would break the one-line layout
         moment = _local(post.created_at, snapshot)
-        lines.add_row(moment, Text(f"@{post.handle}", style="cyan"), Text(text))
+        # Strangers' text: no control character reaches the terminal, and newlines would break the layout.
+        lines.add_row(moment, Text(f"@{one_line(post.handle)}", style="cyan"), Text(one_line(post.text)))
     if not snapshot.latest:
         lines.add_row("", "", Text("no posts in the storm window yet", style="dim"))
     return Panel(lines, title="latest posts", title_align="left", box=box.ROUNDED, padding=(0, 1))

@@ -17,6 +17,12 @@ class ConfigError(StormwatchError):
     exit_code = 2
 
 
+class UsageError(StormwatchError):
+    """A command-line option's value cannot be used (a time outside 1970–2100, say)."""
+
+    exit_code = 2
+
+
 class CredentialsError(StormwatchError):
     """A secret named in the configuration is not set in the environment."""
 
@@ -45,6 +51,10 @@ class RateLimited(SourceError):
 
 class StoreError(StormwatchError):
     """The database cannot be opened, is locked, or is not a stormwatch database."""
+
+
+class DatabaseDamaged(StoreError):
+    """The database file is damaged (not a database, or malformed): nothing is written into it."""
 
 
 class CollectorBusy(StoreError):

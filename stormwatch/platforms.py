@@ -30,6 +30,10 @@ class HandleFormat:
     profile_links: tuple[str, ...]  # links to an account's profile (group `handle`)
     post_links: tuple[str, ...]  # links to one post (groups `handle` and `post`)
     profile_url: str  # the platform's own profile address: `{handle}` (and `{instance}`) stand for their values
+    # Any other address on the platform whose path starts with an account (`x.com/NAME/likes`,
+    # `bsky.app/profile/NAME/lists/…`, `x.com/i/web/status/…`): group `handle` *may* name an account. For
+    # hiding links in reports (a link whose account is not known to be named is hidden), never for naming.
+    loose_links: tuple[str, ...] = ()
 
     def is_valid(self, handle: str) -> bool:
         """Whether `handle` (without `@`) is a handle of this platform."""
@@ -79,6 +83,9 @@ class Platform:
 # A link starts at a word boundary of the text (so `about.twitter.com/jobs` and `dropbox.com/x` are not X links);
 # the scheme is optional because people write `x.com/name` and `name.bsky.social` bare.
 _SCHEME = r"(?<![\w.@/-])(?:https?://)?"
+# A mention's at-sign: `@`, or the full-width `＠` (U+FF20, which X reads as a mention) or small `﹫` (U+FE6B)
+# that look the same to a reader; none of them may follow a word character or another at-sign (`me@example.org`).
+_AT = "(?<![\\w@\uff20\ufe6b])[@\uff20\ufe6b]"
 # Bluesky handles are domain names (`name.bsky.social`, `example.org`); accounts are also named by DID.
 _BLUESKY_HANDLE = r"(?:did:[a-z0-9]+:[\w.:%-]+|[\w-]+(?:\.[\w-]+)+)"
 
@@ -89,11 +96,12 @@ X = Platform(
     handles=HandleFormat(
         mention="@{handle}",
         valid=r"\w{1,50}",
-        mentions=(r"(?<![\w@])@(?P<handle>\w{1,50})",),
+        mentions=(_AT + r"(?P<handle>\w{1,50})",),
         profile_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})(?![\w/])",),
         post_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})/status(?:es)?/"
                     r"(?P<post>\d+)",),
         profile_url="https://x.com/{handle}",
+        loose_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})",),
     ),
     reports=Reports(impressions=True, reposts_as_posts=True, follower_counts=True, billed=True, volume_counts=True),
     snowflake_epoch_ms=X_SNOWFLAKE_EPOCH_MS,
@@ -101,6 +109,8 @@ X = Platform(
 
 _INSTANCE = r"(?P<instance>[\w-]+(?:\.[\w-]+)+)"
 _MASTODON_USER = r"(?P<handle>\w+(?:[.-]\w+)*)"
+# An instance shows accounts of other servers under its own address: `mastodon.social/@user@kolektiva.social`.
+_MASTODON_REMOTE = r"@(?P<remote>[\w-]+(?:\.[\w-]+)+)"
 
 MASTODON = Platform(
     name="mastodon",
@@ -109,12 +119,15 @@ MASTODON = Platform(
     handles=HandleFormat(
         mention="@{handle}",  # `@user` on the author's instance, `@user@instance` elsewhere
         valid=r"\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?",
-        mentions=(r"(?<![\w@])@(?P<handle>\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?)",),
-        profile_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"(?![\w/])",
+        mentions=(_AT + r"(?P<handle>\w+(?:[.-]\w+)*(?:@[\w-]+(?:\.[\w-]+)+)?)",),
+        profile_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + _MASTODON_REMOTE + r"(?![\w/])",
+                       _SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"(?![\w/@])",
                        _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER + r"(?![\w/])"),
         post_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + r"/(?P<post>\d+)",
                     _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER + r"/statuses/(?P<post>\d+)"),
         profile_url="https://{instance}/@{handle}",
+        loose_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + f"(?:{_MASTODON_REMOTE})?",
+                     _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER),
     ),
     reports=Reports(impressions=False, reposts_as_posts=True, follower_counts=True, billed=False,
                     volume_counts=False),
@@ -129,11 +142,12 @@ BLUESKY = Platform(
     handles=HandleFormat(
         mention="@{handle}",  # the whole domain handle: `@name.bsky.social`
         valid=_BLUESKY_HANDLE,
-        mentions=(r"(?<![\w@])@(?P<handle>[\w-]+(?:\.[\w-]+)+)",),
+        mentions=(_AT + r"(?P<handle>[\w-]+(?:\.[\w-]+)+)",),
         profile_links=(_BLUESKY_PROFILE + r"(?![\w/])", _SCHEME + r"(?P<handle>[\w-]+\.bsky\.social)(?!\.?[\w-])"),
         post_links=(_BLUESKY_PROFILE + r"/post/(?P<post>\w+)",
                     r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
         profile_url="https://bsky.app/profile/{handle}",
+        loose_links=(_BLUESKY_PROFILE, r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + ")"),
     ),
     # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.
     # Follower counts come from a profile lookup after the posts (the live feed carries none).

@@ -15,7 +15,7 @@ from apscheduler.triggers.base import BaseTrigger
 from .alerts import AlertWatcher, OnAlert, start_watcher
 from .collector import Collector
 from .config import CampaignConfig
-from .errors import StormwatchError
+from .errors import DatabaseDamaged, StormwatchError
 from .store import Store
 from .streaming import start_followers
 from .times import Clock, from_epoch
@@ -66,6 +66,7 @@ class ScheduledCollector:
         self.campaigns = collector.config.selected(campaign_name)
         self._backoff: dict[str, float] = {}
         self._streams: list[threading.Thread] = []
+        self.damage: DatabaseDamaged | None = None  # set when the database turned out damaged: collecting stops
         self._lock = threading.Lock()
         jobs = sum(len(c.sources) for c in self.campaigns)
         self.scheduler = BackgroundScheduler(
@@ -125,6 +126,11 @@ class ScheduledCollector:
         try:
             with Store.open(self.collector.config.storage.database) as store:
                 record = self.collector.run(store, campaign, source)
+        except DatabaseDamaged as exc:  # writing on into a damaged file would make it harder to recover
+            log.error("%s: %s; collecting stops", job_id, exc)
+            self.damage = exc
+            self.collector.stop.set()
+            return
         except StormwatchError as exc:  # the store is locked or unreadable: report, try again next time
             log.error("%s: %s", job_id, exc)
             return
@@ -145,6 +151,8 @@ def run_until_stopped(collector: Collector, campaign_name: str | None = None) ->
             pass
     finally:
         scheduled.stop()
+    if scheduled.damage is not None:
+        raise scheduled.damage
 
 
 def _job_id(campaign: CampaignConfig, source: str) -> str:

@@ -1,17 +1,25 @@
 """Reading archive files record by record: twarc2 JSONL (plain or .gz), saved API responses, post arrays.
 
 Each file yields records (one API page, post or status each, with where it came from) or problems
-(`FILE:LINE: reason`) for lines that cannot be read; a problem never stops the rest of the file. What a
+(`FILE:LINE: reason`, or `FILE:LINE:[ITEM]: reason` for an element of an array) for what cannot be read; a
+problem never stops the rest of the file. A broken line of JSONL, even the first, costs that line; a broken
+element of a JSON array (bad syntax, invalid UTF-8, nesting too deep for the parser) costs that element. What a
 record is comes from its content: the caller passes the kinds it knows (each platform's normalizer declares
 its own, the source registry orders them), tried one after the other.
+
+Whether a file is JSONL, one JSON array or one pretty-printed JSON document is decided from its first bytes and
+lines, never by reading the whole file: JSON arrays are read element by element.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
+import itertools
 import json
+import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,8 +30,19 @@ from ..normalize.common import RecordKind
 
 # orjson parses archive lines about twice as fast as the standard library: it matters at a million posts.
 _loads = orjson.loads
-_DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError)
+_DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, UnicodeDecodeError, RecursionError)
 _CHUNK = 1 << 20
+# A file whose first this many lines hold no whole JSON object is taken for one pretty-printed document.
+_DECIDING_LINES = 20
+# In a JSON array being scanned after an error: strings (which may hold brackets) and the structure characters.
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{},]', re.DOTALL)
+# Bytes that are not UTF-8, as the decoder's surrogate escapes: they mark an element to skip.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# What may follow an array's element: blank space, then a `,`, the closing `]`, or (so far) nothing.
+_VALUE_ENDS = re.compile(r"[ \t\r\n]*(?:[,\]]|\Z)")
+# An element longer than this that never ends is given up on: reading goes on at the next element's line, so
+# memory stays flat.
+_MAX_ELEMENT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -36,18 +55,26 @@ class Record:
     kind: str
     body: Any
     retrieved_at: str | None
+    item: int | None = None  # its index in the array that holds it (a JSON array file, or a line that is a list)
+
+    def where(self) -> str:
+        """`FILE:LINE` or `FILE:LINE:[ITEM]`: where to look for the record."""
+        return f"{self.path}:{self.line}" + (f":[{self.item}]" if self.item is not None else "")
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A line that could not be read; `str()` is `FILE:LINE: reason`."""
+    """A line (or an array's element) that could not be read; `str()` is `FILE:LINE: reason` (`FILE:LINE:[ITEM]:
+    reason` for an array's element)."""
 
     path: Path
     line: int
     reason: str
+    item: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.reason}"
+        where = f"{self.path}:{self.line}" + (f":[{self.item}]" if self.item is not None else "")
+        return f"{where}: {self.reason}"
 
 
 def classify(body: Any, kinds: Sequence[RecordKind]) -> RecordKind | None:
@@ -55,8 +82,11 @@ def classify(body: Any, kinds: Sequence[RecordKind]) -> RecordKind | None:
     if not isinstance(body, dict):
         return None
     for kind in kinds:
-        if kind.matches(body):
-            return kind
+        try:
+            if kind.matches(body):
+                return kind
+        except Exception:  # a matcher that trips over an odd value has not recognized it
+            continue
     return None
 
 
@@ -80,7 +110,7 @@ def read_archive(path: Path, kinds: Sequence[RecordKind],
         first = _first_meaningful_byte(reader)
         if first == b"[":
             records = _array_records(path, reader, kinds)
-        elif first == b"{":
+        elif first:  # JSONL (its first line may be broken) or one pretty-printed document
             records = _line_records(path, reader, kinds)
         else:
             records = None
@@ -93,10 +123,8 @@ def read_archive(path: Path, kinds: Sequence[RecordKind],
                 yield item
             if on_bytes is not None:
                 on_bytes(raw.tell())
-        elif first == b"" and not (gzipped and gzipped.damage):
+        elif not (gzipped and gzipped.damage):
             yield Problem(path, 0, "empty file")
-        elif first != b"":
-            yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
         if gzipped is not None and gzipped.damage:
             yield Problem(path, last_line + 1, f"{gzipped.damage}; every complete line before this one was read")
 
@@ -163,21 +191,49 @@ def _first_meaningful_byte(reader: Any) -> bytes:
 
 
 def _line_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
-    """JSONL; or, when the first line is not a whole object, one (pretty-printed) JSON document."""
-    first_line = reader.readline()
-    try:
-        value = _loads(first_line)
-    except _DECODE_ERRORS:
-        document = first_line + reader.read()
-        try:
-            value = _loads(document)
-        except _DECODE_ERRORS as exc:
-            yield Problem(path, 1, f"not valid JSON ({exc})")
+    """JSONL; or, when the file is one pretty-printed JSON document, that document.
+
+    A file is JSONL when one of its first lines is a whole JSON object on its own (a pretty-printed document never
+    has one): so broken first lines cost only themselves, and the decision reads a few lines, not the file.
+    Otherwise the file is one document spread over lines (a saved API response) and is read whole, as the one
+    record it is; if it is not valid JSON but holds lines that are, it was JSONL after all, read line by line.
+    """
+    head: list[bytes] = []
+    while len(head) < _DECIDING_LINES:
+        line = reader.readline()
+        if not line:
+            break
+        head.append(line)
+        if _is_object_line(line):
+            yield from _numbered_lines(path, itertools.chain(head, reader), reader, kinds)
             return
-        yield from _records_for(path, 1, value, kinds)
+    document = b"".join(head) + reader.read()
+    try:
+        value = _loads(document)
+    except _DECODE_ERRORS as exc:
+        lines = document.splitlines(keepends=True)
+        if any(_is_object_line(line) for line in lines):
+            yield from _numbered_lines(path, lines, reader, kinds)
+        elif document.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] != b"{":
+            yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
+        else:
+            yield Problem(path, 1, f"not valid JSON ({_short(exc)})")
         return
     yield from _records_for(path, 1, value, kinds)
-    for number, line in enumerate(reader, start=2):
+
+
+def _is_object_line(line: bytes) -> bool:
+    """Whether a line is a whole, non-empty JSON object on its own."""
+    try:
+        value = _loads(line)
+    except _DECODE_ERRORS:
+        return False
+    return isinstance(value, dict) and bool(value)
+
+
+def _numbered_lines(path: Path, lines: Iterable[bytes], reader: Any,
+                    kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
+    for number, line in enumerate(lines, start=1):
         if not line.endswith(b"\n") and _truncated(reader):
             return  # the last, incomplete line of a damaged file: read_archive reports it
         if not line.strip():
@@ -191,34 +247,27 @@ def _line_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Itera
 
 
 def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
-    """A JSON array read element by element, so a big saved response never sits in memory whole."""
+    """A JSON array read element by element, so a big saved response never sits in memory whole.
+
+    An element that cannot be read (bad syntax, bytes that are not UTF-8, nesting too deep) is reported and
+    skipped: its end is found by scanning strings and brackets, and reading goes on after it.
+    """
     decoder = json.JSONDecoder()
+    # Bytes that are not UTF-8 become surrogate escapes, found in the element's text afterwards.
+    text_of = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     buffer = ""
     position = 0
     line = 1
     started = False
-    ended = False
-    pending = b""
     index = 0
-    while not ended:
-        chunk = reader.read(_CHUNK)
-        if chunk:
-            pending += chunk
-            try:
-                text = pending.decode("utf-8")
-                pending = b""
-            except UnicodeDecodeError as exc:  # a character split across chunks: keep its bytes for later
-                text = pending[:exc.start].decode("utf-8")
-                pending = pending[exc.start:]
-                if len(pending) > 4:
-                    yield Problem(path, line, "not UTF-8 text")
-                    return
-            buffer = buffer[position:] + text
+    exhausted = False
+    indent: str | None = None  # how elements start their lines (None: not each on a line of its own)
+    while True:
+        if not exhausted:
+            chunk = reader.read(_CHUNK)
+            exhausted = not chunk
+            buffer = buffer[position:] + text_of.decode(chunk, final=exhausted)
             position = 0
-        elif not buffer[position:].strip():
-            if started:
-                yield Problem(path, line, "the JSON array is cut short (no closing ])")
-            return
         while True:
             while position < len(buffer) and buffer[position] in " \t\r\n,\ufeff":
                 if buffer[position] == "\n":
@@ -234,38 +283,98 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iter
                 position += 1
                 continue
             if buffer[position] == "]":
-                ended = True
-                break
+                return
+            if index == 0:
+                line_start = buffer.rfind("\n", 0, position) + 1
+                indent = buffer[line_start:position] if line_start and not buffer[line_start:position].strip() else None
+            end: int | None
             try:
                 value, end = decoder.raw_decode(buffer, position)
+                reason = None
+                if not _VALUE_ENDS.match(buffer, end):  # junk after the value (`0\x00`, `{…}x`): one bad element
+                    value, end, reason = None, _element_end(buffer, end), "not valid JSON (extra data after the value)"
             except json.JSONDecodeError as exc:
-                if chunk and exc.pos >= len(buffer) - 1:
-                    break  # the element continues in the next chunk
-                if not chunk:
-                    yield Problem(path, line, f"element {index + 1}: not valid JSON ({exc.msg}); the rest of the "
-                                              "array cannot be read")
+                value, end, reason = None, _element_end(buffer, position), f"not valid JSON ({exc.msg})"
+            except RecursionError:
+                value, end, reason = None, _element_end(buffer, position), "nested too deeply to read"
+            if reason is not None:  # a broken element ends at the latest where the next one starts its line
+                next_element = _next_element_line(buffer, position, indent)
+                if next_element is not None and (end is None or next_element < end):
+                    end = next_element
+            if (end is None or end == len(buffer)) and not exhausted and len(buffer) - position < _MAX_ELEMENT:
+                break  # the element (or a bare number) may go on in the next chunk
+            if end is None:  # it never ends: the file is cut short, or an element too long to hold is given up on
+                yield Problem(path, line, "the JSON array is cut short (this element has no end)", index)
+                if exhausted:
                     return
-                break
+                line += buffer.count("\n", position)
+                position = len(buffer)
+                continue
             line_of_element = line
             line += buffer.count("\n", position, end)
+            if _NOT_UTF8.search(buffer, position, end):
+                yield Problem(path, line_of_element, "not UTF-8 text", index)
+            elif reason is not None:
+                yield Problem(path, line_of_element, reason, index)
+            else:
+                yield from _records_for(path, line_of_element, value, kinds, index)
             position = end
             index += 1
-            yield from _records_for(path, line_of_element, value, kinds)
-        if not chunk and not ended:
-            yield Problem(path, line, "the JSON array is cut short (no closing ])")
+        if exhausted:
+            if started:
+                yield Problem(path, line, "the JSON array is cut short (no closing ])")
             return
 
 
-def _records_for(path: Path, line: int, value: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
+def _element_end(buffer: str, start: int) -> int | None:
+    """Where the array element starting at `start` ends (None when it goes on past the buffer): after the bracket
+    that closes its first one, or at the `,` or `]` that ends a bare value. Brackets inside strings do not count;
+    a closing bracket of the wrong kind also closes what it skips (`[1, 2}` ends at the `}`)."""
+    openers: list[str] = []
+    for token in _STRUCTURE.finditer(buffer, start):
+        text = token.group()
+        if text[0] == '"':
+            if len(text) == 1 or text[-1] != '"' or (text.endswith('\\"') and _escaped_quote(text)):
+                return None  # a string that goes on past the buffer
+            continue
+        if text in "[{":
+            openers.append("]" if text == "[" else "}")
+        elif not openers:  # a `,` or the array's own `]` after a bare value; a stray `}` is junk of its own
+            return token.end() if text == "}" or token.start() == start else token.start()
+        elif text != ",":
+            while openers and openers.pop() != text:
+                pass
+            if not openers:
+                return token.end()
+    return None
+
+
+def _next_element_line(buffer: str, start: int, indent: str | None) -> int | None:
+    """Where the next element starts after a broken one, when elements start lines at the same indentation (as
+    tools write arrays: one element a line, or pretty-printed): the next line that starts an object there."""
+    if indent is None:
+        return None
+    found = buffer.find("\n" + indent + "{", start + 1)
+    return found + 1 + len(indent) if found >= 0 else None
+
+
+def _escaped_quote(text: str) -> bool:
+    """Whether a string token's last quote is escaped (an odd run of backslashes before it)."""
+    backslashes = len(text) - 1 - len(text[:-1].rstrip("\\"))
+    return backslashes % 2 == 1
+
+
+def _records_for(path: Path, line: int, value: Any, kinds: Sequence[RecordKind],
+                 item: int | None = None) -> Iterator[Record | Problem]:
     kind = classify(value, kinds)
     if kind is None:
-        if isinstance(value, list):
-            for element in value:
-                yield from _records_for(path, line, element, kinds)
+        if isinstance(value, list) and item is None:  # a line holding a list of records
+            for index, element in enumerate(value):
+                yield from _records_for(path, line, element, kinds, index)
             return
-        yield Problem(path, line, "not a post, status, API page or archive line stormwatch knows")
+        yield Problem(path, line, "not a post, status, API page or archive line stormwatch knows", item)
         return
-    yield Record(path=path, line=line, kind=kind.name, body=value, retrieved_at=_retrieved_at(value))
+    yield Record(path=path, line=line, kind=kind.name, body=value, retrieved_at=_retrieved_at(value), item=item)
 
 
 def _retrieved_at(value: dict[str, Any]) -> str | None:

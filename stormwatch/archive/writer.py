@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .. import __version__
 from ..errors import StoreError
 from ..models import RawPage
+from ..store.files import open_private
 from ..times import iso_utc
 
 # Query parameters that can carry credentials on some platforms; never archived.
@@ -62,8 +64,9 @@ class RawArchive:
         line = json.dumps(archive_line(page, campaign), ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with gzip.open(path, "ab", compresslevel=6) as handle:
+                # Owner-only, folders and file: the archive holds every post and account as received.
+                with os.fdopen(open_private(path), "ab") as raw, gzip.GzipFile(fileobj=raw, mode="ab",
+                                                                                compresslevel=6) as handle:
                     handle.write(line.encode("utf-8"))
             except OSError as exc:
                 raise StoreError(f"{path}: cannot write the raw archive: {exc}") from None

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from ..archive import reader as archive
 from ..errors import MalformedPage
-from ..models import Account, Batch, Post
-from ..normalize.common import RecordKind
+from ..models import Account, Batch, CountBucket, Post
+from ..normalize.common import RecordKind, optional_text, utc_stamp
 from ..sources import registry
-from ..times import iso_utc, parse_time
+from ..times import iso_utc
 from ..workers import serve
 
 # Posts per batch sent to the writer: small batches keep both processes' memory low; commits are cheap in WAL.
@@ -58,8 +60,12 @@ def _messages(job: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
 
 def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS
                  ) -> Iterator[tuple[Any, ...]]:
-    """Files -> messages: ("batch", [(Batch, collected_at)…]) of about `batch_posts` posts, ("counts", record),
-    ("problem", "FILE:LINE: reason"), ("progress", path, bytes) and finally ("done", records, posts read)."""
+    """Files -> messages: ("batch", [(Batch, collected_at)…]) of about `batch_posts` posts, ("counts", Counts as a
+    tuple), ("problem", "FILE:LINE: reason"), ("progress", path, bytes) and finally ("done", records, posts read).
+
+    No record costs another: whatever one record does to the normalizers (a wrong type anywhere, an impossible
+    value, nesting too deep, a bug) is that record's problem, reported with where it is, and reading goes on.
+    """
     imported_at = iso_utc(datetime.now(UTC))
     kinds = registry.record_kinds()
     by_name = {kind.name: kind for kind in kinds}
@@ -80,24 +86,29 @@ def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int =
                 continue
             records += 1
             kind = by_name[item.kind]
-            if kind.counts is not None:  # stored by the writer, with the query they counted
-                if pending:
-                    yield ("batch", pending)
-                    pending, pending_posts = [], 0
-                yield ("counts", item)
-                continue
-            item = without_repeats(item, seen_users, seen_posts)
             try:
+                if kind.counts is not None:  # stored by the writer, with the query they counted
+                    counts = read_counts(kind, item)
+                    if pending:
+                        yield ("batch", pending)
+                        pending, pending_posts = [], 0
+                    # As a plain tuple: this module runs as __main__ here, so its classes do not unpickle there.
+                    yield ("counts", (counts.platform, counts.query, counts.buckets, counts.fetched_at))
+                    continue
+                item = without_repeats(item, seen_users, seen_posts)
                 batch = normalize_record(kind, item, imported_at)
             except MalformedPage as exc:
-                yield ("problem", f"{item.path}:{item.line}: {exc}")
+                yield ("problem", f"{item.where()}: {exc}")
+                continue
+            except Exception as exc:  # whatever trips over one record is that record's problem
+                yield ("problem", f"{item.where()}: cannot be read ({type(exc).__name__}: {_short(exc)})")
                 continue
             if batch is None:
-                yield ("problem", f"{item.path}:{item.line}: {item.kind} records are not supported yet")
+                yield ("problem", f"{item.where()}: {item.kind} records are not supported yet")
                 continue
             for error in batch.errors:
                 if ", skipped" in error:  # damage to an item is reported; API notes (deleted originals) are not
-                    yield ("problem", f"{item.path}:{item.line}: {error}")
+                    yield ("problem", f"{item.where()}:{error}")
             member_batch = campaign_members(batch, hashtags)
             pending.append((member_batch, stamp(item.retrieved_at, imported_at)))
             pending_posts += len(member_batch.posts) + len(member_batch.context_posts)
@@ -112,6 +123,34 @@ def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int =
     if pending:
         yield ("batch", pending)
     yield ("done", records, posts_read)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A counts record read and checked: its buckets, the query they counted, when they were fetched."""
+
+    platform: str
+    query: str
+    buckets: list[CountBucket]
+    fetched_at: str | None
+
+
+def read_counts(kind: RecordKind, record: archive.Record) -> Counts:
+    """The buckets of a counts record and the query they belong to (MalformedPage when a bucket is unreadable)."""
+    assert kind.counts is not None
+    buckets = kind.counts(record.body)
+    provenance = record.body.get("__stormwatch")
+    query = provenance.get("query") if isinstance(provenance, dict) else None
+    if not isinstance(query, str) or not query:
+        twarc = record.body.get("__twarc")
+        url = twarc.get("url") if isinstance(twarc, dict) else None
+        query = (parse_qs(urlsplit(url).query).get("query") or ["(archive)"])[0] if isinstance(url, str) else None
+    fetched = stamp(record.retrieved_at, "") or None
+    return Counts(kind.platform, optional_text(query, "query", 2000) or "(archive)", buckets, fetched)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).split("\n")[0][:200]
 
 
 def campaign_members(batch: Batch, hashtags: frozenset[str]) -> Batch:
@@ -152,6 +191,8 @@ def without_repeats(record: archive.Record, seen_users: dict[str, Any],
         fresh = []
         for item in items:
             identity = item.get("id") if isinstance(item, dict) else None
+            if type(identity) not in (str, int):
+                identity = None  # only ids can be keys
             if identity is not None and seen.get(identity) == item:
                 continue
             if identity is not None:
@@ -163,7 +204,7 @@ def without_repeats(record: archive.Record, seen_users: dict[str, Any],
     if not changed:
         return record
     body = {**record.body, "includes": {**includes, **kept}}
-    return archive.Record(record.path, record.line, record.kind, body, record.retrieved_at)
+    return archive.Record(record.path, record.line, record.kind, body, record.retrieved_at, record.item)
 
 
 def normalize_record(kind: RecordKind, record: archive.Record, imported_at: str) -> Batch | None:
@@ -174,12 +215,13 @@ def normalize_record(kind: RecordKind, record: archive.Record, imported_at: str)
 
 
 def stamp(retrieved_at: str | None, default: str) -> str:
-    """A record's retrieval time in the stored form, or `default` when it has none."""
+    """A record's retrieval time in the stored form, or `default` when it has none or an impossible one (a
+    year-9999 stamp would make its snapshot win over every later one)."""
     if not retrieved_at:
         return default
     try:
-        return iso_utc(parse_time(retrieved_at))
-    except ValueError:
+        return utc_stamp(retrieved_at, "retrieved_at")[0]
+    except MalformedPage:
         return default
 
 

@@ -11,12 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-from ..archive import reader as archive
 from ..config import CampaignConfig
 from ..errors import ArchiveError
-from ..sources import registry
 from ..store import Store
 from ..times import parse_time
 from ..workers import Worker
@@ -76,7 +73,7 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
                 report.posts_new += new
                 report.posts_updated += updated
             elif kind == "counts":
-                report.count_buckets += _import_counts(store, campaign, payload[0])
+                report.count_buckets += _import_counts(store, campaign, import_reader.Counts(*payload[0]))
             elif kind == "problem":
                 report.problems.append(payload[0])
             elif kind == "progress":
@@ -91,18 +88,10 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
     return report
 
 
-def _import_counts(store: Store, campaign: CampaignConfig, record: archive.Record) -> int:
-    kind = registry.record_kind(record.kind)
-    assert kind.counts is not None  # the reader sends only counts records as "counts"
-    buckets = kind.counts(record.body)
-    stamp = record.body.get("__stormwatch") or {}
-    query = stamp.get("query") if isinstance(stamp, dict) else None
-    if not query:
-        url = (record.body.get("__twarc") or {}).get("url", "")
-        query = (parse_qs(urlsplit(url).query).get("query") or ["(archive)"])[0]
-    fetched = parse_time(record.retrieved_at) if record.retrieved_at else datetime.now(UTC)
-    store.save_counts(None, campaign.name, kind.platform, query, buckets, fetched_at=fetched)
-    return len(buckets)
+def _import_counts(store: Store, campaign: CampaignConfig, counts: import_reader.Counts) -> int:
+    fetched = parse_time(counts.fetched_at) if counts.fetched_at else datetime.now(UTC)
+    store.save_counts(None, campaign.name, counts.platform, counts.query, counts.buckets, fetched_at=fetched)
+    return len(counts.buckets)
 
 
 @contextmanager

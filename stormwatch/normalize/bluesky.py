@@ -12,11 +12,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, Post
-from .common import RecordKind, clean_tag, counter, epoch_stamp, unique, utc_stamp
+from .common import (
+    EARLIEST,
+    LATEST,
+    MAX_LANG,
+    MAX_NAME,
+    MAX_TEXT,
+    RecordKind,
+    clean_tag,
+    counter,
+    epoch_stamp,
+    optional_dict,
+    optional_list,
+    optional_text,
+    unique,
+    utc_stamp,
+    wrong_type,
+)
 
 PLATFORM = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"
@@ -28,6 +44,14 @@ _RECORD_VIEW = "app.bsky.embed.record#viewRecord"
 _PROFILE_LISTS = ("profiles", "actors", "follows", "followers")
 # A `#tag` typed in the text: Bluesky tags end at whitespace or punctuation (campaign tags are \w+).
 _TEXT_TAG = re.compile(r"(?:^|(?<=\s))[#＃](\w+)")
+# The AT Protocol's syntax for DIDs, handles, collection names (NSIDs) and record keys: anything else in an
+# at:// uri or a profile is not what the network sends, and is refused rather than stored as a key.
+_DID = re.compile(r"did:[a-z]+:[a-zA-Z0-9._:%-]{0,2040}[a-zA-Z0-9._-]")
+_HANDLE = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+_NSID = re.compile(r"[a-zA-Z](?:[a-zA-Z0-9-]{0,62})(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,62}))+")
+_RECORD_KEY = re.compile(r"[a-zA-Z0-9._:~-]{1,512}")
+_EARLIEST_US = int(EARLIEST.timestamp()) * 1_000_000
+_LATEST_US = int(LATEST.timestamp()) * 1_000_000
 
 
 def uid(key: str) -> str:
@@ -36,13 +60,24 @@ def uid(key: str) -> str:
 
 
 def parse_at_uri(uri: Any) -> tuple[str, str, str] | None:
-    """(authority, collection, rkey) of an `at://` record uri, or None when it is not one."""
-    if not isinstance(uri, str) or not uri.startswith("at://"):
+    """(authority, collection, rkey) of an `at://` record uri, or None when it is not one (each part checked
+    against the protocol's syntax)."""
+    if not isinstance(uri, str) or not uri.startswith("at://") or len(uri) > 3000:
         return None
     parts = uri[5:].split("/")
     if len(parts) != 3 or not all(parts):
         return None
-    return parts[0], parts[1], parts[2]
+    authority, collection, rkey = parts
+    if not (is_did(authority) or _HANDLE.fullmatch(authority)) or not _NSID.fullmatch(collection):
+        return None
+    if not _RECORD_KEY.fullmatch(rkey) or rkey in (".", ".."):
+        return None
+    return authority, collection, rkey
+
+
+def is_did(value: Any) -> TypeGuard[str]:
+    """Whether `value` is a DID (`did:plc:…`, `did:web:…`) by the protocol's syntax."""
+    return type(value) is str and _DID.fullmatch(value) is not None
 
 
 def post_url(actor: str, rkey: str) -> str:
@@ -218,11 +253,13 @@ def _post_from_view(view: Any, retrieved_at: str) -> tuple[Post, Account | None]
     field = ".value" if "value" in view and "record" not in view else ".record"
     if type(record) is not dict:
         raise MalformedPage(f"{field}: not an object")
-    if collection != POST_COLLECTION or record.get("$type", POST_COLLECTION) != POST_COLLECTION:
-        raise MalformedPage(f": {record.get('$type') or collection} record, not a post")
-    author_view = view.get("author")
+    record_type = record.get("$type", POST_COLLECTION)
+    if collection != POST_COLLECTION or record_type != POST_COLLECTION:
+        shown = record_type if type(record_type) is str and record_type else collection
+        raise MalformedPage(f": {optional_text(shown[:100], '$type')} record, not a post")
+    author_view = optional_dict(view.get("author"), ".author")
     author = None
-    if type(author_view) is dict and type(author_view.get("did")) is str:
+    if author_view is not None and type(author_view.get("did")) is str:
         try:
             author = _account(author_view, retrieved_at)
         except MalformedPage:
@@ -238,14 +275,14 @@ def _post_from_view(view: Any, retrieved_at: str) -> tuple[Post, Account | None]
 
 def _post_from_commit(event: Mapping[str, Any], commit: Mapping[str, Any], retrieved_at: str) -> Post:
     did, rkey, record = event.get("did"), commit.get("rkey"), commit.get("record")
-    if not isinstance(did, str) or not did.startswith("did:"):
+    if not is_did(did):
         raise MalformedPage(".did: not a DID")
-    if not isinstance(rkey, str) or not rkey or "/" in rkey:
+    if type(rkey) is not str or not _RECORD_KEY.fullmatch(rkey) or rkey in (".", ".."):
         raise MalformedPage(".commit.rkey: not a record key")
     if type(record) is not dict:
         raise MalformedPage(".commit.record: not an object")
     time_us = event.get("time_us")
-    event_ms = time_us // 1000 if type(time_us) is int and time_us > 0 else None
+    event_ms = time_us // 1000 if type(time_us) is int and _EARLIEST_US <= time_us < _LATEST_US else None
     created_at, ts = _created(record, ".commit.record", None, event_ms)
     # Nothing is known of the counters; the snapshot is as old as the event, so any post view wins later.
     metrics_at = epoch_stamp(event_ms)[0] if event_ms is not None else retrieved_at
@@ -270,29 +307,36 @@ def _created(record: Mapping[str, Any], field: str, indexed_at: Any, event_ms: i
 
 def _post(uri: str, did: str, rkey: str, handle: str | None, record: Mapping[str, Any], created_at: str, ts: int,
           view: Mapping[str, Any] | None, metrics_at: str) -> Post:
-    text = record.get("text")
-    text = text if isinstance(text, str) else ""
-    langs = record.get("langs")
-    lang = langs[0] if type(langs) is list and langs and isinstance(langs[0], str) else None
+    """The post; every field of the record it reads is checked (a wrong type rejects the post)."""
+    raw_text = record.get("text")
+    if raw_text is not None and type(raw_text) is not str:
+        raise wrong_type(".record.text", "a string", raw_text)
+    langs = optional_list(record.get("langs"), ".record.langs")
+    lang = optional_text(langs[0], ".record.langs[0]", MAX_LANG) if langs else None
+    optional_list(record.get("facets"), ".record.facets")
+    optional_list(record.get("tags"), ".record.tags")
     kind, ref = _kind(record)
     counts = view or {}
+    # Mentions first: their facets point at byte ranges of the text as the author wrote it.
+    mentions = _mentions(record, raw_text or "")
+    text = optional_text(raw_text, ".record.text", MAX_TEXT) or ""
     return Post(
         uid(uri), PLATFORM, uri, uid(did), created_at, ts, text, lang, kind, uid(ref) if ref else None,
         post_url(handle or did, rkey),
         counter(counts.get("likeCount")), counter(counts.get("repostCount")), counter(counts.get("replyCount")),
         counter(counts.get("quoteCount")), counter(counts.get("bookmarkCount")), None,
-        metrics_at, record_tags(record), _mentions(record, text))
+        metrics_at, record_tags(record), mentions)
 
 
 def _kind(record: Mapping[str, Any]) -> tuple[str, str | None]:
     """`reply` (to the parent), `quote` (of an embedded post) or `original`; a reply that quotes is a reply."""
-    reply = record.get("reply")
-    if type(reply) is dict:
+    reply = optional_dict(record.get("reply"), ".record.reply")
+    if reply is not None:
         parent = reply.get("parent")
         ref = parent.get("uri") if type(parent) is dict else None
         return "reply", ref if parse_at_uri(ref) else None
-    embed = record.get("embed")
-    if type(embed) is dict and embed.get("$type") in _QUOTE_EMBEDS:
+    embed = optional_dict(record.get("embed"), ".record.embed")
+    if embed is not None and embed.get("$type") in _QUOTE_EMBEDS:
         inner = embed.get("record")
         if type(inner) is dict and embed.get("$type") == "app.bsky.embed.recordWithMedia":
             inner = inner.get("record")
@@ -309,7 +353,7 @@ def _mentions(record: Mapping[str, Any], text: str) -> tuple[str, ...]:
     facets = record.get("facets")
     if type(facets) is not list or not text:
         return ()
-    encoded = text.encode("utf-8")
+    encoded = text.encode("utf-8", "surrogatepass")  # a lone surrogate must not stop the other mentions
     found: list[str] = []
     for facet in facets:
         if type(facet) is not dict or type(facet.get("features")) is not list:
@@ -325,8 +369,8 @@ def _mentions(record: Mapping[str, Any], text: str) -> tuple[str, ...]:
             piece = encoded[start:end].decode("utf-8")
         except UnicodeDecodeError:  # a range that cuts a character is not a handle
             continue
-        handle = piece.strip().lstrip("@").casefold()
-        if handle and not any(ch.isspace() for ch in handle):
+        handle = piece.strip().lstrip("@\uff20\ufe6b").casefold()
+        if len(handle) <= 253 and (_HANDLE.fullmatch(handle) or is_did(handle)):
             found.append(handle)
     return unique(found)
 
@@ -351,23 +395,24 @@ def _account(profile: Any, retrieved_at: str) -> Account:
     if type(profile) is not dict:
         raise MalformedPage(": not an object")
     did, handle = profile.get("did"), profile.get("handle")
-    if not isinstance(did, str) or not did.startswith("did:"):
+    if not is_did(did):
         raise MalformedPage(".did: not a DID")
-    # The AppView shows `handle.invalid` when a handle no longer resolves to its DID.
-    if not isinstance(handle, str) or not handle or handle == "handle.invalid":
+    # The AppView shows `handle.invalid` when a handle no longer resolves to its DID; anything that is not a
+    # handle at all is not shown as one either.
+    if (type(handle) is not str or len(handle) > 253 or handle == "handle.invalid"
+            or not _HANDLE.fullmatch(handle)):
         handle = did
     created = profile.get("createdAt")
     try:
         created_at = utc_stamp(created, ".createdAt")[0] if created else None
     except MalformedPage:
         created_at = None
-    name = profile.get("displayName")
     return Account(
         uid=uid(did),
         platform=PLATFORM,
         id=did,
         handle=handle.casefold(),
-        name=name if isinstance(name, str) and name else None,
+        name=optional_text(profile.get("displayName"), ".displayName", MAX_NAME),
         followers_count=counter(profile.get("followersCount")),
         following_count=counter(profile.get("followsCount")),
         posts_count=counter(profile.get("postsCount")),

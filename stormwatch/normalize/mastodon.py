@@ -7,6 +7,7 @@ fediverse address `username@domain`, which every instance agrees on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any
@@ -14,10 +15,30 @@ from urllib.parse import urlsplit
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, Post
-from .common import RecordKind, clean_tag, counter, epoch_seconds, unique, utc_stamp
+from .common import (
+    MAX_LANG,
+    MAX_NAME,
+    MAX_TEXT,
+    MAX_URL,
+    RecordKind,
+    clean_tag,
+    counter,
+    optional_dict,
+    optional_list,
+    optional_text,
+    type_name,
+    unique,
+    utc_stamp,
+    wrong_type,
+)
 
 PLATFORM = "mastodon"
 _VOID_TAGS = frozenset({"br", "img", "hr", "wbr"})  # elements without an end tag
+# Mastodon shows a status's quote one level deep, and a reblog of a reblog does not exist: deeper nesting in a
+# page is hostile (a thousand levels would exhaust the stack), so it is not followed.
+_MAX_NESTING = 3
+# Status HTML longer than this is cut before parsing (the text is cut to MAX_TEXT afterwards anyway).
+_MAX_HTML = 4 * MAX_TEXT
 
 
 def uid(key: str) -> str:
@@ -37,6 +58,8 @@ def normalize_timeline(body: Mapping[str, Any], retrieved_at: str) -> Batch:
     instance = body.get("instance")
     if instance is not None and not isinstance(instance, str):
         raise MalformedPage(f"instance is {type(instance).__name__}, not a string")
+    if instance is not None and not _INSTANCE.fullmatch(instance.strip()):
+        raise MalformedPage(f"instance: {instance[:60]!r} is not an instance name")
     if "statuses" not in body:
         raise MalformedPage("no statuses in the page")
     return normalize_statuses(body["statuses"], retrieved_at, instance)
@@ -78,8 +101,11 @@ def html_to_text(html: str) -> str:
     if "<" not in html and "&" not in html:
         return html.strip()
     parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser can still trip over odd declarations (`<![if`): keep what it read
+        pass
     return parser.text()
 
 
@@ -136,89 +162,95 @@ class _Reader:
         self.errors: list[str] = []
         self.uri_of_id: dict[str, str] = {}
 
-    def learn_ids(self, status: Any) -> None:
+    def learn_ids(self, status: Any, depth: int = 0) -> None:
         """Remember the local id -> uri of a status and of the statuses it carries (reblogged, quoted)."""
-        if type(status) is not dict:
+        if type(status) is not dict or depth > _MAX_NESTING:
             return
         native, uri = status.get("id"), status.get("uri")
-        if isinstance(native, str | int) and isinstance(uri, str) and uri:
+        if type(native) in (str, int) and type(uri) is str and uri:
             self.uri_of_id[str(native)] = uri
-        self.learn_ids(status.get("reblog"))
+        self.learn_ids(status.get("reblog"), depth + 1)
         quote = status.get("quote")
         if type(quote) is dict:
-            self.learn_ids(quote.get("quoted_status", quote.get("status")))
+            self.learn_ids(quote.get("quoted_status", quote.get("status")), depth + 1)
 
     def post(self, status: Any) -> Post:
         """One status as a post; a MalformedPage message starts with the field (`.uri: …`) for the caller."""
         if type(status) is not dict:
             raise MalformedPage(": not an object")
-        original = status.get("reblog")
+        original = optional_dict(status.get("reblog"), ".reblog")
         if original is not None:
-            if type(original) is not dict:
-                raise MalformedPage(".reblog: not an object")
             try:
-                shared = self._post(original, None)
+                shared = self._post(original, None, 1)
             except MalformedPage as exc:
                 raise MalformedPage(f".reblog{exc}") from None
             self.context.setdefault(shared.uid, shared)
-            return self._post(status, shared)
-        return self._post(status, None)
+            return self._post(status, shared, 0)
+        return self._post(status, None, 0)
 
-    def _post(self, status: dict[str, Any], shared: Post | None) -> Post:
-        """A status as a post; `shared` is the original when the status is a reblog of it."""
-        uri = status.get("uri")
-        if not isinstance(uri, str) or not uri:
-            raise MalformedPage(".uri: missing")
+    def _post(self, status: dict[str, Any], shared: Post | None, depth: int) -> Post:
+        """A status as a post; `shared` is the original when the status is a reblog of it.
+
+        Every field read is checked: a wrong type or an impossible value rejects the status (and only it).
+        """
+        uri = _status_uri(status.get("uri"))
         created_at, ts = _timestamp(status.get("created_at"), ".created_at")
         author = self._account(status.get("account"))
-        kind, ref_uid = ("repost", shared.uid) if shared is not None else self._reference(status)
+        kind, ref_uid = ("repost", shared.uid) if shared is not None else self._reference(status, depth)
         if shared is not None:
             # A reblog has no content of its own: it shows the original, as an X repost does.
             text, lang, tags, mentions = shared.text, shared.lang, shared.tags, shared.mentions
         else:
             content = status.get("content")
-            text = html_to_text(content) if isinstance(content, str) else ""
-            language = status.get("language")
-            lang = language if isinstance(language, str) and language else None
-            tags = unique([t for t in (clean_tag(tag.get("name")) for tag in _dicts(status.get("tags"))) if t])
-            mentions = unique([h for h in (self._handle_of(m) for m in _dicts(status.get("mentions"))) if h])
+            if content is not None and type(content) is not str:
+                raise wrong_type(".content", "a string", content)
+            text = optional_text(html_to_text(content[:_MAX_HTML]) if content else None, ".content", MAX_TEXT) or ""
+            lang = optional_text(status.get("language"), ".language", MAX_LANG)
+            tags = unique([t for t in (clean_tag(tag.get("name")) for tag in _dicts(status.get("tags"), ".tags"))
+                           if t])
+            mentions = unique([h for h in (self._handle_of(m) for m in _dicts(status.get("mentions"), ".mentions"))
+                               if h])
         url = status.get("url")
+        if url is not None and type(url) is not str:
+            raise wrong_type(".url", "a string", url)
         return Post(
-            uid(uri), PLATFORM, uri, author.uid, created_at, ts, text, lang, kind, ref_uid,
-            url if isinstance(url, str) and url else None,
+            uid(uri), PLATFORM, uri, author.uid, created_at, ts, text, lang, kind, ref_uid, _web_url(url),
             counter(status.get("favourites_count")), counter(status.get("reblogs_count")),
             counter(status.get("replies_count")), counter(status.get("quotes_count")), None, None,
             self.retrieved_at, tags, mentions)
 
-    def _reference(self, status: dict[str, Any]) -> tuple[str, str | None]:
+    def _reference(self, status: dict[str, Any], depth: int) -> tuple[str, str | None]:
         """(kind, referenced post uid) of a status that is not a reblog: reply outranks quote, as on X."""
         parent = status.get("in_reply_to_id")
         if parent is not None:
+            if type(parent) not in (str, int):
+                raise wrong_type(".in_reply_to_id", "an id", parent)
             parent_uri = self.uri_of_id.get(str(parent))
             return "reply", uid(parent_uri) if parent_uri else None
-        quote = status.get("quote")
-        if type(quote) is not dict:
+        quote = optional_dict(status.get("quote"), ".quote")
+        if quote is None:
             return "original", None
         quoted = quote.get("quoted_status", quote.get("status"))
-        if type(quoted) is dict:
+        if type(quoted) is dict and depth < _MAX_NESTING:
             try:
-                context = self._post(quoted, None)
+                context = self._post(quoted, None, depth + 1)
             except MalformedPage as exc:
-                self.errors.append(f"quoted status{exc}, skipped")
+                self.errors.append(f"quoted status{exc}, not kept")
                 return "quote", None
             self.context.setdefault(context.uid, context)
             return "quote", context.uid
         # A shallow quote names the quoted status by local id only; a pending or revoked quote not at all.
         quoted_id = quote.get("quoted_status_id")
-        quoted_uri = self.uri_of_id.get(str(quoted_id)) if quoted_id is not None else None
+        quoted_uri = self.uri_of_id.get(str(quoted_id)) if type(quoted_id) in (str, int) else None
         return "quote", uid(quoted_uri) if quoted_uri else None
 
     def _account(self, account: Any) -> Account:
         if type(account) is not dict:
-            raise MalformedPage(".account: missing")
+            raise MalformedPage(".account: missing" if account is None else
+                                f".account: expected an object, got {type_name(account)}")
         handle = self._handle_of(account, keep_case=True)
         if handle is None:
-            raise MalformedPage(".account: no username and domain")
+            raise MalformedPage(".account: no valid username and domain")
         address = handle.lower()
         key = uid(address)
         created = account.get("created_at")
@@ -228,10 +260,9 @@ class _Reader:
                 created_at = _timestamp(created, ".account.created_at")[0]
             except MalformedPage as exc:
                 self.errors.append(f"account {handle}{exc}")
-        name = account.get("display_name")
         snapshot = Account(
             uid=key, platform=PLATFORM, id=address, handle=handle,
-            name=name if isinstance(name, str) and name else None,
+            name=optional_text(account.get("display_name"), ".account.display_name", MAX_NAME),
             followers_count=counter(account.get("followers_count")),
             following_count=counter(account.get("following_count")),
             posts_count=counter(account.get("statuses_count")),
@@ -242,7 +273,8 @@ class _Reader:
 
     def _handle_of(self, account: dict[str, Any], *, keep_case: bool = False) -> str | None:
         """`username@domain` of an account or mention entity; lower-cased unless `keep_case` (for display:
-        fediverse addresses are case-blind, so keys are always lower-case), the domain always."""
+        fediverse addresses are case-blind, so keys are always lower-case), the domain always. None unless it
+        has the shape of a fediverse address (so no stranger's text becomes a handle)."""
         acct = account.get("acct")
         if isinstance(acct, str) and "@" in acct.strip("@"):
             username, _, domain = acct.strip("@").partition("@")
@@ -254,20 +286,48 @@ class _Reader:
             username, domain = local.strip("@"), self.domain or _host(account.get("url")) or ""
         if not username or not domain:
             return None
-        return f"{username if keep_case else username.lower()}@{domain.lower()}"
+        address = f"{username if keep_case else username.lower()}@{domain.lower()}"
+        return address if len(address) <= 320 and _ADDRESS.fullmatch(address) else None
+
+
+# An instance's name (`mastodon.social`, `localhost:3000`) and an account's fediverse address on it.
+_INSTANCE = re.compile(r"[\w-]+(?:\.[\w-]+)*(?::\d{1,5})?")
+_ADDRESS = re.compile(r"\w+(?:[.-]\w+)*@" + _INSTANCE.pattern)
+
+
+def _status_uri(uri: Any) -> str:
+    """A status's ActivityPub uri, its key everywhere: an http(s) address without blanks or control characters."""
+    if not isinstance(uri, str) or not uri:
+        raise MalformedPage(".uri: missing" if uri is None or uri == "" else
+                            f".uri: expected a string, got {type_name(uri)}")
+    if len(uri) > MAX_URL or not uri.startswith(("https://", "http://")) or not uri.isprintable() or " " in uri:
+        raise MalformedPage(f".uri: {uri[:60]!r} is not an http(s) address")
+    return uri
+
+
+def _web_url(url: str | None) -> str | None:
+    """A status's web address when it is an http(s) address (anything else is not a link worth keeping)."""
+    if (not url or len(url) > MAX_URL or not url.startswith(("https://", "http://")) or not url.isprintable()
+            or " " in url):
+        return None
+    return url
 
 
 def _timestamp(text: Any, where: str) -> tuple[str, int]:
-    """Mastodon's own `2021-02-07T16:00:00.000Z` is already the stored form; anything else is parsed."""
-    if type(text) is str and len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
-        return text, epoch_seconds(text)
+    """Mastodon's own `2021-02-07T16:00:00.000Z` is already the stored form (checked); anything else is parsed."""
     if not isinstance(text, str) or not text:
-        raise MalformedPage(f"{where}: missing")
+        raise MalformedPage(f"{where}: missing" if text is None or text == "" else
+                            f"{where}: expected a timestamp, got {type_name(text)}")
     return utc_stamp(text, where)
 
 
-def _dicts(items: Any) -> list[dict[str, Any]]:
-    return [item for item in items if type(item) is dict] if isinstance(items, list) else []
+def _dicts(items: Any, where: str) -> list[dict[str, Any]]:
+    """A list of objects (tags, mentions): each must be an object."""
+    found = optional_list(items, where)
+    for index, item in enumerate(found):
+        if type(item) is not dict:
+            raise wrong_type(f"{where}[{index}]", "an object", item)
+    return found
 
 
 def _host(url: Any) -> str | None:

@@ -7,8 +7,24 @@ from typing import Any
 
 from ..errors import MalformedPage
 from ..models import Account, Batch, CountBucket, Post
-from ..platforms import snowflake_ms
-from .common import RecordKind, clean_tag, counter, epoch_seconds, epoch_stamp, unique, utc_moment, utc_stamp
+from ..platforms import X, snowflake_ms
+from .common import (
+    MAX_LANG,
+    MAX_NAME,
+    MAX_TEXT,
+    RecordKind,
+    clean_tag,
+    counter,
+    epoch_stamp,
+    numeric_id,
+    optional_dict,
+    optional_list,
+    optional_text,
+    unique,
+    utc_moment,
+    utc_stamp,
+    wrong_type,
+)
 
 PLATFORM = "x"
 # Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
@@ -31,20 +47,23 @@ def normalize_page(body: Mapping[str, Any], retrieved_at: str) -> Batch:
     """
     if not isinstance(body, Mapping):
         raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
-    data = body.get("data", [])
+    data = body.get("data")
     if isinstance(data, Mapping):  # single-post lookups return one object
         data = [data]
+    if data is None:
+        data = []
     if not isinstance(data, list):
         raise MalformedPage(f"data is {type(data).__name__}, not a list")
-    includes = body.get("includes", {})
+    includes = body.get("includes")
+    if includes is None:
+        includes = {}
     if not isinstance(includes, Mapping):
         raise MalformedPage(f"includes is {type(includes).__name__}, not an object")
-    included_users = includes.get("users", [])
-    included_tweets = includes.get("tweets", [])
-    if not isinstance(included_users, list) or not isinstance(included_tweets, list):
-        raise MalformedPage("includes.users / includes.tweets must be lists")
+    included_users = optional_list(includes.get("users"), "includes.users")
+    included_tweets = optional_list(includes.get("tweets"), "includes.tweets")
 
-    errors: list[str] = [_api_error_text(e) for e in body.get("errors", []) or []]
+    api_errors = body.get("errors")
+    errors: list[str] = [_api_error_text(e) for e in api_errors] if type(api_errors) is list else []
     accounts: list[Account] = []
     handles: dict[str, str] = {}
     for index, user in enumerate(included_users):
@@ -68,6 +87,7 @@ def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
     data = body.get("data", [])
     if not isinstance(data, list):
         raise MalformedPage(f"data is {type(data).__name__}, not a list")
+    # One broken bucket rejects the page: half a page of counts would show a coverage gap that is not there.
     buckets = []
     for index, item in enumerate(data):
         where = f"data[{index}]"
@@ -78,6 +98,8 @@ def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
             raise MalformedPage(f"{where}: no tweet_count / post_count")
         start = utc_moment(item.get("start"), f"{where}.start")
         end = utc_moment(item.get("end"), f"{where}.end")
+        if end <= start:
+            raise MalformedPage(f"{where}: ends before it starts")
         buckets.append(CountBucket(start=start, end=end, count=count))
     return buckets
 
@@ -87,7 +109,8 @@ def normalize_flattened_post(tweet: Mapping[str, Any], retrieved_at: str) -> Bat
     if not isinstance(tweet, Mapping):
         raise MalformedPage(f"post is {type(tweet).__name__}, not a JSON object")
     users = [tweet["author"]] if isinstance(tweet.get("author"), dict) else []
-    referenced = [r for r in tweet.get("referenced_tweets") or () if isinstance(r, dict) and "text" in r]
+    references = tweet.get("referenced_tweets")
+    referenced = [r for r in references if isinstance(r, dict) and "text" in r] if type(references) is list else []
     for reference in referenced:
         if isinstance(reference.get("author"), dict):
             users.append(reference["author"])
@@ -104,47 +127,56 @@ def is_counts_page(body: Mapping[str, Any]) -> bool:
     return isinstance(meta, Mapping) and ("total_tweet_count" in meta or "total_post_count" in meta)
 
 
-def _canonical_time(text: Any, where: str) -> str:
-    """X's own `2021-02-07T16:00:00.000Z` is already the stored form; anything else is parsed."""
-    if type(text) is str and len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z":
-        return text
-    return utc_stamp(text, where)[0]
-
-
 def _count(value: Any) -> int | None:
-    return value if type(value) is int and value >= 0 else counter(value)
+    return value if type(value) is int and 0 <= value <= 2**63 - 1 else counter(value)
 
 
 def _api_error_text(error: Any) -> str:
-    if not isinstance(error, Mapping):
-        return str(error)[:300]
-    title = error.get("title") or "error"
-    detail = error.get("detail") or error.get("message") or ""
-    return f"{title}: {detail}".strip().rstrip(":")[:300]
+    """One of a page's `errors` as a line for the run record (the API's words: a stranger's text, cleaned)."""
+    if type(error) is not dict:
+        return optional_text(str(error)[:300], "error") or "error"
+    title = error.get("title")
+    detail = error.get("detail") or error.get("message")
+    text = f"{title if type(title) is str and title else 'error'}: {detail if type(detail) is str else ''}"
+    return optional_text(text.strip().rstrip(":")[:300], "error") or "error"
 
 
 def _account(user: Any, retrieved_at: str, errors: list[str], where: str) -> Account | None:
-    if type(user) is not dict or not isinstance(user.get("id"), str | int):
-        errors.append(f"{where}: user without an id, skipped")
+    try:
+        return _user(user, retrieved_at, errors, where)
+    except MalformedPage as exc:
+        errors.append(f"{where}{exc}, skipped")
         return None
-    native = str(user["id"])
-    metrics = user.get("public_metrics") or {}
+
+
+def _user(user: Any, retrieved_at: str, errors: list[str], where: str) -> Account:
+    """One user; a MalformedPage message starts with the field (`.username: …`) for the caller to place."""
+    if type(user) is not dict:
+        raise MalformedPage(": not an object")
+    native = numeric_id(user.get("id"), ".id")
+    handle = user.get("username")
+    if handle is None:
+        handle = native
+    elif type(handle) is not str or not X.handles.is_valid(handle):
+        raise MalformedPage(f".username: {str(handle)[:40]!r} is not an X username")
+    metrics = optional_dict(user.get("public_metrics"), ".public_metrics") or _NO_METRICS
     created = user.get("created_at")
     try:
-        created_at = _canonical_time(created, f"{where}.created_at") if created else None
+        created_at = utc_stamp(created, f"{where}.created_at")[0] if created else None
     except MalformedPage as exc:
         errors.append(str(exc))
         created_at = None
+    verified = user.get("verified")
     return Account(
         uid=uid(native),
         platform=PLATFORM,
         id=native,
-        handle=str(user.get("username") or native),
-        name=user.get("name"),
+        handle=handle,
+        name=optional_text(user.get("name"), ".name", MAX_NAME),
         followers_count=_count(metrics.get("followers_count")),
         following_count=_count(metrics.get("following_count")),
         posts_count=_count(metrics.get("tweet_count", metrics.get("post_count"))),
-        verified=user.get("verified") if isinstance(user.get("verified"), bool) else None,
+        verified=verified if type(verified) is bool else None,
         created_at=created_at,
         updated_at=retrieved_at,
     )
@@ -162,54 +194,68 @@ def _posts(items: list[Any], section: str, retrieved_at: str, handles: dict[str,
 
 
 def _post(tweet: Any, retrieved_at: str, handles: dict[str, str]) -> Post:
-    """One post; a MalformedPage message starts with the field (`.created_at: …`) for the caller to place."""
+    """One post; a MalformedPage message starts with the field (`.created_at: …`) for the caller to place.
+
+    Every field read is checked: a wrong type, an id that is not a 64-bit number or an impossible time rejects
+    the post (and only it).
+    """
     if type(tweet) is not dict:
         raise MalformedPage(": not an object")
-    raw_id = tweet.get("id")
-    native = raw_id if type(raw_id) is str else str(raw_id)
-    if not native.isdigit():
-        raise MalformedPage(": no numeric id")
+    native = numeric_id(tweet.get("id"), ".id")
     created = tweet.get("created_at")
     if created:
-        created_at = _canonical_time(created, ".created_at")
-        ts = epoch_seconds(created_at)
+        created_at, ts = utc_stamp(created, ".created_at")
     else:  # default-field responses omit created_at; the snowflake id carries it
-        created_at, ts = epoch_stamp(snowflake_ms(native))
+        created_at, ts = epoch_stamp(snowflake_ms(native), ".id (as a time)")
     kind, ref_id = "original", None
-    references = tweet.get("referenced_tweets")
-    if references:
-        for reference in references:
-            ref_kind = _KIND_OF_REFERENCE.get(reference.get("type")) if type(reference) is dict else None
-            if ref_kind and (kind == "original" or _KIND_RANK[ref_kind] < _KIND_RANK[kind]):
-                kind, ref_id = ref_kind, str(reference.get("id"))
+    for index, reference in enumerate(optional_list(tweet.get("referenced_tweets"), ".referenced_tweets")):
+        if type(reference) is not dict:
+            raise wrong_type(f".referenced_tweets[{index}]", "an object", reference)
+        ref_type = reference.get("type")
+        ref_kind = _KIND_OF_REFERENCE.get(ref_type) if type(ref_type) is str else None
+        if ref_kind and (kind == "original" or _KIND_RANK[ref_kind] < _KIND_RANK[kind]):
+            kind, ref_id = ref_kind, numeric_id(reference.get("id"), f".referenced_tweets[{index}].id")
     author = tweet.get("author_id")
-    author_id = (author if type(author) is str else str(author)) if author is not None else None
-    entities = tweet.get("entities")
+    author_id = numeric_id(author, ".author_id") if author is not None else None
+    entities = optional_dict(tweet.get("entities"), ".entities")
     tags: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
     if entities:
-        hashtags = entities.get("hashtags")
+        hashtags = optional_list(entities.get("hashtags"), ".entities.hashtags")
         if hashtags:
-            tags = unique([t for t in (clean_tag(h.get("tag")) for h in hashtags if type(h) is dict) if t])
-        named = entities.get("mentions")
+            tags = unique([t for t in (clean_tag(item.get("tag")) for item in _entities(hashtags, ".entities.hashtags"))
+                           if t])
+        named = optional_list(entities.get("mentions"), ".entities.mentions")
         if named:
-            mentions = unique([str(m["username"]).casefold() for m in named if type(m) is dict and m.get("username")])
-    metrics = tweet.get("public_metrics") or _NO_METRICS
+            mentions = unique([h.casefold() for h in (item.get("username")
+                                                      for item in _entities(named, ".entities.mentions"))
+                               if type(h) is str and X.handles.is_valid(h)])
+    metrics = optional_dict(tweet.get("public_metrics"), ".public_metrics") or _NO_METRICS
     text = tweet.get("text")
-    note = tweet.get("note_tweet")  # long posts carry their full text here
-    if type(note) is dict and type(note.get("text")) is str:
+    note = optional_dict(tweet.get("note_tweet"), ".note_tweet")  # long posts carry their full text here
+    if note is not None and type(note.get("text")) is str:
         text = note["text"]
-    text = _unescape(text) if type(text) is str else ""
+    text = optional_text(_unescape(text) if type(text) is str else text, ".text", MAX_TEXT) or ""
+    lang = tweet.get("lang")
+    lang = optional_text(lang, ".lang", MAX_LANG) if lang is not None else None
     reposts = metrics.get("retweet_count")
     return Post(
         f"x:{native}", PLATFORM, native, f"x:{author_id}" if author_id else None, created_at, ts, text,
-        tweet.get("lang"), kind, f"x:{ref_id}" if ref_id else None,
+        lang, kind, f"x:{ref_id}" if ref_id else None,
         f"https://x.com/{(handles.get(author_id) if author_id else None) or 'i/web'}/status/{native}",
         _count(metrics.get("like_count")),
         _count(reposts if reposts is not None else metrics.get("repost_count")),
         _count(metrics.get("reply_count")), _count(metrics.get("quote_count")),
         _count(metrics.get("bookmark_count")), _count(metrics.get("impression_count")),
         retrieved_at, tags, mentions)
+
+
+def _entities(items: list[Any], where: str) -> list[dict[str, Any]]:
+    """Hashtag or mention entities: each an object."""
+    for index, item in enumerate(items):
+        if type(item) is not dict:
+            raise wrong_type(f"{where}[{index}]", "an object", item)
+    return items
 
 
 _NO_METRICS: dict[str, Any] = {}
@@ -226,7 +272,8 @@ def _unescape(text: str) -> str:
 
 def _is_api_response(body: dict[str, Any]) -> bool:
     """An X API v2 response (search, lookup, counts) or a twarc2 line."""
-    return "data" in body or "includes" in body or ("meta" in body and "result_count" in body.get("meta", {}))
+    meta = body.get("meta")
+    return "data" in body or "includes" in body or (type(meta) is dict and "result_count" in meta)
 
 
 def _is_counts_response(body: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..config import CampaignConfig, Config
+from ..errors import StormwatchError
 from ..metrics import Window
 from ..store import Store
 from .charts import write_charts
@@ -35,14 +36,17 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)
     policy = NamingPolicy.for_campaign(campaign, names or config.report.names, config.report.pseudonymize_below)
     parent = Path(out_dir) if out_dir is not None else config.report.out_dir
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StormwatchError(f"{parent}: cannot make the reports folder: {exc.strerror or exc}") from None
     final = _free_folder(parent, folder_name(campaign.name, generated_at))
     # Written under a hidden working name, renamed when complete: an interrupted report leaves no lookalike.
     working = parent / f".{final.name}.partial"
     shutil.rmtree(working, ignore_errors=True)
-    working.mkdir(mode=0o700)  # the folder can name participants: readable by its owner only
     export = None
     try:
+        working.mkdir(mode=0o700)  # the folder can name participants: readable by its owner only
         # Pseudonyms are assigned here, once, before the posts export starts reading them.
         namer, contributors = name_accounts(store, campaign, window, policy)
         authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
@@ -58,10 +62,13 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
         files = sorted([*DATA_FILES, *(chart.file for chart in charts)])
         write_summary_json(working / "summary.json", summary_json(content, files, generated_at))
         working.rename(final)
-    except BaseException:
+    except BaseException as exc:
         if export is not None:
             cancel_export(export)
         shutil.rmtree(working, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk, a quota, a folder that went away: one line, nothing left behind
+            raise StormwatchError(f"{final}: cannot write the report: {exc.strerror or exc}; nothing was "
+                                  "left behind") from None
         raise
     return final
 

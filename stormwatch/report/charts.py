@@ -26,6 +26,7 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from ..normalize.text import one_line
 from ..platforms import PLATFORMS
 from .content import ReportContent, SourceCoverage, account_label, bucket_phrase, platform_name
 
@@ -85,8 +86,8 @@ def _styled(draw: Callable[P, R]) -> Callable[P, R]:
 
 
 def _plain(text: str) -> str:
-    """Data as literal chart text: `$` would otherwise start matplotlib math mode."""
-    return text.replace("$", r"\$").replace("\n", " ")
+    """Data as literal chart text, on one line: controls stripped; `$` would otherwise start matplotlib math mode."""
+    return one_line(text).replace("$", r"\$")
 
 
 def _short(text: str, limit: int = 32) -> str:

@@ -131,6 +131,10 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
         f"by stormwatch {content.version}.",
     )
     blocks: list[Block] = []
+    if not content.namer.labels_stable:
+        blocks.append(Paragraph("The database was read-only when this report was made, so accounts that had no "
+                                "pseudonym yet got one for this report only: their labels will differ in the next "
+                                "report. Do not compare labels across reports.", note=True))
     if not content.has_posts:
         blocks.append(Paragraph("No campaign posts were collected in this window. The figures below are zero and "
                                 "the charts are empty; check the window and the collection runs under Methods.",
@@ -344,9 +348,10 @@ def _methods(content: ReportContent) -> list[Block]:
         items.append("Collection gaps: no platform counts were fetched, so gaps cannot be measured.")
     items.append(content.policy.statement())
     if content.policy.pseudonymized:
+        stable = ("stay the same in every report of this campaign" if content.namer.labels_stable else
+                  "were not all stored (the database was read-only), so some will differ in the next report")
         items.append(f"{number(content.hidden_contributors)} of {number(len(content.contributors))} contributors "
-                     "appear under a pseudonym in this report. The "
-                     "labels are random and stay the same in every report of this campaign; they cannot be "
+                     f"appear under a pseudonym in this report. The labels are random and {stable}; they cannot be "
                      "worked back to a handle from the report. A post id or URL would name its author, so "
                      "posts.csv gives them only for named accounts. Quoted post texts and exact times can still "
                      "be searched on the platform: share the CSV files only with people you trust.")

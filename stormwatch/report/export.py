@@ -119,7 +119,7 @@ def write_part(job: dict[str, Any]) -> Iterator[int]:
     policy = NamingPolicy.for_campaign(campaign, job["names"], config.report.pseudonymize_below)
     with Path(job["naming"]).open("rb") as handle:
         naming = pickle.load(handle)  # written by the report process that started this one
-    with Store.open(Path(job["database"]), create=False) as store:
+    with Store.open_for_reading(Path(job["database"])) as store:
         namer = Namer.from_state(policy, naming["namer"])
         rows = export_posts(namer, naming["authors"], store, campaign.name, part, campaign.timezone,
                             Path(job["path"]), header=job["header"])

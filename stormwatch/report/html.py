@@ -1,15 +1,17 @@
 """report.html: one self-contained, printable file (inline CSS, charts as data URIs, no requests at all).
 
-Everything from the data is escaped with `html.escape`; a Content-Security-Policy forbids scripts and any
+Everything from the data is escaped with `html.escape`, control characters stripped first (`strip_controls`: a
+second line of defence for rows stored by older releases); a Content-Security-Policy forbids scripts and any
 resource that is not inline, so even a mistake could not make the page fetch or run anything.
 """
 
 from __future__ import annotations
 
 import base64
-from html import escape
+import html
 from pathlib import Path
 
+from ..normalize.text import strip_controls
 from .document import Block, Bullets, Cell, Chart, Document, Heading, Link, Paragraph, Table
 
 # No scripts, no fonts, no remote images: inline styles and data: images only.
@@ -49,6 +51,11 @@ footer { margin-top: 2.5rem; font-size: 0.85rem; color: #555; }
   a { color: inherit; text-decoration: none; }
 }
 """
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """Text as HTML that shows it literally: control characters stripped, markup characters escaped."""
+    return html.escape(strip_controls(text), quote)
 
 
 def render_html(document: Document, folder: Path) -> str:

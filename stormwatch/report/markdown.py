@@ -1,13 +1,14 @@
 """report.md: the same report in Markdown, charts referenced by their PNG files next to it.
 
-Data is escaped so that no Markdown viewer renders it as formatting, links, mentions or HTML: Markdown
-punctuation gets a backslash and `<`, `>` and `&` become entities.
+Data is escaped so that no Markdown viewer renders it as formatting, links, mentions or HTML: control characters
+are stripped (`strip_controls`), Markdown punctuation gets a backslash and `<`, `>` and `&` become entities.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
+from ..normalize.text import strip_controls
 from .document import Block, Bullets, Cell, Chart, Document, Heading, Link, Paragraph, Table
 
 # Punctuation that means something mid-line in CommonMark or GitHub Markdown (emphasis, code, links, table cells,
@@ -18,9 +19,10 @@ _WHITESPACE = {"\n": " ", "\r": " ", "\t": " "}
 
 
 def escape_markdown(text: str) -> str:
-    """Text shown literally by every Markdown viewer: punctuation escaped, HTML neutralized, one line."""
+    """Text shown literally by every Markdown viewer: controls stripped, punctuation escaped, HTML neutralized,
+    one line."""
     out = []
-    for char in text:
+    for char in strip_controls(text):
         if char in _BACKSLASHED:
             out.append("\\" + char)
         elif char in _ENTITIES:

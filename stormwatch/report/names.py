@@ -6,11 +6,15 @@ stable `participant-xxxx` label, and its display name is never written. Labels a
 reads anything, by one store call for every account it may show (`Namer.for_report`); afterwards a Namer only
 reads, and an account that somehow has no label is shown hidden, never named. Post texts are rewritten
 default-deny: a mentioned handle stays only when it is known to be named, a known smaller account becomes its
-label, and a handle we know nothing about becomes `@[hidden]`.
+label, and a handle we know nothing about becomes `@[hidden]`. Every way a platform writes a mention (`@`, `＠`,
+`﹫`) or a link to an account or post (with or without a scheme or `www.`: `x.com/NAME`, `bsky.app/profile/NAME`,
+`NAME.bsky.social`, `INSTANCE/@NAME`, `INSTANCE/users/NAME`, `at://…`) counts, as `platforms.py` lists them; a
+link stays only when it names an account the report names, and is otherwise replaced whole by `[link]`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from typing import Any
 
 from ..config import CampaignConfig
 from ..errors import StormwatchError
+from ..platforms import PLATFORMS
 from ..store import Store
 from ..store.pseudonyms import LABEL_SHAPE
 from .rows import KnownAccount
@@ -30,13 +35,16 @@ HIDDEN_LINK = "[link]"
 # How an account is shown when it has no handle to show, or should be hidden and has no label.
 HIDDEN_ACCOUNT = HIDDEN_MENTION.lstrip("@")
 
-# Links go in pseudonymized texts: a short link can expand to `x.com/<handle>/status/...` of a hidden author.
-_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-# A mention: `@handle`, `@name.bsky.social`, `@user@mastodon.social`. \w (not just ASCII) so a handle in any
-# script is caught: hiding a word too many is safe, naming a person is not.
-_MENTION = re.compile(r"@(\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?)")
-_LINK_OR_MENTION = re.compile(f"{_LINK.pattern}|{_MENTION.pattern}", re.IGNORECASE)
+# Any other web link goes in pseudonymized texts: a short link can expand to `x.com/<handle>/status/...`.
+_LINK = r"(?:https?://|www\.)\S+"
+# The last resort for mentions: any at-sign before a word, even inside a word (`me@example.org`). \w (not just
+# ASCII) so a handle in any script is caught: hiding a word too many is safe, naming a person is not.
+_ANY_MENTION = r"[@\uff20\ufe6b](?P<handle>\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?)"
 _LEADING_WORD = re.compile(r"\w+")
+_GROUP_NAMES = re.compile(r"\(\?P<(handle|post|instance|remote)>")
+# A word that may hold a mention or a link: an at-sign, a slash, or a bare Bluesky handle (`name.bsky.social`).
+_MAY_NAME = re.compile(r"[@\uff20\ufe6b/]|bsky\.social", re.IGNORECASE)
+_WORD_CACHE_LIMIT = 200_000
 # Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
 _TEXT_CACHE_LIMIT = 20_000
 
@@ -95,14 +103,19 @@ class Namer:
         self._shown: dict[str, tuple[str, bool]] = {}
         self._mentions: dict[str, dict[str, str]] = {}
         self._texts: dict[tuple[str, str], str] = {}
+        self._words: dict[str, dict[str, str]] = {}  # per platform: a word of a text -> as the report shows it
+        # False when some labels could not be stored (a read-only database): they hold for this report only.
+        self.labels_stable = True
         # (platform, case-folded handle) -> the account mentions of it refer to.
         self._directory: dict[tuple[str, str], KnownAccount] = {}
+        self._by_uid: dict[str, KnownAccount] = {}  # links can name Bluesky accounts by DID
         for account in known:
             key = (account.platform, account.handle.casefold())
             held = self._directory.get(key)
             # Two accounts once held the same handle: the smaller one decides, so nobody is named by mistake.
             if held is None or account.followers < held.followers:
                 self._directory[key] = account
+            self._by_uid[account.uid] = account
 
     @classmethod
     def for_report(cls, store: Store, campaign: CampaignConfig, policy: NamingPolicy,
@@ -118,6 +131,7 @@ class Namer:
             hidden.extend(a.uid for a in namer._directory.values() if not policy.is_named(a.handle, a.followers))
             if hidden:
                 namer._labels.update(store.assign_pseudonyms(campaign.name, hidden))
+                namer.labels_stable = store.labels_not_stored == 0
         return namer
 
     def state(self) -> dict[str, Any]:
@@ -173,19 +187,53 @@ class Namer:
             self._texts.clear()
         known = self._mentions.setdefault(platform, {})
 
+        pattern, forms = _text_forms()
+
         def replace(match: re.Match[str]) -> str:
-            handle = match[1]
-            if handle is None:
+            index = int(match.lastgroup[1:])  # type: ignore[index]  # the alternative that matched: `f<index>`
+            kind, form_platform = forms[index]
+            if kind == "url":
                 return HIDDEN_LINK
+            handle = match[f"handle_{index}"]
+            if kind == "link":
+                groups = match.groupdict()
+                instance = groups.get(f"remote_{index}") or groups.get(f"instance_{index}")
+                return match[0] if self._names_link(form_platform, handle, instance) else HIDDEN_LINK
             replacement = known.get(handle)
             if replacement is None:
                 replacement = known[handle] = self._mention(handle, platform)
             return replacement
 
-        # One pass for links and mentions; the leftmost match wins, so an `@name` inside a URL goes with the URL.
-        rewritten = _LINK_OR_MENTION.sub(replace, text)
+        # The full pattern is slow (twenty alternatives, each tried at every character), but no form spans a
+        # space: it runs once per distinct space-separated word (words repeat across a campaign's posts), and
+        # not at all on a text without an at-sign, a slash or a Bluesky domain. Within a word, the leftmost
+        # match wins, so an `@name` inside a URL goes with the URL.
+        if _MAY_NAME.search(text) is None:
+            rewritten = text
+        else:
+            words = self._words.setdefault(platform, {})
+            if len(words) >= _WORD_CACHE_LIMIT:
+                words.clear()
+            parts = text.split(" ")
+            for index, word in enumerate(parts):
+                done = words.get(word)
+                if done is None:
+                    done = words[word] = pattern.sub(replace, word) if _MAY_NAME.search(word) else word
+                parts[index] = done
+            rewritten = " ".join(parts)
         self._texts[key] = rewritten
         return rewritten
+
+    def _names_link(self, platform: str, handle: str, instance: str | None) -> bool:
+        """Whether a link to `handle` (at `instance`, on Mastodon) on `platform` names an account the report names."""
+        address = f"{handle}@{instance}" if platform == "mastodon" and instance else handle
+        folded = address.casefold()
+        if folded in self.policy.always_named or handle.casefold() in self.policy.always_named:
+            return True
+        account = self._directory.get((platform, folded))
+        if account is None and folded.startswith("did:"):
+            account = self._by_uid.get(f"{platform}:{address}")
+        return account is not None and self.is_named(account.handle, account.followers)
 
     def _mention(self, handle: str, platform: str) -> str:
         """The replacement for one `@handle` in a post text."""
@@ -205,3 +253,32 @@ class Namer:
         if self.is_named(account.handle, account.followers):
             return f"@{handle}{tail}"
         return f"@{self.label(account.uid, account.handle, account.followers)}{tail}"
+
+
+@functools.cache
+def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
+    """One pattern for everything a pseudonymized text hides, and what each of its alternatives is.
+
+    Alternative `f<i>` is (kind, platform): `link` (a platform's post, profile and loose link forms: kept only
+    when they name a named account), `url` (any other web link: always hidden), `mention` (the platforms'
+    mention forms, then any at-sign before a word). Links run to the next blank, so a hidden one goes whole.
+    Order matters where alternatives start at the same place: the more specific first.
+    """
+    forms: list[tuple[str, str, str]] = []
+    for platform in PLATFORMS:
+        forms.extend(("link", platform.name, p + r"\S*") for p in platform.handles.post_links
+                     + platform.handles.profile_links)
+    for platform in PLATFORMS:
+        forms.extend(("link", platform.name, p + r"\S*") for p in platform.handles.loose_links)
+    forms.append(("url", "", _LINK))
+    # Mastodon's form first: `@user@server` is one handle, not `@user` and then `@server`.
+    for platform in sorted(PLATFORMS, key=lambda p: p.name != "mastodon"):
+        forms.extend(("mention", platform.name, p) for p in platform.handles.mentions)
+    forms.append(("mention", "", _ANY_MENTION))
+    alternatives = [f"(?P<f{index}>{_numbered_groups(pattern, index)})" for index, (_, _, pattern) in enumerate(forms)]
+    return re.compile("|".join(alternatives), re.IGNORECASE), tuple((kind, name) for kind, name, _ in forms)
+
+
+def _numbered_groups(pattern: str, index: int) -> str:
+    """`pattern` with its named groups renamed `<name>_<index>` (one regular expression cannot name a group twice)."""
+    return _GROUP_NAMES.sub(lambda found: f"(?P<{found[1]}_{index}>", pattern)

@@ -2,7 +2,9 @@
 
 Every account and post text goes through the report's Namer, so the files name exactly whom the HTML names.
 CSV files are UTF-8 with a byte-order mark (spreadsheet programs then read Arabic and other scripts
-correctly), and text cells that a spreadsheet would run as a formula get a leading apostrophe.
+correctly). Every row of every file goes through one writer (`SafeCsvWriter`) that makes each text cell,
+whatever its column, safe to open: control characters stripped, and a leading apostrophe on a cell that a
+spreadsheet would run as a formula. No column can be forgotten.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..metrics import AccountStat
+from ..normalize.text import safe_row
 from ..times import iso_utc, parse_time
 from .content import ReportContent, local_iso
 from .names import Namer
@@ -25,17 +28,20 @@ CSV_ENCODING = "utf-8-sig"
 POSTS_HEADER = ("created_at_utc", "created_at_local", "platform", "kind", "author", "followers", "likes", "reposts",
                 "replies", "quotes", "impressions", "engagement", "tags", "text", "url", "id")
 ACCOUNTS_HEADER = ("account", "named", "platform", "followers", "posts", "engagement_received", "name")
-# Characters that make Excel, LibreOffice or Google Sheets treat a cell as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Local-time strings are cached per UTC minute; posts stream in time order, so the cache is emptied now and then.
 _LOCAL_CACHE_LIMIT = 10_000
 
 
-def safe_cell(value: str | None) -> str:
-    """A text cell a spreadsheet shows as text, never runs as a formula."""
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+class SafeCsvWriter:
+    """A csv writer whose every row is made safe to open in a spreadsheet (`safe_row`): the only way rows are
+    written to the report's CSV files."""
+
+    def __init__(self, handle: Any) -> None:
+        self._writerow = csv.writer(handle).writerow
+
+    def writerow(self, row: Iterable[object]) -> None:
+        """Write one row, each text cell made safe."""
+        self._writerow(safe_row(row))
 
 
 class LocalTimes:
@@ -74,7 +80,7 @@ def write_posts_csv(path: Path, posts: Iterable[PostRowTuple], namer: Namer, tim
     count = 0
     # The byte-order mark by hand: the utf-8-sig codec encodes every write in Python, plain utf-8 in C.
     with path.open("w", encoding="utf-8", newline="", buffering=1 << 20) as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         if header:
             handle.write("\ufeff")
             writer.writerow(POSTS_HEADER)
@@ -83,15 +89,11 @@ def write_posts_csv(path: Path, posts: Iterable[PostRowTuple], namer: Namer, tim
         for (uid, platform, created_at, kind, author_uid, text, url, _lang, likes, reposts, replies, quotes,
              impressions, engagement, tags) in posts:
             label, named, followers = authors.get(author_uid, no_author) if author_uid else no_author
-            if label and label[0] in _FORMULA_STARTS:
-                label = "'" + label
             text = rewrite(text, platform)
-            if text and text[0] in _FORMULA_STARTS:
-                text = "'" + text
             if named:
                 # A post's id or URL leads straight to its author: only named authors get them.
                 native_id = uid.split(":", 1)[-1]
-                url = "'" + url if url and url[0] in _FORMULA_STARTS else url or ""
+                url = url or ""
             else:
                 native_id = url = ""
             if kind == "repost":  # the original's counters: left empty so that no column adds them up twice
@@ -109,13 +111,13 @@ def write_accounts_csv(path: Path, contributors: Iterable[AccountStat], namer: N
     """Write one row per contributor, most posts first; names only for named accounts. Returns the row count."""
     count = 0
     with path.open("w", encoding=CSV_ENCODING, newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         writer.writerow(ACCOUNTS_HEADER)
         for account in contributors:
             named = namer.is_named(account.handle, account.followers)
-            writer.writerow((safe_cell(namer.label(account.uid, account.handle, account.followers)),
+            writer.writerow((namer.label(account.uid, account.handle, account.followers),
                              "yes" if named else "no", account.platform, account.followers, account.posts,
-                             account.engagement, safe_cell(account.name) if named else ""))
+                             account.engagement, account.name if named else ""))
             count += 1
     return count
 
@@ -130,7 +132,7 @@ def write_volume_csv(path: Path, content: ReportContent) -> int:
               "new_contributors", "cumulative_posts", "cumulative_contributors",
               *(f"{source}_platform_count" for source in counted))
     with path.open("w", encoding=CSV_ENCODING, newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         writer.writerow(header)
         for bucket in content.volume.buckets:
             counts = [counted[source].get(bucket.start) for source in counted]
@@ -148,6 +150,7 @@ def summary_json(content: ReportContent, files: list[str], generated_at: datetim
         "report": {
             "names": content.policy.mode,
             "pseudonymize_below": content.policy.threshold,
+            "labels_stable": content.namer.labels_stable,
             "generated_at": iso_utc(generated_at),
             "bucket_seconds": content.bucket_seconds,
             "timezone": content.timezone_name,

@@ -2,6 +2,11 @@
 
 Each write method is one transaction; the work inside it is done by the modules beside this one (pages,
 tallies, billing, pseudonyms), which take the open connection.
+
+A new database is created readable by its owner only. Commands that only read open a database they may not
+write (a shared copy, another user's file) read-only, or as an unchanging snapshot when even that needs files
+SQLite cannot create. A damaged file is one line (`database is damaged: …; run sqlite3 DB .recover`) from any
+command, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,19 +23,25 @@ from typing import Any
 
 import sqlite_utils
 
-from ..errors import CollectorBusy, StoreError
+from ..errors import CollectorBusy, DatabaseDamaged, StoreError
 from ..models import Batch, Billing, CountBucket, Cursor, RunRecord
 from ..times import iso_utc, iso_utc_compact, parse_optional_time, parse_time
 from . import alerts as told_alerts
 from . import billing as billed_reads
 from . import migrations, pages, pseudonyms, tallies
 from .alerts import AlertRecord
+from .files import private_file
 from .sql import immediate_transaction
 
 # A database in memory (tests): no file, no WAL.
 MEMORY = ":memory:"
 BUSY_TIMEOUT_SECONDS = 30.0
 CHECKPOINT_PAGES = 4000
+# How a store is open: written as usual, read-only, or as an unchanging snapshot (SQLite's `immutable`).
+READ_WRITE, READ_ONLY, IMMUTABLE = "read-write", "read-only", "immutable"
+# SQLite's primary result codes for a damaged file and for a file or folder this process may not write.
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_NOT_WRITABLE = {3, 8, 10, 14}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN
 
 
 @dataclass(frozen=True)
@@ -47,11 +58,19 @@ class PageResult:
 class Store:
     """A stormwatch database: open it, write through its methods, close it."""
 
-    def __init__(self, db: sqlite_utils.Database, path: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+    def __init__(self, db: sqlite_utils.Database, path: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                 access: str = READ_WRITE) -> None:
         self.db = db
         self.path = path
         self.conn: sqlite3.Connection = db.conn
         self.busy_timeout = busy_timeout
+        self.access = access
+        self.labels_not_stored = 0  # pseudonyms made in memory only, because the database is read-only
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store cannot be written (opened read-only or immutable)."""
+        return self.access != READ_WRITE
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = True,
@@ -65,13 +84,16 @@ class Store:
         path = Path(path)
         if not create and not in_memory and not path.exists():
             raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
+        if not in_memory and path.exists() and not _may_write(path):
+            raise _NotWritable(f"{path}: the database is read-only here (it, or its folder, cannot be written)", None)
         try:
             if not in_memory:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                # Created empty and owner-only first: SQLite gives its -wal and -shm files the same mode.
+                private_file(path)
             conn = sqlite3.connect(MEMORY if in_memory else path, timeout=busy_timeout, isolation_level=None,
                                    check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{path}: cannot open the database: {exc}") from None
+            raise StoreError(f"{path}: cannot open the database: {getattr(exc, 'strerror', None) or exc}") from None
         store = cls(sqlite_utils.Database(conn), path, busy_timeout)
         try:
             with store._guard("open"):
@@ -88,6 +110,55 @@ class Store:
             raise
         return store
 
+    @classmethod
+    def open_for_reading(cls, path: str | os.PathLike[str], *,
+                         busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Store:
+        """Open an existing database for a command that only reads (status, summary, report, the dashboard).
+
+        Opened as usual when this process may write it (so an upgrade and new report pseudonyms are stored);
+        read-only when it may not (a shared copy, another user's file, a file marked read-only, even for root);
+        and as an unchanging snapshot (`immutable`) when even reading needs files SQLite cannot create (the
+        WAL's -shm beside a database in a folder this user cannot write). `access` says which.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
+        if _may_write(path):
+            try:
+                return cls.open(path, create=False, busy_timeout=busy_timeout)
+            except _NotWritable:
+                pass
+        last: sqlite3.Error | None = None
+        for access, query in ((READ_ONLY, "mode=ro"), (IMMUTABLE, "mode=ro&immutable=1")):
+            try:
+                conn = sqlite3.connect(f"{path.absolute().as_uri()}?{query}", uri=True, timeout=busy_timeout,
+                                       isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            store = cls(sqlite_utils.Database(conn), path, busy_timeout, access)
+            try:
+                with store._guard("open"):
+                    migrations.require_current(store.db, str(path))
+            except _NotWritable as exc:
+                conn.close()
+                last = exc.cause
+                continue
+            except BaseException:
+                conn.close()
+                raise
+            return store
+        raise StoreError(f"{path}: cannot open the database, even read-only: {last}")
+
+    def access_note(self) -> str | None:
+        """One line saying what opening the database read-only limits (None when it is open as usual)."""
+        if self.access == READ_ONLY:
+            return f"note: {self.path} cannot be written here, so it was opened read-only: nothing was stored"
+        if self.access == IMMUTABLE:
+            return (f"note: {self.path} and its folder cannot be written here, so it was read as an unchanging "
+                    "snapshot: nothing was stored, and what another process writes meanwhile is not seen")
+        return None
+
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
@@ -95,21 +166,53 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         self.close()
+        # Reads outside the store's own methods (the metrics) meet a damaged file too: one line, not a traceback.
+        if isinstance(error, sqlite3.DatabaseError):
+            translated = self._translated(error, "read")
+            if translated is not None:
+                raise translated from None
+
+    def check_integrity(self) -> None:
+        """DatabaseDamaged unless SQLite's quick check finds the file sound (before writing a lot into it)."""
+        with self._guard("check the database"):
+            problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(1)")]
+        if problems != ["ok"]:
+            raise self._damaged(" ".join(" ".join(problems).replace("*** in database main ***", "").split())[:300])
+
+    def _damaged(self, message: str) -> DatabaseDamaged:
+        return DatabaseDamaged(f"{self.path}: database is damaged: {message}; run `sqlite3 {self.path} .recover` "
+                               "to save what can be saved")
+
+    def _translated(self, exc: sqlite3.DatabaseError, action: str) -> StoreError | None:
+        """The one-line error for an sqlite3 error, or None for one that is a bug of ours (kept as it is)."""
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        text = str(exc)
+        if code in _DAMAGED:
+            if not _is_sqlite_file(self.path):  # some other file altogether: nothing to recover
+                return StoreError(f"{self.path}: {action} failed: {text} (is this a stormwatch database?)")
+            return self._damaged(text)
+        if code == 8 or "readonly" in text:
+            return _NotWritable(f"{self.path}: cannot {action}: the database is read-only here ({text})", exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(f"{self.path}: database is locked by another process "
+                              f"(gave up after {self.busy_timeout:g}s while trying to {action})")
+        if code in _NOT_WRITABLE or "disk is full" in text or "disk I/O" in text:
+            return _NotWritable(f"{self.path}: {action} failed: {text}", exc)
+        return None
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         """Turn sqlite3 errors into one-line StoreErrors naming the database."""
         try:
             yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "locked" in text or "busy" in text:
-                raise StoreError(f"{self.path}: database is locked by another process "
-                                 f"(gave up after {self.busy_timeout:g}s while trying to {action})") from None
-            raise StoreError(f"{self.path}: {action} failed: {text}") from None
         except sqlite3.DatabaseError as exc:
+            translated = self._translated(exc, action)
+            if translated is not None:
+                raise translated from None
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"{self.path}: {action} failed: {exc}") from None
             raise StoreError(f"{self.path}: {action} failed: {exc} (is this a stormwatch database?)") from None
 
     @contextmanager
@@ -339,8 +442,15 @@ class Store:
 
         Labels are random, not derived from the handle, and stay the same in every report of the campaign.
         """
+        if self.read_only:
+            # Nothing can be stored: labels not assigned before are made for this one report (and counted, so
+            # the report can say its labels will differ next time).
+            with self._guard("read pseudonyms"):
+                labels, fresh = pseudonyms.assign_pseudonyms(self.conn, campaign, uids, store=False)
+            self.labels_not_stored += fresh
+            return labels
         with self.transaction("assign pseudonyms") as conn:
-            return pseudonyms.assign_pseudonyms(conn, campaign, uids)
+            return pseudonyms.assign_pseudonyms(conn, campaign, uids)[0]
 
     # --- alerts ---------------------------------------------------------------------------------
 
@@ -419,6 +529,38 @@ def _run_record(row: tuple[Any, ...]) -> RunRecord:
                      finished_at=parse_optional_time(finished_at), status=status, requests=requests,
                      posts_read=posts_read, users_read=users_read, posts_new=posts_new, posts_updated=posts_updated,
                      cost_usd=cost_usd, error=error, rate_limit_reset=parse_optional_time(rate_limit_reset))
+
+
+class _NotWritable(StoreError):
+    """The database (or its folder) cannot be written by this process; `open_for_reading` opens it read-only."""
+
+    def __init__(self, message: str, cause: sqlite3.Error | None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    """Whether the file starts as every SQLite database does (a damaged one too, unless the damage is there)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _may_write(path: Path) -> bool:
+    """Whether this process may write the database and create its -wal and -shm files.
+
+    A file or folder with no write permission for anyone counts as read-only even for root (who could write it):
+    someone marked it so on purpose.
+    """
+    try:
+        file_mode, folder_mode = path.stat().st_mode, path.parent.stat().st_mode
+    except OSError:
+        return False
+    if not file_mode & 0o222 or not folder_mode & 0o222:
+        return False
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _process_alive(pid: int) -> bool:

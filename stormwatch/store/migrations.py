@@ -156,6 +156,19 @@ def upgrade(db: sqlite_utils.Database, where: str) -> list[str]:
     return MIGRATIONS.apply(db)
 
 
+def require_current(db: sqlite_utils.Database, where: str) -> None:
+    """For a database opened read-only: StoreError unless it already has this stormwatch's whole schema (an
+    upgrade would have to write)."""
+    version = _known_version(db, where)
+    applied = MIGRATIONS.applied(db) if version == MIGRATED_VERSION else []
+    unknown = [name for name in applied if name not in MIGRATIONS.names]
+    if unknown:
+        raise StoreError(f"{where}: made by a newer stormwatch (migration {unknown[0]}); upgrade stormwatch")
+    if version != MIGRATED_VERSION or MIGRATIONS.pending(db):
+        raise StoreError(f"{where}: made by an older stormwatch, and read-only here: open it once where it can be "
+                         "written, so that it is upgraded")
+
+
 def _start_migration_log(db: sqlite_utils.Database, where: str) -> None:
     """Create the migrations table (recording what a release-1 file holds) and mark the file as migrated."""
     if _known_version(db, where) == MIGRATED_VERSION:

@@ -16,8 +16,10 @@ LABEL_SHAPE = f"{LABEL_PREFIX}xxxx"  # how reports describe a label to their rea
 _FIRST_DIGITS = 4
 
 
-def assign_pseudonyms(conn: sqlite3.Connection, campaign: str, uids: Iterable[str]) -> dict[str, str]:
-    """The label of each account uid in a campaign, assigning new ones (in the caller's transaction)."""
+def assign_pseudonyms(conn: sqlite3.Connection, campaign: str, uids: Iterable[str], *,
+                      store: bool = True) -> tuple[dict[str, str], int]:
+    """The label of each account uid in a campaign, assigning new ones (in the caller's transaction), and how
+    many were new. Without `store` the new ones are not written (a read-only database): they hold for one report."""
     wanted = list(dict.fromkeys(uids))
     known = dict(conn.execute("SELECT uid, label FROM pseudonyms WHERE campaign = ?", (campaign,)).fetchall())
     taken = set(known.values())
@@ -29,8 +31,9 @@ def assign_pseudonyms(conn: sqlite3.Connection, campaign: str, uids: Iterable[st
         fresh.append((campaign, uid, label))
         known[uid] = label
         taken.add(label)
-    conn.executemany("INSERT INTO pseudonyms (campaign, uid, label) VALUES (?, ?, ?)", fresh)
-    return {uid: known[uid] for uid in wanted}
+    if store:
+        conn.executemany("INSERT INTO pseudonyms (campaign, uid, label) VALUES (?, ?, ?)", fresh)
+    return {uid: known[uid] for uid in wanted}, len(fresh)
 
 
 def new_label(taken: set[str]) -> str:

@@ -1,0 +1,56 @@
+"""Folders and files that hold participant data, created readable by their owner only (0700 folders, 0600 files).
+
+The database (and SQLite's -wal and -shm beside it, which take the database file's mode), the log and the raw
+archive name people who joined a storm. The modes are set explicitly after creating, so a permissive umask
+cannot widen them; files and folders that already exist are left as their owner set them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_folder(folder: Path) -> None:
+    """Create `folder` and any missing parents, each readable by its owner only."""
+    missing = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            continue  # made meanwhile by another process: its mode is its owner's business
+        os.chmod(path, FOLDER_MODE)
+
+
+def private_file(path: Path) -> bool:
+    """Create the empty file `path` readable by its owner only, in a private folder; False when it existed."""
+    private_folder(path.parent)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+    finally:
+        os.close(descriptor)
+    return True
+
+
+def open_private(path: Path, mode: str = "ab") -> int:
+    """A descriptor for appending to `path`, created owner-only when new (for log and archive files)."""
+    private_folder(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    existed = path.exists()
+    descriptor = os.open(path, flags, FILE_MODE)
+    if not existed:
+        os.fchmod(descriptor, FILE_MODE)
+    return descriptor
