@@ -2,12 +2,14 @@
 
 What a run does depends on what the source can do (`sources.capabilities`, checked with `isinstance`):
 search sweeps, the reach warning, the budget and billing, per-server errors, lookups after the sweep, and
-counts. Transient failures are retried with the source's own retry policy. Live feeds are followed by
-`streaming.py`, not here.
+counts; and for storm intelligence, the counter-hashtags (swept like the campaign's own, as its `~counter`
+companion), the targets' own posts (as its `~targets` companion) and the trending lists when due. Transient
+failures are retried with the source's own retry policy. Live feeds are followed by `streaming.py`, not here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .archive.writer import RawArchive
-from .config import CampaignConfig, Config, RetryPolicy
+from .config import TARGETS_SUFFIX, CampaignConfig, Config, RetryPolicy
 from .errors import CredentialsError, MalformedPage, RateLimited, SourceError, StormwatchError
 from .models import RawPage, RunRecord
 from .sources import registry
@@ -29,9 +31,12 @@ from .sources.capabilities import (
     Searchable,
     Source,
     Streaming,
+    TargetWatching,
+    Trending,
+    trends_query,
 )
 from .store import Store, utc_day
-from .times import Clock, iso_utc_seconds
+from .times import Clock, iso_utc_seconds, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,8 @@ ENRICH_ACCOUNTS = 250
 ENRICH_POSTS = 100
 COUNTERS_REFRESH = timedelta(minutes=15)
 COUNTERS_HORIZON = timedelta(hours=24)
+# Officials answer late: their posts are read from the storm's start until a day after its end.
+TARGETS_FOLLOW_UP = timedelta(hours=24)
 
 
 @dataclass
@@ -144,12 +151,23 @@ class Collector:
             warning = source.reach_warning(campaign, self.clock.now())
             if warning:
                 outcome.note(warning)
+        counter = campaign.counter()
         if isinstance(source, Searchable):
             self._search(store, campaign, source, run_id, outcome)
+            if counter is not None and not outcome.rate_limited_until:
+                # The opponents' tags, collected like the campaign's own into a membership of their own.
+                store.register_campaign(counter.name, counter.start, counter.end)
+                self._search(store, counter, source, run_id, outcome)
         if outcome.rate_limited_until:
             return
+        if isinstance(source, TargetWatching):
+            self._watch_targets(store, campaign, source, run_id, outcome)
+        if isinstance(source, Trending):
+            self._trends(store, campaign, source, run_id, outcome)
         if isinstance(source, Enriching):
-            self._enrich(store, campaign, source, run_id, outcome)
+            for each in (campaign, counter):
+                if each is not None:
+                    self._enrich(store, each, source, run_id, outcome)
         if isinstance(source, Counted):
             self._count(store, campaign, source, run_id, outcome)
 
@@ -194,6 +212,75 @@ class Collector:
                 outcome.note(str(exc))
         if server_of and queries and given_up >= {server_of(q) for q in queries}:
             raise SourceError(f"{source.name}: every instance failed: " + "; ".join(outcome.problems[-3:]))
+
+    def _watch_targets(self, store: Store, campaign: CampaignConfig, source: TargetWatching, run_id: int,
+                       outcome: _RunLog) -> None:
+        """Sweep the targets' own posts (from the storm's start to a day after its end) into the `~targets`
+        companion's membership; a target that cannot be read is noted, the others go on."""
+        now = self.clock.now()
+        if not campaign.start <= now < campaign.end + TARGETS_FOLLOW_UP:
+            return
+        targets = dataclasses.replace(campaign, name=campaign.name + TARGETS_SUFFIX)
+        for query in source.target_queries(campaign):
+            if self.stop.is_set() or (isinstance(source, Billed) and self._budget_reached(store, campaign, outcome)):
+                return
+            attempt = functools.partial(self._target_pass, store, targets, source, query, run_id, outcome)
+            try:
+                self._retrying(attempt, store, run_id, source.retry_policy)
+            except RateLimited as exc:
+                outcome.note(f"targets' posts not read: {exc}")
+                return
+            except SourceError as exc:
+                outcome.note(f"targets' posts not read: {exc}")
+
+    def _target_pass(self, store: Store, targets: CampaignConfig, source: TargetWatching, query: str, run_id: int,
+                     outcome: _RunLog) -> None:
+        now = self.clock.now()
+        cursor = store.get_cursor(targets.name, source.name, query)
+        if cursor is None:
+            cursor = source.first_target_cursor(targets, query, now)
+            store.save_cursor(cursor, now)
+        for page in source.target_posts(cursor, now):
+            self._store_page(store, targets, source, page, run_id, outcome)
+            if self.stop.is_set():
+                return
+
+    def _trends(self, store: Store, campaign: CampaignConfig, source: Trending, run_id: int,
+                outcome: _RunLog) -> None:
+        """Fetch each place's trending list when it is due (every `trends_interval` inside the storm window).
+
+        On X each request is billed and recorded on the run; like counts, trends go on when the budget stops
+        post reads (they are what says whether the storm is working).
+        """
+        now = self.clock.now()
+        if not campaign.in_window(now):
+            return
+        for location in source.trend_locations(campaign):
+            if self.stop.is_set():
+                return
+            cursor = store.get_cursor(campaign.name, source.name, trends_query(location))
+            if cursor is not None and cursor.position and now - parse_time(cursor.position) < campaign.trends_interval:
+                continue
+            try:
+                self._retrying(functools.partial(self._fetch_trends, store, campaign, source, location, run_id),
+                               store, run_id, source.retry_policy)
+            except RateLimited as exc:
+                outcome.note(f"trends not read: {exc}")
+                return
+            except (SourceError, MalformedPage) as exc:
+                outcome.note(f"trends of {location} not read: {exc}")
+
+    def _fetch_trends(self, store: Store, campaign: CampaignConfig, source: Trending, location: str,
+                      run_id: int) -> None:
+        page = source.trends(campaign.name, location)
+        if self.archive is not None:
+            self.archive.write(campaign.name, page)
+        try:
+            trends = registry.normalize_trends(page)
+        except MalformedPage as exc:
+            raise MalformedPage(f"{source.name}: trends page of {location} for {campaign.name}: {exc}") from None
+        store.save_trends(run_id, campaign.name, trends, page.cursor, fetched_at=page.retrieved_at,
+                          cost_usd=source.trends_cost)
 
     def _count(self, store: Store, campaign: CampaignConfig, source: Counted, run_id: int,
                outcome: _RunLog) -> None:
@@ -326,7 +413,7 @@ class Collector:
         if campaign.daily_budget_usd is None:
             return False
         now = self.clock.now()
-        spent = store.spent(campaign.name, utc_day(now))
+        spent = store.spent(campaign.owner, utc_day(now))  # a companion spends from its campaign's budget
         if spent < campaign.daily_budget_usd:
             return False
         outcome.note(f"daily budget ${campaign.daily_budget_usd:.2f} reached (${spent:.2f} spent on "
