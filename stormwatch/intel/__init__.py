@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import metrics
-from ..config import CampaignConfig
+from ..config import CampaignConfig, Config
 from ..metrics import Window
 from ..store import Store
 from .copypaste import ADVICE, WARN_SHARE, CopyAudit, CopyFigures, RepeatedText, window_copies
@@ -27,7 +27,7 @@ from .trends import TrendHit, is_hit, trending
 
 __all__ = ["ADVICE", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures", "CounterFigures", "IntelSummary",
            "LiveIntel", "RepeatedText", "TargetPost", "TrendHit", "counter_figures", "first_responses", "intel_summary",
-           "is_hit", "live", "shown", "target_posts", "trending", "window_copies"]
+           "is_hit", "live", "shown", "summary_fields", "target_posts", "trending", "window_copies"]
 
 RECENT = timedelta(minutes=15)  # the dashboard's copy-paste share and share of voice are of the last 15 minutes
 LIVE_BATCH = 4000  # posts a dashboard refresh reads into the audit at most (a big window fills over a few seconds)
@@ -53,6 +53,15 @@ class IntelSummary:
                                for repeated in self.copies.top],
             "counter": self.counter.to_json() if self.counter is not None else None,
         }
+
+
+def summary_fields(store: Store, config: Config, campaign: CampaignConfig, window: Window) -> dict[str, Any]:
+    """The fields `summary --json` adds, repeated texts shown by the config's naming rules (`[report] names`):
+    pseudonymized, a mention of anyone but the campaign's own accounts and targets is hidden, and links too."""
+    from ..report.names import Namer, NamingPolicy  # the report's naming rules (imported late: reports draw charts)
+
+    policy = NamingPolicy.for_campaign(campaign, config.report.names, config.report.pseudonymize_below)
+    return intel_summary(store, campaign, window).to_json(Namer(policy).text)
 
 
 def intel_summary(store: Store, campaign: CampaignConfig, window: Window) -> IntelSummary:

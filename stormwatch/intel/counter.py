@@ -16,6 +16,7 @@ from .. import metrics
 from ..config import CampaignConfig
 from ..metrics import AccountStat, Window
 from ..store import Store
+from ..times import parse_time
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,38 @@ class CounterFigures:
         share = self.share_of_voice
         return {"posts": self.posts, "share_of_voice": round(share, 4) if share is not None else None,
                 "both": self.both}
+
+
+@dataclass(frozen=True)
+class HijackPost:
+    """A post carrying both the campaign's and the counter-hashtags."""
+
+    created_at: datetime
+    platform: str
+    author_uid: str | None
+    handle: str
+    followers: int
+    text: str
+    engagement: int
+
+
+def hijack_posts(store: Store, campaign: CampaignConfig, window: Window, limit: int = 10) -> list[HijackPost]:
+    """The posts carrying both tag sets that drew most engagement (reposts left out: they repeat another's)."""
+    counter = campaign.counter()
+    if counter is None:
+        return []
+    rows = store.conn.execute(
+        "SELECT p.created_at, p.platform, p.author_uid, a.handle, coalesce(a.followers_count, 0), p.text, "
+        "coalesce(p.like_count, 0) + coalesce(p.repost_count, 0) + coalesce(p.reply_count, 0) "
+        "+ coalesce(p.quote_count, 0) AS engagement "
+        "FROM campaign_posts c JOIN campaign_posts o ON o.post_uid = c.post_uid AND o.campaign = ? "
+        "JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
+        "WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ? AND c.kind != 'repost' "
+        "ORDER BY engagement DESC, c.ts LIMIT ?",
+        (campaign.name, counter.name, window.since_ts, window.until_ts, limit)).fetchall()
+    return [HijackPost(parse_time(created), platform, author, handle or (author or "?").split(":", 1)[-1],
+                       followers, text or "", engagement)
+            for created, platform, author, handle, followers, text, engagement in rows]
 
 
 def counter_figures(store: Store, campaign: CampaignConfig, window: Window, *, with_minutes: bool = True,

@@ -236,7 +236,8 @@ class MastodonInstances:
 
         Each status counts once however many instances carry it; Mastodon reports no impressions.
         """
-        builder = TruthBuilder(since, until, platform=PLATFORM, include_reposts=True)
+        tags = tuple(tags)
+        builder = TruthBuilder(since, until, platform=PLATFORM, include_reposts=True, tags=tags)
         seen: set[int] = set()
         for name in self.names:
             for tag in tags:

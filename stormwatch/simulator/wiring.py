@@ -222,7 +222,8 @@ def intel_truth(simulation: Simulation, config: Config, campaign: CampaignConfig
     found: dict[str, Any] = {
         "duplicate_share": round(copies.share, 4),
         "top_duplicate": {"posts": copies.largest[0], "accounts": copies.largest[1]},
-        "target_posts": [{"account": p.handle, "platform": p.platform, "kind": p.kind,
+        "target_posts": [{"account": readable[(p.platform, p.handle.casefold())], "platform": p.platform,
+                          "kind": p.kind,
                           "created_at": p.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                           "in_reply_to_campaign_post": p.in_reply_to_campaign_post} for p in targets],
         "counter": None}
@@ -235,19 +236,21 @@ def intel_truth(simulation: Simulation, config: Config, campaign: CampaignConfig
     return found
 
 
-def _target_platforms(simulation: Simulation, campaign: CampaignConfig) -> set[tuple[str, str]]:
-    """(platform, handle) of the target accounts a collector of the campaign reads (storm handles, case-folded)."""
-    readable = {("x", handle.casefold()) for handle in campaign.targets} if "x" in campaign.sources else set()
+def _target_platforms(simulation: Simulation, campaign: CampaignConfig) -> dict[tuple[str, str], str]:
+    """The target accounts a collector of the campaign reads: (platform, storm handle case-folded) -> the account
+    as the platform names it (`name`, `name@instance`, `name.bsky.social`)."""
+    readable = {("x", handle.casefold()): handle for handle in campaign.targets} if "x" in campaign.sources else {}
     for user in simulation.storm.users:
         if user.role != "target":
             continue
         if user.platform == "mastodon" and simulation.mastodon is not None and "mastodon" in campaign.sources:
-            address = f"{user.username}@{simulation.mastodon.home_of(user)}".casefold()
-            if address in {t.casefold() for t in campaign.targets_mastodon}:
-                readable.add(("mastodon", user.username.casefold()))
-        if (user.platform == "bluesky" and simulation.bluesky is not None and "bluesky" in campaign.sources
-                and simulation.bluesky.network.handle(user) in {t.casefold() for t in campaign.targets_bluesky}):
-            readable.add(("bluesky", user.username.casefold()))
+            address = f"{user.username}@{simulation.mastodon.home_of(user)}"
+            if address.casefold() in {t.casefold() for t in campaign.targets_mastodon}:
+                readable[("mastodon", user.username.casefold())] = address
+        if user.platform == "bluesky" and simulation.bluesky is not None and "bluesky" in campaign.sources:
+            handle = simulation.bluesky.network.handle(user)
+            if handle in {t.casefold() for t in campaign.targets_bluesky}:
+                readable[("bluesky", user.username.casefold())] = handle
     return readable
 
 
