@@ -23,6 +23,7 @@ from .errors import CredentialsError, MalformedPage, RateLimited, SourceError, S
 from .models import RawPage, RunRecord
 from .sources import registry
 from .sources.capabilities import (
+    TARGETS_FOLLOW_UP,
     Billed,
     Counted,
     Enriching,
@@ -51,8 +52,6 @@ ENRICH_ACCOUNTS = 250
 ENRICH_POSTS = 100
 COUNTERS_REFRESH = timedelta(minutes=15)
 COUNTERS_HORIZON = timedelta(hours=24)
-# Officials answer late: their posts are read from the storm's start until a day after its end.
-TARGETS_FOLLOW_UP = timedelta(hours=24)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import CampaignConfig, RetryPolicy
@@ -152,6 +152,10 @@ class Streaming(Source, Protocol):
     def stream_page(self, campaign: str, events: list[dict[str, Any]], position: int) -> RawPage:
         """One batch of a campaign's events as the page that is archived, normalized and stored with its cursor."""
         ...
+
+
+# Officials answer late: their posts are read from the storm's start until a day after its end.
+TARGETS_FOLLOW_UP = timedelta(hours=24)
 
 
 def trends_query(location: str) -> str:
