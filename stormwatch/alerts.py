@@ -112,7 +112,8 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
                    runs=runs, runway=metrics.budget_runway(store, campaign, now),
                    targets=tuple(metrics.target_mentions(store, campaign, window)), loudest_named=loudest,
                    report=report, trending=tuple(hit for hit in hits if hit.rank_now is not None),
-                   target_posts=tuple(intel.target_posts(store, campaign.name, window.since, window.until)))
+                   target_posts=tuple(intel.target_posts(store, campaign.name, window.since,
+                                                         max(window.since, min(now, window.until)))))
 
 
 def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,

@@ -90,7 +90,8 @@ _AUDITS: weakref.WeakKeyDictionary[Store, dict[tuple[str, int, int], CopyAudit]]
 
 
 def live(store: Store, campaign: CampaignConfig, now: datetime) -> LiveIntel:
-    """Storm intelligence for the dashboard: the storm window up to `now`, and its last 15 minutes."""
+    """Storm intelligence for the dashboard: the storm window up to `now` (a storm read again later shows what
+    was known then, not its future), and its last 15 minutes."""
     window = metrics.campaign_window(campaign)
     audits = _AUDITS.setdefault(store, {})
     key = (campaign.name, window.since_ts, window.until_ts)
@@ -103,7 +104,7 @@ def live(store: Store, campaign: CampaignConfig, now: datetime) -> LiveIntel:
     hits = trending(store, campaign.name, campaign.hashtags, window.since, max(window.since, now))
     return LiveIntel(
         trending_now=tuple(hit for hit in hits if hit.rank_now is not None),
-        target_posts=tuple(target_posts(store, campaign.name, window.since, window.until)),
+        target_posts=tuple(target_posts(store, campaign.name, window.since, recent.until)),
         recent_copies=audit.figures(recent.since, recent.until, top=0),
         window_copies=audit.figures(top=1),
         recent_counter=counter_figures(store, campaign, recent, with_minutes=False, top=0)
