@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,7 +90,15 @@ def test_the_report_tells_the_four_answers_with_charts_and_names_strangers_by_it
 def test_the_dashboard_shows_each_answer_on_a_line_that_fits_or_not_at_all(config: Config) -> None:
     campaign = config.campaigns[0]
     with Store.open(config.storage.database) as store:
-        snapshot = take_snapshot(store, config, campaign, now=WAVE)
+        # the copy-paste audit fills in a thread of its own: a refresh shows what it has read so far
+        first = take_snapshot(store, config, campaign, now=WAVE)
+        assert first.intel is not None and not first.intel.window_copies.complete
+        deadline = time.monotonic() + 60
+        snapshot = first
+        while not (snapshot.intel and snapshot.intel.window_copies.complete and snapshot.intel.recent_copies.posts):
+            assert time.monotonic() < deadline, "the audit did not finish"
+            time.sleep(0.1)
+            snapshot = take_snapshot(store, config, campaign, now=WAVE)
     found = snapshot.intel
     assert found is not None and found.trending_now and found.counter is not None
     wide = draw(snapshot, 120, 50)

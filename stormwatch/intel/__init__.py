@@ -18,8 +18,8 @@ from typing import Any
 from .. import metrics
 from ..config import CampaignConfig, Config
 from ..metrics import Window
-from ..store import Store
-from .copypaste import ADVICE, WARN_SHARE, CopyAudit, CopyFigures, RepeatedText, window_copies
+from ..store import MEMORY, Store
+from .copypaste import ADVICE, WARN_SHARE, CopyAudit, CopyFigures, LiveAudit, RepeatedText, window_copies
 from .counter import CounterFigures, counter_figures
 from .targets import TargetPost, first_responses, target_posts
 from .text import shown
@@ -30,7 +30,6 @@ __all__ = ["ADVICE", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures", "Counte
            "is_hit", "live", "shown", "summary_fields", "target_posts", "trending", "window_copies"]
 
 RECENT = timedelta(minutes=15)  # the dashboard's copy-paste share and share of voice are of the last 15 minutes
-LIVE_BATCH = 4000  # posts a dashboard refresh reads into the audit at most (a big window fills over a few seconds)
 
 
 @dataclass(frozen=True)
@@ -85,28 +84,43 @@ class LiveIntel:
     counter: CounterFigures | None  # the storm so far
 
 
-# The audits the dashboard keeps between refreshes, per open store (forgotten with it) and campaign window.
-_AUDITS: weakref.WeakKeyDictionary[Store, dict[tuple[str, int, int], CopyAudit]] = weakref.WeakKeyDictionary()
+# The audits the dashboard keeps between refreshes, per open store (stopped and forgotten with it) and window.
+_AUDITS: weakref.WeakKeyDictionary[Store, dict[tuple[str, int, int], CopyAudit | LiveAudit]] = (
+    weakref.WeakKeyDictionary())
 
 
 def live(store: Store, campaign: CampaignConfig, now: datetime) -> LiveIntel:
     """Storm intelligence for the dashboard: the storm window up to `now` (a storm read again later shows what
-    was known then, not its future), and its last 15 minutes."""
+    was known then, not its future), and its last 15 minutes.
+
+    The copy-paste audit of a database file is kept by a thread of its own (`LiveAudit`): a refresh shows its
+    latest figures without waiting; one in memory (tests) is read here, whole.
+    """
     window = metrics.campaign_window(campaign)
+    recent = Window(max(window.since, now - RECENT), max(window.since, min(now, window.until)))
+    totals = metrics.totals(store, campaign.name, window).all
+    expected = totals.posts - totals.reposts
     audits = _AUDITS.setdefault(store, {})
     key = (campaign.name, window.since_ts, window.until_ts)
     audit = audits.get(key)
     if audit is None:
-        audit = audits[key] = CopyAudit(campaign.name, window.since, window.until)
-    totals = metrics.totals(store, campaign.name, window).all
-    audit.update(store, limit=LIVE_BATCH, expected=totals.posts - totals.reposts)
-    recent = Window(max(window.since, now - RECENT), max(window.since, min(now, window.until)))
+        if str(store.path) == MEMORY:
+            audit = CopyAudit(campaign.name, window.since, window.until)
+        else:
+            audit = LiveAudit(store.path, campaign.name, window.since, window.until)
+            weakref.finalize(store, audit.close)
+        audits[key] = audit
+    if isinstance(audit, LiveAudit):
+        recent_copies, window_copies_so_far = audit.figures(recent.since, recent.until, expected)
+    else:
+        audit.update(store, expected=expected)
+        recent_copies, window_copies_so_far = audit.figures(recent.since, recent.until, top=0), audit.figures(top=0)
     hits = trending(store, campaign.name, campaign.hashtags, window.since, max(window.since, now))
     return LiveIntel(
         trending_now=tuple(hit for hit in hits if hit.rank_now is not None),
         target_posts=tuple(target_posts(store, campaign.name, window.since, recent.until)),
-        recent_copies=audit.figures(recent.since, recent.until, top=0),
-        window_copies=audit.figures(top=1),
+        recent_copies=recent_copies,
+        window_copies=window_copies_so_far,
         recent_counter=counter_figures(store, campaign, recent, with_minutes=False, top=0)
         if recent.until > recent.since else None,
         counter=counter_figures(store, campaign, window, with_minutes=False, top=0))
