@@ -377,11 +377,8 @@ class BlueskySource:
             newest = max([*times, *([pending["newest"]] if pending.get("newest") else [])], default=None)
             more = bool(isinstance(body.get("cursor"), str) and body["cursor"] and times
                         and min(times) > pending["since"])
-            if more:
-                pending = {**pending, "cursor": body["cursor"], "newest": newest}
-                after = cursor.advanced(pending=pending)
-            else:
-                after = cursor.advanced(position=newest or cursor.position, pending=None)
+            pending = {**pending, "cursor": body.get("cursor"), "newest": newest}
+            after = _after_page(cursor, pending if more else None, newest)
             yield RawPage(source=SOURCE, endpoint="targets", url=url, retrieved_at=self.clock.now(), body=body,
                           cursor=after, query=cursor.query, rate_limit=_rate_limit(headers))
             cursor = after
@@ -433,9 +430,7 @@ class BlueskySource:
             following = self._following(pending, body, views, times, cursor.query)
             if following is not None:
                 pending = {**following, "newest": newest, "oldest": oldest}
-                after = cursor.advanced(pending=pending)
-            else:
-                after = cursor.advanced(position=newest or cursor.position, pending=None)
+            after = _after_page(cursor, pending if following is not None else None, newest)
             yield RawPage(source=SOURCE, endpoint="search", url=url, retrieved_at=self.clock.now(), body=body,
                           cursor=after, query=cursor.query, rate_limit=_rate_limit(headers))
             cursor = after
@@ -587,6 +582,13 @@ class BlueskySource:
             return SourceError(f"bluesky: {nsid}: server error {status}{f' ({detail})' if detail else ''}",
                                transient=True)
         return SourceError(f"bluesky: {nsid}: {status}{f' {detail}' if detail else ''}")
+
+
+def _after_page(cursor: Cursor, pending: dict[str, Any] | None, newest: str | None) -> Cursor:
+    """The cursor once a sweep's page is stored: the sweep goes on (`pending`), or it ends at its newest post."""
+    if pending is not None:
+        return cursor.advanced(pending=pending)
+    return cursor.advanced(position=newest or cursor.position, pending=None)
 
 
 def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:
