@@ -50,7 +50,8 @@ def is_hit(name: str, hashtags: tuple[str, ...]) -> bool:
 
 def trending(store: Store, campaign: str, hashtags: tuple[str, ...], since: datetime,
              until: datetime) -> list[TrendHit]:
-    """The campaign's hits in the lists fetched in [since, until), trending now first, then by best rank."""
+    """The campaign's hits in the lists fetched in [since, until): trending now first, X before Mastodon, then by
+    rank (now, else best)."""
     fetches: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     woeids: dict[tuple[str, str], int | None] = {}
     for platform, location, woeid, seen_at in store.conn.execute(
@@ -72,7 +73,9 @@ def trending(store: Store, campaign: str, hashtags: tuple[str, ...], since: date
     spelled = _spellings(store, campaign, ranks)
     hits = [_hit(platform, location, woeids[(platform, location)], spelled[(platform, location, tag)], seen,
                  fetches[(platform, location)]) for (platform, location, tag), seen in ranks.items()]
-    return sorted(hits, key=lambda h: (h.rank_now is None, h.rank_now or h.best_rank, h.platform, h.location))
+    # X's places first: its lists are the world's, a country's, a city's; an instance's tags are its own
+    return sorted(hits, key=lambda h: (h.rank_now is None, h.platform != "x", h.rank_now or h.best_rank,
+                                       h.platform, h.location))
 
 
 def _spellings(store: Store, campaign: str,
