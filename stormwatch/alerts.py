@@ -25,7 +25,6 @@ import logging
 import queue
 import re
 import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,9 +33,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from . import metrics
+from . import intel, metrics
 from .config import AlertsConfig, CampaignConfig, Config
 from .models import RunRecord
+from .normalize.text import one_line
+from .platforms import label as platform_label
 from .store import AlertRecord, Store, utc_day
 from .times import Clock, format_duration, iso_utc
 
@@ -80,6 +81,8 @@ class Figures:
     targets: tuple[tuple[str, int], ...]
     loudest_named: tuple[str, int] | None = None  # (handle, posts) of the busiest account a report would name
     report: Path | None = None
+    trending: tuple[intel.TrendHit, ...] = ()  # the campaign's tags in the trending lists now
+    target_posts: tuple[intel.TargetPost, ...] = ()  # the targets' posts in the window so far
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,13 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
     runs = {source: tuple(r for r in store.last_runs(campaign.name, source, limit=RUNS_READ) if r.status != "running")
             for source in campaign.sources}
     loudest = _loudest_named(store, config, campaign, window) if now >= campaign.end else None
+    hits = intel.trending(store, campaign.name, campaign.hashtags, window.since, max(window.since, now))
     return Figures(now=now, totals=metrics.totals(store, campaign.name, window).all, minutes=tuple(minutes),
                    runs=runs, runway=metrics.budget_runway(store, campaign, now),
                    targets=tuple(metrics.target_mentions(store, campaign, window)), loudest_named=loudest,
-                   report=report)
+                   report=report, trending=tuple(hit for hit in hits if hit.rank_now is not None),
+                   target_posts=tuple(intel.target_posts(store, campaign.name, window.since,
+                                                         max(window.since, min(now, window.until)))))
 
 
 def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,
@@ -129,7 +135,7 @@ def conditions(campaign: CampaignConfig, figures: Figures, told: set[str], zone:
     """Every alert whose condition holds at `figures.now` (told or not; `due` chooses)."""
     words = _Words(campaign, figures, zone)
     found: list[Alert] = []
-    for make in (_storm_clock, _goals, _fading, _budget, _targets):
+    for make in (_storm_clock, _goals, _fading, _budget, _targets, _trending, _responses):
         found.extend(make(words))
     found.extend(_sources(words, told))
     return found
@@ -302,6 +308,36 @@ def _targets(words: _Words) -> list[Alert]:
             for target, count in targets if count]
 
 
+def _trending(words: _Words) -> list[Alert]:
+    """A campaign tag started trending: told once per tag, naming every place where it trends now."""
+    by_tag: dict[str, list[intel.TrendHit]] = {}
+    for hit in words.figures.trending:
+        by_tag.setdefault(hit.tag.lstrip("#＃").casefold(), []).append(hit)
+    found = []
+    for tag, hits in by_tag.items():
+        hits.sort(key=lambda hit: hit.rank_now or 0)
+        places = ", ".join(f"#{hit.rank_now} in {_clean(hit.location)} ({platform_label(hit.platform)})"
+                           for hit in hits)
+        first = min(hits, key=lambda hit: hit.since or words.now)
+        found.append(Alert("trending", f"trending:{tag}", f"{_clean(hits[0].tag)} is trending: {places}"[:200],
+                           (f"In the list since {words.at(first.since or words.now)}; keep the pace up to climb",
+                            words.so_far())))
+    return found
+
+
+def _responses(words: _Words) -> list[Alert]:
+    """A target responded to the storm for the first time (answered a campaign post, or posted with its tags)."""
+    found = []
+    for post in intel.first_responses(list(words.figures.target_posts)):
+        what = ("answered a campaign post" if post.in_reply_to_campaign_post else "posted with the campaign's tags")
+        where = platform_label(post.platform)
+        lines = [f'"{intel.shown(post.text, 200)}"', f"At {words.at(post.created_at)} on {where}"
+                 + (f": {post.url}" if post.url else "")]
+        found.append(Alert("target_response", f"target_response:{post.platform}:{post.account.casefold()}",
+                           f"@{_clean(post.account)} {what} on {where}", tuple(lines)))
+    return found
+
+
 def _posts(count: int) -> str:
     return f"{count:,} post" if count == 1 else f"{count:,} posts"
 
@@ -314,8 +350,8 @@ def _compact(number: float) -> str:
 
 
 def _clean(text: str) -> str:
-    """Text written by strangers, one line, without control or formatting characters."""
-    return "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text).strip()
+    """Text written by strangers, on one line, without control characters or bidi overrides."""
+    return one_line(text)
 
 
 # --- delivery -----------------------------------------------------------------------------------

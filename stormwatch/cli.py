@@ -197,6 +197,7 @@ def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def summary(config_file: str | None, campaign: str | None, since: str | None, until: str | None,
             as_json: bool) -> None:
     """Headline figures for a campaign window."""
+    from .intel import summary_fields
     from .metrics import summary as campaign_summary
     from .store import Store
 
@@ -204,8 +205,7 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
     chosen, window = _window(config, campaign, since, until)
     with Store.open_for_reading(config.storage.database) as store:
         _note_access(store)
-        result = campaign_summary(store, chosen, window)
-    data = result.to_json()
+        data = {**campaign_summary(store, chosen, window).to_json(), **summary_fields(store, config, chosen, window)}
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
@@ -225,7 +225,29 @@ def summary_text(data: dict[str, Any]) -> str:
              f"  peak          {data['peak_posts_per_minute']:>10,}  posts in the minute from {data['peak_minute']}"]
     for platform, figures in data["by_platform"].items():
         lines.append(f"  {platform:<13} {figures['posts']:>10,}  posts by {figures['contributors']:,} accounts")
-    return "\n".join(lines)
+    return "\n".join(lines + intel_lines(data))
+
+
+def intel_lines(data: dict[str, Any]) -> list[str]:
+    """Storm intelligence in a few lines (when the summary has it): trending, targets, copy-paste, counter."""
+    if "trending" not in data:
+        return []
+    hits = data["trending"]
+    lines = ["  trending      " + ("; ".join(f"{h['tag']} best #{h['best_rank']} in {h['location']}" for h in hits[:4])
+                                   if hits else "not in the trending lists fetched")]
+    targets = data["target_posts"]
+    answered = [p for p in targets["posts"] if p["in_reply_to_campaign_post"]]
+    lines.append(f"  targets       {targets['count']:>10,}  posts by targets, {len(answered):,} answering a "
+                 "campaign post" + "".join(f"; @{p['account']} on {p['platform']}" for p in answered[:3]))
+    lines.append(f"  copy-paste    {data['duplicate_share']:>10.0%}  of posts copy another account's text"
+                 + (f" (top text: {data['top_duplicates'][0]['posts']:,} posts by "
+                    f"{data['top_duplicates'][0]['accounts']:,} accounts)" if data["top_duplicates"] else ""))
+    counter = data["counter"]
+    if counter is not None:
+        share = counter["share_of_voice"]
+        lines.append(f"  counter-tags  {counter['posts']:>10,}  posts; share of voice "
+                     f"{'-' if share is None else f'{share:.0%}'}, {counter['both']:,} carrying both")
+    return lines
 
 
 @main.command()
@@ -350,7 +372,7 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
 
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
                       progress=click.echo)
-    click.echo(summary_text(result.summary.to_json()))
+    click.echo(summary_text({**result.summary.to_json(), **result.intel}))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")
         for alert in result.alerts:

@@ -2,25 +2,29 @@
 
 What a run does depends on what the source can do (`sources.capabilities`, checked with `isinstance`):
 search sweeps, the reach warning, the budget and billing, per-server errors, lookups after the sweep, and
-counts. Transient failures are retried with the source's own retry policy. Live feeds are followed by
-`streaming.py`, not here.
+counts; and for storm intelligence, the counter-hashtags (swept like the campaign's own, as its `~counter`
+companion), the targets' own posts (as its `~targets` companion) and the trending lists when due. Transient
+failures are retried with the source's own retry policy. Live feeds are followed by `streaming.py`, not here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .archive.writer import RawArchive
-from .config import CampaignConfig, Config, RetryPolicy
+from .config import TARGETS_SUFFIX, CampaignConfig, Config, RetryPolicy
 from .errors import CredentialsError, DatabaseDamaged, MalformedPage, RateLimited, SourceError, StormwatchError
-from .models import RawPage, RunRecord
+from .models import Cursor, RawPage, RunRecord
 from .sources import registry
 from .sources.capabilities import (
+    TARGETS_FOLLOW_UP,
     Billed,
     Counted,
     Enriching,
@@ -29,11 +33,15 @@ from .sources.capabilities import (
     Searchable,
     Source,
     Streaming,
+    TargetWatching,
+    Trending,
+    trends_query,
 )
 from .store import Store, utc_day
-from .times import Clock, iso_utc_seconds
+from .times import Clock, iso_utc_seconds, parse_time
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Count buckets near the present are still filling as the platform indexes late posts: fetch them again.
 COUNTS_OVERLAP = timedelta(minutes=10)
@@ -146,12 +154,23 @@ class Collector:
             warning = source.reach_warning(campaign, self.clock.now())
             if warning:
                 outcome.note(warning)
+        counter = campaign.counter()
         if isinstance(source, Searchable):
             self._search(store, campaign, source, run_id, outcome)
+            if counter is not None and not outcome.rate_limited_until:
+                # The opponents' tags, collected like the campaign's own into a membership of their own.
+                store.register_campaign(counter.name, counter.start, counter.end)
+                self._search(store, counter, source, run_id, outcome)
         if outcome.rate_limited_until:
             return
+        if isinstance(source, TargetWatching):
+            self._watch_targets(store, campaign, source, run_id, outcome)
+        if isinstance(source, Trending):
+            self._trends(store, campaign, source, run_id, outcome)
         if isinstance(source, Enriching):
-            self._enrich(store, campaign, source, run_id, outcome)
+            for each in (campaign, counter):
+                if each is not None:
+                    self._enrich(store, each, source, run_id, outcome)
         if isinstance(source, Counted):
             self._count(store, campaign, source, run_id, outcome)
 
@@ -197,21 +216,74 @@ class Collector:
         if server_of and queries and given_up >= {server_of(q) for q in queries}:
             raise SourceError(f"{source.name}: every instance failed: " + "; ".join(outcome.problems[-3:]))
 
+    def _watch_targets(self, store: Store, campaign: CampaignConfig, source: TargetWatching, run_id: int,
+                       outcome: _RunLog) -> None:
+        """Sweep the targets' own posts (from the storm's start to a day after its end) into the `~targets`
+        companion's membership; a target that cannot be read is noted, the others go on."""
+        now = self.clock.now()
+        if not campaign.start <= now < campaign.end + TARGETS_FOLLOW_UP:
+            return
+        targets = dataclasses.replace(campaign, name=campaign.name + TARGETS_SUFFIX)
+        self._each(source.target_queries(campaign), functools.partial(self._target_pass, store, targets, source,
+                                                                      run_id=run_id, outcome=outcome),
+                   store, run_id, source.retry_policy, outcome, "targets' posts not read",
+                   paused=lambda: isinstance(source, Billed) and self._budget_reached(store, campaign, outcome))
+
+    def _each(self, items: list[str], attempt: Callable[[str], None], store: Store, run_id: int, policy: RetryPolicy,
+              outcome: _RunLog, failed: str, paused: Callable[[], bool] | None = None) -> None:
+        """`attempt(item)` for each item, retried by the policy: a rate limit ends the rest, another failure only
+        its own item (each noted on the run, after `failed`); shutdown or `paused()` stops before the next."""
+        for item in items:
+            if self.stop.is_set() or (paused is not None and paused()):
+                return
+            try:
+                self._retrying(functools.partial(attempt, item), store, run_id, policy)
+            except RateLimited as exc:
+                outcome.note(f"{failed}: {exc}")
+                return
+            except (SourceError, MalformedPage) as exc:
+                outcome.note(f"{failed}: {exc}")
+
+    def _target_pass(self, store: Store, targets: CampaignConfig, source: TargetWatching, query: str, *,
+                     run_id: int, outcome: _RunLog) -> None:
+        now = self.clock.now()
+        cursor = _cursor(store, targets, source.name, query, now, source.first_target_cursor)
+        for page in source.target_posts(cursor, now):
+            self._store_page(store, targets, source, page, run_id, outcome)
+            if self.stop.is_set():
+                return
+
+    def _trends(self, store: Store, campaign: CampaignConfig, source: Trending, run_id: int,
+                outcome: _RunLog) -> None:
+        """Fetch each place's trending list when it is due (every `trends_interval` inside the storm window).
+
+        On X each request is billed and recorded on the run; like counts, trends go on when the budget stops
+        post reads (they are what says whether the storm is working).
+        """
+        now = self.clock.now()
+        if not campaign.in_window(now):
+            return
+        due = []
+        for location in source.trend_locations(campaign):
+            cursor = store.get_cursor(campaign.name, source.name, trends_query(location))
+            if cursor is None or not cursor.position or now - parse_time(cursor.position) >= campaign.trends_interval:
+                due.append(location)
+        self._each(due, functools.partial(self._fetch_trends, store, campaign, source, run_id=run_id), store, run_id,
+                   source.retry_policy, outcome, "trends not read")
+
+    def _fetch_trends(self, store: Store, campaign: CampaignConfig, source: Trending, location: str, *,
+                      run_id: int) -> None:
+        page = source.trends(campaign.name, location)
+        trends = self._archived(campaign, page, registry.normalize_trends, f"trends page of {location}")
+        store.save_trends(run_id, campaign.name, trends, page.cursor, fetched_at=page.retrieved_at,
+                          cost_usd=source.trends_cost)
+
     def _count(self, store: Store, campaign: CampaignConfig, source: Counted, run_id: int,
                outcome: _RunLog) -> None:
         """Refresh the platform's own per-minute counts of every query."""
         queries = source.queries(campaign) if isinstance(source, Searchable) else []
-        for query in queries:
-            if self.stop.is_set():
-                break
-            try:
-                self._retrying(functools.partial(self._fetch_counts, store, campaign, source, query, run_id), store,
-                               run_id, source.retry_policy)
-            except RateLimited as exc:
-                outcome.note(f"counts not refreshed: {exc}")
-                break
-            except SourceError as exc:
-                outcome.note(f"counts not refreshed: {exc}")
+        self._each(queries, functools.partial(self._fetch_counts, store, campaign, source, run_id=run_id), store,
+                   run_id, source.retry_policy, outcome, "counts not refreshed")
 
     def _sweep(self, store: Store, campaign: CampaignConfig, source: Searchable, query: str, run_id: int,
                outcome: _RunLog) -> None:
@@ -219,10 +291,7 @@ class Collector:
 
         def one_pass() -> None:
             now = self.clock.now()
-            cursor = store.get_cursor(campaign.name, source.name, query)
-            if cursor is None:
-                cursor = source.first_cursor(campaign, query, now)
-                store.save_cursor(cursor, now)
+            cursor = _cursor(store, campaign, source.name, query, now, source.first_cursor)
             for page in source.search(cursor, now):
                 self._store_page(store, campaign, source, page, run_id, outcome)
                 if self.stop.is_set():
@@ -261,15 +330,19 @@ class Collector:
                 if self.stop.wait(delay):
                     raise SourceError(f"{exc} (stopped by shutdown before retrying)") from None
 
-    def _store_page(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage, run_id: int,
-                    outcome: _RunLog) -> None:
+    def _archived(self, campaign: CampaignConfig, page: RawPage, normalize: Callable[[RawPage], T], what: str) -> T:
+        """A page archived as received, then normalized (MalformedPage saying which page otherwise)."""
         # Archive first: if normalizing fails, the page is still kept and can be re-processed later.
         if self.archive is not None:
             self.archive.write(campaign.name, page)
         try:
-            batch = registry.normalize_page(page)
+            return normalize(page)
         except MalformedPage as exc:
-            raise MalformedPage(f"{source.name}: {page.endpoint} page for {campaign.name}: {exc}") from None
+            raise MalformedPage(f"{page.source}: {what} for {campaign.name}: {exc}") from None
+
+    def _store_page(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage, run_id: int,
+                    outcome: _RunLog) -> None:
+        batch = self._archived(campaign, page, registry.normalize_page, f"{page.endpoint} page")
         for problem in batch.errors:
             outcome.note(f"{source.name}: {problem}")
         billing = source.billing(utc_day(page.retrieved_at)) if isinstance(source, Billed) else None
@@ -279,7 +352,7 @@ class Collector:
                   source.name, page.endpoint, len(batch.posts), result.posts_new, len(batch.accounts), result.cost_usd,
                   "continues" if page.cursor.pending else f"done at {page.cursor.position}")
 
-    def _fetch_counts(self, store: Store, campaign: CampaignConfig, source: Counted, query: str,
+    def _fetch_counts(self, store: Store, campaign: CampaignConfig, source: Counted, query: str, *,
                       run_id: int) -> None:
         now = self.clock.now()
         end = now - COUNTS_LAG
@@ -291,12 +364,7 @@ class Collector:
         if end - start < timedelta(minutes=1):
             return
         for page in source.counts(campaign.name, query, start, end):
-            if self.archive is not None:
-                self.archive.write(campaign.name, page)
-            try:
-                buckets = registry.normalize_counts(page)
-            except MalformedPage as exc:
-                raise MalformedPage(f"{source.name}: counts page for {campaign.name}: {exc}") from None
+            buckets = self._archived(campaign, page, registry.normalize_counts, "counts page")
             store.save_counts(run_id, campaign.name, source.name, query, buckets, fetched_at=page.retrieved_at,
                               cost_usd=source.counts_cost)
 
@@ -328,12 +396,22 @@ class Collector:
         if campaign.daily_budget_usd is None:
             return False
         now = self.clock.now()
-        spent = store.spent(campaign.name, utc_day(now))
+        spent = store.spent(campaign.owner, utc_day(now))  # a companion spends from its campaign's budget
         if spent < campaign.daily_budget_usd:
             return False
         outcome.note(f"daily budget ${campaign.daily_budget_usd:.2f} reached (${spent:.2f} spent on "
                      f"{utc_day(now)} UTC): post reads paused until 00:00 UTC, counts continue")
         return True
+
+
+def _cursor(store: Store, campaign: CampaignConfig, source: str, query: str, now: datetime,
+            first: Callable[[CampaignConfig, str, datetime], Cursor]) -> Cursor:
+    """The stored cursor of a query, or its first one (stored at once: where collection begins is kept)."""
+    cursor = store.get_cursor(campaign.name, source, query)
+    if cursor is None:
+        cursor = first(campaign, query, now)
+        store.save_cursor(cursor, now)
+    return cursor
 
 
 def _progress(store: Store, run_id: int) -> tuple[int, int]:

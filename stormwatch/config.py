@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, CredentialsError
-from .platforms import PLATFORM_NAMES, is_valid_handle
+from .platforms import BLUESKY, MASTODON, PLATFORM_NAMES, is_valid_handle
 from .times import Clock, parse_duration, parse_time
 
 DEFAULT_CONFIG = "config.toml"
@@ -39,6 +39,9 @@ LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 SHORTEST_INTERVAL = timedelta(seconds=1)
 SHORTEST_DURATION = timedelta(milliseconds=1)
 LONGEST_DURATION = timedelta(days=365)
+WORLDWIDE = 1  # X's trends are per WOEID (Yahoo's Where On Earth id)
+# Companion collections of a campaign (no campaign name has a ~): its counter-hashtags, its targets' own posts.
+COUNTER_SUFFIX, TARGETS_SUFFIX = "~counter", "~targets"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class XConfig:
     post_read_usd: float = 0.005
     user_read_usd: float = 0.010
     counts_request_usd: float = 0.005
+    trends_request_usd: float = 0.010
 
     def bearer_token(self) -> str:
         """The bearer token from the environment variable the config names (never logged)."""
@@ -140,7 +144,7 @@ class ReportConfig:
 
 # What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
 ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
-               "budget_warning", "budget_reached", "new_target", "storm_ended")
+               "budget_warning", "budget_reached", "new_target", "storm_ended", "trending", "target_response")
 ALERT_URLS_ENV = "STORMWATCH_ALERT_URLS"
 
 
@@ -208,6 +212,23 @@ class CampaignConfig:
     daily_budget_usd: float | None
     goal_posts: int | None = None
     goal_contributors: int | None = None
+    trend_locations: tuple[int, ...] = (WORLDWIDE,)
+    trends_interval: timedelta = timedelta(minutes=5)
+    targets_mastodon: tuple[str, ...] = ()
+    targets_bluesky: tuple[str, ...] = ()
+    counter_hashtags: tuple[str, ...] = ()
+
+    @property
+    def owner(self) -> str:
+        """The campaign a collection belongs to: itself, or the campaign a `~` companion serves."""
+        return self.name.split("~", 1)[0]
+
+    def counter(self) -> CampaignConfig | None:
+        """The companion collecting the counter-hashtags like the campaign's own, under its own name; or None."""
+        if not self.counter_hashtags or self.owner != self.name:
+            return None
+        return replace(self, name=self.name + COUNTER_SUFFIX, hashtags=self.counter_hashtags, accounts=(), targets=(),
+                       targets_mastodon=(), targets_bluesky=(), trend_locations=(), counter_hashtags=())
 
     def in_window(self, moment: datetime) -> bool:
         """Whether `moment` falls inside the announced storm window."""
@@ -484,6 +505,7 @@ def _x(table: _Table) -> XConfig:
         post_read_usd=_nonnegative(table, "post_read_usd", XConfig.post_read_usd),
         user_read_usd=_nonnegative(table, "user_read_usd", XConfig.user_read_usd),
         counts_request_usd=_nonnegative(table, "counts_request_usd", XConfig.counts_request_usd),
+        trends_request_usd=_nonnegative(table, "trends_request_usd", XConfig.trends_request_usd),
     )
     table.finish()
     return config
@@ -673,9 +695,42 @@ def _campaign(table: _Table) -> CampaignConfig:
         daily_budget_usd=budget,
         goal_posts=_positive(table, "goal_posts", int, None),
         goal_contributors=_positive(table, "goal_contributors", int, None),
+        **_intel_keys(table, hashtags),
     )
     table.finish()
     return campaign
+
+
+def _intel_keys(table: _Table, hashtags: tuple[str, ...]) -> dict[str, Any]:
+    """A campaign's trend_locations, trends_interval, targets_mastodon, targets_bluesky and counter_hashtags."""
+    locations = table.get("trend_locations", list, [WORLDWIDE])
+    for index, woeid in enumerate(locations):
+        if isinstance(woeid, bool) or not isinstance(woeid, int) or woeid <= 0:
+            table.fail(f"trend_locations[{index}]", f"{woeid!r} is not a WOEID like 1 (worldwide) or 44418 (London)")
+    interval = table.converted("trends_interval", parse_duration, CampaignConfig.trends_interval)
+    if interval < timedelta(minutes=1):  # X charges for every trends request
+        table.fail("trends_interval", "must be at least 1m")
+    counter = table.strings("counter_hashtags", _TAG.match, "#")
+    for tag in (t for t in counter if t.casefold() in {own.casefold() for own in hashtags}):
+        table.fail("counter_hashtags", f"#{tag} is one of the campaign's own hashtags")
+    return {
+        "trend_locations": tuple(dict.fromkeys(locations)),
+        "trends_interval": interval,
+        # A Mastodon account needs its instance (`user@instance`): that is where its public timeline is.
+        "targets_mastodon": _accounts(table, "targets_mastodon", lambda h: "@" in h and MASTODON.handles.is_valid(h),
+                                      "an account like user@instance"),
+        "targets_bluesky": _accounts(table, "targets_bluesky", BLUESKY.handles.is_valid, "a handle like x.bsky.social"),
+        "counter_hashtags": counter,
+    }
+
+
+def _accounts(table: _Table, key: str, valid: Callable[[str], object], shape: str) -> tuple[str, ...]:
+    """A list of account handles on one platform (without `@`), each checked, repeats dropped."""
+    values = table.get(key, list, [])
+    for index, value in enumerate(values):
+        if not isinstance(value, str) or not valid(value.strip().lstrip("@")):
+            table.fail(f"{key}[{index}]", f"{value!r} is not {shape}")
+    return tuple(dict.fromkeys(value.strip().lstrip("@") for value in values))
 
 
 def _template(name: str) -> str:

@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import metrics, platforms
+from . import intel, metrics, platforms
 from .config import CampaignConfig, Config
 from .normalize.text import one_line
 from .store import Store
@@ -24,6 +24,7 @@ from .times import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_MINUTES = 60
+INTEL_ROOM = 14  # rows the lists and latest posts keep before storm-intelligence lines are shown
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Snapshot:
     fading: metrics.FadingEpisode | None = None  # volume has dropped and not recovered (metrics/fading.py)
     last_alert: tuple[datetime, str] | None = None  # when the last alert was told, and its headline (alerts.py)
     budget_runs_out_at: datetime | None = None  # during the window, at the pace of the last 15 minutes
+    intel: intel.LiveIntel | None = None  # trending, targets' responses, copy-paste, counter-hashtags
 
     @property
     def posts_last_minute(self) -> int:
@@ -120,7 +122,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         fading=metrics.current_fading(so_far, window.since),
         last_alert=((health.last_alert.sent_at, health.last_alert.headline)
                     if health.last_alert else None),
-        budget_runs_out_at=health.budget_runs_out_at)
+        budget_runs_out_at=health.budget_runs_out_at, intel=intel.live(store, campaign, now))
     return _with_alerts(snapshot, campaign)
 
 
@@ -186,6 +188,9 @@ class _DashboardView:
         split = _platforms(snapshot)
         fixed = (1 + (2 if narrow else 1) + (split is not None) + 1 + (goals is not None) + bool(snapshot.targets)
                  + 1 + len(snapshot.alerts) + (snapshot.last_alert is not None))
+        # Storm intelligence is low priority: its lines go first when the terminal is short, whole lines only.
+        intel_lines = _intel_lines(snapshot, width)[:max(0, height - fixed - INTEL_ROOM)]
+        fixed += len(intel_lines)
         remaining = max(10, height - fixed)
         # The lists take a title, a header and a rule; the latest-posts panel two borders.
         list_rows = max(3, min(10, (remaining - 5) // 2))
@@ -200,6 +205,7 @@ class _DashboardView:
         yield _lists(snapshot, width, list_rows)
         if snapshot.targets:
             yield _targets(snapshot)
+        yield from intel_lines
         yield _latest(snapshot, width, latest_rows)
         yield _health(snapshot, width)
         if snapshot.last_alert is not None:
@@ -344,6 +350,79 @@ def _targets(snapshot: Snapshot) -> Text:
         text.append(f"{count:,}", style="green" if count else "bold red")
         text.append("  ")
     return text
+
+
+def _intel_lines(snapshot: Snapshot, width: int) -> list[Text]:
+    """Storm intelligence, most pressing first: copy-paste, trending, targets' responses, counter-hashtags.
+
+    Each line is made of parts, the first essential: parts are dropped from the end until the line fits the width,
+    and a line whose first part does not fit is left out (never cut half-way).
+    """
+    found = snapshot.intel
+    if found is None:
+        return []
+    lines = [_copies_line(found), _trending_line(snapshot, found), _targets_line(snapshot, found),
+             _counter_line(found)]
+    fitted = []
+    for parts in lines:
+        while parts and sum(len(text) for text, _ in parts) > width:
+            parts = parts[:-1]
+        if parts:
+            fitted.append(Text.assemble(*parts, no_wrap=True, overflow="crop"))
+    return fitted
+
+
+_Parts = list[tuple[str, str]]
+
+
+def _copies_line(found: intel.LiveIntel) -> _Parts:
+    recent, whole = found.recent_copies, found.window_copies
+    if not whole.posts:
+        return []
+    reading = "" if whole.complete else " (still reading the storm's posts)"
+    if recent.posts and recent.share > intel.WARN_SHARE:
+        return [(f"⚠ {recent.share:.0%} copy-pasted in 15 min — {intel.ADVICE}", "bold white on red"),
+                (f"  ({whole.share:.0%} of the storm){reading}", "dim")]
+    return [("copy-paste ", "bold"), (f"{recent.share:.0%} of the last 15 min", "green"),
+            (f" · {whole.share:.0%} of the storm{reading}", "dim")]
+
+
+def _trending_line(snapshot: Snapshot, found: intel.LiveIntel) -> _Parts:
+    if not found.trending_now:
+        return []
+    parts: _Parts = [("trending: ", "bold")]
+    for hit in found.trending_now:
+        since = f" since {_local(hit.since, snapshot)}" if hit.since else ""
+        parts.append((f"{intel.shown(hit.tag)} #{hit.rank_now} {intel.shown(hit.location)}{since}  ", "bold green"))
+    return parts
+
+
+def _targets_line(snapshot: Snapshot, found: intel.LiveIntel) -> _Parts:
+    posts = found.target_posts
+    if not posts:
+        return []
+    parts: _Parts = [("targets: ", "bold")]
+    for post in intel.first_responses(list(posts)):
+        verb = "answered" if post.in_reply_to_campaign_post else "posted the tags"
+        parts.append((f"@{intel.shown(post.account)} {verb} on {platforms.label(post.platform)} "
+                      f"{_local(post.created_at, snapshot)}  ", "bold green"))
+    parts.append((f"{len(posts):,} post{'s' if len(posts) != 1 else ''} by targets in the storm", "dim"))
+    return parts
+
+
+def _counter_line(found: intel.LiveIntel) -> _Parts:
+    whole, recent = found.counter, found.recent_counter
+    if whole is None:
+        return []
+    share = recent.share_of_voice if recent is not None else None
+    overall = whole.share_of_voice
+    parts: _Parts = [("counter-tags: ", "bold"),
+                     (f"share of voice {share:.0%} last 15 min" if share is not None else "no posts last 15 min",
+                      "yellow" if share is not None and share < 0.5 else "green")]
+    if overall is not None:
+        parts.append((f" ({overall:.0%} overall)", "dim"))
+    parts.append((f" · {whole.posts:,} counter posts, {whole.both:,} carry both", "dim"))
+    return parts
 
 
 def _latest(snapshot: Snapshot, width: int, rows: int) -> Panel:

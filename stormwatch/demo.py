@@ -10,14 +10,16 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from . import intel
 from .alerts import AlertWatcher
 from .collector import Collector
-from .config import ALERT_URLS_ENV, load_config
+from .config import ALERT_URLS_ENV, CampaignConfig, load_config
 from .errors import StormwatchError
 from .metrics import Summary, campaign_window, summary
 from .scheduler import ScheduledCollector
@@ -101,6 +103,10 @@ storm_interval = "{storm_interval}"
 daily_budget_usd = 250.0
 goal_posts = {goal_posts}
 goal_contributors = {goal_contributors}
+trend_locations = [1, 23424975, 44418]  # worldwide, the United Kingdom, London
+targets_mastodon = ["antonioguterres@{first_instance}"]
+targets_bluesky = ["antonioguterres.bsky.social"]
+counter_hashtags = ["StopTheIncitement", "FactsNotFakes"]
 """
 
 
@@ -113,6 +119,7 @@ class DemoResult:
     report: Path | None
     summary: Summary
     alerts: tuple[str, ...] = ()  # every alert told, as printed
+    intel: dict[str, Any] = field(default_factory=dict)  # what `summary --json` adds: trending, targets, copies...
 
 
 def fresh_demo_folder(base: Path) -> Path:
@@ -193,7 +200,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
             if live_view is not None:
                 live_view(collector, scheduled, stop)
             else:
-                _print_progress(config.storage.database, campaign.name, config.clock, stop, progress)
+                _print_progress(config.storage.database, campaign, config.clock, stop, progress)
         except KeyboardInterrupt:
             progress("stopped early: reporting what was collected")
         finally:
@@ -215,6 +222,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     with Store.open(config.storage.database) as store:
         window = campaign_window(campaign)
         result = summary(store, campaign, window)
+        found = intel.summary_fields(store, config, campaign, window)
         report = None
         if write_report:
             from .report import write_report as write
@@ -223,7 +231,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         # The storm's last word: its end, with the headline figures and where the report is.
         AlertWatcher(config, (campaign,), config.clock, on_alert).check(
             report=report / "report.html" if report else None, store=store)
-    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told))
+    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told),
+                      intel=found)
 
 
 def alert_lines(record: AlertRecord, zone: ZoneInfo) -> str:
@@ -247,19 +256,26 @@ def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: ti
         bluesky_password_env=DEMO_BLUESKY_PASSWORD_ENV, alerts_env=ALERT_URLS_ENV,
         sources=json.dumps([p.name for p in registry.registered()]),
         storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
+        first_instance=DEMO_INSTANCES[0],
         goal_contributors=max(20, int(round(posts * 0.2, -1))))
 
 
-def _print_progress(database: Path, campaign: str, clock: Clock, stop: threading.Event,
+def _print_progress(database: Path, campaign: CampaignConfig, clock: Clock, stop: threading.Event,
                     progress: Callable[[str], None], every: float = 5.0) -> None:
-    """Headless: a line every few seconds with storm time, posts and requests."""
-    while not stop.wait(every):
-        try:
-            with Store.open(database) as store:
-                posts = store.count_campaign_posts(campaign)
-                runs = store.last_runs(campaign, limit=1)
-        except StormwatchError as exc:
-            progress(f"  (database busy: {exc})")
-            continue
-        status = f", last run {runs[0].status}" if runs else ""
-        progress(f"  storm time {clock.now():%H:%M} UTC: {posts:,} posts collected{status}")
+    """Headless: a line every few seconds with storm time, posts, the last run and storm intelligence (copies in
+    the last 15 minutes, share of voice against the counter-hashtags; trending and targets come as alerts)."""
+    with Store.open(database) as store:  # one store: the copy-paste audit reads only what is new each time
+        while not stop.wait(every):
+            try:
+                posts = store.count_campaign_posts(campaign.name)
+                runs = store.last_runs(campaign.name, limit=1)
+                found = intel.live(store, campaign, clock.now())
+            except StormwatchError as exc:
+                progress(f"  (database busy: {exc})")
+                continue
+            status = f", last run {runs[0].status}" if runs else ""
+            copies = found.recent_copies
+            extra = f"; {copies.share:.0%} copy-pasted (15 min)" if copies.posts else ""
+            voice = found.recent_counter.share_of_voice if found.recent_counter is not None else None
+            extra += f", share of voice {voice:.0%}" if voice is not None else ""
+            progress(f"  storm time {clock.now():%H:%M} UTC: {posts:,} posts collected{status}{extra}")

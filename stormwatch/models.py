@@ -83,6 +83,23 @@ class CountBucket:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """One entry of a platform's trending list at one place and moment, as the platform ranked it.
+
+    `location` is how people name the place (`London`, or a Mastodon instance); `woeid` is X's id for it.
+    `volume` is the platform's own figure (X: posts in the last 24 hours; Mastodon: uses today), if it gives one.
+    """
+
+    platform: str
+    location: str
+    woeid: int | None
+    rank: int
+    name: str
+    volume: int | None
+    seen_at: datetime
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where collection stands for one (campaign, source, query).

@@ -16,6 +16,12 @@ The rules (stated here because every figure depends on them):
 * **counts requests**: the collector asks for per-minute counts once per query and run, a run every
   `storm_interval` through the window.
 * **cost** = posts x post price + authors x user price + counts requests x counts price.
+* **storm intelligence** (issue 12), added to the cost: the trends requests (each place in `trend_locations`, once
+  every `trends_interval` through the window, at `trends_request_usd`); the targets' own posts, read by a `from:`
+  search from the storm's start to a day after its end (their posts a day over the last 7 days, counted like the
+  campaign's: one more counts request; each post read, each target read as a user once a day); and the
+  counter-hashtags, collected like the campaign's own (their everyday pace over the window, one more counts
+  request; `AUTHORS_PER_POST` authors a post). A counter wave on the day is not in any count: it costs more.
 * **when the budget runs out**: spending at the goal's pace (the cost spread evenly over the window), the daily
   budget resetting at 00:00 UTC; null when it lasts.
 
@@ -33,7 +39,7 @@ from .archive.writer import RawArchive
 from .config import CampaignConfig, Config
 from .errors import RateLimited, SourceError, StormwatchError
 from .sources import registry
-from .sources.capabilities import Counted, Source
+from .sources.capabilities import TARGETS_FOLLOW_UP, Counted, Source, TargetWatching
 from .store import Store
 from .times import Clock, iso_utc
 
@@ -69,6 +75,7 @@ class Plan:
     free_platforms: tuple[str, ...]
     requests_made: int
     plan_cost_usd: float
+    intel: IntelCost | None = None  # trends, the targets' posts, the counter-hashtags (included in the costs above)
 
     @property
     def posts_per_day(self) -> float | None:
@@ -103,6 +110,9 @@ class Plan:
             "budget_covers": self.budget_covers,
             "budget_runs_out_at": iso_utc(self.budget_runs_out_at) if self.budget_runs_out_at else None,
             "cost_without_reposts_usd": round(self.cost_without_reposts_usd, 2),
+            "trends_cost_usd": round(self.intel.trends_cost_usd, 2) if self.intel else 0.0,
+            "targets_cost_usd": round(self.intel.targets_cost_usd, 2) if self.intel else 0.0,
+            "counter_cost_usd": round(self.intel.counter_cost_usd, 2) if self.intel else 0.0,
         }
 
 
@@ -129,6 +139,41 @@ def estimate(config: Config, campaign: CampaignConfig, posts_per_day: float, rep
     prices = config.x
     cost = posts * prices.post_read_usd + authors * prices.user_read_usd + requests * prices.counts_request_usd
     return Estimate(posts=posts, authors=authors, counts_requests=requests, cost_usd=cost)
+
+
+@dataclass(frozen=True)
+class IntelCost:
+    """What storm intelligence adds to reading the storm on X: trends requests, targets' posts, counter-hashtags."""
+
+    trends_requests: int
+    trends_cost_usd: float
+    target_posts: int
+    targets_cost_usd: float
+    counter_posts: int
+    counter_cost_usd: float
+
+    @property
+    def cost_usd(self) -> float:
+        """All of it."""
+        return self.trends_cost_usd + self.targets_cost_usd + self.counter_cost_usd
+
+
+def intel_estimate(config: Config, campaign: CampaignConfig, target_posts_per_day: float,
+                   counter_posts_per_day: float) -> IntelCost:
+    """What trends, the targets' `from:` search and the counter-hashtags cost over the window (module docstring)."""
+    window = campaign.end - campaign.start
+    prices = config.x
+    trends = len(campaign.trend_locations) * -(-window // campaign.trends_interval)
+    followed = window + TARGETS_FOLLOW_UP
+    target_posts = round(target_posts_per_day * (followed / timedelta(days=1)))
+    target_days = -(-followed // timedelta(days=1))
+    target_reads = min(len(campaign.targets), target_posts) * target_days  # each target read once a day it posts
+    counter_posts = round(counter_posts_per_day * (window / timedelta(days=1)))
+    return IntelCost(trends_requests=trends, trends_cost_usd=trends * prices.trends_request_usd,
+                     target_posts=target_posts,
+                     targets_cost_usd=target_posts * prices.post_read_usd + target_reads * prices.user_read_usd,
+                     counter_posts=counter_posts,
+                     counter_cost_usd=counter_posts * (prices.post_read_usd + AUTHORS_PER_POST * prices.user_read_usd))
 
 
 def budget_runs_out(campaign: CampaignConfig, cost_usd: float) -> datetime | None:
@@ -166,13 +211,17 @@ def make_plan(store: Store, config: Config, campaign: CampaignConfig, clock: Clo
             raise StormwatchError(f"plan: the {x.name} source cannot count posts")
         now = clock.now()
         since, until = now - COUNTED_SPAN + REACH_MARGIN, now - COUNTS_LAG
-        all_posts, without_reposts, requests = _count(store, config, campaign, x, since, until, now)
+        counted = _queries(x, campaign, include_reposts)
+        totals, requests = _count(store, config, campaign, x, counted, since, until, now)
+        all_posts, without_reposts = totals["all"], totals["originals"]
         queries = len(x.counted_queries(campaign, include_reposts=include_reposts))
     finally:
         if owned:
             x.close()
-    per_day = all_posts / ((until - since) / timedelta(days=1))
+    days = (until - since) / timedelta(days=1)
+    per_day = all_posts / days
     share = 1 - without_reposts / all_posts if all_posts else 0.0
+    extra = intel_estimate(config, campaign, totals["targets"] / days, totals["counter"] / days)
     planned = estimate(config, campaign, per_day, share, include_reposts=include_reposts, queries=queries)
     originals = estimate(config, campaign, per_day, share, include_reposts=False,
                          queries=len(x.counted_queries(campaign, include_reposts=False)))
@@ -180,29 +229,42 @@ def make_plan(store: Store, config: Config, campaign: CampaignConfig, clock: Clo
                 posts_without_reposts_last_7_days=without_reposts, window_days=window_days,
                 include_reposts=include_reposts, goal_posts=campaign.goal_posts, estimated_posts=planned.posts,
                 estimated_authors=planned.authors, counts_requests=planned.counts_requests,
-                estimated_cost_usd=planned.cost_usd, cost_without_reposts_usd=originals.cost_usd,
+                estimated_cost_usd=planned.cost_usd + extra.cost_usd,
+                cost_without_reposts_usd=originals.cost_usd + extra.cost_usd,
                 daily_budget_usd=campaign.daily_budget_usd,
-                budget_runs_out_at=budget_runs_out(campaign, planned.cost_usd), free_platforms=free,
-                requests_made=requests, plan_cost_usd=requests * x.counts_cost)
+                budget_runs_out_at=budget_runs_out(campaign, planned.cost_usd + extra.cost_usd), free_platforms=free,
+                requests_made=requests, plan_cost_usd=requests * x.counts_cost, intel=extra)
 
 
-def _count(store: Store, config: Config, campaign: CampaignConfig, source: Counted, since: datetime,
-           until: datetime, now: datetime) -> tuple[int, int, int]:
-    """(posts, posts without reposts, requests made) over [since, until), each request billed in a `plan` run."""
+def _queries(source: Counted, campaign: CampaignConfig, include_reposts: bool) -> list[tuple[str, str]]:
+    """What the plan counts: the campaign's queries with and without reposts, the targets' `from:` queries and the
+    counter-hashtags' queries, each labelled by what it counts."""
+    counted = [("all", q) for q in source.counted_queries(campaign, include_reposts=True)]
+    counted += [("originals", q) for q in source.counted_queries(campaign, include_reposts=False)]
+    if isinstance(source, TargetWatching):
+        counted += [("targets", q) for q in source.target_queries(campaign)]
+    counter = campaign.counter()
+    if counter is not None:
+        counted += [("counter", q) for q in source.counted_queries(counter, include_reposts=include_reposts)]
+    return counted
+
+
+def _count(store: Store, config: Config, campaign: CampaignConfig, source: Counted, queries: list[tuple[str, str]],
+           since: datetime, until: datetime, now: datetime) -> tuple[dict[str, int], int]:
+    """(posts per label, requests made) over [since, until), each request billed in a `plan` run."""
     archive = RawArchive(config.storage.raw_archive) if config.storage.raw_archive else None
     run_id = store.start_run(campaign.name, PLAN_SOURCE, now)
-    totals = {True: 0, False: 0}
+    totals = {"all": 0, "originals": 0, "targets": 0, "counter": 0}
     requests = 0
     error = None
     try:
-        for include_reposts in (True, False):
-            for query in source.counted_queries(campaign, include_reposts=include_reposts):
-                for page in source.counts(campaign.name, query, since, until, granularity="hour"):
-                    requests += 1
-                    store.add_requests(run_id, 1, source.counts_cost)
-                    if archive is not None:
-                        archive.write(campaign.name, page)
-                    totals[include_reposts] += sum(b.count for b in registry.normalize_counts(page))
+        for label, query in queries:
+            for page in source.counts(campaign.name, query, since, until, granularity="hour"):
+                requests += 1
+                store.add_requests(run_id, 1, source.counts_cost)
+                if archive is not None:
+                    archive.write(campaign.name, page)
+                totals[label] += sum(b.count for b in registry.normalize_counts(page))
     except (RateLimited, SourceError) as exc:
         error = str(exc)
         if getattr(exc, "request_made", False):
@@ -211,7 +273,7 @@ def _count(store: Store, config: Config, campaign: CampaignConfig, source: Count
     finally:
         store.finish_run(run_id, "failed" if error else "ok", now, error=error)
         log.info("plan for %s: %d counts requests, $%.3f", campaign.name, requests, requests * source.counts_cost)
-    return totals[True], totals[False], requests
+    return totals, requests
 
 
 def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
@@ -232,6 +294,11 @@ def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
             f"  x: estimated cost ${plan.estimated_cost_usd:,.2f}; "
             f"without reposts ${plan.cost_without_reposts_usd:,.2f}",
         ]
+        if plan.intel is not None:
+            extra = plan.intel
+            lines.append(f"  x: of which trends ${extra.trends_cost_usd:,.2f} ({extra.trends_requests:,} requests), "
+                         f"the targets' posts ${extra.targets_cost_usd:,.2f} (~{extra.target_posts:,}), "
+                         f"counter-hashtags ${extra.counter_cost_usd:,.2f} (~{extra.counter_posts:,} posts)")
         if plan.daily_budget_usd is None:
             lines.append("  x: no daily_budget_usd set: nothing stops the reads")
         elif plan.budget_runs_out_at is None:

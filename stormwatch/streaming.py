@@ -74,6 +74,8 @@ def followers(collector: Collector, campaigns: Sequence[CampaignConfig]) -> list
     A source that cannot be built (a missing secret) is left to its scheduled job, which reports why.
     """
     found = []
+    # A campaign's counter-hashtags are followed like its own tags, into the `~counter` companion's membership.
+    campaigns = [*campaigns, *(c for c in (each.counter() for each in campaigns) if c is not None)]
     for name in dict.fromkeys(n for c in campaigns for n in c.sources):
         try:
             source = collector.source(name)

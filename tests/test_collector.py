@@ -74,9 +74,11 @@ def test_runs_record_requests_spend_and_counts(tmp_path: Path, platform: tuple) 
     truth = server.storm.truth(T0, clock.now() - timedelta(seconds=30))
     assert record.status in ("ok", "partial")
     assert record.posts_new == truth.posts
-    search_requests = sum(1 for r in server.requests() if r.path.endswith("/search/recent"))
+    searches = [r for r in server.requests() if r.path.endswith("/search/recent")]
+    search_requests = sum(1 for r in searches if "from:" not in r.params["query"])
+    target_requests = len(searches) - search_requests  # the targets' own posts (none in this storm): one request
     counts_requests = sum(1 for r in server.requests() if r.path.endswith("/counts/recent"))
-    assert record.requests == search_requests + counts_requests
+    assert record.requests == search_requests + target_requests + counts_requests and target_requests == 1
     assert search_requests == -(-truth.posts // 100)
     # every post and user read is billed once a day, plus each counts request
     with Store.open(config.storage.database) as store:

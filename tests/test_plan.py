@@ -28,7 +28,7 @@ from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
 NOW = T0 - timedelta(minutes=30)  # half an hour before the storm
 JSON_FIELDS = {"campaign", "posts_last_7_days", "posts_per_day", "repost_share", "estimated_posts",
                "estimated_cost_usd", "daily_budget_usd", "budget_covers", "budget_runs_out_at",
-               "cost_without_reposts_usd"}
+               "cost_without_reposts_usd", "trends_cost_usd", "targets_cost_usd", "counter_cost_usd"}
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +62,21 @@ def test_the_plan_reads_the_week_as_the_truth_has_it(tmp_path: Path, server: Sim
     assert plan.repost_share == pytest.approx(truth.reposts / truth.posts)
     assert plan.posts_per_day == pytest.approx(truth.posts / ((plan.counted_until - plan.counted_since).total_seconds()
                                                               / 86400))
-    # the plan's own two counts requests are billed and recorded as a run
-    assert (run.source, run.status, run.requests, run.cost_usd) == ("plan", "ok", 2, pytest.approx(0.01))
-    assert plan.requests_made == 2
+    # the plan's own counts requests (with and without reposts, the targets' from: query) are billed and recorded
+    assert (run.source, run.status, run.requests, run.cost_usd) == ("plan", "ok", 3, pytest.approx(0.015))
+    assert plan.requests_made == 3
 
     # the rules: the goal is larger than three hours of everyday use, so 3,000 posts and 400 authors are read
     assert (plan.estimated_posts, plan.estimated_authors) == (3000, 400)
     assert plan.counts_requests == 180  # one request a minute (storm_interval) through 3 hours
-    assert plan.estimated_cost_usd == pytest.approx(3000 * 0.005 + 400 * 0.010 + 180 * 0.005)
+    # storm intelligence: worldwide trends every 5 minutes (36 requests at $0.01); the targets never post
+    assert plan.intel is not None and (plan.intel.trends_requests, plan.intel.target_posts) == (36, 0)
+    assert plan.estimated_cost_usd == pytest.approx(3000 * 0.005 + 400 * 0.010 + 180 * 0.005 + 36 * 0.01)
     share = truth.reposts / truth.posts
-    originals_cost = round(3000 * (1 - share)) * 0.005 + round(400 * (1 - share)) * 0.010 + 180 * 0.005
+    originals_cost = (round(3000 * (1 - share)) * 0.005 + round(400 * (1 - share)) * 0.010 + 180 * 0.005
+                      + 36 * 0.01)
     assert plan.cost_without_reposts_usd == pytest.approx(originals_cost)
-    # $19.90 over three hours: $10 is spent after 1h30m09s at the goal's pace
+    # $20.26 over three hours: $10 is spent after 1h28m50s at the goal's pace
     assert not plan.budget_covers
     assert plan.budget_runs_out_at == campaign.start + timedelta(hours=3) * (10 / plan.estimated_cost_usd)
     assert set(plan.to_json()) == JSON_FIELDS
@@ -119,7 +122,7 @@ def test_free_platforms_cost_nothing(tmp_path: Path) -> None:
 def test_the_plan_command_prints_the_json_fields(tmp_path: Path, server: SimulatedPlatform) -> None:
     # the command's own storm clock reads NOW when it starts, like a rehearsal's (the platform's clock stands still)
     clock = Clock(speed=1.0, anchor=NOW, anchor_wall=time.time())
-    config_path = write_config(tmp_path, server.url, budget=25.0, top_extra=clock_section(clock),
+    config_path = write_config(tmp_path, server.url, budget=30.0, top_extra=clock_section(clock),
                                campaign_extra="goal_posts = 3000\n")
     result = subprocess.run([sys.executable, "-m", "stormwatch", "plan", "--config", str(config_path), "--json"],
                             capture_output=True, text=True, timeout=60, env={**os.environ, "X_BEARER_TOKEN": TOKEN})
@@ -130,4 +133,5 @@ def test_the_plan_command_prints_the_json_fields(tmp_path: Path, server: Simulat
     assert 0.3 < data["repost_share"] < 0.7 and data["posts_last_7_days"] > 200
     text = subprocess.run([sys.executable, "-m", "stormwatch", "plan", "--config", str(config_path)],
                           capture_output=True, text=True, timeout=60, env={**os.environ, "X_BEARER_TOKEN": TOKEN})
-    assert "the daily budget $25.00 covers it" in text.stdout, text.stderr
+    assert "the daily budget $30.00 covers it" in text.stdout, text.stderr
+    assert "of which trends $0.36 (36 requests)" in text.stdout

@@ -164,6 +164,19 @@ def normalize_post_views(body: Mapping[str, Any] | list[Any], retrieved_at: str)
                  accounts=tuple(accounts), errors=tuple(errors))
 
 
+def normalize_author_feed(body: Mapping[str, Any], retrieved_at: str) -> Batch:
+    """Rows from an author feed page (`{"feed": [feedViewPost]}`): the author's own posts and replies.
+
+    Items with a `reason` are reposts by the author: on Bluesky those are not posts (they count in the
+    original's repostCount), so they are left out. The input is never modified.
+    """
+    if not isinstance(body, Mapping) or not isinstance(body.get("feed"), list):
+        raise MalformedPage("no feed list in the page")
+    return normalize_post_views({"feed": [item for item in body["feed"] if not (type(item) is dict
+                                                                               and item.get("reason"))]},
+                                retrieved_at)
+
+
 def normalize_jetstream(body: Mapping[str, Any], retrieved_at: str) -> Batch:
     """Rows from a batch of Jetstream events (`{"events": […]}`): the posts created in it.
 

@@ -1,4 +1,4 @@
-"""Mastodon statuses (hashtag timeline pages, plain status arrays) to rows.
+"""Mastodon statuses (hashtag and account timeline pages, plain status arrays) to rows; trending tags to entries.
 
 The same status reaches many instances, each giving it its own local `id`; only its ActivityPub `uri`
 is the same everywhere, so the uri is the post's key (`mastodon:<uri>`). Accounts are keyed by their
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import MalformedPage
-from ..models import Account, Batch, Post
+from ..models import Account, Batch, Post, Trend
 from .common import (
     MAX_LANG,
     MAX_NAME,
+    MAX_TAG,
     MAX_TEXT,
     MAX_URL,
     RecordKind,
@@ -31,6 +33,7 @@ from .common import (
     utc_stamp,
     wrong_type,
 )
+from .text import strip_controls
 
 PLATFORM = "mastodon"
 _VOID_TAGS = frozenset({"br", "img", "hr", "wbr"})  # elements without an end tag
@@ -89,6 +92,42 @@ def normalize_statuses(statuses: Any, retrieved_at: str, instance: str | None) -
     context = [post for key, post in reader.context.items() if key not in matched]
     return Batch(posts=tuple(posts), context_posts=tuple(context), accounts=tuple(reader.accounts.values()),
                  errors=tuple(reader.errors))
+
+
+def normalize_trending_tags(body: Mapping[str, Any], location: str, seen_at: datetime) -> list[Trend]:
+    """Entries of an instance's trending tags as the source stores them (`{"instance", "tags"}`), in rank order.
+
+    A Tag entity's `history` holds a day per entry (`day` in epoch seconds as text, `uses`, `accounts`); an
+    entry's volume is the uses on the newest day. Tags without a name are skipped. The input is never modified.
+    """
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    tags = body.get("tags")
+    if not isinstance(tags, list):
+        raise MalformedPage(f"tags is {type(tags).__name__}, not a list")
+    # An instance names its own trends: hostile text like any other (cleaned, cut to a tag's length).
+    place = _trend_text(body.get("instance")) or location
+    named = [(name, tag) for tag in tags if type(tag) is dict
+             for name in [_trend_text(tag.get("name"), strip="#")] if name]
+    return [Trend(platform=PLATFORM, location=place, woeid=None, rank=rank, name="#" + name,
+                  volume=_uses_today(tag.get("history")), seen_at=seen_at)
+            for rank, (name, tag) in enumerate(named, 1)]
+
+
+def _trend_text(value: Any, strip: str = "") -> str | None:
+    """A trend's (or its place's) name: a string cleaned of control characters and cut short, else None."""
+    if type(value) is not str:
+        return None
+    return strip_controls(value[:MAX_TAG]).strip().lstrip(strip).strip() or None
+
+
+def _uses_today(history: Any) -> int | None:
+    """The uses on the newest day of a tag's history (None when it has none that can be read)."""
+    if type(history) is not list:
+        return None
+    days = [(counter(day.get("day")), counter(day.get("uses"))) for day in history if type(day) is dict]
+    known = [(day, uses) for day, uses in days if day is not None and uses is not None]
+    return max(known)[1] if known else None
 
 
 def normalize_status(status: Any, retrieved_at: str) -> Batch:
@@ -352,6 +391,13 @@ def _is_status(body: dict[str, Any]) -> bool:
     return "content" in body and "account" in body and ("uri" in body or "url" in body)
 
 
+def _is_trends_page(body: dict[str, Any]) -> bool:
+    """stormwatch's own raw archive of an instance's trending tags: `{"instance", "tags"}`."""
+    return isinstance(body.get("tags"), list) and "instance" in body and "statuses" not in body
+
+
 MASTODON_PAGE = RecordKind("mastodon-page", PLATFORM, _is_timeline_page, rows=normalize_timeline)
+# Trending tags are archived with the pages; an import knows them and finds no posts in them.
+MASTODON_TRENDS = RecordKind("mastodon-trends", PLATFORM, _is_trends_page, rows=lambda body, retrieved_at: Batch())
 MASTODON_STATUS = RecordKind("mastodon-status", PLATFORM, _is_status, rows=normalize_status)
-RECORD_KINDS = (MASTODON_PAGE, MASTODON_STATUS)
+RECORD_KINDS = (MASTODON_PAGE, MASTODON_TRENDS, MASTODON_STATUS)

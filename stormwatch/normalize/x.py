@@ -1,16 +1,18 @@
-"""X API v2 pages (search, lookup, twarc2 archive lines) to rows; counts pages to buckets."""
+"""X API v2 pages (search, lookup, twarc2 archive lines) to rows; counts pages to buckets; trends to entries."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..errors import MalformedPage
-from ..models import Account, Batch, CountBucket, Post
+from ..models import Account, Batch, CountBucket, Post, Trend
 from ..platforms import X, snowflake_ms
 from .common import (
     MAX_LANG,
     MAX_NAME,
+    MAX_TAG,
     MAX_TEXT,
     RecordKind,
     clean_tag,
@@ -25,12 +27,22 @@ from .common import (
     utc_stamp,
     wrong_type,
 )
+from .text import strip_controls
 
 PLATFORM = "x"
 # Reposts outrank replies, which outrank quotes: a reply that quotes is a reply.
 # Keyed by whatever a reference's `type` holds (hostile JSON: not always a string).
 _KIND_OF_REFERENCE: dict[object, str] = {"retweeted": "repost", "replied_to": "reply", "quoted": "quote"}
 _KIND_RANK = {"repost": 0, "reply": 1, "quote": 2}
+# Places X names trends for, by WOEID (Yahoo's Where On Earth id, which X still uses): the ones X's documentation
+# lists. Others are shown by number.
+PLACES = {1: "Worldwide", 23424977: "United States", 23424975: "United Kingdom", 23424856: "Japan",
+          2459115: "New York", 2442047: "Los Angeles", 44418: "London", 1118370: "Tokyo"}
+
+
+def place_name(woeid: int) -> str:
+    """How people name the place a WOEID stands for (`London`), or `WOEID 12345` when it is not a known one."""
+    return PLACES.get(woeid, f"WOEID {woeid}")
 
 
 def uid(native_id: str) -> str:
@@ -102,6 +114,29 @@ def normalize_counts(body: Mapping[str, Any]) -> list[CountBucket]:
             raise MalformedPage(f"{where}: ends before it starts")
         buckets.append(CountBucket(start=start, end=end, count=count))
     return buckets
+
+
+def normalize_trends(body: Mapping[str, Any], location: str, seen_at: datetime) -> list[Trend]:
+    """Entries of a `GET /2/trends/by/woeid/{woeid}` page (`data[].trend_name`, `tweet_count`), ranked in order.
+
+    `location` is the WOEID the page was asked for. Entries without a name are skipped; a page with neither
+    data nor entries raises MalformedPage naming X's error. The input is never modified.
+    """
+    if not isinstance(body, Mapping):
+        raise MalformedPage(f"page is {type(body).__name__}, not a JSON object")
+    data = body.get("data")
+    if data is None and body.get("errors"):
+        raise MalformedPage("; ".join(_api_error_text(e) for e in body["errors"] or [])[:300])
+    if not isinstance(data, list):
+        raise MalformedPage(f"data is {type(data).__name__}, not a list")
+    woeid = int(location) if location.isdigit() else None
+    place = place_name(woeid) if woeid is not None else location
+    # Trend names are hashtags and phrases people typed: cleaned of control characters and cut short.
+    entries = [(name, item) for item in data if type(item) is dict and type(item.get("trend_name")) is str
+               for name in [strip_controls(item["trend_name"][:MAX_TAG]).strip()] if name]
+    return [Trend(platform=PLATFORM, location=place, woeid=woeid, rank=rank, name=name,
+                  volume=_count(item.get("tweet_count", item.get("post_count"))), seen_at=seen_at)
+            for rank, (name, item) in enumerate(entries, 1)]
 
 
 def normalize_flattened_post(tweet: Mapping[str, Any], retrieved_at: str) -> Batch:
@@ -291,8 +326,15 @@ def _is_flattened_post(body: dict[str, Any]) -> bool:
                                                 or "author" in body or "created_at" in body)
 
 
+def _is_trends_response(body: dict[str, Any]) -> bool:
+    data = body.get("data")
+    return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and "trend_name" in data[0]
+
+
 X_COUNTS = RecordKind("x-counts", PLATFORM, _is_counts_response, counts=normalize_counts)
+# Trending lists are archived with the pages; an import knows them and finds no posts in them.
+X_TRENDS = RecordKind("x-trends", PLATFORM, _is_trends_response, rows=lambda body, retrieved_at: Batch())
 X_PAGE = RecordKind("x-page", PLATFORM, _is_api_response, rows=normalize_page)
 # A post on its own (`twarc2 flatten`) is known only by id and text: anything more specific goes first.
 X_POST = RecordKind("x-post", PLATFORM, _is_flattened_post, rows=normalize_flattened_post, loose=True)
-RECORD_KINDS = (X_COUNTS, X_PAGE, X_POST)
+RECORD_KINDS = (X_COUNTS, X_TRENDS, X_PAGE, X_POST)

@@ -346,6 +346,80 @@ def _coverage_axes(ax: Axes, content: ReportContent, coverage: SourceCoverage, l
     ax.legend(loc="upper right")
 
 
+# --- storm intelligence (report/intel.py) -------------------------------------------------------
+
+TRENDS_SHOWN = 8  # lines in the trending chart (the best-ranked hits)
+COUNTER_COLOUR = "#D55E00"
+
+
+@_styled
+def trends_figure(content: ReportContent) -> Figure | None:
+    """Each trending hit's rank in the lists fetched for its place over time (rank 1 at the top); None without any."""
+    hits = content.intel.trending if content.intel is not None else ()
+    if not hits:
+        return None
+    shown = sorted(hits, key=lambda h: (h.platform != "x", h.best_rank, h.location, h.tag))[:TRENDS_SHOWN]
+    figure = _new_figure((8.0, 4.2 + 0.25 * ((len(shown) + 1) // 2)))
+    ax = figure.add_subplot()
+    tz = content.timezone
+    worst = 1
+    for hit in shown:
+        times = [moment.astimezone(tz) for moment, _ in hit.series]
+        ranks = [float(rank) if rank is not None else float("nan") for _, rank in hit.series]
+        worst = max([worst, *(rank for _, rank in hit.series if rank is not None)])
+        label = f"{hit.tag} · {hit.location} ({platform_name(hit.platform)})"
+        ax.plot(times, ranks, marker="o", markersize=3, linewidth=1.5, label=_plain(_short(label, 48)))
+    lo, hi = _span(content)
+    _shade_storm(ax, content, lo, hi)
+    ax.set_xlim(lo.astimezone(tz), hi.astimezone(tz))
+    _time_axis(ax, tz)
+    ax.set_ylim(worst + 0.5, 0.5)  # rank 1 on top
+    step = max(1, -(-worst // 5))
+    ax.set_yticks([1, *range(step if step > 1 else 2, worst + 1, step)])
+    ax.set_ylabel("rank in the trending list")
+    ax.set_title("The campaign's hashtags in the trending lists")
+    # Below the plot: the lines fill every corner of it.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
+    return figure
+
+
+@_styled
+def share_of_voice_figure(content: ReportContent) -> Figure | None:
+    """Campaign posts against counter-hashtag posts per bucket (stacked); None without counter-hashtags."""
+    counter = content.intel.counter if content.intel is not None else None
+    if counter is None or not counter.minutes:
+        return None
+    figure = _new_figure()
+    ax = figure.add_subplot()
+    tz = content.timezone
+    size = content.bucket_seconds
+    buckets: dict[datetime, list[int]] = {}
+    for minute, ours, theirs in counter.minutes:
+        start = datetime.fromtimestamp(int(minute.timestamp()) // size * size, tz)
+        cell = buckets.setdefault(start, [0, 0])
+        cell[0] += ours
+        cell[1] += theirs
+    starts = sorted(buckets)
+    campaign_posts = [buckets[s][0] for s in starts]
+    counter_posts = [buckets[s][1] for s in starts]
+    width = timedelta(seconds=size)
+    ax.bar(starts, campaign_posts, width=width, align="edge", color=NEUTRAL_COLOUR, label="campaign hashtags",
+           linewidth=0)
+    ax.bar(starts, counter_posts, width=width, bottom=campaign_posts, align="edge", color=COUNTER_COLOUR,
+           label="counter-hashtags", linewidth=0)
+    lo, hi = _span(content)
+    _shade_storm(ax, content, lo, hi)
+    ax.set_xlim(lo.astimezone(tz), hi.astimezone(tz))
+    _time_axis(ax, tz)
+    _count_axis(ax)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(f"posts per {bucket_phrase(size)}")
+    share = counter.share_of_voice
+    ax.set_title(f"Share of voice: the campaign's {'–' if share is None else f'{share:.0%}'} against counter-hashtags")
+    ax.legend(loc="upper right")
+    return figure
+
+
 # --- files --------------------------------------------------------------------------------------
 
 FIGURES: tuple[tuple[str, str, Callable[[ReportContent], Figure | None]], ...] = (
@@ -356,6 +430,8 @@ FIGURES: tuple[tuple[str, str, Callable[[ReportContent], Figure | None]], ...] =
     ("co_hashtags.png", "Co-hashtags", co_hashtags_figure),
     ("target_mentions.png", "Target mentions", target_mentions_figure),
     ("coverage.png", "Coverage", coverage_figure),
+    ("trends.png", "Trending", trends_figure),
+    ("share_of_voice.png", "Share of voice", share_of_voice_figure),
 )
 
 
@@ -375,6 +451,10 @@ def captions(content: ReportContent) -> dict[str, str]:
         "target_mentions.png": "Campaign posts mentioning each account the campaign addresses.",
         "coverage.png": f"Posts collected (bars) against the platform's own count of matching posts (line) per "
                         f"{phrase}; bars below the line mean posts were missed. Times in {zone}.",
+        "trends.png": f"Rank of each campaign hashtag in the trending lists fetched for each place (1 is the top; "
+                      f"gaps where it was not in the list); times in {zone}.",
+        "share_of_voice.png": f"Posts carrying the campaign's hashtags (grey) and the counter-hashtags (orange) per "
+                              f"{phrase}; a post carrying both counts in each. Times in {zone}.",
     }
 
 

@@ -10,7 +10,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .. import __version__, metrics, platforms
@@ -19,6 +19,9 @@ from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, 
 from ..store import Store
 from .names import Namer, NamingPolicy
 from .rows import mentioned_accounts
+
+if TYPE_CHECKING:
+    from .intel import IntelContent
 
 TOP_N = 10
 COVERAGE_GAPS_SHOWN = 10
@@ -115,6 +118,7 @@ class ReportContent:
     namer: Namer
     contributors: tuple[AccountStat, ...]
     version: str = __version__
+    intel: IntelContent | None = None  # trending, targets' responses, copy-paste, counter-hashtags (intel.py)
 
     @property
     def has_posts(self) -> bool:
@@ -154,6 +158,8 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
     top_posts = tuple(named_post(namer, post, campaign.timezone) for post in metrics.top_posts(store, name, window,
                                                                                               TOP_N))
     platforms = tuple(sorted(set(campaign.sources) | set(summary.totals.by_platform)))
+    from .intel import gather_intel  # intel.py reads this module's helpers
+
     return ReportContent(
         campaign=campaign, window=window, timezone=campaign.timezone, generated_at=generated_at,
         bucket_seconds=bucket_seconds, summary=summary, platforms=platforms, volume=volume,
@@ -167,7 +173,8 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
         campaign_hashtags=tuple(metrics.campaign_hashtags(store, campaign, window)),
         target_mentions=tuple(metrics.target_mentions(store, campaign, window)),
         runs=tuple(metrics.run_history(store, name)),
-        policy=namer.policy, namer=namer, contributors=contributors)
+        policy=namer.policy, namer=namer, contributors=contributors,
+        intel=gather_intel(store, campaign, window, namer))
 
 
 def _top(namer: Namer, contributors: tuple[AccountStat, ...],

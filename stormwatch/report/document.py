@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .charts import ChartFile
 
 
+
 @dataclass(frozen=True)
 class Heading:
     """A section heading (level 2 or 3)."""
@@ -144,6 +145,9 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
     blocks += _accounts(content, drawn)
     blocks += _posts(content, drawn)
     blocks += _hashtags_and_targets(content, drawn)
+    from .intel import intel_blocks  # the storm-intelligence sections build on this module's blocks
+
+    blocks += intel_blocks(content.intel, drawn, content.campaign, content.timezone)
     blocks += _coverage(content, drawn)
     blocks += _methods(content)
     title = f"{hashtags} — storm report"

@@ -147,6 +147,7 @@ def summary_json(content: ReportContent, files: list[str], generated_at: datetim
     """`summary --json`'s object for the window plus a `report` object saying how the report was made."""
     return {
         **content.summary.to_json(),
+        **(content.intel.to_json() if content.intel is not None else {}),
         "report": {
             "names": content.policy.mode,
             "pseudonymize_below": content.policy.threshold,

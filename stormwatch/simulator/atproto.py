@@ -136,10 +136,11 @@ class BlueskyNetwork:
         post = self.storm.post_by_id(post_id)
         return None if post is None else self.uri(post)
 
-    def truth(self, since: datetime, until: datetime) -> Truth:
-        """What a collector can find on Bluesky in [since, until): posts without reposts, and no impressions."""
+    def truth(self, since: datetime, until: datetime, tags: tuple[str, ...] | None = None) -> Truth:
+        """What a collector can find on Bluesky in [since, until): posts without reposts, and no impressions
+        (the campaign's posts, or with `tags` those carrying them)."""
         # Bluesky reposts are records of their own, not posts; Bluesky reports no impressions.
-        truth = self.storm.truth(since, until, platform=PLATFORM, include_reposts=False)
+        truth = self.storm.truth(since, until, platform=PLATFORM, include_reposts=False, tags=tags)
         return dataclasses.replace(truth, impressions=0)
 
     def post_by_uri(self, uri: str) -> Post | None:

@@ -13,6 +13,8 @@ the host (see `mount_bluesky`); Jetstream, Bluesky's event feed, is its own serv
 * ``GET app.bsky.actor.getProfiles``: public, up to 25 ``actors`` (handles or DIDs); unknown actors are left
   out.
 * ``GET app.bsky.feed.getPosts``: public, up to 25 ``uris``; post views with their current counters.
+* ``GET app.bsky.feed.getAuthorFeed``: public; an ``actor``'s posts and reposts (a ``reasonRepost``), newest
+  first, ``limit`` 1-100 (50), an offset ``cursor``.
 
 Only posts and users of platform "bluesky" exist here; a post exists once it is indexed (``indexedAt``, a
 fraction of a second after ``createdAt``) on the storm clock. Bluesky reposts are separate
@@ -40,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from stormwatch.simulator.atproto import BlueskyNetwork, did_for, micros
+from stormwatch.simulator.atproto import BlueskyNetwork, did_for, iso_ms, micros
 from stormwatch.simulator.host import DueFaults, FaultDraw, RateWindow, Request, Response, SimulatedHost, json_response
 
 PREFIX = "/xrpc/"
@@ -102,6 +104,7 @@ class BlueskyXrpc:
             "app.bsky.feed.searchPosts": ("GET", self._search_posts),
             "app.bsky.actor.getProfiles": ("GET", self._get_profiles),
             "app.bsky.feed.getPosts": ("GET", self._get_posts),
+            "app.bsky.feed.getAuthorFeed": ("GET", self._get_author_feed),
         }
 
     def tokens(self) -> list[str]:
@@ -312,6 +315,37 @@ class BlueskyXrpc:
             if post is not None and self.network.indexed_ms(post) <= now_ms:
                 views.append(self.network.post_view(post, now_ms))
         return {"posts": views}
+
+
+    def _get_author_feed(self, request: Request, params: Mapping[str, list[str]]) -> dict[str, Any]:
+        actor = _one(params, "actor")
+        if actor is None:
+            raise XrpcError(400, "InvalidRequest", 'Error: Params must have the property "actor"')
+        user = self.network.member(actor)
+        if user is None:
+            raise XrpcError(400, "InvalidRequest", "Profile not found")
+        limit = _integer(params, "limit", 50, 1, 100)
+        offset = _integer(params, "cursor", 0, 0, None)
+        now_ms = math.floor(request.now.timestamp() * 1000)
+        network = self.network
+        # The author's posts and reposts, newest first, as they were indexed (a repost of a gone post is left out).
+        items: list[tuple[int, dict[str, Any]]] = [
+            (network.indexed_ms(p), {"post": network.post_view(p, now_ms)}) for p in network.posts
+            if p.author == user.index and network.indexed_ms(p) <= now_ms]
+        for repost in network.reposts:
+            original = self.network.storm.post_by_id(repost.ref_id) if repost.ref_id is not None else None
+            if (repost.author == user.index and network.indexed_ms(repost) <= now_ms and original is not None
+                    and network.post_by_uri(network.uri(original)) is not None):
+                reason = {"$type": "app.bsky.feed.defs#reasonRepost", "by": network.author_view(user),
+                          "indexedAt": iso_ms(network.indexed_ms(repost))}
+                items.append((network.indexed_ms(repost), {"post": network.post_view(original, now_ms),
+                                                           "reason": reason}))
+        items.sort(key=lambda item: -item[0])
+        page = [view for _, view in items[offset:offset + limit]]
+        body: dict[str, Any] = {"feed": page}
+        if page and offset + len(page) < len(items):
+            body["cursor"] = str(offset + len(page))
+        return body
 
 
 class _Forbidden(Exception):

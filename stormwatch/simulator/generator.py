@@ -128,6 +128,7 @@ def _split_template(template: str) -> tuple[str, ...]:
 _CAMPAIGN_TEMPLATES = {lang: tuple(map(_split_template, ts)) for lang, ts in texts.CAMPAIGN_TEMPLATES.items()}
 _NOISE_TEMPLATES = {lang: tuple(map(_split_template, ts)) for lang, ts in texts.NOISE_TEMPLATES.items()}
 _SOURCE_CHOICE = Weighted(texts.SOURCES)
+_TOOLKIT_VARIATION = Weighted(tuple((str(i), v[0]) for i, v in enumerate(texts.TOOLKIT_VARIATIONS)))
 
 
 class _Intensity:
@@ -497,6 +498,9 @@ class StormGenerator:
         template = templates[int(rng.random() * len(templates))]
         if code & _HOSTILE:
             template = (texts.HOSTILE_TEXT + " ", "{tags}")
+        elif not noise and not code & _ACCOUNT_POST and author.role == "person" and (
+                self.spec.toolkit_share or self.spec.personal_texts):
+            template = own_words(self.spec, index, lang, template)
         for piece in template:
             if piece == "{tags}":
                 self._write_tags(rng, builder, lang, noise)
@@ -597,6 +601,25 @@ class StormGenerator:
         )
 
 
+def own_words(spec: StormSpec, index: int, lang: str, template: tuple[str, ...]) -> tuple[str, ...]:
+    """What supporter post `index` says instead of `template`: the toolkit's text, varied a little (a share
+    `toolkit_share` of them), or with `personal_texts` a sentence of their own before the template.
+
+    Drawn from a stream of its own, so the storm's other draws stay what they were.
+    """
+    rng = random.Random(mix_seed(spec.seed, 7_000_003 + index))
+    if rng.random() < spec.toolkit_share:
+        text = texts.TOOLKIT_TEXTS.get(lang, texts.TOOLKIT_TEXTS["en"])
+        _, before, swap, after = texts.TOOLKIT_VARIATIONS[int(_TOOLKIT_VARIATION.pick(rng))]
+        if swap is not None:
+            text = text.replace(swap[0], swap[1], 1)
+        return _split_template(before + text + after)
+    if not spec.personal_texts:
+        return template
+    sentence = " ".join(part[int(rng.random() * len(part))] for part in texts.PERSONAL_PARTS)
+    return (sentence + " ", *template)
+
+
 def _pick_distinct(rng: random.Random, items: tuple[str, ...], count: int) -> list[str]:
     """`count` distinct items in random order (a partial Fisher-Yates; `rng.sample` is slow for tiny k)."""
     pool = list(items)
@@ -620,6 +643,12 @@ def iter_storm(spec: StormSpec, *, cache_size: int = 50_000) -> Iterator[Post]:
     """
     from stormwatch.simulator.background import background_posts  # background.py builds on this module
 
+    if spec.counter_posts or spec.target_responses:
+        # Those posts are drawn once the storm is whole: such a storm is materialized (intel.py).
+        from stormwatch.simulator.storm import Storm
+
+        yield from Storm.build(spec).posts
+        return
     generator = StormGenerator(spec, cache_size=cache_size)
     yield from background_posts(spec, generator.users)
     yield from generator.posts()

@@ -4,6 +4,9 @@ Mounted under `/i/` of the host (`SimulatedHost`), so several instances share on
 is `http://127.0.0.1:<port>/i/<instance>`:
 
     GET /i/<instance>/api/v1/timelines/tag/<tag>   limit (20, at most 40), max_id, since_id, min_id
+    GET /i/<instance>/api/v1/accounts/lookup       acct (`user` or `user@domain`)
+    GET /i/<instance>/api/v1/accounts/<id>/statuses  as tag timelines (reblogs too, as Mastodon shows them)
+    GET /i/<instance>/api/v1/trends/tags           limit (10, at most 20), offset (`trending.py`)
     GET /i/<instance>/api/v1/instance              GET /i/<instance>/api/v2/instance
 
 The storm's Mastodon users are spread over the instances deterministically. Each instance holds its own
@@ -44,6 +47,7 @@ from stormwatch.simulator.clock import Clock
 from stormwatch.simulator.host import FaultDraw, Request, Response, SimulatedHost, join_tags, json_bytes
 from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, User, unescape_text
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.trending import TagSeconds, instance_trends
 from stormwatch.simulator.truth import Truth, TruthBuilder
 
 PREFIX = "/i/"
@@ -57,6 +61,7 @@ NOT_FOUND = "Record not found"
 # What Mastodon answers when a request loses a race (Mastodon::RaceConditionError): a 503 a client retries.
 TEMPORARY_PROBLEM = "There was a temporary problem serving your request, please try again"
 _TAG_PATH = re.compile(r"^/api/v1/timelines/tag/([^/]+)$")
+_ACCOUNT_STATUSES = re.compile(r"^/api/v1/accounts/(\d+)/statuses$")
 _LEADING_INTEGER = re.compile(r"^\s*[-+]?\d+")
 _DISPLAY_URL_LENGTH = 30  # Mastodon shows this much of a link, the rest hidden behind an ellipsis
 
@@ -146,6 +151,8 @@ class _Instance:
     ids: array[int]  # local id of the k-th Mastodon status of the storm (ascending with time)
     window: _Window
     tags: dict[str, _TagIndex] = field(default_factory=dict)
+    authors: dict[int, _TagIndex] = field(default_factory=dict)  # statuses per author, as tag timelines are
+    trending: TagSeconds | None = None
 
 
 class MastodonInstances:
@@ -168,7 +175,10 @@ class MastodonInstances:
         # The k-th Mastodon status of the storm (reposts and deleted ones too: they can be referenced).
         self._positions = [i for i, post in enumerate(storm.posts) if post.platform == PLATFORM]
         self._k_of_position = {position: k for k, position in enumerate(self._positions)}
-        self._homes = [self.names[_mix(self.seed, 77, user.index) % len(self.names)] for user in storm.users]
+        # A target's account (storm intelligence, intel.py) lives on the first instance, where organizers find it.
+        self._homes = [self.names[0] if user.role == "target" else self.names[_mix(self.seed, 77, user.index)
+                                                                                % len(self.names)]
+                       for user in storm.users]
         self._instances = {name: self._build(name, number, settings[name]) for number, name in enumerate(self.names)}
 
     def _build(self, name: str, number: int, settings: InstanceSettings) -> _Instance:
@@ -226,7 +236,8 @@ class MastodonInstances:
 
         Each status counts once however many instances carry it; Mastodon reports no impressions.
         """
-        builder = TruthBuilder(since, until, platform=PLATFORM, include_reposts=True)
+        tags = tuple(tags)
+        builder = TruthBuilder(since, until, platform=PLATFORM, include_reposts=True, tags=tags)
         seen: set[int] = set()
         for name in self.names:
             for tag in tags:
@@ -479,6 +490,17 @@ class MastodonInstances:
                 response = _json(422, {"error": NEEDS_USER}, limits)
             else:
                 response = self._tag_timeline(instance, request, match.group(1), signed_in, served, limits)
+        elif route.rstrip("/") == "/api/v1/trends/tags":
+            response = _json(200, self._trending_tags(instance, request), limits)
+        elif route.rstrip("/") == "/api/v1/accounts/lookup":
+            user = self._known_account(instance, request.params.get("acct", ""))
+            response = (_json(200, self.account_json(instance.name, user), limits) if user is not None
+                        else _json(404, {"error": NOT_FOUND}, limits))
+        elif (match := _ACCOUNT_STATUSES.match(route)) is not None:
+            user = next((u for u in self.storm.users if u.platform == PLATFORM
+                         and self._account_id(instance, u) == int(match.group(1))), None)
+            response = (self._timeline(instance, request, self._author_index(instance, user), route, signed_in, served,
+                                       limits) if user is not None else _json(404, {"error": NOT_FOUND}, limits))
         else:
             response = _json(404, {"error": NOT_FOUND}, limits)
         response.delay, response.fault = faults.delay, slow
@@ -501,12 +523,17 @@ class MastodonInstances:
 
     def _tag_timeline(self, instance: _Instance, request: Request, raw_tag: str, signed_in: bool,
                       served: list[str], limits: dict[str, str]) -> Response:
+        index = self._tag_index(instance, unquote(raw_tag))
+        return self._timeline(instance, request, index, f"/api/v1/timelines/tag/{raw_tag}", signed_in, served, limits)
+
+    def _timeline(self, instance: _Instance, request: Request, index: _TagIndex, route: str, signed_in: bool,
+                  served: list[str], limits: dict[str, str]) -> Response:
+        """One page of a timeline (statuses by local id), paged as Mastodon's `Paginable` pages it."""
         params = request.params
         raw_limit = params.get("limit")
         # Mastodon's limit_param: [limit.to_i.abs, 2 * default].min
         limit = DEFAULT_LIMIT if raw_limit is None else min(abs(_to_i(raw_limit)), MAX_LIMIT)
         bounds = {name: _to_i(params[name]) for name in ("max_id", "since_id", "min_id") if params.get(name)}
-        index = self._tag_index(instance, unquote(raw_tag))
         ids = index.ids
         # A status exists once its time has come.
         high = bisect.bisect_right(index.seconds, math.floor(request.now.timestamp()))
@@ -519,16 +546,63 @@ class MastodonInstances:
             low = bisect.bisect_right(ids, bounds["since_id"]) if "since_id" in bounds else 0
             chosen = range(max(low, high - limit), max(low, high))
         posts = [self.storm.posts[index.positions[i]] for i in reversed(chosen)]
-        statuses = [self._status_json(instance, post, signed_in, shallow=False) for post in posts]
+        statuses = [self.status_json(instance.name, post, signed_in=signed_in) for post in posts]
         served.extend(status["uri"] for status in statuses)
         headers = dict(limits)
         if statuses:
-            base = f"http://{request.headers.get('host', '127.0.0.1')}{PREFIX}{instance.name}/api/v1/timelines/tag/"
+            base = f"http://{request.headers.get('host', '127.0.0.1')}{PREFIX}{instance.name}{route}"
             kept = [(name, params[name]) for name in ("local", "limit", "only_media") if name in params]
-            next_url = f"{base}{raw_tag}?{urlencode([*kept, ('max_id', statuses[-1]['id'])])}"
-            prev_url = f"{base}{raw_tag}?{urlencode([*kept, ('min_id', statuses[0]['id'])])}"
+            next_url = f"{base}?{urlencode([*kept, ('max_id', statuses[-1]['id'])])}"
+            prev_url = f"{base}?{urlencode([*kept, ('min_id', statuses[0]['id'])])}"
             headers["Link"] = f'<{next_url}>; rel="next", <{prev_url}>; rel="prev"'
         return _json(200, statuses, headers)
+
+    # ------------------------------------------------------------------------ storm intelligence
+
+    def _trending_tags(self, instance: _Instance, request: Request) -> list[dict[str, object]]:
+        """The instance's trending tags now (`trending.py`): its own timelines' campaign tags may join them."""
+        raw_limit = request.params.get("limit")
+        limit = 10 if raw_limit is None else max(1, min(abs(_to_i(raw_limit)), 20))
+        offset = max(0, _to_i(request.params.get("offset", "0")))
+        with self._lock:
+            tags = instance.trending
+        if tags is None:
+            held = {p.id: p for tag in self.storm.spec.hashtags for p in self.tag_timeline(
+                instance.name, tag, until=self.storm.spec.end + (self.storm.spec.end - self.storm.spec.start))}
+            tags = TagSeconds(sorted(held.values(), key=lambda p: p.id), self.storm.spec.hashtags)
+            with self._lock:
+                instance.trending = tags
+        return instance_trends(self.storm.spec, instance.name, tags, request.now)[offset:offset + limit]
+
+    def _known_account(self, instance: _Instance, acct: str) -> User | None:
+        """The Mastodon user `acct` names, if the instance knows it (its home, or a status of it reached it)."""
+        username, _, domain = acct.strip().lstrip("@").partition("@")
+        for user in self.storm.users:
+            if user.platform != PLATFORM or user.username.lower() != username.lower():
+                continue
+            home = self.home_of(user)
+            if (domain or instance.name).lower() == home and (
+                    home == instance.name or self._author_index(instance, user).ids):
+                return user
+        return None
+
+    def _author_index(self, instance: _Instance, user: User) -> _TagIndex:
+        """A user's statuses that reached an instance (reblogs included, deleted ones not), by local id."""
+        with self._lock:
+            cached = instance.authors.get(user.index)
+        if cached is not None:
+            return cached
+        ids, seconds, positions = array("q"), array("q"), []
+        for k, position in enumerate(self._positions):
+            post = self.storm.posts[position]
+            if post.author == user.index and not post.deleted and self.holds(instance.name, post):
+                ids.append(instance.ids[k])
+                seconds.append(post.ms // 1000)
+                positions.append(position)
+        index = _TagIndex(ids, seconds, positions)
+        with self._lock:
+            instance.authors[user.index] = index
+        return index
 
     def _instance_v1(self, instance: _Instance) -> dict[str, Any]:
         return {

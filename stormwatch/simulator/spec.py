@@ -59,6 +59,13 @@ class StormSpec:
     platforms: tuple[tuple[str, float], ...] = (("x", 1.0),)  # share of posts (and people) per platform
     background_days: int = 0  # days of everyday hashtag use on X before the lead (background.py)
     background_per_day: int | None = None  # background posts a day; default: a fortieth of `posts`
+    # Storm intelligence (all off by default, so a spec without them gives the same storm as before; intel.py):
+    toolkit_share: float = 0.0  # share of supporters' own posts that paste the campaign toolkit's text (varied)
+    personal_texts: bool = False  # supporters add a sentence of their own to the template texts
+    trend_threshold: int | None = None  # posts an hour on a campaign tag that make it trend (at a place's bar 1)
+    target_responses: bool = False  # the first target posts, replies to a campaign post, and posts elsewhere
+    counter_hashtags: tuple[str, ...] = ()  # the opponents' hashtags: a counter wave carries them
+    counter_posts: int = 0  # about how many posts the counter wave has
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", utc(self.start, "start"))
@@ -66,6 +73,13 @@ class StormSpec:
         object.__setattr__(self, "hashtags", tuple(tag.lstrip("#") for tag in self.hashtags))
         object.__setattr__(self, "accounts", tuple(handle.lstrip("@") for handle in self.accounts))
         object.__setattr__(self, "targets", tuple(handle.lstrip("@") for handle in self.targets))
+        object.__setattr__(self, "counter_hashtags", tuple(tag.lstrip("#") for tag in self.counter_hashtags))
+        if not 0.0 <= self.toolkit_share <= 1.0:
+            raise ValueError("toolkit_share must be between 0 and 1")
+        if self.counter_posts < 0 or (self.counter_posts and not self.counter_hashtags):
+            raise ValueError("counter_posts must not be negative, and needs counter_hashtags")
+        if self.trend_threshold is not None and self.trend_threshold < 1:
+            raise ValueError("trend_threshold must be at least 1")
         if not self.hashtags or not all(self.hashtags):
             raise ValueError("a storm needs at least one campaign hashtag")
         if self.end <= self.start:
@@ -116,7 +130,7 @@ class User:
     protected: bool
     profile_image_url: str
     lang: str
-    role: str  # "person" | "campaign" | "target"
+    role: str  # "person" | "campaign" | "target" | "opponent" (the counter wave, intel.py)
 
     @property
     def created_at(self) -> datetime:

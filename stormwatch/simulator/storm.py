@@ -14,6 +14,7 @@ from datetime import datetime
 
 from stormwatch.simulator.background import background_posts
 from stormwatch.simulator.generator import StormGenerator
+from stormwatch.simulator.intel import intel_posts, intel_users
 from stormwatch.simulator.spec import Post, StormSpec, User
 from stormwatch.simulator.truth import Truth, TruthBuilder
 
@@ -37,14 +38,21 @@ class Storm:
             raise ValueError("post ids must increase with creation time")
         self._position_by_id = {post.id: position for position, post in enumerate(self.posts)}
         self._user_index_by_id = {user.id: user.index for user in self.users}
-        self._user_index_by_handle = {user.username.lower(): user.index for user in self.users}
+        # A handle names the first user that has it (a target's accounts on other platforms share its handle).
+        self._user_index_by_handle: dict[str, int] = {}
+        for user in self.users:
+            self._user_index_by_handle.setdefault(user.username.lower(), user.index)
 
     @classmethod
     def build(cls, spec: StormSpec) -> Storm:
         """Generate and materialize the storm described by `spec`."""
         generator = StormGenerator(spec, cache_size=None)
         # Everyday use of the hashtags before the storm (none unless the spec asks), then the storm itself.
-        return cls(spec, generator.users, [*background_posts(spec, generator.users), *generator.posts()])
+        posts = [*background_posts(spec, generator.users), *generator.posts()]
+        # What the spec's storm intelligence adds (counter wave, a target's responses): none unless it asks.
+        users = [*generator.users, *intel_users(spec, generator.users)]
+        extra = intel_posts(spec, users, posts)
+        return cls(spec, users, sorted([*posts, *extra], key=lambda post: post.id) if extra else posts)
 
     def __len__(self) -> int:
         return len(self.posts)
@@ -82,9 +90,11 @@ class Storm:
         *,
         platform: str | None = "x",
         include_reposts: bool = True,
+        tags: tuple[str, ...] | None = None,
     ) -> Truth:
-        """Ground truth over campaign-matching, non-deleted posts with since <= created_at < until."""
-        builder = TruthBuilder(since, until, platform=platform, include_reposts=include_reposts)
+        """Ground truth over campaign-matching (or, with `tags`, tag-carrying), non-deleted posts with
+        since <= created_at < until."""
+        builder = TruthBuilder(since, until, platform=platform, include_reposts=include_reposts, tags=tags)
         low = bisect.bisect_left(self.seconds, math.ceil(builder.since.timestamp()))
         high = bisect.bisect_left(self.seconds, math.ceil(builder.until.timestamp()))
         for post in self.posts[low:high]:

@@ -200,3 +200,70 @@ PLACES: dict[str, tuple[str, ...]] = {
 }
 
 NAME_DECORATIONS: tuple[str, ...] = (" 🇵🇸", " ✊", " 🕊️", " 🌍")
+
+# --- storm intelligence (intel.py) --------------------------------------------------------------------------
+
+# The campaign toolkit's text, which supporters paste (`StormSpec.toolkit_share`), per language (others paste the
+# English one). Pasters vary it a little; each variation stays near-identical to the toolkit (Jaccard >= 0.8 over
+# word pairs): (weight, words added before, (word replaced, replacement) or None, words added after).
+TOOLKIT_TEXTS: dict[str, str] = {
+    "en": "Issa Amro is a peaceful human rights defender who faces a military court tomorrow for documenting "
+          "abuses in Hebron. Drop all charges and end the judicial harassment now! {tags}",
+    "ar": "عيسى عمرو مدافع سلمي عن حقوق الإنسان يمثل غدا أمام محكمة عسكرية لأنه وثق الانتهاكات في الخليل. "
+          "أسقطوا جميع التهم وأوقفوا الملاحقة القضائية الآن {tags}",
+    "fr": "Issa Amro est un défenseur pacifique des droits humains jugé demain par un tribunal militaire pour avoir "
+          "documenté les abus à Hébron. Abandonnez toutes les poursuites maintenant ! {tags}",
+    "es": "Issa Amro es un defensor pacífico de los derechos humanos juzgado mañana por un tribunal militar por "
+          "documentar abusos en Hebrón. ¡Retiren todos los cargos y acaben con el acoso judicial ya! {tags}",
+}
+TOOLKIT_VARIATIONS: tuple[tuple[float, str, tuple[str, str] | None, str], ...] = (
+    (50.0, "", None, ""),
+    (15.0, "", None, " Please share."),
+    (10.0, "URGENT: ", None, ""),
+    (15.0, "", ("peaceful", "nonviolent"), ""),
+    (10.0, "", None, " 🙏"),
+)
+
+# A supporter's own sentence before a template (`StormSpec.personal_texts`): opener, middle and closer, so that
+# supporters rarely write the same words.
+PERSONAL_PARTS: tuple[tuple[str, ...], ...] = (
+    ("Just signed the petition.", "Woke up thinking about this.", "Shared this with my class today.",
+     "My union stands with him.", "Writing from Dublin tonight.", "Second year I join this storm.",
+     "Told my grandmother about him.", "Our choir is posting together.", "Long day, but this matters.",
+     "Met him once in Hebron.", "Sending strength from Glasgow.", "Calling my MP tomorrow morning.",
+     "Read his story this week.", "Lit a candle at noon.", "Our reading group discussed it.",
+     "Posting between two shifts.", "My daughter asked me why.", "Heard him speak in 2019.",
+     "Volunteered with his group once.", "Still angry after reading it."),
+    ("Nobody should be jailed for filming soldiers.", "Documenting abuse is journalism.",
+     "Courts must not punish peaceful protest.", "The evidence against him is thin.",
+     "Military courts convict almost everyone.", "Solidarity crosses every border.",
+     "Silence only helps the occupiers.", "He trained hundreds in nonviolence.", "Cameras are not weapons.",
+     "Human rights need defenders.", "His neighbours deserve safety too.", "Justice delayed is justice denied.",
+     "Protest is a right, not a privilege.", "The world owes him attention.", "Fear must not win here.",
+     "Accountability starts with listening.", "Peaceful resistance deserves protection.",
+     "Every voice adds pressure.", "History will remember this trial.", "Law should protect, not silence."),
+    ("Keep going.", "Pass it on.", "Spread the word.", "Stay loud.", "Do not look away.", "We are many.",
+     "Share widely.", "Thank you all.", "Onwards.", "Never again silence.", "Hope is a discipline.",
+     "Together we win.", "Speak up.", "Count me in.", "One more voice.", "Raise it.", "Eyes on Hebron.",
+     "All of us.", "Be brave.", "No retreat."),
+)
+
+# The counter wave (`StormSpec.counter_hashtags`): what the opponents post, `{tags}` being their hashtags (and, on
+# hijacking posts, a campaign hashtag too).
+COUNTER_TEMPLATES: tuple[str, ...] = (
+    "Stop spreading lies about a fair legal process. {tags}",
+    "This campaign is a foreign smear operation. Read the facts before you share. {tags}",
+    "The courts decide, not hashtag mobs. {tags}",
+    "Incitement is not activism. {tags}",
+    "Do your research: this storm is paid propaganda. {tags}",
+    "Law and order protects everyone in Hebron. {tags}",
+)
+COUNTER_NAMES: tuple[str, ...] = ("Observer", "Citizen", "Realist", "Watchman", "Patriot", "Sentinel", "Analyst",
+                                  "Voice", "Defender", "Insider")
+
+# What the target who responds (`StormSpec.target_responses`) posts: an unrelated statement first, then a reply to a
+# campaign post on X, a post on Mastodon and a quote of a campaign post on Bluesky.
+TARGET_UNRELATED = "Today I met young climate leaders from across the Pacific. Their energy gives me hope."
+TARGET_REPLY = "We are following the case of Issa Amro closely and have raised it with the authorities."
+TARGET_MASTODON = "Human rights defenders must be able to work without fear. The case of Issa Amro is on our agenda."
+TARGET_QUOTE = "Important. We are watching this trial."

@@ -84,8 +84,11 @@ class TruthBuilder:
         *,
         platform: str | None = "x",
         include_reposts: bool = True,
+        tags: tuple[str, ...] | None = None,
     ) -> None:
         self.since = utc(since, "since")
+        # With `tags`, the posts carrying any of them count (a counter-hashtag wave); else the campaign's posts.
+        self.tags = frozenset(tag.casefold() for tag in tags) if tags is not None else None
         self.until = utc(until, "until")
         self.platform = platform
         self.include_reposts = include_reposts
@@ -107,7 +110,7 @@ class TruthBuilder:
     def matches(self, post: Post) -> bool:
         """Whether `post` belongs in this truth (campaign, not deleted, platform, window, kind)."""
         return (
-            post.campaign
+            (post.campaign if self.tags is None else any(t.casefold() in self.tags for _, _, t in post.hashtags))
             and not post.deleted
             and (self.platform is None or post.platform == self.platform)
             and (self.include_reposts or post.kind != REPOST)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from stormwatch.config import CampaignConfig, Config
 from stormwatch.simulator.bluesky import BlueskyXrpc, mount_bluesky
 from stormwatch.simulator.host import Faults, SimulatedHost
+from stormwatch.simulator.intel import copy_truth, target_truth
 from stormwatch.simulator.jetstream import JetstreamServer
 from stormwatch.simulator.mastodon import MastodonInstances, instance_urls, mount_mastodon
 from stormwatch.simulator.spec import StormSpec
@@ -31,6 +32,12 @@ DEFAULT_INSTANCES = ("mastodon.social", "kolektiva.social")
 UNMOUNTED_SHARE = 0.1
 # Days of everyday hashtag use before a rehearsal's storm: what X's counts show `stormwatch plan` (7 days back).
 BACKGROUND_DAYS = 8
+# Storm intelligence in rehearsals and the demo (intel.py, trending.py): a third of the supporters paste the toolkit
+# and the others write their own sentence; the tags trend once an hour brings a thirtieth of the storm's posts;
+# the first target responds; and a campaign with counter-hashtags meets a wave of them, an eighth of its size.
+TOOLKIT_SHARE = 0.35
+TREND_SHARE = 1 / 30
+COUNTER_SHARE = 1 / 8
 TRUTH_FIGURES = ("posts", "originals", "reposts", "quotes", "replies", "contributors", "potential_reach",
                  "potential_impressions", "impressions", "engagement")
 
@@ -101,7 +108,8 @@ def _attach_x(simulation: Simulation, config: Config, options: MountOptions) -> 
 
 
 def _x_truth(simulation: Simulation, config: Config, campaign: CampaignConfig) -> Truth:
-    return simulation.storm.truth(campaign.start, campaign.end, platform="x", include_reposts=config.x.include_reposts)
+    return simulation.storm.truth(campaign.start, campaign.end, platform="x", include_reposts=config.x.include_reposts,
+                                  tags=campaign.hashtags)
 
 
 def _attach_mastodon(simulation: Simulation, config: Config, options: MountOptions) -> None:
@@ -125,7 +133,7 @@ def _attach_bluesky(simulation: Simulation, config: Config, options: MountOption
 
 def _bluesky_truth(simulation: Simulation, config: Config, campaign: CampaignConfig) -> Truth:
     assert simulation.bluesky is not None
-    return simulation.bluesky.network.truth(campaign.start, campaign.end)
+    return simulation.bluesky.network.truth(campaign.start, campaign.end, tags=campaign.hashtags)
 
 
 # How a storm splits across platforms when a campaign runs on several (X still carries most storms).
@@ -153,11 +161,16 @@ def instance_name(entry: str) -> str:
 
 def storm_spec(config: Config, campaign: CampaignConfig, *, seed: int | None = None,
                posts: int | None = None) -> StormSpec:
-    """The storm a campaign's rehearsal simulates: its hashtags, accounts, targets, window and platforms."""
+    """The storm a campaign's rehearsal simulates: its hashtags, accounts, targets, window and platforms, with
+    the storm intelligence a real storm has (a toolkit, trending, a target's answer, a counter wave)."""
+    size = config.simulation.posts if posts is None else posts
     return StormSpec(hashtags=campaign.hashtags, accounts=campaign.accounts, targets=campaign.targets,
                      start=campaign.start, end=campaign.end, seed=config.simulation.seed if seed is None else seed,
-                     posts=config.simulation.posts if posts is None else posts, platforms=platforms_for(campaign),
-                     background_days=BACKGROUND_DAYS)
+                     posts=size, platforms=platforms_for(campaign), background_days=BACKGROUND_DAYS,
+                     toolkit_share=TOOLKIT_SHARE, personal_texts=True,
+                     trend_threshold=max(5, round(size * TREND_SHARE)),
+                     target_responses=True, counter_hashtags=campaign.counter_hashtags,
+                     counter_posts=round(size * COUNTER_SHARE) if campaign.counter_hashtags else 0)
 
 
 def build_simulation(config: Config, campaign: CampaignConfig, *, host: str = "127.0.0.1", port: int | None = None,
@@ -191,7 +204,54 @@ def storm_truth(config: Config, campaign: CampaignConfig, *, seed: int | None = 
     by_platform = {name: _public(truth.to_json()) for name, truth in truths.items()}
     combined = {key: sum(t[key] for t in by_platform.values()) for key in TRUTH_FIGURES}
     return {"since": campaign.start.isoformat(), "until": campaign.end.isoformat(), **combined,
-            "by_platform": by_platform}
+            "by_platform": by_platform, "intel": intel_truth(simulation, config, campaign)}
+
+
+def intel_truth(simulation: Simulation, config: Config, campaign: CampaignConfig) -> dict[str, Any]:
+    """What the storm-intelligence figures of the campaign window should be (intel.py): the copy-paste share and
+    the largest group of copies, the targets' posts a collector can read, and the counter-hashtags."""
+    storm = simulation.storm
+    mounted = [name for name in campaign.sources if name in MOUNTS]
+    truths = {name: MOUNTS[name].truth(simulation, config, campaign) for name in mounted}
+    ids = frozenset(post_id for truth in truths.values() for post_id in truth.post_ids)
+    posts = [post for post in (storm.post_by_id(post_id) for post_id in ids) if post is not None]
+    copies = copy_truth(posts)
+    readable = _target_platforms(simulation, campaign)
+    targets = [post for post in target_truth(storm.posts, storm.users, campaign.start, campaign.end, ids)
+               if (post.platform, post.handle.casefold()) in readable]
+    found: dict[str, Any] = {
+        "duplicate_share": round(copies.share, 4),
+        "top_duplicate": {"posts": copies.largest[0], "accounts": copies.largest[1]},
+        "target_posts": [{"account": readable[(p.platform, p.handle.casefold())], "platform": p.platform,
+                          "kind": p.kind,
+                          "created_at": p.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                          "in_reply_to_campaign_post": p.in_reply_to_campaign_post} for p in targets],
+        "counter": None}
+    counter = campaign.counter()
+    if counter is not None:
+        theirs = frozenset(i for name in mounted for i in MOUNTS[name].truth(simulation, config, counter).post_ids)
+        total = len(ids) + len(theirs)
+        found["counter"] = {"posts": len(theirs), "both": len(ids & theirs),
+                            "share_of_voice": round(len(ids) / total, 4) if total else None}
+    return found
+
+
+def _target_platforms(simulation: Simulation, campaign: CampaignConfig) -> dict[tuple[str, str], str]:
+    """The target accounts a collector of the campaign reads: (platform, storm handle case-folded) -> the account
+    as the platform names it (`name`, `name@instance`, `name.bsky.social`)."""
+    readable = {("x", handle.casefold()): handle for handle in campaign.targets} if "x" in campaign.sources else {}
+    for user in simulation.storm.users:
+        if user.role != "target":
+            continue
+        if user.platform == "mastodon" and simulation.mastodon is not None and "mastodon" in campaign.sources:
+            address = f"{user.username}@{simulation.mastodon.home_of(user)}"
+            if address.casefold() in {t.casefold() for t in campaign.targets_mastodon}:
+                readable[("mastodon", user.username.casefold())] = address
+        if user.platform == "bluesky" and simulation.bluesky is not None and "bluesky" in campaign.sources:
+            handle = simulation.bluesky.network.handle(user)
+            if handle in {t.casefold() for t in campaign.targets_bluesky}:
+                readable[("bluesky", user.username.casefold())] = handle
+    return readable
 
 
 def _public(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The simulated X: X API v2 as a mount at the host's root, with its rate limits and its error bodies.
 
 Endpoints: ``GET /2/tweets/search/recent``, ``GET /2/tweets/counts/recent``, ``GET /2/tweets?ids=``,
-``GET /2/users?ids=`` and ``GET /2/users/by?usernames=``. Only posts and users of platform "x" are served,
+``GET /2/users?ids=``, ``GET /2/users/by?usernames=`` and ``GET /2/trends/by/woeid/{woeid}``
+(`trending.py`). Only posts and users of platform "x" are served,
 and a post exists once ``created_at <= clock.now()``. The wire format is in `wire_x.py`, the search
 grammar in `query.py`.
 
@@ -48,6 +49,7 @@ from stormwatch.simulator.host import (
 from stormwatch.simulator.query import QueryEngine
 from stormwatch.simulator.spec import Post, User, snowflake
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.trending import TagSeconds, x_trends
 from stormwatch.simulator.wire_x import (
     PAGE_NOT_FOUND_BODY,
     USER_EXPANSIONS,
@@ -74,7 +76,9 @@ USERS_PATH = "/2/users"
 USERS_BY_PATH = "/2/users/by"
 ENDPOINTS: dict[str, str] = {SEARCH_PATH: "search", COUNTS_PATH: "counts", LOOKUP_PATH: "lookup",
                              USERS_PATH: "users", USERS_BY_PATH: "users_by"}
-DEFAULT_RATE_LIMITS: dict[str, int] = {"search": 450, "counts": 300, "lookup": 900, "users": 300, "users_by": 300}
+TRENDS_PATH = re.compile(r"^/2/trends/by/woeid/([^/]+)$")
+DEFAULT_RATE_LIMITS: dict[str, int] = {"search": 450, "counts": 300, "lookup": 900, "users": 300, "users_by": 300,
+                                       "trends": 75}
 RECENT_WINDOW = timedelta(days=7)
 END_TIME_LAG = timedelta(seconds=30)  # X's default end_time: now minus 30 s
 MIN_END_LAG = timedelta(seconds=10)  # X refuses end_time/start_time closer than 10 s to now
@@ -91,6 +95,8 @@ _COUNTS_PARAMS = (
 _LOOKUP_PARAMS = ("expansions", "ids", "media.fields", "place.fields", "poll.fields", "tweet.fields", "user.fields")
 _USERS_PARAMS = ("expansions", "ids", "tweet.fields", "user.fields")
 _USERS_BY_PARAMS = ("expansions", "tweet.fields", "user.fields", "usernames")
+_TRENDS_PARAMS = ("max_trends", "trend.fields")
+_TREND_FIELDS = ("trend_name", "tweet_count")
 _GRANULARITY = {"minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -158,6 +164,7 @@ class XApi:
         self._windows = {name: RateWindow(limits[name], rate_window_seconds) for name in DEFAULT_RATE_LIMITS}
         self._lock = threading.Lock()
         self._served: Counter[str] = Counter()
+        self._tags: TagSeconds | None = None
 
     def served_post_ids(self) -> Counter[str]:
         """How often each post id was delivered in `data` of an intact 200 search response."""
@@ -172,6 +179,8 @@ class XApi:
     def handle(self, request: Request, draw_faults: FaultDraw) -> Response:
         """Answer one request to the X API."""
         endpoint = ENDPOINTS.get(request.path) if request.method == "GET" else None
+        if request.method == "GET" and endpoint is None and TRENDS_PATH.match(request.path):
+            endpoint = "trends"
         outcome = self._respond(request, endpoint, draw_faults)
         if endpoint is not None:
             with self._lock:
@@ -213,6 +222,8 @@ class XApi:
                 body = self._counts(params, now)
             elif endpoint == "lookup":
                 body = self._lookup(params, now)
+            elif endpoint == "trends":
+                body = self._trends(request.path, params, now)
             elif endpoint == "users":
                 body = self._users(params, "ids", _USERS_PARAMS, _ID, self.storm.user_by_id)
             else:
@@ -393,6 +404,31 @@ class XApi:
             buckets.append((cursor, bucket_end, count))
             cursor = bucket_end
         return render_counts(buckets)
+
+    def _trends(self, path: str, params: Mapping[str, str], now: datetime) -> dict[str, Any]:
+        """The trending list of a WOEID now (`trending.py`): `trend_name` and, where X has it, `tweet_count`."""
+        _check_params(params, _TRENDS_PARAMS)
+        match = TRENDS_PATH.match(path)
+        raw = match.group(1) if match else ""
+        if not raw.isdigit():
+            raise InvalidRequest.one("woeid", raw, f"The `woeid` path parameter value [{raw}] is not a number")
+        raw_max = params.get("max_trends", "20")
+        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 50:
+            raise InvalidRequest.one("max_trends", raw_max,
+                                     f"The `max_trends` query parameter value [{raw_max}] is not between 1 and 50")
+        fields = params.get("trend.fields", "trend_name,tweet_count").split(",")
+        unknown = [field for field in fields if field not in _TREND_FIELDS]
+        if unknown:
+            raise InvalidRequest.one("trend.fields", unknown[0], f"The `trend.fields` query parameter value "
+                                     f"[{unknown[0]}] is not one of [{','.join(_TREND_FIELDS)}]")
+        with self._lock:
+            if self._tags is None:
+                self._tags = TagSeconds((p for p in self.storm.posts if p.platform == PLATFORM and p.campaign
+                                         and not p.deleted), self.storm.spec.hashtags)
+            tags = self._tags
+        entries = x_trends(self.storm.spec, tags, int(raw), now)[:int(raw_max)]
+        return {"data": [{"trend_name": entry.name, **({"tweet_count": entry.volume} if entry.volume is not None
+                                                        and "tweet_count" in fields else {})} for entry in entries]}
 
     def _lookup(self, params: Mapping[str, str], now: datetime) -> dict[str, Any]:
         _check_params(params, _LOOKUP_PARAMS)

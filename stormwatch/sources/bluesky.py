@@ -1,4 +1,5 @@
-"""Bluesky: Jetstream live, logged-in searchPosts for backfill, public profiles (only importer of atproto, websockets).
+"""Bluesky: Jetstream live, logged-in searchPosts for backfill, public profiles and the targets' public author
+feeds (only importer of atproto, websockets).
 
 Reads are free. Live posts come from Jetstream, the public JSON firehose: no login, a cursor in microseconds,
 every post of the network (the caller keeps those with the campaign's tags). Search needs a login since the
@@ -48,6 +49,8 @@ LOOKUP_QUERY = "lookup"
 SEARCH_POSTS = "app.bsky.feed.searchPosts"
 GET_PROFILES = "app.bsky.actor.getProfiles"
 GET_POSTS = "app.bsky.feed.getPosts"
+GET_AUTHOR_FEED = "app.bsky.feed.getAuthorFeed"
+AUTHOR_FEED_LIMIT = 50
 CREATE_SESSION = "com.atproto.server.createSession"
 SEARCH_LIMIT = 100
 PROFILES_PER_REQUEST = 25
@@ -340,6 +343,49 @@ class BlueskySource:
             yield RawPage(source=SOURCE, endpoint=endpoint, url=url, retrieved_at=self.clock.now(), body=body,
                           cursor=Cursor(campaign, SOURCE, query), query=query, rate_limit=_rate_limit(headers))
 
+    # --------------------------------------------------------------------------------- targets
+
+    def target_queries(self, campaign: CampaignConfig) -> list[str]:
+        """The targets' Bluesky handles (`targets_bluesky`)."""
+        return list(campaign.targets_bluesky)
+
+    def first_target_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """A target's posts are read from the storm's start."""
+        start = campaign.start
+        return Cursor(campaign.name, SOURCE, query, since=start.replace(microsecond=start.microsecond // 1000 * 1000))
+
+    def target_posts(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """A target's posts newer than the cursor from its public author feed (newest first, no login).
+
+        Like a search sweep: the feed is read down to the last sweep's newest post less an overlap (or where
+        collection began); its newest post becomes the cursor's position with the sweep's last page, and an
+        unfinished sweep is the cursor's `pending`.
+        """
+        pending = dict(cursor.pending) if cursor.pending else self._new_sweep(cursor, now)
+        while True:
+            params = models.AppBskyFeedGetAuthorFeed.Params(actor=cursor.query, limit=AUTHOR_FEED_LIMIT,
+                                                            filter="posts_with_replies", cursor=pending.get("cursor"))
+            try:
+                body, headers, url = self._call(self._appview, GET_AUTHOR_FEED, params)
+            except _StaleCursor:  # read the feed again from its top: what was stored stays stored once
+                pending = {**pending, "cursor": None}
+                continue
+            feed = body.get("feed")
+            if not isinstance(feed, list):
+                raise MalformedPage(f"bluesky: {GET_AUTHOR_FEED}: the response has no feed list")
+            times = [t for t in (_sort_at(item.get("post")) for item in feed if type(item) is dict) if t]
+            newest = max([*times, *([pending["newest"]] if pending.get("newest") else [])], default=None)
+            more = bool(isinstance(body.get("cursor"), str) and body["cursor"] and times
+                        and min(times) > pending["since"])
+            pending = {**pending, "cursor": body.get("cursor"), "newest": newest}
+            after = _after_page(cursor, pending if more else None, newest)
+            yield RawPage(source=SOURCE, endpoint="targets", url=url, retrieved_at=self.clock.now(), body=body,
+                          cursor=after, query=cursor.query, rate_limit=_rate_limit(headers))
+            cursor = after
+            if not more:
+                return
+            raise_if_exhausted(_rate_limit(headers), SOURCE, GET_AUTHOR_FEED)
+
     # ---------------------------------------------------------------------------------- search
 
     def queries(self, campaign: CampaignConfig) -> list[str]:
@@ -384,9 +430,7 @@ class BlueskySource:
             following = self._following(pending, body, views, times, cursor.query)
             if following is not None:
                 pending = {**following, "newest": newest, "oldest": oldest}
-                after = cursor.advanced(pending=pending)
-            else:
-                after = cursor.advanced(position=newest or cursor.position, pending=None)
+            after = _after_page(cursor, pending if following is not None else None, newest)
             yield RawPage(source=SOURCE, endpoint="search", url=url, retrieved_at=self.clock.now(), body=body,
                           cursor=after, query=cursor.query, rate_limit=_rate_limit(headers))
             cursor = after
@@ -538,6 +582,13 @@ class BlueskySource:
             return SourceError(f"bluesky: {nsid}: server error {status}{f' ({detail})' if detail else ''}",
                                transient=True)
         return SourceError(f"bluesky: {nsid}: {status}{f' {detail}' if detail else ''}")
+
+
+def _after_page(cursor: Cursor, pending: dict[str, Any] | None, newest: str | None) -> Cursor:
+    """The cursor once a sweep's page is stored: the sweep goes on (`pending`), or it ends at its newest post."""
+    if pending is not None:
+        return cursor.advanced(pending=pending)
+    return cursor.advanced(position=newest or cursor.position, pending=None)
 
 
 def _xrpc_error(exc: RequestErrorBase) -> tuple[str, str]:

@@ -13,13 +13,15 @@ extending it that a source satisfies by having the methods (no base class to inh
 | `MultiServer` | queries go to different servers: one failing does not stop the others | Mastodon |
 | `Enriching` | profile and counter lookups run after the sweep (what a live feed leaves out) | Bluesky |
 | `Streaming` | a live feed followed beside the scheduled jobs (`streaming.py`) | Bluesky |
+| `Trending` | the platform's trending list per place, fetched every `trends_interval` in the window | X, Mastodon |
+| `TargetWatching` | the campaign's targets' own posts, swept from a cursor like a search | X, Mastodon, Bluesky |
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import CampaignConfig, RetryPolicy
@@ -149,4 +151,52 @@ class Streaming(Source, Protocol):
 
     def stream_page(self, campaign: str, events: list[dict[str, Any]], position: int) -> RawPage:
         """One batch of a campaign's events as the page that is archived, normalized and stored with its cursor."""
+        ...
+
+
+# Officials answer late: their posts are read from the storm's start until a day after its end.
+TARGETS_FOLLOW_UP = timedelta(hours=24)
+
+
+def trends_query(location: str) -> str:
+    """The cursor query that schedules a place's trends fetches (its position: when it was last fetched)."""
+    return f"trends {location}"
+
+
+@runtime_checkable
+class Trending(Source, Protocol):
+    """The platform's trending list for a place (X: a WOEID; Mastodon: each instance), one request per place."""
+
+    @property
+    def trends_cost(self) -> float:
+        """What one trends request costs (USD)."""
+        ...
+
+    def trend_locations(self, campaign: CampaignConfig) -> list[str]:
+        """The places whose trending lists the campaign watches (`44418`, `mastodon.social`)."""
+        ...
+
+    def trends(self, campaign: str, location: str) -> RawPage:
+        """The trending list of one place now, as one page (its `query` names the place)."""
+        ...
+
+
+@runtime_checkable
+class TargetWatching(Source, Protocol):
+    """The targets' own posts (the officials a campaign addresses), swept without gaps like a search.
+
+    Their posts are not campaign members: the collector stores them as members of the campaign's `~targets`
+    companion, and whether one answered a campaign post comes from its stored reference.
+    """
+
+    def target_queries(self, campaign: CampaignConfig) -> list[str]:
+        """The queries that cover the campaign's targets on this platform (none when it names none here)."""
+        ...
+
+    def first_target_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """Where a target query starts: the storm's start."""
+        ...
+
+    def target_posts(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """Pages of the targets' posts newer than the cursor, each with the cursor that covers it once stored."""
         ...

@@ -1,4 +1,5 @@
-"""Mastodon hashtag timelines through Mastodon.py, walked forward by `min_id`. The only Mastodon.py importer.
+"""Mastodon hashtag timelines through Mastodon.py, walked forward by `min_id`; each instance's trending tags;
+the targets' public timelines. The only Mastodon.py importer.
 
 One query per (instance, hashtag): `mastodon.social#StandWithIssa`. A query's cursor is a status id of that
 instance (ids are instance-local and time-ordered: milliseconds << 16); each request asks for the statuses
@@ -12,11 +13,12 @@ author's home instance too (or several instances) covers it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,11 +31,14 @@ from .. import __version__
 from ..config import CampaignConfig, MastodonConfig, RetryPolicy
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Cursor, RateLimit, RawPage
-from ..times import Clock
+from ..times import Clock, iso_utc
+from .capabilities import trends_query
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "mastodon"
 ENDPOINT = "timeline"
+# Mastodon lists at most 20 trending tags (10 unless asked).
+TRENDS_LIMIT = 20
 # Like X: collecting before the storm starts a minute back, to catch the build-up.
 NEWEST_START = timedelta(minutes=1)
 # Mastodon's API throttle windows are five minutes long.
@@ -113,6 +118,7 @@ class MastodonSource:
         for entry in config.instances:
             self._bases.setdefault(instance_name(entry), base_url(entry))
         self._clients: dict[str, tuple[Mastodon, _RecordingSession]] = {}
+        self._account_ids: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -148,22 +154,94 @@ class MastodonSource:
         Each page carries the cursor moved to its newest id; the last (empty) page leaves it where it is.
         """
         instance, tag = split_query(cursor.query)
+
+        def page(client: Mastodon, min_id: str) -> object:
+            return client.timeline_hashtag(tag, min_id=min_id, limit=self.config.page_size)
+
+        return self._walk(cursor, now, instance, ENDPOINT, {"tag": tag}, page, "/timelines/tag/", "hashtag timeline")
+
+    def _walk(self, cursor: Cursor, now: datetime, instance: str, endpoint: str, labels: dict[str, str],
+              fetch: Callable[[Mastodon, str], object], path: str, what: str) -> Iterator[RawPage]:
+        """Pages of a timeline after the cursor's min_id, each with the cursor that covers it, until one is empty."""
         position = cursor.position or min_id_at(cursor.since if cursor.since else now - NEWEST_START)
         while True:
-            response, statuses = self._fetch(instance, tag, position)
+            response, statuses = self._statuses(instance, functools.partial(_after, fetch, position), path, what)
             newest = _newest_id(response, statuses) if statuses else position
             if statuses and not _moves_forward(position, newest):
                 # A server that ignores min_id would serve the same page forever; stop instead.
                 raise MalformedPage(f"mastodon: {instance}: {where(response)} returned statuses but did not move "
                                     f"past min_id {position}")
             after = cursor.advanced(position=newest, pending=None)
-            yield RawPage(source=SOURCE, endpoint=ENDPOINT, url=response.url, retrieved_at=self.clock.now(),
-                          body={"instance": instance, "tag": tag, "statuses": statuses}, cursor=after,
+            yield RawPage(source=SOURCE, endpoint=endpoint, url=response.url, retrieved_at=self.clock.now(),
+                          body={"instance": instance, **labels, "statuses": statuses}, cursor=after,
                           query=cursor.query, rate_limit=_rate_limit(response))
             if not statuses:
                 return
             cursor, position = after, newest
             raise_if_exhausted(_rate_limit(response), f"{SOURCE}: {instance}", where(response))
+
+    # ------------------------------------------------------------------------------------ trends
+
+    @property
+    def trends_cost(self) -> float:
+        """Trending tags cost nothing."""
+        return 0.0
+
+    def trend_locations(self, campaign: CampaignConfig) -> list[str]:
+        """Every configured instance: each has its own trending tags."""
+        return list(self._bases)
+
+    def trends(self, campaign: str, location: str) -> RawPage:
+        """An instance's trending tags now (`GET /api/v1/trends/tags`), as the instance sent them."""
+        response, tags = self._request(location, lambda client: client.trending_tags(limit=TRENDS_LIMIT),
+                                       "/trends/tags", "trending tag")
+        if not isinstance(tags, list):
+            raise MalformedPage(f"mastodon: {location}: {where(response)}: the response is {type(tags).__name__}, "
+                                "not a list of tags")
+        cursor = Cursor(campaign, SOURCE, trends_query(location), position=iso_utc(self.clock.now()))
+        return RawPage(source=SOURCE, endpoint="trends", url=response.url, retrieved_at=self.clock.now(),
+                       body={"instance": location, "tags": tags}, cursor=cursor, query=location,
+                       rate_limit=_rate_limit(response))
+
+    # ------------------------------------------------------------------------------------ targets
+
+    def target_queries(self, campaign: CampaignConfig) -> list[str]:
+        """The targets' Mastodon accounts (`targets_mastodon`, `user@instance`)."""
+        return list(campaign.targets_mastodon)
+
+    def first_target_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """A target's timeline is read from the storm's start."""
+        return Cursor(campaign.name, SOURCE, query, position=min_id_at(campaign.start),
+                      since=campaign.start.replace(microsecond=0))
+
+    def target_posts(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """A target's public statuses after the cursor, read from its home instance when that is configured
+        (else the first configured instance, which knows the account if it federates with it)."""
+        account = cursor.query
+        home = account.rsplit("@", 1)[-1].lower()
+        instance = home if home in self._bases else next(iter(self._bases), home)
+        account_id = self._account_id(instance, account)
+
+        def page(client: Mastodon, min_id: str) -> object:
+            return client.account_statuses(account_id, min_id=min_id, limit=self.config.page_size)
+
+        return self._walk(cursor, now, instance, "targets", {"account": account}, page, "/statuses",
+                          "account timeline")
+
+    def _account_id(self, instance: str, account: str) -> str:
+        """The instance's id of an account (looked up once per instance and account)."""
+        key = (instance, account.lower())
+        with self._lock:
+            known = self._account_ids.get(key)
+        if known is not None:
+            return known
+        response, found = self._request(instance, lambda client: client.account_lookup(account),
+                                        "/accounts/lookup", "account lookup")
+        if not isinstance(found, dict) or not isinstance(found.get("id"), str | int):
+            raise MalformedPage(f"mastodon: {instance}: {where(response)}: no account id in the answer")
+        with self._lock:
+            self._account_ids[key] = str(found["id"])
+        return str(found["id"])
 
     # ------------------------------------------------------------------------------------ requests
 
@@ -182,16 +260,26 @@ class MastodonSource:
                 self._clients[instance] = (client, session)
             return self._clients[instance]
 
-    def _fetch(self, instance: str, tag: str, min_id: str) -> tuple[requests.Response, list[Any]]:
-        """One page after `min_id`: the response and its statuses, JSON as sent; errors as SourceErrors."""
+    def _statuses(self, instance: str, call: Callable[[Mastodon], object], path: str,
+                  what: str) -> tuple[requests.Response, list[Any]]:
+        """One page of a timeline: the response and its statuses, JSON as sent; errors as SourceErrors."""
+        response, statuses = self._request(instance, call, path, what)
+        if not isinstance(statuses, list):
+            raise MalformedPage(f"mastodon: {instance}: {where(response)}: the response is "
+                                f"{type(statuses).__name__}, not a list of statuses")
+        return response, statuses
+
+    def _request(self, instance: str, call: Callable[[Mastodon], object], path: str,
+                 what: str) -> tuple[requests.Response, Any]:
+        """One Mastodon.py call on an instance: the response and its JSON as sent; errors as SourceErrors."""
         client, session = self._client(instance)
-        log.debug("mastodon: %s: GET tag %s min_id=%s", instance, tag, min_id)
+        log.debug("mastodon: %s: GET %s", instance, path)
         try:
             with warnings.catch_warnings():
                 # Mastodon.py warns when an instance's configuration says tag timelines need a login; the
                 # request then fails with a clearer error of ours (naming mastodon.access_token_env).
                 warnings.simplefilter("ignore", MastodonWarning)
-                client.timeline_hashtag(tag, min_id=min_id, limit=self.config.page_size)
+                call(client)
         except MastodonNetworkError as exc:
             # Mastodon.py wraps the requests exception it caught: that one says what happened.
             raise SourceError(f"mastodon: {instance}: {network_failure(self._bases[instance], exc.__context__)}",
@@ -200,42 +288,43 @@ class MastodonSource:
             response = session.last_response()
             # Mastodon.py also throws this when it cannot read a 200's X-RateLimit-Reset: that page is fine.
             if response is None or not response.ok:
-                raise self._rate_limited(instance, tag, response) from None
+                raise self._rate_limited(instance, what, response) from None
         except MastodonAPIError:
             response = session.last_response()
             if response is None or not response.ok:
-                raise self._refused(instance, tag, response) from None
+                raise self._refused(instance, what, response) from None
             # A 200 whose body Mastodon.py could not parse: reported below, as malformed.
         except MastodonError as exc:
             raise SourceError(self._clean(f"mastodon: {instance}: {type(exc).__name__}: {exc}")) from None
+        except (RecursionError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # Mastodon.py trips over some answers a hostile or broken instance can give (an /api/v1/instance
+            # without a version sends its version check into endless recursion): that costs this instance only.
+            raise SourceError(self._clean(f"mastodon: {instance}: Mastodon.py could not read the answer to {path} "
+                                          f"({type(exc).__name__})")) from None
         response = session.last_response()
-        if response is None or "/timelines/tag/" not in response.url:
-            raise SourceError(f"mastodon: {instance}: no response to the tag timeline request", transient=True)
+        if response is None or path not in response.url:
+            raise SourceError(f"mastodon: {instance}: no response to the {what} request", transient=True)
         try:
-            statuses = json.loads(response.content)
+            return response, json.loads(response.content)
         except ValueError as exc:
             raise MalformedPage(f"mastodon: {instance}: {where(response)}: the response is not valid JSON "
                                 f"({exc})") from None
-        if not isinstance(statuses, list):
-            raise MalformedPage(f"mastodon: {instance}: {where(response)}: the response is "
-                                f"{type(statuses).__name__}, not a list of statuses")
-        return response, statuses
 
-    def _rate_limited(self, instance: str, tag: str, response: requests.Response | None) -> RateLimited:
+    def _rate_limited(self, instance: str, what: str, response: requests.Response | None) -> RateLimited:
         reset_at = _rate_limit(response).reset_at if response is not None else None
-        request = where(response) if response is not None else f"GET /api/v1/timelines/tag/{tag}"
+        request = where(response) if response is not None else f"the {what} request"
         return RateLimited(f"mastodon: {instance}: rate limited (429) on {request}",
                            reset_at or self.clock.now() + DEFAULT_RATE_LIMIT_WAIT)
 
-    def _refused(self, instance: str, tag: str, response: requests.Response | None) -> SourceError:
+    def _refused(self, instance: str, what: str, response: requests.Response | None) -> SourceError:
         """The error for a non-2xx answer other than 429, by status code."""
         if response is None:
-            return SourceError(f"mastodon: {instance}: the tag timeline request failed without a response",
+            return SourceError(f"mastodon: {instance}: the {what} request failed without a response",
                                transient=True)
         status, request, detail = response.status_code, where(response), self._error_text(response)
         if status in (401, 403, 422) and ("authenticated" in detail.lower() or status == 401):
             if self._token is None:
-                return SourceError(f"mastodon: {instance}: this instance shows hashtag timelines only to signed-in "
+                return SourceError(f"mastodon: {instance}: this instance shows {what}s only to signed-in "
                                    f"users ({status}: {detail}); set mastodon.access_token_env to the name of an "
                                    "environment variable holding an access token for an account there, or remove "
                                    "the instance from mastodon.instances")
@@ -262,6 +351,11 @@ class MastodonSource:
     def _clean(self, text: str) -> str:
         """`text` with the access token blanked out, wherever it may have come from."""
         return text.replace(self._token, "[token]") if self._token else text
+
+
+def _after(fetch: Callable[[Mastodon, str], object], min_id: str, client: Mastodon) -> object:
+    """A timeline request for the page after `min_id` (bound before the call, not when it runs)."""
+    return fetch(client, min_id)
 
 
 def _moves_forward(position: str, newest: str) -> bool:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..config import Config
 from ..errors import MalformedPage, StormwatchError
-from ..models import Batch, CountBucket, RawPage
+from ..models import Batch, CountBucket, RawPage, Trend
 from ..normalize import bluesky as normalize_bluesky
 from ..normalize import mastodon as normalize_mastodon
 from ..normalize import x as normalize_x
@@ -31,6 +32,7 @@ from .capabilities import Source
 
 PageNormalizer = Callable[[Any, str], Batch]
 CountsNormalizer = Callable[[Any], list[CountBucket]]
+TrendsNormalizer = Callable[[Any, str, datetime], list[Trend]]  # (body, location, seen_at)
 SourceFactory = Callable[[Config, Clock], Source]
 
 
@@ -43,6 +45,7 @@ class PlatformSources:
     pages: Mapping[str, PageNormalizer]  # a source's page endpoint -> its normalizer (body, retrieved_at)
     record_kinds: tuple[RecordKind, ...]  # what the importer reads for this platform, in the order tried
     counts: CountsNormalizer | None = None  # counts pages -> per-minute buckets (platforms that count)
+    trends: TrendsNormalizer | None = None  # trends pages -> ranked entries (platforms with trending lists)
 
     @property
     def name(self) -> str:
@@ -98,6 +101,14 @@ def normalize_counts(page: RawPage) -> list[CountBucket]:
     return counts(page.body)
 
 
+def normalize_trends(page: RawPage) -> list[Trend]:
+    """Ranked entries from a trends page a source returned (its `query` names the place)."""
+    trends = platform_sources(page.source).trends
+    if trends is None:
+        raise MalformedPage(f"{page.source}: the platform has no trends pages")
+    return trends(page.body, page.query, page.retrieved_at)
+
+
 def record_kinds() -> tuple[RecordKind, ...]:
     """Every kind of archive record, in the order the importer tries them: each platform's own kinds in
     registration order, then the loose ones (known by a few common fields only)."""
@@ -134,13 +145,16 @@ def _bluesky_source(config: Config, clock: Clock) -> Source:
 
 
 register(PlatformSources(
-    platform=X, make_source=_x_source, pages={"search": normalize_x.normalize_page},
-    counts=normalize_x.normalize_counts, record_kinds=normalize_x.RECORD_KINDS))
+    platform=X, make_source=_x_source,
+    pages={"search": normalize_x.normalize_page, "targets": normalize_x.normalize_page},
+    counts=normalize_x.normalize_counts, trends=normalize_x.normalize_trends, record_kinds=normalize_x.RECORD_KINDS))
 register(PlatformSources(
-    platform=MASTODON, make_source=_mastodon_source, pages={"timeline": normalize_mastodon.normalize_timeline},
-    record_kinds=normalize_mastodon.RECORD_KINDS))
+    platform=MASTODON, make_source=_mastodon_source,
+    pages={"timeline": normalize_mastodon.normalize_timeline, "targets": normalize_mastodon.normalize_timeline},
+    trends=normalize_mastodon.normalize_trending_tags, record_kinds=normalize_mastodon.RECORD_KINDS))
 register(PlatformSources(
     platform=BLUESKY, make_source=_bluesky_source,
     pages={"search": normalize_bluesky.normalize_page, "stream": normalize_bluesky.normalize_jetstream,
-           "profiles": normalize_bluesky.normalize_profiles, "lookup": normalize_bluesky.normalize_post_views},
+           "profiles": normalize_bluesky.normalize_profiles, "lookup": normalize_bluesky.normalize_post_views,
+           "targets": normalize_bluesky.normalize_author_feed},
     record_kinds=normalize_bluesky.RECORD_KINDS))

@@ -1,8 +1,10 @@
-"""X API v2 through tweepy: recent search swept without gaps, and per-minute counts. The only tweepy importer."""
+"""X API v2 through tweepy: recent search swept without gaps, per-minute counts, trends by place and the targets'
+own posts (a `from:` search swept like the campaign's). The only tweepy importer."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +16,8 @@ from ..config import CampaignConfig, RetryPolicy, XConfig
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Billing, Cursor, RateLimit, RawPage
 from ..platforms import snowflake_ms
-from ..times import Clock, from_epoch, iso_utc_seconds
+from ..times import Clock, from_epoch, iso_utc, iso_utc_seconds
+from .capabilities import trends_query
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "x"
@@ -31,6 +34,13 @@ TWEET_FIELDS = ["created_at", "author_id", "public_metrics", "entities", "refere
                 "conversation_id"]
 EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]
 USER_FIELDS = ["public_metrics", "created_at", "verified"]
+# GET /2/trends/by/woeid/{woeid}: tweepy 4 has no method for it, so it goes through tweepy's own request (same
+# session, same errors). X lists up to 50 trends (20 by default): the whole list shows how close a tag came.
+TRENDS_ROUTE = "/2/trends/by/woeid/{woeid}"
+MAX_TRENDS = 50
+TREND_FIELDS = "trend_name,tweet_count"
+# A `from:` operand is an X username: 1 to 15 letters, digits or underscores.
+_X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
 log = logging.getLogger(__name__)
 # tweepy logs request headers, bearer token included, at DEBUG: never let that through.
@@ -39,8 +49,16 @@ logging.getLogger("tweepy").setLevel(logging.INFO)
 
 def build_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_length: int) -> list[str]:
     """The campaign's hashtags OR'd into as few queries as fit `max_length` characters each."""
-    suffix = "" if include_reposts else " -is:retweet"
-    terms = [f"#{tag}" for tag in hashtags]
+    return or_queries([f"#{tag}" for tag in hashtags], "" if include_reposts else " -is:retweet", max_length)
+
+
+def target_queries(handles: tuple[str, ...], max_length: int) -> list[str]:
+    """`from:` queries covering the targets' X accounts (handles that cannot be X usernames are left out)."""
+    return or_queries([f"from:{handle}" for handle in handles if _X_USERNAME.match(handle)], "", max_length)
+
+
+def or_queries(terms: list[str], suffix: str, max_length: int) -> list[str]:
+    """Terms OR'd into as few queries as fit `max_length` characters each (each query ends in `suffix`)."""
     queries: list[str] = []
     group: list[str] = []
 
@@ -50,7 +68,7 @@ def build_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_lengt
 
     for term in terms:
         if len(render([term])) > max_length:
-            raise SourceError(f"x: hashtag {term} alone makes a query longer than {max_length} characters")
+            raise SourceError(f"x: {term} alone makes a query longer than {max_length} characters")
         if group and len(render([*group, term])) > max_length:
             queries.append(render(group))
             group = []
@@ -130,12 +148,50 @@ class XSource:
                     "cannot be collected (import an archive for them)")
         return None
 
+    @property
+    def trends_cost(self) -> float:
+        """What one trends request costs (USD)."""
+        return self.config.trends_request_usd
+
+    def trend_locations(self, campaign: CampaignConfig) -> list[str]:
+        """The campaign's WOEIDs (`trend_locations`)."""
+        return [str(woeid) for woeid in campaign.trend_locations]
+
+    def trends(self, campaign: str, location: str) -> RawPage:
+        """X's trending list for one WOEID now (billed per request), as the page X sent."""
+        response = self._get(self._trends_request, location, max_trends=MAX_TRENDS, trend_fields=TREND_FIELDS)
+        cursor = Cursor(campaign, SOURCE, trends_query(location), position=iso_utc(self.clock.now()))
+        return self._page("trends", response, _json(response), cursor, location)
+
+    def _trends_request(self, woeid: str, *, max_trends: int, trend_fields: str) -> requests.Response:
+        if not woeid.isdigit():
+            raise SourceError(f"x: trends: {woeid!r} is not a WOEID")
+        response: requests.Response = self.client.request(
+            "GET", TRENDS_ROUTE.format(woeid=woeid), params={"max_trends": max_trends, "trend.fields": trend_fields})
+        return response
+
+    def target_queries(self, campaign: CampaignConfig) -> list[str]:
+        """One `from:` query for the campaign's targets (more when they make it longer than a query may be)."""
+        return target_queries(campaign.targets, self.config.max_query_length)
+
+    def first_target_cursor(self, campaign: CampaignConfig, query: str, now: datetime) -> Cursor:
+        """Where the targets' posts are read from: the storm's start (within search's reach)."""
+        since = max(campaign.start, now - RECENT_SEARCH_REACH + REACH_MARGIN)
+        return Cursor(campaign.name, SOURCE, query, since=since.replace(microsecond=0))
+
+    def target_posts(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
+        """The targets' posts newer than the cursor: a `from:` search swept like the campaign's own."""
+        return self._sweep(cursor, now, "targets")
+
     def search(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
         """Sweep one query from the cursor, newest first, yielding each page with the cursor that covers it.
 
         A sweep's newest id becomes the cursor's position only with its last page; until then the
         unfinished sweep (its parameters, next_token, newest and oldest ids) is the cursor's `pending`.
         """
+        return self._sweep(cursor, now, "search")
+
+    def _sweep(self, cursor: Cursor, now: datetime, endpoint: str) -> Iterator[RawPage]:
         pending = dict(cursor.pending) if cursor.pending else self._new_sweep(cursor, now)
         while True:
             params = dict(pending["params"])
@@ -161,7 +217,7 @@ class XSource:
                 after = cursor.advanced(pending=pending)
             else:
                 after = cursor.advanced(position=newest or cursor.position, pending=None)
-            yield self._page("search", response, body, after, cursor.query)
+            yield self._page(endpoint, response, body, after, cursor.query)
             cursor = after
             if not next_token:
                 return

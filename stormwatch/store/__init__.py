@@ -3,7 +3,8 @@ the run log, billed reads and pseudonyms.
 
 `Store` is the way in; the modules beside it do the work inside its transactions:
 `schema` (every table and index), `migrations` (named, ordered, applied once), `pages` (posts, accounts,
-membership), `tallies` (the running tallies of each campaign window), `billing`, `pseudonyms`, `alerts`.
+membership), `tallies` (the running tallies of each campaign window), `billing`, `pseudonyms`, `alerts`, `intel`
+(the trending lists fetched for storm intelligence).
 """
 
 from __future__ import annotations

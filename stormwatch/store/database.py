@@ -24,11 +24,11 @@ from typing import Any
 import sqlite_utils
 
 from ..errors import CollectorBusy, DatabaseDamaged, StoreError
-from ..models import Batch, Billing, CountBucket, Cursor, RunRecord
+from ..models import Batch, Billing, CountBucket, Cursor, RunRecord, Trend
 from ..times import iso_utc, iso_utc_compact, parse_optional_time, parse_time
 from . import alerts as told_alerts
 from . import billing as billed_reads
-from . import migrations, pages, pseudonyms, tallies
+from . import intel, migrations, pages, pseudonyms, tallies
 from .alerts import AlertRecord
 from .files import private_file
 from .sql import immediate_transaction
@@ -334,6 +334,23 @@ class Store:
                 "SELECT max(bucket_start) FROM volume_counts WHERE campaign = ? AND source = ? AND query = ?",
                 (campaign, source, query)).fetchone()
         return parse_optional_time(row[0]) if row else None
+
+    # --- trends -------------------------------------------------------------------------------
+
+    def save_trends(self, run_id: int | None, campaign: str, trends: Sequence[Trend], cursor: Cursor, *,
+                    fetched_at: datetime, requests: int = 1, cost_usd: float = 0.0) -> None:
+        """Store one trending list fetched for a campaign, the cursor that schedules the next, and the request."""
+        with self.transaction("store trends") as conn:
+            intel.insert(conn, campaign, trends)
+            self._write_cursor(conn, cursor, iso_utc(fetched_at))
+            if run_id is not None:
+                conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
+                             (requests, cost_usd, run_id))
+
+    def trends(self, campaign: str, since: datetime, until: datetime) -> list[Trend]:
+        """Every trending entry fetched for a campaign in [since, until), oldest fetch first."""
+        with self._guard("read trends"):
+            return intel.select(self.conn, campaign, since, until)
 
     # --- the run log ----------------------------------------------------------------------------
 

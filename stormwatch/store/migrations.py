@@ -139,6 +139,12 @@ def m005_alerts(db: sqlite_utils.Database) -> None:
     _execute_all(db, schema.ALERTS)
 
 
+@MIGRATIONS()
+def m006_trends(db: sqlite_utils.Database) -> None:
+    """Trending lists fetched for each campaign."""
+    _execute_all(db, schema.TRENDS)
+
+
 # What a release-1 file (user_version 1) already holds.
 RELEASE_1_MIGRATIONS = ("m001_collected_rows", "m002_running_tallies", "m003_billed_reads", "m004_pseudonyms")
 

@@ -92,6 +92,15 @@ ALERTS = (
     "CREATE INDEX idx_alerts_campaign_kind_sent_at ON alerts (campaign, kind, sent_at)",
 )
 
+# Storm intelligence (issue 12): every trending list fetched for a campaign, as ranked (store/intel.py). Which
+# entries are the campaign's tags is decided when reading (intel/trends.py), so a changed hashtag list still finds
+# them. The fetch schedule itself is a cursor per (campaign, source, `trends <location>`).
+TRENDS = (
+    "CREATE TABLE trends (campaign TEXT NOT NULL, platform TEXT NOT NULL, location TEXT NOT NULL, woeid INTEGER, "
+    "seen_at TEXT NOT NULL, rank INTEGER NOT NULL, name TEXT NOT NULL, volume INTEGER, "
+    "PRIMARY KEY (campaign, platform, location, seen_at, rank)) WITHOUT ROWID",
+)
+
 # Which migrations a database has had (store/migrations.py), in the order they were applied (rowid order).
 MIGRATION_LOG = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (migration_set TEXT NOT NULL, name TEXT NOT NULL, "

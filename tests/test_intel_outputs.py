@@ -1,0 +1,146 @@
+"""Storm intelligence where organizers see it: `summary --json`, the report (sections, charts, naming), the
+dashboard (lines that fit or go whole) and the alerts (a tag starts trending, a target responds)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from stormwatch import intel
+from stormwatch.alerts import AlertWatcher, conditions, read_figures
+from stormwatch.config import Config
+from stormwatch.dashboard import render, take_snapshot
+from stormwatch.metrics import campaign_window
+from stormwatch.report import write_report
+from stormwatch.store import Store
+
+from .conftest import T0
+from .intel_support import Collected, collected, copy_of
+
+WAVE = T0 + timedelta(minutes=70)  # the counter wave is high, the target has not answered yet (17:12 UTC)
+FIELDS = {"trending", "target_posts", "duplicate_share", "top_duplicates", "counter"}
+
+
+@pytest.fixture(scope="module")
+def found() -> Collected:
+    return collected()
+
+
+@pytest.fixture
+def config(found: Collected, tmp_path: Path) -> Config:
+    return copy_of(found, tmp_path)
+
+
+def draw(snapshot: object, width: int, height: int) -> list[str]:
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, color_system=None)
+    console.print(render(snapshot))  # type: ignore[arg-type]
+    return console.export_text().splitlines()
+
+
+def test_summary_json_has_the_five_fields_and_hides_participants_in_repeated_texts(config: Config) -> None:
+    result = subprocess.run([sys.executable, "-m", "stormwatch", "summary", "--json", "--config", str(config.path)],
+                            capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) >= FIELDS
+    assert {"platform", "location", "woeid", "tag", "first_seen", "last_seen", "best_rank"} == set(data["trending"][0])
+    assert set(data["target_posts"]) == {"count", "posts"} and set(data["target_posts"]["posts"][0]) == {
+        "account", "platform", "kind", "created_at", "in_reply_to_campaign_post"}
+    assert 0 <= data["duplicate_share"] <= 1 and set(data["top_duplicates"][0]) == {"text", "posts", "accounts"}
+    assert set(data["counter"]) == {"posts", "share_of_voice", "both"}
+    # pseudonymized (the default): a mention in a repeated text names only the campaign's own accounts and targets
+    named = {"@issaamro", "@yashebron", "@antonioguterres", "@vonderleyen"}
+    for repeated in data["top_duplicates"]:
+        for word in repeated["text"].split():
+            if word.startswith("@") and word != "@[hidden]":
+                assert word.split(".")[0].casefold().rstrip(":,") in named, word
+    human = subprocess.run([sys.executable, "-m", "stormwatch", "summary", "--config", str(config.path)],
+                           capture_output=True, text=True, timeout=120, env=os.environ.copy()).stdout
+    assert "trending" in human and "copy-paste" in human and "counter-tags" in human
+
+
+def test_the_report_tells_the_four_answers_with_charts_and_names_strangers_by_its_rules(config: Config) -> None:
+    campaign = config.campaigns[0]
+    with Store.open(config.storage.database) as store:
+        folder = write_report(store, config, campaign, campaign_window(campaign))
+        small = [row[0] for row in store.conn.execute(
+            "SELECT a.handle FROM campaign_posts c JOIN accounts a ON a.uid = c.author_uid WHERE c.campaign = ? "
+            "AND coalesce(a.followers_count, 0) < 5000", ("standwithissa~counter",))]
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    for heading in ("## Did it trend?", "## Did the targets respond?", "## Copy-paste", "## Counter-hashtags"):
+        assert heading in markdown
+    assert (folder / "trends.png").stat().st_size > 10_000 and (folder / "share_of_voice.png").stat().st_size > 10_000
+    assert "We are following the case of Issa Amro closely" in markdown  # targets are quoted
+    assert "participant-" in markdown.split("## Counter-hashtags")[1]
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert small and not any(f"@{handle}" in html for handle in small)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary) >= FIELDS and summary["counter"]["posts"] > 0
+
+
+def test_the_dashboard_shows_each_answer_on_a_line_that_fits_or_not_at_all(config: Config) -> None:
+    campaign = config.campaigns[0]
+    with Store.open(config.storage.database) as store:
+        # the copy-paste audit fills in a thread of its own: a refresh shows what it has read so far
+        first = take_snapshot(store, config, campaign, now=WAVE)
+        assert first.intel is not None and not first.intel.window_copies.complete
+        deadline = time.monotonic() + 60
+        snapshot = first
+        while not (snapshot.intel and snapshot.intel.window_copies.complete and snapshot.intel.recent_copies.posts):
+            assert time.monotonic() < deadline, "the audit did not finish"
+            time.sleep(0.1)
+            snapshot = take_snapshot(store, config, campaign, now=WAVE)
+    found = snapshot.intel
+    assert found is not None and found.trending_now and found.counter is not None
+    wide = draw(snapshot, 120, 50)
+    assert any(line.startswith("trending: #") and "since" in line for line in wide)
+    # the target has posted about something else, and not answered yet
+    assert any(line.startswith("targets: 1 post by targets") for line in wide)
+    assert any(line.startswith("counter-tags: share of voice") for line in wide)
+    if found.recent_copies.share > intel.WARN_SHARE:
+        assert any("copy-pasted in 15 min — vary the text: identical posts may be filtered" in line for line in wide)
+    else:
+        assert any(line.startswith("copy-paste ") for line in wide)
+    # 80x24: the lines that are shown fit, none cut half-way (a line drops parts from its end, never its first)
+    def intel_lines(lines: list[str]) -> list[str]:
+        return [line for line in lines if line.startswith(("trending:", "targets:", "counter-tags:", "copy-paste"))
+                or "copy-pasted in 15 min" in line]
+
+    shown = intel_lines(draw(snapshot, 80, 24))
+    assert shown and all(len(line) <= 80 and not line.endswith("…") for line in shown)
+    assert any(line.startswith("trending: #") for line in shown)
+    # a shorter terminal keeps the storm's own figures and drops these lines whole
+    assert intel_lines(draw(snapshot, 80, 18)) == []
+
+
+def test_alerts_tell_when_a_tag_starts_trending_and_when_a_target_responds_once_each(config: Config) -> None:
+    campaign = config.campaigns[0]
+    zone = campaign.timezone
+    with Store.open(config.storage.database) as store:
+        before = conditions(campaign, read_figures(store, config, campaign, WAVE), set(), zone)
+        answered = T0 + timedelta(minutes=100)  # after the reply on X (17:12 UTC), before the quote on Bluesky
+        after = conditions(campaign, read_figures(store, config, campaign, answered), set(), zone)
+        trending = [a for a in before if a.kind == "trending"]
+        assert {a.key for a in trending} == {f"trending:{tag.casefold()}" for tag in campaign.hashtags}
+        assert all(" is trending: #" in a.headline and "London (X)" in a.headline for a in trending)
+        assert not any(a.kind == "target_response" for a in before)  # the target has only posted about climate
+        responses = [a for a in after if a.kind == "target_response"]
+        assert [a.headline for a in responses] == ["@antonioguterres answered a campaign post on X"]
+        assert "We are following the case" in responses[0].lines[0]
+        watcher = AlertWatcher(config, (campaign,), config.clock)
+        told = watcher.check(answered, store=store)
+        again = watcher.check(T0 + timedelta(hours=3), store=store)
+    kinds = [record.kind for record in told]
+    assert kinds.count("trending") == 1 and kinds.count("target_response") == 1  # min_gap: one of a kind at a time
+    # the next check tells the next of each kind (min_gap has passed), never one already told
+    assert not {r.condition_key for r in again} & {r.condition_key for r in told}
+    assert [r.kind for r in again].count("trending") == 1
