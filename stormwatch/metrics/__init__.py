@@ -48,6 +48,7 @@ from .health import (
     collection_status,
     complete_until,
     run_history,
+    run_reason,
 )
 from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
 from .windows import Window, bucket_seconds_for, campaign_window
@@ -60,6 +61,6 @@ __all__ = [
     "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window", "co_hashtags", "collection_status",
     "complete_until", "contributor_directory", "coverage", "current_fading", "fading_episodes", "figure_reader",
     "latest_posts", "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute",
-    "post_rows", "run_history", "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts",
-    "top_posts", "totals", "volume",
+    "post_rows", "run_history", "run_reason", "split_by_posts", "summary", "tag_counts", "target_mentions",
+    "top_accounts", "top_posts", "totals", "volume",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +18,8 @@ from .reader import ReaderChoice
 
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
+# A source whose last success is older than this no longer holds the "complete minutes" back.
+STALE_SOURCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,13 @@ class SourceHealth:
     spent_today_usd: float
     recent_errors: tuple[str, ...]
     last_success_started_at: datetime | None = None  # what it covers: posts up to about then are collected
+    failed_runs: int = 0  # failed runs in a row, up to the last finished run (0: the last one did not fail)
+    failing_since: datetime | None = None  # when the first of those failed runs started
+
+    @property
+    def last_reason(self) -> str | None:
+        """Why the last finished run was not simply `ok`, in a few words (`1 deleted original`)."""
+        return run_reason(self.last_run.error) if self.last_run else None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, times as ISO-8601 UTC."""
@@ -56,7 +67,8 @@ class SourceHealth:
                 "cursors": [c.to_json() for c in self.cursors], "runs_today": self.runs_today,
                 "requests_today": self.requests_today, "spent_today_usd": self.spent_today_usd,
                 "recent_errors": list(self.recent_errors),
-                "last_success_started_at": _iso(self.last_success_started_at)}
+                "last_success_started_at": _iso(self.last_success_started_at),
+                "failed_runs": self.failed_runs, "failing_since": _iso(self.failing_since)}
 
 
 @dataclass(frozen=True)
@@ -120,10 +132,13 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
         last_alert=last_alerts[0] if last_alerts else None)
 
 
-def complete_until(health: CampaignHealth, now: datetime) -> datetime:
+def complete_until(health: CampaignHealth, now: datetime, stale_after: timedelta = STALE_SOURCE) -> datetime:
     """The moment up to which collection is complete: the start of each source's newest successful run (a run
-    still going does not count yet), the earliest of them, less X's lag."""
-    starts = [s.last_success_started_at for s in health.sources if s.last_success_started_at]
+    still going does not count yet), the earliest of them, less X's lag. A source with no success for longer
+    than `stale_after` holds nothing back: it is reported failing or silent on its own, and the others' figures
+    must not freeze at the moment it stopped."""
+    starts = [s.last_success_started_at for s in health.sources
+              if s.last_success_started_at and now - s.last_success_started_at <= stale_after]
     return min([now, *starts]) - PLATFORM_LAG
 
 
@@ -132,6 +147,7 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
     runs = store.last_runs(campaign, source, limit=50)
     finished = [r for r in runs if r.status != "running"]
     runs_today, requests_today, spent_today = store.run_totals(campaign, source, day)
+    failed = list(itertools.takewhile(lambda r: r.status == "failed", finished))
     backoff = store.backoff_until(campaign, source)
     errors = tuple(dict.fromkeys(f"{iso_utc(r.started_at)}: {r.error}" for r in finished[:10] if r.error))[:5]
     return SourceHealth(
@@ -146,6 +162,8 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
         spent_today_usd=round(spent_today, 4),
         recent_errors=errors,
         last_success_started_at=next((r.started_at for r in finished if r.status in ("ok", "partial")), None),
+        failed_runs=len(failed),
+        failing_since=failed[-1].started_at if failed else None,
     )
 
 
@@ -187,3 +205,38 @@ def _run_json(record: RunRecord) -> dict[str, Any]:
     """A run record as a JSON-ready dict, times as ISO-8601 UTC."""
     return {**asdict(record), "started_at": iso_utc(record.started_at), "finished_at": _iso(record.finished_at),
             "rate_limit_reset": _iso(record.rate_limit_reset)}
+
+
+# What a run's recorded problems come to in a few words: (pattern, one, several). Counted where the pattern
+# counts things (a deleted original is named once per post that quoted or reposted it).
+_REASONS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"Could not find tweet with referenced_tweets\.id"), "{n} deleted original", "{n} deleted originals"),
+    (re.compile(r"Could not find user with"), "{n} missing author", "{n} missing authors"),
+    (re.compile(r"daily budget \$[\d,.]+ reached"), "budget reached", "budget reached"),
+    (re.compile(r"rate.limit|Too Many Requests|\b429\b", re.IGNORECASE), "rate-limited", "rate-limited"),
+    (re.compile(r"stopped by shutdown"), "stopped by shutdown", "stopped by shutdown"),
+    (re.compile(r"reaches back 7 days"), "window beyond 7 days", "window beyond 7 days"),
+    (re.compile(r"counts not refreshed"), "counts not refreshed", "counts not refreshed"),
+    (re.compile(r"profiles and counters"), "profiles not refreshed", "profiles not refreshed"),
+    (re.compile(r"every instance failed"), "every instance failed", "every instance failed"),
+    (re.compile(r"(?P<server>[\w.-]+) is skipped until the next run"), "{server} skipped", "{server} skipped"),
+)
+_REASON_LIMIT = 40
+
+
+def run_reason(error: str | None) -> str | None:
+    """A run's recorded error or problems shortened for a status line: `1 deleted original`, `budget reached`,
+    `mastodon.social skipped`; otherwise the first problem, cut to about 40 characters."""
+    if not error:
+        return None
+    found: list[str] = []
+    for pattern, one, several in _REASONS:
+        matches = list(pattern.finditer(error))
+        if matches:
+            template = one if len(matches) == 1 else several
+            server = matches[0].groupdict().get("server") or ""
+            found.append(template.format(n=len(matches), server=server))
+    if found:
+        return ", ".join(dict.fromkeys(found))
+    first = " ".join(error.split("; ")[0].split())
+    return first if len(first) <= _REASON_LIMIT else first[:_REASON_LIMIT - 1].rstrip() + "…"
