@@ -389,6 +389,17 @@ class Store:
                 "LIMIT ?", (campaign, platform, limit)).fetchall()
         return [row[0].split(":", 1)[1] for row in rows]
 
+    def accounts_with_followers(self, uids: Sequence[str]) -> list[str]:
+        """Which of these account uids have a follower count stored (their profile is known)."""
+        found: list[str] = []
+        with self._guard("read accounts"):
+            for start in range(0, len(uids), 500):
+                chunk = list(uids[start:start + 500])
+                marks = ", ".join("?" * len(chunk))
+                found += [row[0] for row in self.conn.execute(
+                    f"SELECT uid FROM accounts WHERE followers_count IS NOT NULL AND uid IN ({marks})", chunk)]
+        return found
+
     def posts_needing_counters(self, campaign: str, platform: str, read_before: datetime, since_ts: int,
                                limit: int) -> list[str]:
         """Native ids of a campaign's recent posts whose counters are missing or were read before `read_before`
