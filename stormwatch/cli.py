@@ -242,8 +242,11 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 @config_option
 @click.option("--campaign", default=None, help="The campaign (needed when there are several).")
 @click.option("--collect", "with_collector", is_flag=True, help="Also run the scheduled collector in this process.")
+@click.option("--names", type=click.Choice(["pseudonymized", "public"]), default=None,
+              help="Pseudonymize small accounts, or name every account (default: dashboard.names, else report.names; "
+                   "think of who can see the screen).")
 @fail_cleanly
-def dashboard(config_file: str | None, campaign: str | None, with_collector: bool) -> None:
+def dashboard(config_file: str | None, campaign: str | None, with_collector: bool, names: str | None) -> None:
     """The live storm dashboard (one still frame when not on a terminal)."""
     from .collector import Collector
     from .console import is_terminal
@@ -258,9 +261,9 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
 
         with Store.open(config.storage.database, create=False) as store:
             if not interactive:
-                print_once(take_snapshot(store, config, chosen))
+                print_once(take_snapshot(store, config, chosen, names=names))
                 return
-            _watch(config, chosen, store, None, threading.Event())
+            _watch(config, chosen, store, None, threading.Event(), names)
         return
     from .scheduler import ScheduledCollector
     from .store import Store
@@ -274,22 +277,23 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     try:
         with Store.open(config.storage.database) as store:
             if interactive:
-                _watch(config, chosen, store, scheduled, stop)
+                _watch(config, chosen, store, scheduled, stop, names)
             else:
                 stop.wait(2.0)  # let the first run land, then show one frame
-                print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs()))
+                print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs(), names=names))
     finally:
         scheduled.stop()
         collector.close()
 
 
-def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event) -> None:
+def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,
+           names: str | None = None) -> None:
     """Run the live dashboard for a campaign until Ctrl-C or `stop`."""
     from .dashboard import run_live, take_snapshot
 
     def read() -> Any:
         return take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
-                             list_size=20)
+                             list_size=20, names=names)
 
     run_live(read, stop)
 

@@ -24,6 +24,8 @@ KNOWN_SOURCES = PLATFORM_NAMES
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^\w{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How reports and the dashboard name accounts (report/names.py applies it).
+NAME_MODES = ("pseudonymized", "public")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,13 @@ class ReportConfig:
     out_dir: Path = Path("reports")
 
 
+@dataclass(frozen=True)
+class DashboardConfig:
+    """How the live dashboard names accounts: `names` as in reports; None follows `[report] names`."""
+
+    names: str | None = None
+
+
 # What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
 ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
                "budget_warning", "budget_reached", "new_target", "storm_ended")
@@ -217,6 +226,12 @@ class Config:
     mastodon: MastodonConfig = field(default_factory=MastodonConfig)
     bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+
+    @property
+    def dashboard_names(self) -> str:
+        """How the dashboard names accounts: `[dashboard] names`, else `[report] names` (pseudonymized by default)."""
+        return self.dashboard.names or self.report.names
 
     def campaign(self, name: str | None) -> CampaignConfig:
         """The campaign called `name`, or the only one when `name` is None."""
@@ -278,6 +293,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     mastodon = _mastodon(top.table("mastodon"))
     bluesky = _bluesky(top.table("bluesky"))
     alerts = _alerts(top.table("alerts"), "alerts" in raw)
+    dashboard = _dashboard(top.table("dashboard"))
     campaign_tables = top.array_of_tables("campaigns")
     campaigns = tuple(_campaign(t) for t in campaign_tables)
     if not campaigns:
@@ -293,7 +309,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
                               'e.g. instances = ["mastodon.social"]')
     top.finish()
     return Config(path=path, storage=storage, x=x, report=report, simulation=simulation, clock=clock,
-                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky, alerts=alerts)
+                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky, alerts=alerts,
+                  dashboard=dashboard)
 
 
 class _Table:
@@ -527,13 +544,24 @@ def _alerts(table: _Table, present: bool) -> AlertsConfig:
     return config
 
 
+def _names(table: _Table, default: str | None) -> str | None:
+    names: str | None = table.get("names", str, default)
+    if names is not None and names not in NAME_MODES:
+        table.fail("names", f"{names!r} must be \"pseudonymized\" or \"public\"")
+    return names
+
+
+def _dashboard(table: _Table) -> DashboardConfig:
+    config = DashboardConfig(names=_names(table, None))
+    table.finish()
+    return config
+
+
 def _report(table: _Table, base: Path) -> ReportConfig:
     threshold = table.get("pseudonymize_below", int, ReportConfig.pseudonymize_below)
     if threshold < 0:
         table.fail("pseudonymize_below", f"must not be negative, not {threshold}")
-    names = table.get("names", str, ReportConfig.names)
-    if names not in ("pseudonymized", "public"):
-        table.fail("names", f"{names!r} must be \"pseudonymized\" or \"public\"")
+    names = _names(table, ReportConfig.names) or ReportConfig.names
     out_dir = _path(table, "out_dir", "reports", base)
     table.finish()
     return ReportConfig(pseudonymize_below=threshold, names=names, out_dir=out_dir)
