@@ -35,13 +35,22 @@ def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The `--config PATH` option every command takes."""
+    """The `--config PATH` option every command takes (after the command; `stormwatch --config PATH` works too)."""
     return click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                         help=CONFIG_HELP)(command)
 
 
+def _chosen_config(config_file: str | None) -> str | None:
+    """The command's own --config, else the one given before the command (`stormwatch --config F status`)."""
+    if config_file:
+        return config_file
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    return root.params.get("config_file") if root is not None else None
+
+
 def _load(config_file: str | None) -> Config:
-    return load_config(config_path(config_file))
+    return load_config(config_path(_chosen_config(config_file)))
 
 
 def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True) -> None:
@@ -52,7 +61,8 @@ def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, cons
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stormwatch")
-def main() -> None:
+@config_option
+def main(config_file: str | None) -> None:
     """Collect, watch and report coordinated solidarity storms on social media."""
 
 
@@ -64,7 +74,7 @@ def main() -> None:
 @fail_cleanly
 def init(config_file: str | None, force: bool, simulated: bool, port: int) -> None:
     """Write a commented config.toml for the #StandWithIssa example."""
-    path = config_path(config_file)
+    path = config_path(_chosen_config(config_file))
     if path.exists() and not force:
         raise StormwatchError(f"{path}: already exists (use --force to overwrite)")
     text = example_config(simulated_port=port if simulated else None)

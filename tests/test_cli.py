@@ -206,3 +206,16 @@ def test_status_without_a_database_says_so(tmp_path: Path) -> None:
     result = stormwatch("status", "--config", str(config))
     assert result.returncode == 1
     assert "no database yet" in result.stderr and not database(config).exists()
+
+
+def test_config_is_taken_before_or_after_the_command(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    after = stormwatch("status", "--config", str(config), environment=env(STORMWATCH_CONFIG=""))
+    before = stormwatch("--config", str(config), "status", environment=env(STORMWATCH_CONFIG=""))
+    assert after.returncode == before.returncode == 1
+    assert str(database(config)) in after.stderr and after.stderr == before.stderr  # the same file, either way
+    written = tmp_path / "elsewhere" / "config.toml"
+    assert stormwatch("--config", str(written), "init").returncode == 0 and written.exists()
+    # given twice, the command's own wins
+    assert stormwatch("--config", str(tmp_path / "nowhere.toml"), "status", "--config", str(config)).stderr == (
+        after.stderr)

@@ -334,7 +334,7 @@ def test_without_a_terminal_it_prints_one_frame_and_exits(collected) -> None:
     assert result.returncode == 0, result.stderr
     assert "#StandWithIssa" in result.stdout and "storm over" in result.stdout
     assert "top accounts" in result.stdout and "names: pseudonymized" in result.stdout
-    public = subprocess.run([sys.executable, "-m", "stormwatch", "dashboard", "--config", str(config.path),
+    public = subprocess.run([sys.executable, "-m", "stormwatch", "--config", str(config.path), "dashboard",
                              "--names", "public"], capture_output=True, text=True, timeout=60)
     assert public.returncode == 0, public.stderr
     assert "names: public" in public.stdout
