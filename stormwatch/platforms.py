@@ -173,3 +173,27 @@ def is_valid_handle(handle: str) -> bool:
 def snowflake_ms(native_id: str | int) -> int:
     """When an X post or user id was minted, in milliseconds since the Unix epoch (ids carry their creation time)."""
     return (int(native_id) >> 22) + X_SNOWFLAKE_EPOCH_MS
+
+
+def x_search_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_length: int) -> list[str]:
+    """X's search and counts queries for these hashtags: OR'd into as few as fit `max_length` characters each,
+    with `-is:retweet` when reposts are left out (ValueError when one hashtag alone is too long). The collector
+    asks X with them, and coverage counts only the counts of these queries."""
+    suffix = "" if include_reposts else " -is:retweet"
+    queries: list[str] = []
+    group: list[str] = []
+
+    def render(items: list[str]) -> str:
+        body = items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
+        return body + suffix
+
+    for term in (f"#{tag}" for tag in hashtags):
+        if len(render([term])) > max_length:
+            raise ValueError(f"hashtag {term} alone makes a query longer than {max_length} characters")
+        if group and len(render([*group, term])) > max_length:
+            queries.append(render(group))
+            group = []
+        group.append(term)
+    if group:
+        queries.append(render(group))
+    return queries

@@ -397,7 +397,7 @@ def test_chart_labels_show_pseudonyms_never_small_handles(campaign_copy: Path, s
     window = metrics.campaign_window(campaign)
     namer, contributors = name_accounts(store, campaign, window, NamingPolicy.for_campaign(campaign,
                                                                                           "pseudonymized", THRESHOLD))
-    content = gather(store, campaign, window, namer, contributors, generated_at=NOW)
+    content = gather(store, campaign, window, namer, contributors, generated_at=NOW, config=config)
     drawn = {chart.file: figure for chart, figure in draw_charts(content)}
     assert set(drawn) == set(CHARTS)
     labels = {file: figure_texts(figure) for file, figure in drawn.items()}

@@ -52,7 +52,7 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
         namer, contributors = name_accounts(store, campaign, window, policy)
         authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
         export = start_export(store, config.path, campaign.name, window, namer, authors, working / "posts.csv")
-        content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
+        content = gather(store, campaign, window, namer, contributors, generated_at=generated_at, config=config)
         write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)
         write_volume_csv(working / "volume.csv", content)
         charts = write_charts(content, working)

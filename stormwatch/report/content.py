@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import __version__, metrics, platforms
-from ..config import CampaignConfig
+from ..config import CampaignConfig, Config
 from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, Window
 from ..store import Store
 from .names import Namer, NamingPolicy
@@ -145,8 +145,9 @@ def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
 
 
 def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
-           contributors: tuple[AccountStat, ...], *, generated_at: datetime) -> ReportContent:
-    """Read every figure, table and series the report shows, naming accounts through `namer`."""
+           contributors: tuple[AccountStat, ...], *, generated_at: datetime, config: Config) -> ReportContent:
+    """Read every figure, table and series the report shows, naming accounts through `namer` (the config says
+    which queries' platform counts are the campaign's coverage)."""
     name = campaign.name
     summary = metrics.summary(store, campaign, window)
     bucket_seconds = metrics.bucket_seconds_for(window)
@@ -157,7 +158,9 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
     return ReportContent(
         campaign=campaign, window=window, timezone=campaign.timezone, generated_at=generated_at,
         bucket_seconds=bucket_seconds, summary=summary, platforms=platforms, volume=volume,
-        coverage=tuple(source_coverage(store, name, window, bucket_seconds, source) for source in campaign.sources),
+        coverage=tuple(source_coverage(store, name, window, bucket_seconds, source,
+                                       metrics.counted_queries(config, campaign, source))
+                       for source in campaign.sources),
         # The three top-10 tables are orderings of every contributor, with top_accounts' sort keys.
         top_by_posts=_top(namer, contributors, lambda a: (-a.posts, -a.engagement, a.uid)),
         top_by_engagement=_top(namer, contributors, lambda a: (-a.engagement, -a.posts, a.uid)),
@@ -196,9 +199,10 @@ def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> Name
         url=post.url if named else None)
 
 
-def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str) -> SourceCoverage:
-    """Collected vs counted for one source, with the largest shortfalls."""
-    buckets = tuple(metrics.coverage(store, campaign, window, bucket_seconds, source))
+def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str,
+                    queries: tuple[str, ...]) -> SourceCoverage:
+    """Collected vs the platform's counts of the campaign's own `queries` for one source, largest shortfalls too."""
+    buckets = tuple(metrics.coverage(store, campaign, window, bucket_seconds, source, queries=queries))
     counted = [(b, b.counted) for b in buckets if b.counted is not None]
     gaps = sorted((CoverageGap(b.start, b.collected, count) for b, count in counted if count > b.collected),
                   key=lambda g: (g.collected - g.counted, g.start))

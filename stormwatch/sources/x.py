@@ -13,7 +13,7 @@ import tweepy
 from ..config import CampaignConfig, RetryPolicy, XConfig
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Billing, Cursor, RateLimit, RawPage
-from ..platforms import snowflake_ms
+from ..platforms import snowflake_ms, x_search_queries
 from ..times import Clock, from_epoch, iso_utc_seconds
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
@@ -38,26 +38,11 @@ logging.getLogger("tweepy").setLevel(logging.INFO)
 
 
 def build_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_length: int) -> list[str]:
-    """The campaign's hashtags OR'd into as few queries as fit `max_length` characters each."""
-    suffix = "" if include_reposts else " -is:retweet"
-    terms = [f"#{tag}" for tag in hashtags]
-    queries: list[str] = []
-    group: list[str] = []
-
-    def render(items: list[str]) -> str:
-        body = items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
-        return body + suffix
-
-    for term in terms:
-        if len(render([term])) > max_length:
-            raise SourceError(f"x: hashtag {term} alone makes a query longer than {max_length} characters")
-        if group and len(render([*group, term])) > max_length:
-            queries.append(render(group))
-            group = []
-        group.append(term)
-    if group:
-        queries.append(render(group))
-    return queries
+    """The campaign's hashtags OR'd into as few queries as fit `max_length` characters each (platforms.py)."""
+    try:
+        return x_search_queries(hashtags, include_reposts=include_reposts, max_length=max_length)
+    except ValueError as exc:
+        raise SourceError(f"x: {exc}") from None
 
 
 def snowflake_time(post_id: str) -> datetime:
