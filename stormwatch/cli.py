@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -98,10 +99,14 @@ def init(config_file: str | None, force: bool, simulated: bool, port: int) -> No
 def collect(config_file: str | None, once: bool, campaign: str | None, verbose: bool) -> None:
     """Collect posts: once, or on the schedule until Ctrl-C / SIGTERM."""
     from .collector import Collector
+    from .plan import goal_budget_warning
 
     config = _load(config_file)
-    config.selected(campaign)
     _logging(config, verbose=verbose)
+    for chosen in config.selected(campaign):
+        warning = goal_budget_warning(config, chosen)
+        if warning:
+            click.echo(f"stormwatch: warning: {chosen.name}: {warning}", err=True)
     stop = threading.Event()
     collector = Collector(config, clock=config.clock, stop=stop)
     collector.check_credentials()
@@ -154,7 +159,7 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
-        click.echo(_status_text(report))
+        click.echo(_status_text(report, config))
 
 
 def _window(config: Config, campaign_name: str | None, since: str | None, until: str | None) -> tuple[Any, Any]:
@@ -205,22 +210,48 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(summary_text(data))
+    click.echo(summary_text(data, chosen.timezone))
 
 
-def summary_text(data: dict[str, Any]) -> str:
-    """The summary as a few readable lines."""
+def summary_text(data: dict[str, Any], zone: Any) -> str:
+    """The summary as a few readable lines: thousands separators, times in `zone`, "—" with a note for what a
+    platform does not report, and a plain sentence for an empty window."""
+    from .platforms import label, not_reported_note
+    from .report.content import human_time
+    from .times import parse_time
+
     window = data["window"]
-    lines = [f"{data['campaign']}: {window['since']} → {window['until']} ({window['platform']})",
-             f"  posts         {data['posts']:>10,}  (originals {data['originals']:,}, reposts {data['reposts']:,}, "
-             f"quotes {data['quotes']:,}, replies {data['replies']:,})",
-             f"  contributors  {data['contributors']:>10,}",
-             f"  reach         {data['potential_reach']:>10,}  potential (followers of contributors)",
-             f"  impressions   {data['potential_impressions']:>10,}  potential; {data['impressions']:,} reported",
-             f"  engagement    {data['engagement']:>10,}  likes, reposts, replies and quotes received",
-             f"  peak          {data['peak_posts_per_minute']:>10,}  posts in the minute from {data['peak_minute']}"]
-    for platform, figures in data["by_platform"].items():
-        lines.append(f"  {platform:<13} {figures['posts']:>10,}  posts by {figures['contributors']:,} accounts")
+    since, until = parse_time(window["since"]), parse_time(window["until"])
+    local = f"{human_time(since, zone)} → {human_time(until, zone)} {zone.key}"
+    scope = "all platforms" if window["platform"] == "all" else f"{label(window['platform'])} only"
+    lines = [f"{data['campaign']}: {local} ({since:%H:%M} → {until:%H:%M} UTC), {scope}"]
+    if not data["posts"]:
+        lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
+        return "\n".join(lines)
+
+    def figure(value: int | None) -> str:
+        return "—" if value is None else f"{value:,}"
+
+    peak = parse_time(data["peak_minute"]).astimezone(zone)
+    reported = ", ".join(label(p) for p, f in data["by_platform"].items() if f["impressions"] is not None)
+    lines += [
+        f"  posts              {data['posts']:>11,}  {data['originals']:,} originals, {figure(data['reposts'])} "
+        f"reposts, {data['quotes']:,} quotes, {data['replies']:,} replies",
+        f"  contributors       {data['contributors']:>11,}  distinct accounts that posted",
+        f"  potential reach    {data['potential_reach']:>11,}  followers of the contributors",
+        f"  impressions        {figure(data['impressions']):>11}  reported" + (f" ({reported})" if reported else "")
+        + f"; potential {data['potential_impressions']:,} (the author's followers, per post)",
+        f"  engagement         {data['engagement']:>11,}  likes, reposts, replies and quotes received",
+        f"  peak minute        {data['peak_posts_per_minute']:>11,}  posts in the minute from {peak:%H:%M} {zone.key}",
+    ]
+    if len(data["by_platform"]) > 1 or data["not_reported"]:
+        lines.append(f"  {'by platform':<17} {'posts':>11}  {'accounts':>9}  {'reposts':>9}  {'impressions':>13}")
+        for platform, figures in data["by_platform"].items():
+            lines.append(f"    {label(platform):<15} {figures['posts']:>11,}  {figures['contributors']:>9,}  "
+                         f"{figure(figures['reposts']):>9}  {figure(figures['impressions']):>13}")
+    note = not_reported_note(data["by_platform"])
+    if note:
+        lines.append(f"  — not reported: {note}")
     return "\n".join(lines)
 
 
@@ -345,7 +376,7 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
 
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
                       progress=click.echo)
-    click.echo(summary_text(result.summary.to_json()))
+    click.echo(summary_text(result.summary.to_json(), result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")
         for alert in result.alerts:
@@ -445,7 +476,7 @@ def plan(config_file: str | None, campaign: str | None, as_json: bool) -> None:
     _logging(config, quiet=True)
     with Store.open(config.storage.database) as store:
         result = make_plan(store, config, chosen, config.clock)
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plan_text(result, chosen))
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plan_text(result, chosen, config))
 
 
 @main.group()
@@ -509,34 +540,88 @@ def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_js
             click.echo(f"    ! {alert['error']}")
 
 
-def _status_text(report: Any) -> str:
-    from .times import iso_utc
+def _status_text(report: Any, config: Config) -> str:
+    """The collection status as lines for people: each source's state in words, times in the campaign's zone."""
+    from .metrics import run_reason
+    from .plan import goal_budget_warning
+    from .report.content import human_time
 
-    lines = [f"database {report.database} (storm clock {iso_utc(report.now)})"]
+    lines = [f"database {report.database} (storm clock {report.now:%Y-%m-%d %H:%M} UTC)"]
     for campaign in report.campaigns:
-        budget = f" of ${campaign.daily_budget_usd:.2f}" if campaign.daily_budget_usd is not None else ""
-        lines.append(f"\n{campaign.name}: {campaign.posts} posts; window {iso_utc(campaign.window_start)} → "
-                     f"{iso_utc(campaign.window_end)}; spent today ${campaign.spent_today_usd:.2f}{budget}")
+        chosen = config.campaign(campaign.name)
+        when = functools.partial(_local_when, zone=chosen.timezone, now=report.now)
+        start, end = (moment.astimezone(chosen.timezone) for moment in (campaign.window_start, campaign.window_end))
+        in_window = (f"{campaign.posts_in_window:,} posts in the storm window, "
+                     if campaign.posts_in_window is not None else "")
+        lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time)")
+        lines.append(f"  storm window {human_time(start, chosen.timezone)} → {human_time(end, chosen.timezone)} "
+                     f"{chosen.timezone.key}; times below in {chosen.timezone.key}")
+        budget = f" of ${campaign.daily_budget_usd:,.2f}" if campaign.daily_budget_usd is not None else ""
+        paused = campaign.daily_budget_usd is not None and campaign.spent_today_usd >= campaign.daily_budget_usd
+        lines.append(f"  spent today ${campaign.spent_today_usd:,.2f}{budget} (X reads; the day ends 00:00 UTC)"
+                     + (" — reached: X post reads paused" if paused else ""))
+        warning = goal_budget_warning(config, chosen)
+        if warning:
+            lines.append(f"  ! {warning}")
         if campaign.budget_runs_out_at:
             lines.append("  at the pace of the last 15 minutes the budget runs out at "
-                         f"{iso_utc(campaign.budget_runs_out_at)}")
+                         f"{when(campaign.budget_runs_out_at)}")
         if campaign.last_alert:
-            lines.append(f"  last alert {iso_utc(campaign.last_alert.sent_at)}: {campaign.last_alert.headline}")
+            lines.append(f"  last alert {when(campaign.last_alert.sent_at)}: {campaign.last_alert.headline}")
         for source in campaign.sources:
+            quiet_after = 3 * chosen.interval_at(report.now) + timedelta(minutes=1)
+            lines.append(f"  {source.source}: "
+                         f"{_source_state(source, report.now, paused, quiet_after, when, run_reason)}")
             last = source.last_run
-            last_text = (f"last run {iso_utc(last.started_at)} {last.status} ({last.posts_new} new, "
-                         f"{last.requests} requests)" if last else "never run")
-            lines.append(f"  {source.source}: {last_text}; today {source.runs_today} runs, "
-                         f"{source.requests_today} requests, ${source.spent_today_usd:.2f}")
-            if source.backoff_until:
-                lines.append(f"    rate-limited until {iso_utc(source.backoff_until)}")
+            if last is not None:
+                lines.append(f"    last run {when(last.started_at)} {last.status.replace('_', '-')} "
+                             f"({_count(last.posts_new, 'new post')}, {_count(last.requests, 'request')}); today "
+                             f"{_count(source.runs_today, 'run')}, {_count(source.requests_today, 'request')}, "
+                             f"${source.spent_today_usd:,.2f}")
             for cursor in source.cursors:
-                state = "sweep in progress" if cursor.pending else "up to date"
+                state = "sweep in progress" if cursor.pending else "sweep complete"
                 lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
-                             f"({state}, moved {iso_utc(cursor.updated_at)})")
+                             f"({state}, moved {when(cursor.updated_at)})")
             for error in source.recent_errors:
                 lines.append(f"    ! {error}")
     return "\n".join(lines)
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number:,} {thing}" + ("" if number == 1 else "s")
+
+
+def _local_when(moment: Any, *, zone: Any, now: Any) -> str:
+    """`HH:MM` in the zone, with the day when it is not today's."""
+    local = moment.astimezone(zone)
+    return f"{local:%H:%M}" if local.date() == now.astimezone(zone).date() else f"{local:%a %d %b %H:%M}"
+
+
+def _source_state(source: Any, now: Any, paused: bool, quiet_after: timedelta, when: Callable[[Any], str],
+                  reason: Callable[[str | None], str | None]) -> str:
+    """One source's state in words: never "up to date" unless it is (ran lately, caught up, not failing)."""
+    from .platforms import find_platform
+
+    last = source.last_run
+    billed = (platform := find_platform(source.source)) is not None and platform.reports.billed
+    if last is None:
+        return "not run yet"
+    if last.status == "failed":
+        runs = f" ({source.failed_runs:,} runs)" if source.failed_runs > 1 else ""
+        return f"failing since {when(source.failing_since or last.started_at)}{runs} — {reason(last.error)}"
+    if source.backoff_until and source.backoff_until > now:
+        return f"rate-limited until {when(source.backoff_until)}"
+    if billed and paused:
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return f"paused by the budget until {when(midnight)} (00:00 UTC)"
+    if last.status == "running":
+        return f"running since {when(last.started_at)}"
+    if now - last.started_at > quiet_after:
+        return f"no run since {when(last.started_at)} — is the collector running?"
+    if any(cursor.pending for cursor in source.cursors):
+        return "catching up (a sweep is in progress)"
+    why = reason(last.error) if last.status == "partial" else None
+    return "up to date" + (f" (last run partial: {why})" if why else "")
 
 
 def run() -> None:

@@ -65,6 +65,16 @@ class XConfig:
     user_read_usd: float = 0.010
     counts_request_usd: float = 0.005
 
+    def read_cost(self, posts: int, users: int, counts_requests: int) -> float:
+        """What reading this many posts and users and making this many counts requests costs (USD)."""
+        return posts * self.post_read_usd + users * self.user_read_usd + counts_requests * self.counts_request_usd
+
+    def cost_arithmetic(self, posts: int, users: int, counts_requests: int) -> str:
+        """`read_cost` written out: `20,000 posts × $0.005 + 3,000 authors × $0.010 + ... = $130.90`."""
+        return (f"{posts:,} posts × ${self.post_read_usd:.3f} + {users:,} authors × ${self.user_read_usd:.3f} + "
+                f"{counts_requests:,} counts requests × ${self.counts_request_usd:.3f} = "
+                f"${self.read_cost(posts, users, counts_requests):,.2f}")
+
     def bearer_token(self) -> str:
         """The bearer token from the environment variable the config names (never logged)."""
         token = os.environ.get(self.bearer_token_env, "").strip()

@@ -10,7 +10,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -113,6 +113,7 @@ class DemoResult:
     report: Path | None
     summary: Summary
     alerts: tuple[str, ...] = ()  # every alert told, as printed
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # the campaign's, for printing its times
 
 
 def fresh_demo_folder(base: Path) -> Path:
@@ -223,7 +224,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         # The storm's last word: its end, with the headline figures and where the report is.
         AlertWatcher(config, (campaign,), config.clock, on_alert).check(
             report=report / "report.html" if report else None, store=store)
-    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told))
+    return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told),
+                      timezone=campaign.timezone)
 
 
 def alert_lines(record: AlertRecord, zone: ZoneInfo) -> str:

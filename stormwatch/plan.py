@@ -32,6 +32,7 @@ from typing import Any
 from .archive.writer import RawArchive
 from .config import CampaignConfig, Config
 from .errors import RateLimited, SourceError, StormwatchError
+from .platforms import x_search_queries
 from .sources import registry
 from .sources.capabilities import Counted, Source
 from .store import Store
@@ -126,9 +127,30 @@ def estimate(config: Config, campaign: CampaignConfig, posts_per_day: float, rep
     authors = round((campaign.goal_contributors or every_post * AUTHORS_PER_POST) * kept)
     runs = -(-(campaign.end - campaign.start) // campaign.storm_interval)  # ceiling: a run starts each interval
     requests = runs * queries
-    prices = config.x
-    cost = posts * prices.post_read_usd + authors * prices.user_read_usd + requests * prices.counts_request_usd
-    return Estimate(posts=posts, authors=authors, counts_requests=requests, cost_usd=cost)
+    return Estimate(posts=posts, authors=authors, counts_requests=requests,
+                    cost_usd=config.x.read_cost(posts, authors, requests))
+
+
+def goal_budget_warning(config: Config, campaign: CampaignConfig) -> str | None:
+    """A warning when the daily budget cannot pay for reading `goal_posts` on X (the plan's rules, with no
+    everyday traffic), saying what it costs and when reads would pause; None when it can (or there is no
+    budget, goal or X)."""
+    budget, goal = campaign.daily_budget_usd, campaign.goal_posts
+    if PAID_PLATFORM not in campaign.sources or budget is None or not goal:
+        return None
+    try:
+        queries = len(x_search_queries(campaign.hashtags, include_reposts=config.x.include_reposts,
+                                       max_length=config.x.max_query_length))
+    except ValueError:
+        return None  # the collector says what is wrong with the hashtags
+    goal_reads = estimate(config, campaign, 0.0, 0.0, include_reposts=True, queries=queries)
+    pauses_at = budget_runs_out(campaign, goal_reads.cost_usd)
+    if pauses_at is None:
+        return None
+    arithmetic = config.x.cost_arithmetic(goal_reads.posts, goal_reads.authors, goal_reads.counts_requests)
+    local = pauses_at.astimezone(campaign.timezone)
+    return (f"daily_budget_usd ${budget:,.2f} cannot reach goal_posts {goal:,} on X: {arithmetic}; post reads "
+            f"would pause at {local:%H:%M} {campaign.timezone.key}. Raise the budget or lower the goal.")
 
 
 def budget_runs_out(campaign: CampaignConfig, cost_usd: float) -> datetime | None:
@@ -214,7 +236,7 @@ def _count(store: Store, config: Config, campaign: CampaignConfig, source: Count
     return totals[True], totals[False], requests
 
 
-def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
+def plan_text(plan: Plan, campaign: CampaignConfig, config: Config | None = None) -> str:
     """The plan as a few readable lines (times in the campaign's zone)."""
     def local(moment: datetime) -> str:
         return f"{moment.astimezone(campaign.timezone):%Y-%m-%d %H:%M} {campaign.timezone.key}"
@@ -240,6 +262,9 @@ def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
             lines.append(f"  x: the daily budget ${plan.daily_budget_usd:,.2f} runs out at "
                          f"{local(plan.budget_runs_out_at)} at the goal's pace (post reads pause until 00:00 UTC)")
         lines.append(f"  (this plan made {plan.requests_made} counts requests: ${plan.plan_cost_usd:.3f})")
+    warning = goal_budget_warning(config, campaign) if config is not None else None
+    if warning:
+        lines.append(f"  ! {warning}")
     for name in plan.free_platforms:
         lines.append(f"  {name}: free (reads cost nothing)")
     return "\n".join(lines)

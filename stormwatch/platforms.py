@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # X ids are snowflakes: the top bits (id >> 22) are milliseconds since this moment (2010-11-04T01:42:54.657Z).
@@ -197,3 +198,30 @@ def x_search_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_le
     if group:
         queries.append(render(group))
     return queries
+
+
+def not_reported(name: str) -> tuple[str, ...]:
+    """The headline figures a platform cannot give (`impressions`; `reposts` where reposts are not posts): shown
+    as "—" with a note, and null in JSON, never as 0."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        return ()
+    return (*(() if found.reports.impressions else ("impressions",)),
+            *(() if found.reports.reposts_as_posts else ("reposts",)))
+
+
+def not_reported_note(names: Iterable[str]) -> str | None:
+    """The note that goes with the "—" cells of these platforms (None when every one reports everything)."""
+    names = list(dict.fromkeys(names))
+    sentences = []
+    quiet = [label(n) for n in names if "impressions" in not_reported(n)]
+    if quiet:
+        sentences.append(f"{_and(quiet)} {'does' if len(quiet) == 1 else 'do'} not report impressions")
+    for name in names:
+        if "reposts" in not_reported(name):
+            sentences.append(f"{label(name)} reposts are not posts (they count only in the reposts a post received)")
+    return "; ".join(sentences) + "." if sentences else None
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

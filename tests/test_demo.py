@@ -29,7 +29,7 @@ def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Pa
     # the collector got every post of the storm window, exactly once
     assert summary["posts"] == truth["posts"] > 0
     assert summary["contributors"] == truth["contributors"]
-    assert f"posts         {truth['posts']:>10,}" in result.stdout
+    assert f"posts              {truth['posts']:>11,}" in result.stdout
     assert "report.html" in report.name and (report.parent / "volume.png").stat().st_size > 10_000
     # the raw archive the demo wrote (X, Mastodon and Bluesky pages) imports into a fresh database with the
     # same figures: a normalization fix can always be re-applied to what was collected

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..config import CampaignConfig, Config
-from ..platforms import x_search_queries
+from ..platforms import not_reported, x_search_queries
 from ..store import Store
 from ..times import from_epoch, iso_utc, parse_time
 from .figures import (
@@ -281,18 +281,32 @@ class Summary:
     peak: Peak
 
     def to_json(self) -> dict[str, Any]:
-        """One flat JSON object with the headline figures and a per-platform split."""
+        """One flat JSON object with the headline figures and a per-platform split. A figure a platform cannot
+        give (Mastodon's and Bluesky's impressions, Bluesky's reposts) is null there, listed in its
+        `not_reported` and in the top-level `not_reported` (`bluesky.reposts`); an overall figure no platform of
+        the window gives is null too."""
         figures = self.totals.all.to_json()
+        by_platform: dict[str, Any] = {}
+        unreported: list[str] = []
+        for name, platform_totals in self.totals.by_platform.items():
+            missing = not_reported(name)
+            by_platform[name] = {**platform_totals.to_json(), **dict.fromkeys(missing), "not_reported": list(missing)}
+            unreported += [f"{name}.{figure}" for figure in missing]
+        headline = {k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
+                                            "potential_reach", "potential_impressions", "impressions", "engagement")}
+        for figure in ("impressions", "reposts"):
+            if by_platform and all(platform[figure] is None for platform in by_platform.values()):
+                headline[figure] = None
         return {
             "campaign": self.campaign,
             "window": self.window,
-            **{k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
-                                       "potential_reach", "potential_impressions", "impressions", "engagement")},
+            **headline,
             "peak_minute": iso_utc(self.peak.minute) if self.peak.minute is not None else None,
             "peak_posts_per_minute": self.peak.posts,
             "first_post_at": figures["first_post_at"],
             "last_post_at": figures["last_post_at"],
-            "by_platform": {name: t.to_json() for name, t in self.totals.by_platform.items()},
+            "by_platform": by_platform,
+            "not_reported": unreported,
             "definitions": DEFINITIONS,
         }
 

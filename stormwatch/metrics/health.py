@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,9 @@ from ..models import Cursor, RunRecord
 from ..store import AlertRecord, Store, utc_day
 from ..times import iso_utc, iso_utc_compact, parse_optional_time
 from .budget import budget_runway
-from .campaign import campaign_size
+from .campaign import campaign_size, totals
 from .reader import ReaderChoice
+from .windows import campaign_window
 
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
@@ -84,11 +85,13 @@ class CampaignHealth:
     sources: tuple[SourceHealth, ...]
     budget_runs_out_at: datetime | None = None  # during the storm window, at the pace of the last 15 minutes
     last_alert: AlertRecord | None = None
+    posts_in_window: int | None = None  # campaign posts in the storm window (`posts` counts all collected)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, times as ISO-8601 UTC."""
         return {"name": self.name, "window_start": iso_utc(self.window_start), "window_end": iso_utc(self.window_end),
-                "posts": self.posts, "daily_budget_usd": self.daily_budget_usd,
+                "posts": self.posts, "posts_in_window": self.posts_in_window,
+                "daily_budget_usd": self.daily_budget_usd,
                 "spent_today_usd": self.spent_today_usd, "sources": [s.to_json() for s in self.sources],
                 "budget_runs_out_at": _iso(self.budget_runs_out_at),
                 "last_alert": self.last_alert.to_json() if self.last_alert else None}
@@ -112,8 +115,9 @@ def collection_status(store: Store, config: Config, campaigns: tuple[CampaignCon
                       now: datetime | None = None) -> CollectionStatus:
     """Campaigns, sources, cursors, last runs, errors, requests and spend."""
     now = now or config.clock.now()
-    return CollectionStatus(database=str(store.path), now=now,
-                            campaigns=tuple(campaign_health(store, c, now) for c in campaigns))
+    return CollectionStatus(database=str(store.path), now=now, campaigns=tuple(
+        replace(campaign_health(store, c, now), posts_in_window=totals(store, c.name, campaign_window(c)).all.posts)
+        for c in campaigns))
 
 
 def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
