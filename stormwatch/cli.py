@@ -206,7 +206,8 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
     chosen, window = _window(config, campaign, since, until)
     with Store.open(config.storage.database, create=False) as store:
         result = campaign_summary(store, chosen, window)
-    data = result.to_json()
+    # A window still running: the figures are the storm so far.
+    data = {**result.to_json(), "interim": config.clock.now() < window.until}
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
@@ -225,6 +226,9 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     local = f"{human_time(since, zone)} → {human_time(until, zone)} {zone.key}"
     scope = "all platforms" if window["platform"] == "all" else f"{label(window['platform'])} only"
     lines = [f"{data['campaign']}: {local} ({since:%H:%M} → {until:%H:%M} UTC), {scope}"]
+    if data.get("interim"):
+        lines.append(f"  interim: the window runs until {until.astimezone(zone):%H:%M} {zone.key}; "
+                     "these are the figures so far")
     if not data["posts"]:
         lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
         return "\n".join(lines)
@@ -275,7 +279,7 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
     chosen, window = _window(config, campaign, since, until)
     with Store.open(config.storage.database, create=False) as store:
         folder = write_report(store, config, chosen, window, out_dir=Path(out_dir) if out_dir else None,
-                              names=names)
+                              names=names, now=config.clock.now())
     click.echo(str(folder))
 
 

@@ -220,7 +220,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         if write_report:
             from .report import write_report as write
 
-            report = write(store, config, campaign, window)
+            report = write(store, config, campaign, window, now=config.clock.now())
         # The storm's last word: its end, with the headline figures and where the report is.
         AlertWatcher(config, (campaign,), config.clock, on_alert).check(
             report=report / "report.html" if report else None, store=store)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import asdict, dataclass, replace
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -181,6 +182,7 @@ class SourceRuns:
     first_started_at: datetime | None
     last_finished_at: datetime | None
     posts_new: int
+    reasons: dict[str, int] = field(default_factory=dict)  # runs that were not `ok`, per kind of reason
 
 
 def run_history(store: Store, campaign: str) -> list[SourceRuns]:
@@ -195,9 +197,15 @@ def run_history(store: Store, campaign: str) -> list[SourceRuns]:
         entry["first"] = min(filter(None, (entry["first"], first)), default=None)
         entry["last"] = max(filter(None, (entry["last"], last)), default=None)
         entry["posts"] += posts_new
+    reasons: dict[str, Counter[str]] = {}
+    for source, error in store.conn.execute(
+            "SELECT source, error FROM runs WHERE campaign = ? AND status NOT IN ('ok', 'running') "
+            "AND error IS NOT NULL", (campaign,)):
+        reasons.setdefault(source, Counter()).update(run_reason_kinds(error))
     return [SourceRuns(source=source, runs=e["runs"], by_status=e["by_status"],
                        first_started_at=parse_optional_time(e["first"]),
-                       last_finished_at=parse_optional_time(e["last"]), posts_new=e["posts"])
+                       last_finished_at=parse_optional_time(e["last"]), posts_new=e["posts"],
+                       reasons=dict(reasons.get(source, Counter()).most_common()))
             for source, e in grouped.items()]
 
 
@@ -211,19 +219,28 @@ def _run_json(record: RunRecord) -> dict[str, Any]:
             "rate_limit_reset": _iso(record.rate_limit_reset)}
 
 
-# What a run's recorded problems come to in a few words: (pattern, one, several). Counted where the pattern
-# counts things (a deleted original is named once per post that quoted or reposted it).
-_REASONS: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"Could not find tweet with referenced_tweets\.id"), "{n} deleted original", "{n} deleted originals"),
-    (re.compile(r"Could not find user with"), "{n} missing author", "{n} missing authors"),
-    (re.compile(r"daily budget \$[\d,.]+ reached"), "budget reached", "budget reached"),
-    (re.compile(r"rate.limit|Too Many Requests|\b429\b", re.IGNORECASE), "rate-limited", "rate-limited"),
-    (re.compile(r"stopped by shutdown"), "stopped by shutdown", "stopped by shutdown"),
-    (re.compile(r"reaches back 7 days"), "window beyond 7 days", "window beyond 7 days"),
-    (re.compile(r"counts not refreshed"), "counts not refreshed", "counts not refreshed"),
-    (re.compile(r"profiles and counters"), "profiles not refreshed", "profiles not refreshed"),
-    (re.compile(r"every instance failed"), "every instance failed", "every instance failed"),
-    (re.compile(r"(?P<server>[\w.-]+) is skipped until the next run"), "{server} skipped", "{server} skipped"),
+# What a run's recorded problems come to in a few words: (pattern, one, several, kind). Counted where the
+# pattern counts things (a deleted original is named once per post that quoted or reposted it); `kind` names
+# the reason across runs (the report's methods count runs per kind).
+_REASONS: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
+    (re.compile(r"Could not find tweet with referenced_tweets\.id"), "{n} deleted original", "{n} deleted originals",
+     "an original post deleted or hidden (the repost or quote is kept)"),
+    (re.compile(r"Could not find user with"), "{n} missing author", "{n} missing authors", "an author not found"),
+    (re.compile(r"daily budget \$[\d,.]+ reached"), "budget reached", "budget reached",
+     "the daily budget reached (X post reads paused)"),
+    (re.compile(r"rate.limit|Too Many Requests|\b429\b", re.IGNORECASE), "rate-limited", "rate-limited",
+     "a rate limit"),
+    (re.compile(r"stopped by shutdown"), "stopped by shutdown", "stopped by shutdown",
+     "stopped by a shutdown (resumed by the next run)"),
+    (re.compile(r"reaches back 7 days"), "window beyond 7 days", "window beyond 7 days",
+     "part of the window beyond X's 7 days of search"),
+    (re.compile(r"counts not refreshed"), "counts not refreshed", "counts not refreshed",
+     "the platform's counts not refreshed"),
+    (re.compile(r"profiles and counters"), "profiles not refreshed", "profiles not refreshed",
+     "profiles and counters not refreshed"),
+    (re.compile(r"every instance failed"), "every instance failed", "every instance failed", "every instance failed"),
+    (re.compile(r"(?P<server>[\w.-]+) is skipped until the next run"), "{server} skipped", "{server} skipped",
+     "an instance skipped"),
 )
 _REASON_LIMIT = 40
 
@@ -234,7 +251,7 @@ def run_reason(error: str | None) -> str | None:
     if not error:
         return None
     found: list[str] = []
-    for pattern, one, several in _REASONS:
+    for pattern, one, several, _kind in _REASONS:
         matches = list(pattern.finditer(error))
         if matches:
             template = one if len(matches) == 1 else several
@@ -244,3 +261,12 @@ def run_reason(error: str | None) -> str | None:
         return ", ".join(dict.fromkeys(found))
     first = " ".join(error.split("; ")[0].split())
     return first if len(first) <= _REASON_LIMIT else first[:_REASON_LIMIT - 1].rstrip() + "…"
+
+
+def run_reason_kinds(error: str | None) -> list[str]:
+    """The kinds of reason a run's recorded error holds (`a rate limit`, ...), for counting runs by reason;
+    `other` for a problem of no known kind."""
+    if not error:
+        return []
+    kinds = [kind for pattern, _one, _several, kind in _REASONS if pattern.search(error)]
+    return kinds or ["other"]

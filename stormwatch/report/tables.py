@@ -145,6 +145,8 @@ def summary_json(content: ReportContent, files: list[str], generated_at: datetim
     """`summary --json`'s object for the window plus a `report` object saying how the report was made."""
     return {
         **content.summary.to_json(),
+        # Written before the window ended: the figures are the storm so far (`report.generated_at`).
+        "interim": content.interim,
         "report": {
             "names": content.policy.mode,
             "pseudonymize_below": content.policy.threshold,
