@@ -78,16 +78,28 @@ def init(config_file: str | None, force: bool, simulated: bool, port: int) -> No
     path = config_path(_chosen_config(config_file))
     if path.exists() and not force:
         raise StormwatchError(f"{path}: already exists (use --force to overwrite)")
-    text = example_config(simulated_port=port if simulated else None)
+    from datetime import UTC, datetime
+
+    from .config import REHEARSAL_LEAD, next_full_hour
+
+    start = next_full_hour(datetime.now(UTC))
+    text = example_config(start=start, simulated_port=port if simulated else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    load_config(path)  # the template must always validate
-    click.echo(f"wrote {path}")
+    config = load_config(path)  # the template must always validate
+    campaign = config.campaigns[0]
+    click.echo(f"wrote {path}: the #{campaign.hashtags[0]} example, storm window "
+               f"{campaign.start.astimezone(campaign.timezone):%a %d %b %H:%M} → "
+               f"{campaign.end.astimezone(campaign.timezone):%H:%M} {campaign.timezone.key}, "
+               f"daily budget ${campaign.daily_budget_usd or 0:,.2f}; edit it for your campaign")
     if simulated:
+        click.echo(f"rehearsal on X, Mastodon and Bluesky; the simulated storm starts in "
+                   f"{REHEARSAL_LEAD.seconds // 60} minutes (storm time runs {config.clock.speed:g}x faster)")
         click.echo(f"next: `stormwatch simulate --config {path}` in one terminal, then "
-                   f"`X_BEARER_TOKEN=simulated stormwatch collect --config {path}` in another")
+                   f"`X_BEARER_TOKEN=simulated stormwatch dashboard --collect --config {path}` in another")
     else:
-        click.echo("next: export X_BEARER_TOKEN=<your token>, then `stormwatch collect --once`")
+        click.echo("next: export X_BEARER_TOKEN=<your token>, `stormwatch plan` for the cost, "
+                   "then `stormwatch collect --once`")
 
 
 @main.command()
@@ -103,6 +115,7 @@ def collect(config_file: str | None, once: bool, campaign: str | None, verbose: 
 
     config = _load(config_file)
     _logging(config, verbose=verbose)
+    _refuse_a_frozen_clock(config)
     for chosen in config.selected(campaign):
         warning = goal_budget_warning(config, chosen)
         if warning:
@@ -124,6 +137,12 @@ def collect(config_file: str | None, once: bool, campaign: str | None, verbose: 
         run_until_stopped(collector, campaign)
     finally:
         collector.close()
+
+
+def _refuse_a_frozen_clock(config: Config) -> None:
+    if config.clock.frozen and config.clock.anchor is not None:
+        raise StormwatchError(f"{config.path}: clock.frozen_at: this config's clock stands still at "
+                              f"{config.clock.anchor:%Y-%m-%d %H:%M} UTC (a finished demo): nothing to collect")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -313,6 +332,7 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     from .scheduler import ScheduledCollector
     from .store import Store
 
+    _refuse_a_frozen_clock(config)
     stop = threading.Event()
     collector = Collector(config, clock=config.clock, stop=stop)
     collector.check_credentials()
@@ -456,6 +476,8 @@ def simulate(config_file: str | None, port: int | None, host: str, campaign: str
                f"(storm clock {clock_now}, {config.clock.speed:g}x); Ctrl-C stops")
     for url in simulation.instance_urls():
         click.echo(f"simulated Mastodon instance {url}")
+    if simulation.jetstream is not None:
+        click.echo(f"simulated Bluesky: AppView {simulation.url}, Jetstream {simulation.jetstream.url}")
     stop = threading.Event()
     _stop_on_signals(stop)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import math
 import os
 import re
 import tomllib
@@ -15,8 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, CredentialsError
-from .platforms import PLATFORM_NAMES, is_valid_handle
-from .times import Clock, parse_duration, parse_time
+from .platforms import PLATFORM_NAMES, is_valid_handle, x_search_queries
+from .times import Clock, format_duration, parse_duration, parse_time
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "STORMWATCH_CONFIG"
@@ -24,6 +26,17 @@ KNOWN_SOURCES = PLATFORM_NAMES
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^\w{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The example campaign `stormwatch init` writes (config_example.toml): its zone, hashtags, storm length,
+# polling and goals; the committed config.toml is the 2021 storm's window.
+EXAMPLE_ZONE = "Asia/Hebron"
+EXAMPLE_START = datetime(2021, 2, 7, 18, 0, tzinfo=ZoneInfo(EXAMPLE_ZONE))
+EXAMPLE_HOURS = timedelta(hours=3)
+EXAMPLE_HASHTAGS = ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")
+EXAMPLE_STORM_INTERVAL = timedelta(minutes=1)
+EXAMPLE_GOAL_POSTS = 20_000
+EXAMPLE_GOAL_CONTRIBUTORS = 3_000
+# A rehearsal's storm starts this long (wall clock) after its config is written.
+REHEARSAL_LEAD = timedelta(minutes=5)
 # How reports and the dashboard name accounts (report/names.py applies it).
 NAME_MODES = ("pseudonymized", "public")
 
@@ -592,6 +605,13 @@ def _simulation(table: _Table) -> SimulationConfig:
 
 
 def _clock(table: _Table) -> Clock:
+    frozen_at = table.converted("frozen_at", lambda t: _time(t, ZoneInfo("UTC")), None)
+    if frozen_at is not None:
+        extra = [key for key in ("speed", "anchor", "anchor_wall") if key in table.data]
+        if extra:
+            table.fail(extra[0], "a clock frozen_at one moment takes no speed, anchor or anchor_wall")
+        table.finish()
+        return Clock(anchor=frozen_at, frozen=True)
     speed = _positive(table, "speed", float, 1.0)
     anchor = table.converted("anchor", lambda t: _time(t, ZoneInfo("UTC")), None)
     anchor_wall = table.get("anchor_wall", float, None)
@@ -665,19 +685,50 @@ def _template(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def example_config(*, simulated_port: int | None = None, anchor_wall: float | None = None,
-                   speed: float = 30.0, posts: int = 4000) -> str:
-    """The commented #StandWithIssa example; with `simulated_port`, a rehearsal against the simulator."""
-    start, end = "2021-02-07T18:00:00+02:00", "2021-02-08T12:00:00+02:00"
-    if simulated_port is None:
-        return _template("config_example.toml").format(api_base="https://api.x.com", start=start, end=end)
+def example_config(*, start: datetime | None = None, simulated_port: int | None = None,
+                   anchor_wall: float | None = None, speed: float = 30.0, posts: int = 4000) -> str:
+    """The commented #StandWithIssa example: a storm window of EXAMPLE_HOURS from `start` (default: the 2021
+    storm's), a daily budget that pays for the goals at the configured prices, the arithmetic in a comment. With
+    `simulated_port`, a rehearsal of all three platforms against the simulator, whose storm starts
+    REHEARSAL_LEAD (wall clock) after `anchor_wall` (default: now), when the file is written."""
     import time
 
-    # The storm clock reads half an hour before the announced start one minute after this file is written.
-    wall = (anchor_wall if anchor_wall is not None else time.time()) + 60.0
-    anchor = "2021-02-07T17:30:00+02:00"
-    text = _template("config_example.toml").format(api_base=f"http://127.0.0.1:{simulated_port}", start=start,
-                                                    end=end)
-    rehearsal = _template("config_rehearsal.toml").format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
-                                                          port=simulated_port)
+    zone = ZoneInfo(EXAMPLE_ZONE)
+    start = (start or EXAMPLE_START).astimezone(zone)
+    end = start + EXAMPLE_HOURS
+    budget, arithmetic = _example_budget(end - start)
+    sources = ["x", "mastodon", "bluesky"] if simulated_port is not None else ["x"]
+    text = _template("config_example.toml").format(
+        api_base=f"http://127.0.0.1:{simulated_port}" if simulated_port is not None else XConfig.api_base,
+        start=start.isoformat(), end=end.isoformat(), sources=json.dumps(sources), goal_posts=EXAMPLE_GOAL_POSTS,
+        goal_contributors=EXAMPLE_GOAL_CONTRIBUTORS, budget=budget, arithmetic=arithmetic)
+    if simulated_port is None:
+        return text
+    wall = anchor_wall if anchor_wall is not None else time.time()
+    anchor = start - REHEARSAL_LEAD * speed  # the storm clock at the moment of writing
+    rehearsal = _template("config_rehearsal.toml").format(
+        speed=speed, anchor=anchor.isoformat(), anchor_wall=wall, posts=posts, port=simulated_port,
+        jetstream_port=simulated_port + 1, lead=format_duration(REHEARSAL_LEAD),
+        wall_hours=format_duration(EXAMPLE_HOURS / speed))
     return text + "\n" + rehearsal
+
+
+def next_full_hour(now: datetime, zone: str = EXAMPLE_ZONE, at_least: timedelta = timedelta(minutes=15)) -> datetime:
+    """The next full hour in `zone` at least `at_least` away (a storm window for `stormwatch init`)."""
+    local = now.astimezone(ZoneInfo(zone))
+    start = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return start if start - local >= at_least else start + timedelta(hours=1)
+
+
+def _example_budget(window: timedelta) -> tuple[float, str]:
+    """A daily budget that pays for the example's goals over `window` at X's default prices: reading
+    goal_posts posts and goal_contributors authors, and a counts request a run (`stormwatch plan`'s rule),
+    rounded up to the next $5; and the arithmetic."""
+    prices = XConfig()
+    queries = len(x_search_queries(EXAMPLE_HASHTAGS, include_reposts=prices.include_reposts,
+                                   max_length=prices.max_query_length))
+    requests = -(-window // EXAMPLE_STORM_INTERVAL) * queries
+    cost = prices.read_cost(EXAMPLE_GOAL_POSTS, EXAMPLE_GOAL_CONTRIBUTORS, requests)
+    budget = float(math.ceil(cost / 5) * 5)
+    arithmetic = prices.cost_arithmetic(EXAMPLE_GOAL_POSTS, EXAMPLE_GOAL_CONTRIBUTORS, requests)
+    return budget, f"{arithmetic}, so ${budget:,.0f}"

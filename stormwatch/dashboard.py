@@ -350,7 +350,8 @@ def _header(snapshot: Snapshot, width: int) -> Text:
         clocks = [f"{format_duration(now - start)} into the storm · ends in {format_duration(end - now)}",
                   f"{format_duration(now - start)} in · {format_duration(end - now)} left"]
     else:
-        clocks = [f"storm over: ended {_local(end, snapshot)}, {format_duration(now - end)} ago",
+        ago = f", {format_duration(now - end)} ago" if now - end >= timedelta(minutes=1) else ""
+        clocks = [f"storm over: ended {_local(end, snapshot)}{ago}",
                   f"ended {_local(end, snapshot)}"]
     first = f"#{snapshot.hashtags[0]}" + (f" +{len(snapshot.hashtags) - 1}" if len(snapshot.hashtags) > 1 else "")
     if snapshot.names == "pseudonymized":

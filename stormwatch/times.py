@@ -105,6 +105,7 @@ class Clock:
     anchor: datetime | None = None
     anchor_wall: float = 0.0
     wall: Callable[[], float] = field(default=time.time, compare=False, repr=False)
+    frozen: bool = False  # it always reads `anchor` (a finished demo: its storm as it ended)
 
     @property
     def simulated(self) -> bool:
@@ -115,6 +116,8 @@ class Clock:
         """The current storm time, UTC."""
         if self.anchor is None:
             return from_epoch(self.wall())
+        if self.frozen:
+            return self.anchor
         return self.anchor + timedelta(seconds=(self.wall() - self.anchor_wall) * self.speed)
 
     def wall_seconds(self, storm: timedelta) -> float:
