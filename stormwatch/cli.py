@@ -79,10 +79,12 @@ def init(config_file: str | None, force: bool, simulated: bool, port: int) -> No
     if path.exists() and not force:
         raise StormwatchError(f"{path}: already exists (use --force to overwrite)")
     from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
 
-    from .config import REHEARSAL_LEAD, next_full_hour
+    from .config import EXAMPLE_ZONE, REHEARSAL_LEAD
+    from .times import next_full_hour
 
-    start = next_full_hour(datetime.now(UTC))
+    start = next_full_hour(datetime.now(UTC), ZoneInfo(EXAMPLE_ZONE))
     text = example_config(start=start, simulated_port=port if simulated else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

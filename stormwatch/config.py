@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import os
 import re
 import tomllib
@@ -17,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError, CredentialsError
-from .platforms import PLATFORM_NAMES, is_valid_handle, x_search_queries
+from .platforms import PLATFORM_NAMES, is_valid_handle
 from .times import Clock, format_duration, parse_duration, parse_time
 
 DEFAULT_CONFIG = "config.toml"
@@ -26,16 +25,11 @@ KNOWN_SOURCES = PLATFORM_NAMES
 _CAMPAIGN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^\w{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The example campaign `stormwatch init` writes (config_example.toml): its zone, hashtags, storm length,
-# polling and goals; the committed config.toml is the 2021 storm's window.
+# The example campaign `stormwatch init` writes (config_example.toml): its zone and storm length (the committed
+# config.toml has the 2021 storm's start); a rehearsal's storm starts REHEARSAL_LEAD (wall clock) after writing.
 EXAMPLE_ZONE = "Asia/Hebron"
 EXAMPLE_START = datetime(2021, 2, 7, 18, 0, tzinfo=ZoneInfo(EXAMPLE_ZONE))
 EXAMPLE_HOURS = timedelta(hours=3)
-EXAMPLE_HASHTAGS = ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")
-EXAMPLE_STORM_INTERVAL = timedelta(minutes=1)
-EXAMPLE_GOAL_POSTS = 20_000
-EXAMPLE_GOAL_CONTRIBUTORS = 3_000
-# A rehearsal's storm starts this long (wall clock) after its config is written.
 REHEARSAL_LEAD = timedelta(minutes=5)
 # How reports and the dashboard name accounts (report/names.py applies it).
 NAME_MODES = ("pseudonymized", "public")
@@ -81,12 +75,6 @@ class XConfig:
     def read_cost(self, posts: int, users: int, counts_requests: int) -> float:
         """What reading this many posts and users and making this many counts requests costs (USD)."""
         return posts * self.post_read_usd + users * self.user_read_usd + counts_requests * self.counts_request_usd
-
-    def cost_arithmetic(self, posts: int, users: int, counts_requests: int) -> str:
-        """`read_cost` written out: `20,000 posts × $0.005 + 3,000 authors × $0.010 + ... = $130.90`."""
-        return (f"{posts:,} posts × ${self.post_read_usd:.3f} + {users:,} authors × ${self.user_read_usd:.3f} + "
-                f"{counts_requests:,} counts requests × ${self.counts_request_usd:.3f} = "
-                f"${self.read_cost(posts, users, counts_requests):,.2f}")
 
     def bearer_token(self) -> str:
         """The bearer token from the environment variable the config names (never logged)."""
@@ -141,18 +129,13 @@ class BlueskyConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """How reports name participants and where they go."""
+    """How reports (and the dashboard: `[dashboard] names`, None to follow `names`) name participants, and where
+    reports go."""
 
     pseudonymize_below: int = 5000
     names: str = "pseudonymized"
     out_dir: Path = Path("reports")
-
-
-@dataclass(frozen=True)
-class DashboardConfig:
-    """How the live dashboard names accounts: `names` as in reports; None follows `[report] names`."""
-
-    names: str | None = None
+    dashboard_names: str | None = None
 
 
 # What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
@@ -249,12 +232,11 @@ class Config:
     mastodon: MastodonConfig = field(default_factory=MastodonConfig)
     bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     @property
     def dashboard_names(self) -> str:
         """How the dashboard names accounts: `[dashboard] names`, else `[report] names` (pseudonymized by default)."""
-        return self.dashboard.names or self.report.names
+        return self.report.dashboard_names or self.report.names
 
     def campaign(self, name: str | None) -> CampaignConfig:
         """The campaign called `name`, or the only one when `name` is None."""
@@ -310,13 +292,12 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     top = _Table(raw, str(path), "")
     storage = _storage(top.table("storage"), base)
     x = _x(top.table("x"))
-    report = _report(top.table("report"), base)
+    report = _report(top.table("report"), base, top.table("dashboard"))
     simulation = _simulation(top.table("simulation"))
     clock = _clock(top.table("clock"))
     mastodon = _mastodon(top.table("mastodon"))
     bluesky = _bluesky(top.table("bluesky"))
     alerts = _alerts(top.table("alerts"), "alerts" in raw)
-    dashboard = _dashboard(top.table("dashboard"))
     campaign_tables = top.array_of_tables("campaigns")
     campaigns = tuple(_campaign(t) for t in campaign_tables)
     if not campaigns:
@@ -332,8 +313,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
                               'e.g. instances = ["mastodon.social"]')
     top.finish()
     return Config(path=path, storage=storage, x=x, report=report, simulation=simulation, clock=clock,
-                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky, alerts=alerts,
-                  dashboard=dashboard)
+                  campaigns=campaigns, mastodon=mastodon, bluesky=bluesky, alerts=alerts)
 
 
 class _Table:
@@ -421,15 +401,17 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+               dict: "a table"}
+
+
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "a table"}
+    names = {**_TYPE_NAMES, bool: "true or false"}
     return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
 
 
 def _type_name(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _path(table: _Table, key: str, default: str, base: Path) -> Path:
@@ -574,20 +556,16 @@ def _names(table: _Table, default: str | None) -> str | None:
     return names
 
 
-def _dashboard(table: _Table) -> DashboardConfig:
-    config = DashboardConfig(names=_names(table, None))
-    table.finish()
-    return config
-
-
-def _report(table: _Table, base: Path) -> ReportConfig:
+def _report(table: _Table, base: Path, dashboard: _Table) -> ReportConfig:
     threshold = table.get("pseudonymize_below", int, ReportConfig.pseudonymize_below)
     if threshold < 0:
         table.fail("pseudonymize_below", f"must not be negative, not {threshold}")
     names = _names(table, ReportConfig.names) or ReportConfig.names
     out_dir = _path(table, "out_dir", "reports", base)
+    dashboard_names = _names(dashboard, None)
     table.finish()
-    return ReportConfig(pseudonymize_below=threshold, names=names, out_dir=out_dir)
+    dashboard.finish()
+    return ReportConfig(pseudonymize_below=threshold, names=names, out_dir=out_dir, dashboard_names=dashboard_names)
 
 
 def _simulation(table: _Table) -> SimulationConfig:
@@ -688,47 +666,30 @@ def _template(name: str) -> str:
 def example_config(*, start: datetime | None = None, simulated_port: int | None = None,
                    anchor_wall: float | None = None, speed: float = 30.0, posts: int = 4000) -> str:
     """The commented #StandWithIssa example: a storm window of EXAMPLE_HOURS from `start` (default: the 2021
-    storm's), a daily budget that pays for the goals at the configured prices, the arithmetic in a comment. With
-    `simulated_port`, a rehearsal of all three platforms against the simulator, whose storm starts
+    storm's) and a daily budget that pays for its goals (`stormwatch plan`'s rule, the arithmetic in a comment).
+    With `simulated_port`, a rehearsal of all three platforms against the simulator, whose storm starts
     REHEARSAL_LEAD (wall clock) after `anchor_wall` (default: now), when the file is written."""
     import time
 
-    zone = ZoneInfo(EXAMPLE_ZONE)
-    start = (start or EXAMPLE_START).astimezone(zone)
-    end = start + EXAMPLE_HOURS
-    budget, arithmetic = _example_budget(end - start)
+    from .plan import goal_budget  # the plan's rule for what the goals cost; it reads this module's dataclasses
+
+    start = (start or EXAMPLE_START).astimezone(ZoneInfo(EXAMPLE_ZONE))
     sources = ["x", "mastodon", "bluesky"] if simulated_port is not None else ["x"]
-    text = _template("config_example.toml").format(
-        api_base=f"http://127.0.0.1:{simulated_port}" if simulated_port is not None else XConfig.api_base,
-        start=start.isoformat(), end=end.isoformat(), sources=json.dumps(sources), goal_posts=EXAMPLE_GOAL_POSTS,
-        goal_contributors=EXAMPLE_GOAL_CONTRIBUTORS, budget=budget, arithmetic=arithmetic)
+    api_base = f"http://127.0.0.1:{simulated_port}" if simulated_port is not None else XConfig.api_base
+
+    def example(budget: float, arithmetic: str, sources: list[str]) -> str:
+        return _template("config_example.toml").format(api_base=api_base, start=start.isoformat(),
+                                                        end=(start + EXAMPLE_HOURS).isoformat(),
+                                                        sources=json.dumps(sources), budget=budget,
+                                                        arithmetic=arithmetic)
+
+    drafted = parse_config(tomllib.loads(example(0.0, "", ["x"])), Path(DEFAULT_CONFIG))  # only X is paid for
+    text = example(*goal_budget(drafted, drafted.campaigns[0]), sources)
     if simulated_port is None:
         return text
     wall = anchor_wall if anchor_wall is not None else time.time()
-    anchor = start - REHEARSAL_LEAD * speed  # the storm clock at the moment of writing
     rehearsal = _template("config_rehearsal.toml").format(
-        speed=speed, anchor=anchor.isoformat(), anchor_wall=wall, posts=posts, port=simulated_port,
-        jetstream_port=simulated_port + 1, lead=format_duration(REHEARSAL_LEAD),
+        speed=speed, anchor=(start - REHEARSAL_LEAD * speed).isoformat(), anchor_wall=wall, posts=posts,
+        port=simulated_port, jetstream_port=simulated_port + 1, lead=format_duration(REHEARSAL_LEAD),
         wall_hours=format_duration(EXAMPLE_HOURS / speed))
     return text + "\n" + rehearsal
-
-
-def next_full_hour(now: datetime, zone: str = EXAMPLE_ZONE, at_least: timedelta = timedelta(minutes=15)) -> datetime:
-    """The next full hour in `zone` at least `at_least` away (a storm window for `stormwatch init`)."""
-    local = now.astimezone(ZoneInfo(zone))
-    start = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return start if start - local >= at_least else start + timedelta(hours=1)
-
-
-def _example_budget(window: timedelta) -> tuple[float, str]:
-    """A daily budget that pays for the example's goals over `window` at X's default prices: reading
-    goal_posts posts and goal_contributors authors, and a counts request a run (`stormwatch plan`'s rule),
-    rounded up to the next $5; and the arithmetic."""
-    prices = XConfig()
-    queries = len(x_search_queries(EXAMPLE_HASHTAGS, include_reposts=prices.include_reposts,
-                                   max_length=prices.max_query_length))
-    requests = -(-window // EXAMPLE_STORM_INTERVAL) * queries
-    cost = prices.read_cost(EXAMPLE_GOAL_POSTS, EXAMPLE_GOAL_CONTRIBUTORS, requests)
-    budget = float(math.ceil(cost / 5) * 5)
-    arithmetic = prices.cost_arithmetic(EXAMPLE_GOAL_POSTS, EXAMPLE_GOAL_CONTRIBUTORS, requests)
-    return budget, f"{arithmetic}, so ${budget:,.0f}"

@@ -25,6 +25,7 @@ Mastodon and Bluesky reads cost nothing, and the plan says so.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,26 +132,50 @@ def estimate(config: Config, campaign: CampaignConfig, posts_per_day: float, rep
                     cost_usd=config.x.read_cost(posts, authors, requests))
 
 
-def goal_budget_warning(config: Config, campaign: CampaignConfig) -> str | None:
-    """A warning when the daily budget cannot pay for reading `goal_posts` on X (the plan's rules, with no
-    everyday traffic), saying what it costs and when reads would pause; None when it can (or there is no
-    budget, goal or X)."""
-    budget, goal = campaign.daily_budget_usd, campaign.goal_posts
-    if PAID_PLATFORM not in campaign.sources or budget is None or not goal:
+def goal_reads(config: Config, campaign: CampaignConfig) -> Estimate | None:
+    """What reading `goal_posts` on X costs (the rules above, without everyday traffic): the posts, their
+    authors, a counts request a run; None without a goal or X."""
+    if PAID_PLATFORM not in campaign.sources or not campaign.goal_posts:
         return None
     try:
         queries = len(x_search_queries(campaign.hashtags, include_reposts=config.x.include_reposts,
                                        max_length=config.x.max_query_length))
     except ValueError:
         return None  # the collector says what is wrong with the hashtags
-    goal_reads = estimate(config, campaign, 0.0, 0.0, include_reposts=True, queries=queries)
-    pauses_at = budget_runs_out(campaign, goal_reads.cost_usd)
+    return estimate(config, campaign, 0.0, 0.0, include_reposts=True, queries=queries)
+
+
+def cost_arithmetic(config: Config, reads: Estimate) -> str:
+    """An estimate's cost written out: `20,000 posts × $0.005 + 3,000 authors × $0.010 + ... = $130.90`."""
+    prices = config.x
+    return (f"{reads.posts:,} posts × ${prices.post_read_usd:.3f} + {reads.authors:,} authors × "
+            f"${prices.user_read_usd:.3f} + {reads.counts_requests:,} counts requests × "
+            f"${prices.counts_request_usd:.3f} = ${reads.cost_usd:,.2f}")
+
+
+def goal_budget(config: Config, campaign: CampaignConfig) -> tuple[float, str]:
+    """A daily budget that pays for the goal (its cost rounded up to the next $5), and the arithmetic."""
+    reads = goal_reads(config, campaign)
+    if reads is None:
+        return 0.0, "no goal_posts on X: nothing to pay for"
+    budget = float(math.ceil(reads.cost_usd / 5) * 5)
+    return budget, f"{cost_arithmetic(config, reads)}, so ${budget:,.0f}"
+
+
+def goal_budget_warning(config: Config, campaign: CampaignConfig) -> str | None:
+    """A warning when the daily budget cannot pay for reading `goal_posts` on X, saying what it costs and when
+    reads would pause; None when it can (or there is no budget, goal or X)."""
+    reads = goal_reads(config, campaign)
+    budget = campaign.daily_budget_usd
+    if reads is None or budget is None:
+        return None
+    pauses_at = budget_runs_out(campaign, reads.cost_usd)
     if pauses_at is None:
         return None
-    arithmetic = config.x.cost_arithmetic(goal_reads.posts, goal_reads.authors, goal_reads.counts_requests)
     local = pauses_at.astimezone(campaign.timezone)
-    return (f"daily_budget_usd ${budget:,.2f} cannot reach goal_posts {goal:,} on X: {arithmetic}; post reads "
-            f"would pause at {local:%H:%M} {campaign.timezone.key}. Raise the budget or lower the goal.")
+    return (f"daily_budget_usd ${budget:,.2f} cannot reach goal_posts {campaign.goal_posts:,} on X: "
+            f"{cost_arithmetic(config, reads)}; post reads would pause at {local:%H:%M} {campaign.timezone.key}. "
+            "Raise the budget or lower the goal.")
 
 
 def budget_runs_out(campaign: CampaignConfig, cost_usd: float) -> datetime | None:

@@ -53,6 +53,13 @@ def format_duration(delta: timedelta) -> str:
     return f"{sign}{seconds}s"
 
 
+def next_full_hour(now: datetime, zone: tzinfo, at_least: timedelta = timedelta(minutes=15)) -> datetime:
+    """The next full hour in `zone` at least `at_least` away (where `stormwatch init` starts a storm window)."""
+    local = now.astimezone(zone)
+    start = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return start if start - local >= at_least else start + timedelta(hours=1)
+
+
 def parse_time(text: str, default_tz: tzinfo = UTC) -> datetime:
     """Parse an ISO-8601 time (`2021-02-07T18:00:00+02:00`, `...Z`, or naive in `default_tz`) to UTC."""
     value = text.strip()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from stormwatch.config import RetryPolicy, example_config, load_config, next_full_hour
+from stormwatch.config import RetryPolicy, example_config, load_config
 from stormwatch.errors import ConfigError
 from stormwatch.plan import goal_budget_warning
+from stormwatch.times import next_full_hour
 
 from .conftest import REPO
 
@@ -68,8 +69,8 @@ def test_init_writes_a_window_from_the_next_full_hour(tmp_path: Path) -> None:
     assert campaign.start.minute == campaign.start.second == 0
     assert timedelta(minutes=15) <= campaign.start - before <= timedelta(minutes=75)
     assert campaign.end - campaign.start == timedelta(hours=3)
-    assert next_full_hour(datetime(2026, 3, 1, 15, 50, tzinfo=UTC)) == datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
-    assert next_full_hour(datetime(2026, 3, 1, 15, 40, tzinfo=UTC)) == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
+    assert next_full_hour(datetime(2026, 3, 1, 15, 50, tzinfo=UTC), UTC) == datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
+    assert next_full_hour(datetime(2026, 3, 1, 15, 40, tzinfo=UTC), UTC) == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
 
 
 def test_a_frozen_clock_reads_one_moment_and_takes_nothing_else(tmp_path: Path) -> None:
@@ -172,3 +173,11 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_the_dashboard_names_accounts_as_reports_do_unless_told_otherwise(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, example_config())).dashboard_names == "pseudonymized"
+    public = load_config(write(tmp_path, example_config() + '\n[dashboard]\nnames = "public"\n'))
+    assert public.dashboard_names == "public" and public.report.names == "pseudonymized"
+    with pytest.raises(ConfigError, match=r"dashboard\.names: 'everyone' must be"):
+        load_config(write(tmp_path, example_config() + '\n[dashboard]\nnames = "everyone"\n'))
