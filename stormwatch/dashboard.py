@@ -37,6 +37,8 @@ MIN_GOAL_BAR = 6  # both goals share a line while their bars are at least this l
 NEW_BLUESKY_ACCOUNT = "(new Bluesky account)"
 # A fading storm is shouted about (red) for this long after it began, then said quietly until it recovers.
 FADING_LOUD_FOR = timedelta(minutes=10)
+# A source failing this long without a success no longer holds the per-minute figures back (metrics.health).
+FAILING_SOURCE = timedelta(minutes=10)
 
 # --- the snapshot --------------------------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
     window = metrics.campaign_window(campaign)
     health = metrics.campaign_health(store, campaign, now, reader=reader)
     # Complete minutes only, and once the storm is over its last hour (not the quiet after it).
-    complete = min(metrics.complete_until(health, now), window.until)
+    complete = min(metrics.complete_until(health, now, failing_after=FAILING_SOURCE), window.until)
     spark_end = complete.replace(second=0, microsecond=0)
     spark = metrics.per_minute(store, campaign.name, spark_end - timedelta(minutes=SPARK_MINUTES), spark_end,
                                reader=reader)
@@ -241,7 +243,7 @@ def _source_line(health: metrics.SourceHealth, campaign: CampaignConfig, next_ru
     if planned is not None:  # the scheduler in this process knows; its times are wall-clock
         next_at: datetime | None = config.clock.now() + timedelta(
             seconds=(planned.timestamp() - time.time()) * config.clock.speed)
-    elif last is not None:
+    elif last is not None and not config.clock.frozen:  # a frozen clock (a finished demo) has no next run
         next_at = last.started_at + campaign.interval_at(last.started_at)
     else:
         next_at = None

@@ -98,3 +98,18 @@ def test_a_run_s_recorded_problems_in_a_few_words() -> None:
                               "until 00:00 UTC, counts continue") == "budget reached"
     assert metrics.run_reason("x: the page had something nobody has seen before in a very long message") == (
         "x: the page had something nobody has se…")
+
+
+def test_a_slow_source_holds_the_complete_minutes_back_a_long_failing_one_need_not(memory_store: Store) -> None:
+    run(memory_store, 0, "ok")  # x: its last success started at T0
+    now = T0 + timedelta(minutes=40)
+    health = metrics.campaign_health(memory_store, CAMPAIGN, now)
+    lag = timedelta(seconds=30)
+    # silent since (or slow: a run still going): its minutes are still to come, so they are not complete
+    assert metrics.complete_until(health, now) == T0 - lag
+    assert metrics.complete_until(health, now, failing_after=timedelta(minutes=10)) == T0 - lag
+    run(memory_store, 1, "failed", error="x: 503 Service Unavailable")
+    health = metrics.campaign_health(memory_store, CAMPAIGN, now)
+    assert metrics.complete_until(health, now) == T0 - lag  # the alerts wait for the data
+    # the dashboard says x is failing, and the other sources' figures go on
+    assert metrics.complete_until(health, now, failing_after=timedelta(minutes=10)) == now - lag

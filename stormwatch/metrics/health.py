@@ -20,8 +20,8 @@ from .windows import campaign_window
 
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
-# A source whose last success is older than this no longer holds the "complete minutes" back.
-STALE_SOURCE = timedelta(minutes=10)
+# A failing source with no success for this long no longer holds the dashboard's "complete minutes" back.
+FAILING_SOURCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -137,13 +137,16 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
         last_alert=last_alerts[0] if last_alerts else None)
 
 
-def complete_until(health: CampaignHealth, now: datetime, stale_after: timedelta = STALE_SOURCE) -> datetime:
+def complete_until(health: CampaignHealth, now: datetime, *, failing_after: timedelta | None = None) -> datetime:
     """The moment up to which collection is complete: the start of each source's newest successful run (a run
-    still going does not count yet), the earliest of them, less X's lag. A source with no success for longer
-    than `stale_after` holds nothing back: it is reported failing or silent on its own, and the others' figures
-    must not freeze at the moment it stopped."""
-    starts = [s.last_success_started_at for s in health.sources
-              if s.last_success_started_at and now - s.last_success_started_at <= stale_after]
+    still going does not count yet), the earliest of them, less X's lag.
+
+    With `failing_after`, a source that is failing (its last finished run failed) and has had no success for that
+    long holds nothing back: the screen says it is failing, and the others' figures must not freeze at the
+    moment it stopped. A slow or silent source always holds back: its minutes are still to come."""
+    starts = [s.last_success_started_at for s in health.sources if s.last_success_started_at
+              and not (failing_after is not None and s.failed_runs
+                       and now - s.last_success_started_at > failing_after)]
     return min([now, *starts]) - PLATFORM_LAG
 
 
