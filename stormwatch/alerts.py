@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from . import intel, metrics
 from .config import AlertsConfig, CampaignConfig, Config
+from .console import secret_parts
 from .models import RunRecord
 from .normalize.text import one_line
 from .platforms import label as platform_label
@@ -565,7 +566,7 @@ class AlertWatcher:
 
 
 def _redact(config: Config, text: str) -> str:
-    for secret in config.secrets():
+    for secret in secret_parts(config.secrets()):
         text = text.replace(secret, "[redacted]")
     return text
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Config, config_path, example_config, load_config
+from .config import Config, config_path, load_config
 from .errors import StormwatchError
 from .normalize.text import one_line
 
@@ -37,13 +37,22 @@ def fail_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The `--config PATH` option every command takes."""
+    """The `--config PATH` option every command takes (after the command; `stormwatch --config PATH` works too)."""
     return click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                         help=CONFIG_HELP)(command)
 
 
+def _chosen_config(config_file: str | None) -> str | None:
+    """The command's own --config, else the one given before the command (`stormwatch --config F status`)."""
+    if config_file:
+        return config_file
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    return root.params.get("config_file") if root is not None else None
+
+
 def _load(config_file: str | None) -> Config:
-    return load_config(config_path(config_file))
+    return load_config(config_path(_chosen_config(config_file)))
 
 
 def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True) -> None:
@@ -54,7 +63,8 @@ def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, cons
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stormwatch")
-def main() -> None:
+@config_option
+def main(config_file: str | None) -> None:
     """Collect, watch and report coordinated solidarity storms on social media."""
 
 
@@ -66,19 +76,33 @@ def main() -> None:
 @fail_cleanly
 def init(config_file: str | None, force: bool, simulated: bool, port: int) -> None:
     """Write a commented config.toml for the #StandWithIssa example."""
-    path = config_path(config_file)
+    path = config_path(_chosen_config(config_file))
     if path.exists() and not force:
         raise StormwatchError(f"{path}: already exists (use --force to overwrite)")
-    text = example_config(simulated_port=port if simulated else None)
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from .plan import EXAMPLE_ZONE, REHEARSAL_LEAD, example_config
+    from .times import next_full_hour
+
+    start = next_full_hour(datetime.now(UTC), ZoneInfo(EXAMPLE_ZONE))
+    text = example_config(start=start, simulated_port=port if simulated else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    load_config(path)  # the template must always validate
-    click.echo(f"wrote {path}")
+    config = load_config(path)  # the template must always validate
+    campaign = config.campaigns[0]
+    click.echo(f"wrote {path}: the #{campaign.hashtags[0]} example, storm window "
+               f"{campaign.start.astimezone(campaign.timezone):%a %d %b %H:%M} → "
+               f"{campaign.end.astimezone(campaign.timezone):%H:%M} {campaign.timezone.key}, "
+               f"daily budget ${campaign.daily_budget_usd or 0:,.2f}; edit it for your campaign")
     if simulated:
+        click.echo(f"rehearsal on X, Mastodon and Bluesky; the simulated storm starts in "
+                   f"{REHEARSAL_LEAD.seconds // 60} minutes (storm time runs {config.clock.speed:g}x faster)")
         click.echo(f"next: `stormwatch simulate --config {path}` in one terminal, then "
-                   f"`X_BEARER_TOKEN=simulated stormwatch collect --config {path}` in another")
+                   f"`X_BEARER_TOKEN=simulated stormwatch dashboard --collect --config {path}` in another")
     else:
-        click.echo("next: export X_BEARER_TOKEN=<your token>, then `stormwatch collect --once`")
+        click.echo("next: export X_BEARER_TOKEN=<your token>, `stormwatch plan` for the cost, "
+                   "then `stormwatch collect --once`")
 
 
 @main.command()
@@ -90,10 +114,15 @@ def init(config_file: str | None, force: bool, simulated: bool, port: int) -> No
 def collect(config_file: str | None, once: bool, campaign: str | None, verbose: bool) -> None:
     """Collect posts: once, or on the schedule until Ctrl-C / SIGTERM."""
     from .collector import Collector
+    from .plan import goal_budget_warning
 
     config = _load(config_file)
-    config.selected(campaign)
     _logging(config, verbose=verbose)
+    _refuse_a_frozen_clock(config)
+    for chosen in config.selected(campaign):
+        warning = goal_budget_warning(config, chosen)
+        if warning:
+            click.echo(f"stormwatch: warning: {chosen.name}: {warning}", err=True)
     stop = threading.Event()
     collector = Collector(config, clock=config.clock, stop=stop)
     collector.check_credentials()
@@ -111,6 +140,12 @@ def collect(config_file: str | None, once: bool, campaign: str | None, verbose: 
         run_until_stopped(collector, campaign)
     finally:
         collector.close()
+
+
+def _refuse_a_frozen_clock(config: Config) -> None:
+    if config.clock.frozen and config.clock.anchor is not None:
+        raise StormwatchError(f"{config.path}: clock.frozen_at: this config's clock stands still at "
+                              f"{config.clock.anchor:%Y-%m-%d %H:%M} UTC (a finished demo): nothing to collect")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -137,6 +172,7 @@ def _run_line(record: Any) -> str:
 def status(config_file: str | None, campaign: str | None, as_json: bool) -> None:
     """Campaigns, sources, cursors, last runs, errors, requests and spend."""
     from .metrics import collection_status
+    from .report.text import status_text
     from .store import Store
 
     config = _load(config_file)
@@ -147,7 +183,7 @@ def status(config_file: str | None, campaign: str | None, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
-        click.echo(_status_text(report))
+        click.echo(status_text(report, config))
 
 
 def _note_access(store: Any) -> None:
@@ -159,9 +195,9 @@ def _note_access(store: Any) -> None:
 
 def _window(config: Config, campaign_name: str | None, since: str | None, until: str | None) -> tuple[Any, Any]:
     """The chosen campaign and its metrics window from --since/--until (naive times in the campaign's zone)."""
-    from .config import window_time
     from .errors import UsageError
     from .metrics import campaign_window
+    from .times import window_time
 
     campaign = config.campaign(campaign_name)
 
@@ -199,6 +235,7 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
     """Headline figures for a campaign window."""
     from .intel import summary_fields
     from .metrics import summary as campaign_summary
+    from .report.text import summary_text
     from .store import Store
 
     config = _load(config_file)
@@ -206,48 +243,12 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
     with Store.open_for_reading(config.storage.database) as store:
         _note_access(store)
         data = {**campaign_summary(store, chosen, window).to_json(), **summary_fields(store, config, chosen, window)}
+    # A window still running: the figures are the storm so far.
+    data["interim"] = config.clock.now() < window.until
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    click.echo(summary_text(data))
-
-
-def summary_text(data: dict[str, Any]) -> str:
-    """The summary as a few readable lines."""
-    window = data["window"]
-    lines = [f"{data['campaign']}: {window['since']} → {window['until']} ({window['platform']})",
-             f"  posts         {data['posts']:>10,}  (originals {data['originals']:,}, reposts {data['reposts']:,}, "
-             f"quotes {data['quotes']:,}, replies {data['replies']:,})",
-             f"  contributors  {data['contributors']:>10,}",
-             f"  reach         {data['potential_reach']:>10,}  potential (followers of contributors)",
-             f"  impressions   {data['potential_impressions']:>10,}  potential; {data['impressions']:,} reported",
-             f"  engagement    {data['engagement']:>10,}  likes, reposts, replies and quotes received",
-             f"  peak          {data['peak_posts_per_minute']:>10,}  posts in the minute from {data['peak_minute']}"]
-    for platform, figures in data["by_platform"].items():
-        lines.append(f"  {platform:<13} {figures['posts']:>10,}  posts by {figures['contributors']:,} accounts")
-    return "\n".join(lines + intel_lines(data))
-
-
-def intel_lines(data: dict[str, Any]) -> list[str]:
-    """Storm intelligence in a few lines (when the summary has it): trending, targets, copy-paste, counter."""
-    if "trending" not in data:
-        return []
-    hits = data["trending"]
-    lines = ["  trending      " + ("; ".join(f"{h['tag']} best #{h['best_rank']} in {h['location']}" for h in hits[:4])
-                                   if hits else "not in the trending lists fetched")]
-    targets = data["target_posts"]
-    answered = [p for p in targets["posts"] if p["in_reply_to_campaign_post"]]
-    lines.append(f"  targets       {targets['count']:>10,}  posts by targets, {len(answered):,} answering a "
-                 "campaign post" + "".join(f"; @{p['account']} on {p['platform']}" for p in answered[:3]))
-    lines.append(f"  copy-paste    {data['duplicate_share']:>10.0%}  of posts copy another account's text"
-                 + (f" (top text: {data['top_duplicates'][0]['posts']:,} posts by "
-                    f"{data['top_duplicates'][0]['accounts']:,} accounts)" if data["top_duplicates"] else ""))
-    counter = data["counter"]
-    if counter is not None:
-        share = counter["share_of_voice"]
-        lines.append(f"  counter-tags  {counter['posts']:>10,}  posts; share of voice "
-                     f"{'-' if share is None else f'{share:.0%}'}, {counter['both']:,} carrying both")
-    return lines
+    click.echo(summary_text(data, chosen.timezone))
 
 
 @main.command()
@@ -271,7 +272,7 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
     with Store.open_for_reading(config.storage.database) as store:
         _note_access(store)
         folder = write_report(store, config, chosen, window, out_dir=Path(out_dir) if out_dir else None,
-                              names=names)
+                              names=names, now=config.clock.now())
         if store.labels_not_stored:
             click.echo(f"note: {store.labels_not_stored:,} pseudonyms were made for this report only (the database "
                        "is read-only): their labels will differ in the next report", err=True)
@@ -282,8 +283,11 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 @config_option
 @click.option("--campaign", default=None, help="The campaign (needed when there are several).")
 @click.option("--collect", "with_collector", is_flag=True, help="Also run the scheduled collector in this process.")
+@click.option("--names", type=click.Choice(["pseudonymized", "public"]), default=None,
+              help="Pseudonymize small accounts, or name every account (default: dashboard.names, else report.names; "
+                   "think of who can see the screen).")
 @fail_cleanly
-def dashboard(config_file: str | None, campaign: str | None, with_collector: bool) -> None:
+def dashboard(config_file: str | None, campaign: str | None, with_collector: bool, names: str | None) -> None:
     """The live storm dashboard (one still frame when not on a terminal)."""
     from .collector import Collector
     from .console import is_terminal
@@ -299,13 +303,14 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
         with Store.open_for_reading(config.storage.database) as store:
             _note_access(store)
             if not interactive:
-                print_once(take_snapshot(store, config, chosen))
+                print_once(take_snapshot(store, config, chosen, names=names))
                 return
-            _watch(config, chosen, store, None, threading.Event())
+            _watch(config, chosen, store, None, threading.Event(), names)
         return
     from .scheduler import ScheduledCollector
     from .store import Store
 
+    _refuse_a_frozen_clock(config)
     stop = threading.Event()
     collector = Collector(config, clock=config.clock, stop=stop)
     collector.check_credentials()
@@ -315,22 +320,23 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     try:
         with Store.open(config.storage.database) as store:
             if interactive:
-                _watch(config, chosen, store, scheduled, stop)
+                _watch(config, chosen, store, scheduled, stop, names)
             else:
                 stop.wait(2.0)  # let the first run land, then show one frame
-                print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs()))
+                print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs(), names=names))
     finally:
         scheduled.stop()
         collector.close()
 
 
-def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event) -> None:
+def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,
+           names: str | None = None) -> None:
     """Run the live dashboard for a campaign until Ctrl-C or `stop`."""
     from .dashboard import run_live, take_snapshot
 
     def read() -> Any:
         return take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
-                             list_size=20)
+                             list_size=20, names=names)
 
     run_live(read, stop)
 
@@ -351,6 +357,7 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
 
     from .console import is_terminal, setup_logging
     from .demo import fresh_demo_folder, run_demo
+    from .report.text import summary_text
 
     if duration < 5:
         raise StormwatchError("--duration: at least 5 seconds")
@@ -358,9 +365,9 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     base = Path.cwd()
     token = secrets.token_urlsafe(24)  # the simulated platform's bearer token for this run only
     folder = fresh_demo_folder(base)
-    from .config import ALERT_URLS_ENV, alert_url_secrets
+    from .config import ALERT_URLS_ENV
 
-    alert_secrets = alert_url_secrets(tuple(os.environ.get(ALERT_URLS_ENV, "").split()))
+    alert_secrets = tuple(os.environ.get(ALERT_URLS_ENV, "").split())  # redacted with their secret parts
     setup_logging(folder / "stormwatch.log", secrets=(token, *alert_secrets), quiet=True, console=not interactive)
     live_view = None
     if interactive:
@@ -372,7 +379,7 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
 
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
                       progress=click.echo)
-    click.echo(summary_text({**result.summary.to_json(), **result.intel}))
+    click.echo(summary_text({**result.summary.to_json(), **result.intel}, result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")
         for alert in result.alerts:
@@ -450,6 +457,8 @@ def simulate(config_file: str | None, port: int | None, host: str, campaign: str
                f"(storm clock {clock_now}, {config.clock.speed:g}x); Ctrl-C stops")
     for url in simulation.instance_urls():
         click.echo(f"simulated Mastodon instance {url}")
+    if simulation.jetstream is not None:
+        click.echo(f"simulated Bluesky: AppView {simulation.url}, Jetstream {simulation.jetstream.url}")
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
@@ -474,7 +483,7 @@ def plan(config_file: str | None, campaign: str | None, as_json: bool) -> None:
     _logging(config, quiet=True)
     with Store.open(config.storage.database) as store:
         result = make_plan(store, config, chosen, config.clock)
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plan_text(result, chosen))
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else plan_text(result, chosen, config))
 
 
 @main.group()
@@ -536,36 +545,6 @@ def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_js
             click.echo(f"    {line}")
         if alert["error"]:
             click.echo(f"    ! {alert['error']}")
-
-
-def _status_text(report: Any) -> str:
-    from .times import iso_utc
-
-    lines = [f"database {report.database} (storm clock {iso_utc(report.now)})"]
-    for campaign in report.campaigns:
-        budget = f" of ${campaign.daily_budget_usd:.2f}" if campaign.daily_budget_usd is not None else ""
-        lines.append(f"\n{campaign.name}: {campaign.posts} posts; window {iso_utc(campaign.window_start)} → "
-                     f"{iso_utc(campaign.window_end)}; spent today ${campaign.spent_today_usd:.2f}{budget}")
-        if campaign.budget_runs_out_at:
-            lines.append("  at the pace of the last 15 minutes the budget runs out at "
-                         f"{iso_utc(campaign.budget_runs_out_at)}")
-        if campaign.last_alert:
-            lines.append(f"  last alert {iso_utc(campaign.last_alert.sent_at)}: {campaign.last_alert.headline}")
-        for source in campaign.sources:
-            last = source.last_run
-            last_text = (f"last run {iso_utc(last.started_at)} {last.status} ({last.posts_new} new, "
-                         f"{last.requests} requests)" if last else "never run")
-            lines.append(f"  {source.source}: {last_text}; today {source.runs_today} runs, "
-                         f"{source.requests_today} requests, ${source.spent_today_usd:.2f}")
-            if source.backoff_until:
-                lines.append(f"    rate-limited until {iso_utc(source.backoff_until)}")
-            for cursor in source.cursors:
-                state = "sweep in progress" if cursor.pending else "up to date"
-                lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
-                             f"({state}, moved {iso_utc(cursor.updated_at)})")
-            for error in source.recent_errors:
-                lines.append(f"    ! {one_line(error)}")
-    return "\n".join(lines)
 
 
 def run() -> None:

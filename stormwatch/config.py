@@ -14,15 +14,14 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from importlib import resources
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from .errors import ConfigError, CredentialsError
 from .platforms import BLUESKY, MASTODON, PLATFORM_NAMES, is_valid_handle
-from .times import Clock, parse_duration, parse_time
+from .times import Clock, parse_duration, window_time, zone_named
 
 DEFAULT_CONFIG = "config.toml"
 CONFIG_ENV = "STORMWATCH_CONFIG"
@@ -32,16 +31,14 @@ _CAMPAIGN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _TAG = re.compile(r"\w{1,100}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# Campaign windows, the storm clock and --since/--until: dates a storm can have (a year-9999 window would make a
-# report count buckets without end).
-EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 SHORTEST_INTERVAL = timedelta(seconds=1)
 SHORTEST_DURATION = timedelta(milliseconds=1)
 LONGEST_DURATION = timedelta(days=365)
 WORLDWIDE = 1  # X's trends are per WOEID (Yahoo's Where On Earth id)
 # Companion collections of a campaign (no campaign name has a ~): its counter-hashtags, its targets' own posts.
 COUNTER_SUFFIX, TARGETS_SUFFIX = "~counter", "~targets"
+# How reports and the dashboard name accounts (report/names.py applies it).
+NAME_MODES = ("pseudonymized", "public")
 
 
 @dataclass(frozen=True)
@@ -81,6 +78,10 @@ class XConfig:
     user_read_usd: float = 0.010
     counts_request_usd: float = 0.005
     trends_request_usd: float = 0.010
+
+    def read_cost(self, posts: int, users: int, counts_requests: int) -> float:
+        """What reading this many posts and users and making this many counts requests costs (USD)."""
+        return posts * self.post_read_usd + users * self.user_read_usd + counts_requests * self.counts_request_usd
 
     def bearer_token(self) -> str:
         """The bearer token from the environment variable the config names (never logged)."""
@@ -135,11 +136,13 @@ class BlueskyConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """How reports name participants and where they go."""
+    """How reports (and the dashboard: `[dashboard] names`, None to follow `names`) name participants, and where
+    reports go."""
 
     pseudonymize_below: int = 5000
     names: str = "pseudonymized"
     out_dir: Path = Path("reports")
+    dashboard_names: str | None = None
 
 
 # What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
@@ -166,23 +169,6 @@ class AlertsConfig:
     def urls(self) -> tuple[str, ...]:
         """The Apprise URLs in the environment variable `urls_env` (separated by spaces), never logged."""
         return tuple(os.environ.get(self.urls_env, "").split())
-
-
-def alert_url_secrets(urls: tuple[str, ...]) -> tuple[str, ...]:
-    """What in Apprise URLs must never be logged: each URL, its credentials, tokens and path segments."""
-    secrets: list[str] = []
-    for url in urls:
-        secrets.append(url)
-        _, _, rest = url.partition("://")
-        netloc, _, tail = rest.partition("/")
-        userinfo, at, host = netloc.rpartition("@")
-        if at:
-            secrets.extend(userinfo.split(":", 1))
-        # A bare host (name or address, maybe a port) is no secret; anything else there is (tgram://<bot token>).
-        if not re.match(r"^(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?$", host):
-            secrets.append(host)
-        secrets.extend(re.split(r"[/?&=#]", tail))
-    return tuple(s for s in dict.fromkeys(secrets) if len(s) >= 6)
 
 
 @dataclass(frozen=True)
@@ -254,6 +240,11 @@ class Config:
     bluesky: BlueskyConfig = field(default_factory=BlueskyConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
+    @property
+    def dashboard_names(self) -> str:
+        """How the dashboard names accounts: `[dashboard] names`, else `[report] names` (pseudonymized by default)."""
+        return self.report.dashboard_names or self.report.names
+
     def campaign(self, name: str | None) -> CampaignConfig:
         """The campaign called `name`, or the only one when `name` is None."""
         if name is None:
@@ -277,7 +268,7 @@ class Config:
         if self.mastodon.access_token_env:
             names.append(self.mastodon.access_token_env)
         values = tuple(v for v in (os.environ.get(n, "").strip() for n in names) if len(v) >= 4)
-        return values + alert_url_secrets(self.alerts.urls())
+        return values + self.alerts.urls()  # whole URLs: console.secret_parts finds what in them is secret
 
 
 def config_path(option: str | os.PathLike[str] | None) -> Path:
@@ -309,7 +300,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     top = _Table(raw, str(path), "")
     storage = _storage(top.table("storage"), base)
     x = _x(top.table("x"))
-    report = _report(top.table("report"), base)
+    report = _report(top.table("report"), base, top.table("dashboard"))
     simulation = _simulation(top.table("simulation"))
     clock = _clock(top.table("clock"))
     mastodon = _mastodon(top.table("mastodon"))
@@ -372,7 +363,7 @@ class _Table:
         # TOML integers are acceptable where a float is expected; booleans are not numbers here.
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
+        if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             self.fail(key, f"must be {_kind_name(kind)}, not a boolean")
         if not isinstance(value, kind):
             self.fail(key, f"must be {_kind_name(kind)}, not {_type_name(value)} {value!r}")
@@ -398,8 +389,8 @@ class _Table:
         except (ValueError, KeyError, OverflowError) as exc:
             self.fail(key, str(exc) if str(exc) and not isinstance(exc, OverflowError) else f"{text!r} is not valid")
 
-    def strings(self, key: str, valid: Callable[[str], object], strip: str, *,
-                required: bool = False) -> tuple[str, ...]:
+    def strings(self, key: str, valid: Callable[[str], object], strip: str, *, required: bool = False,
+                shape: str | None = None) -> tuple[str, ...]:
         values = self.get(key, list, [], required=required)
         cleaned: list[str] = []
         lowered: set[str] = set()
@@ -411,7 +402,7 @@ class _Table:
                 self.fail(f"{key}[{index}]", f"{value!r} has blank space at its start or end")
             text = value.lstrip(strip)
             if not valid(text):
-                self.fail(f"{key}[{index}]", f"{value!r} is not a valid {key[:-1]}")
+                self.fail(f"{key}[{index}]", f"{value!r} is not {shape or 'a valid ' + key[:-1]}")
             if text.lower() not in lowered:
                 lowered.add(text.lower())
                 cleaned.append(text)
@@ -427,19 +418,17 @@ class _Table:
                 self.fail(key, f"unknown key{hint}")
 
 
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+               dict: "a table"}
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "a table"}
-    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+    names = {**_TYPE_NAMES, bool: "true or false"}
+    return " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
 
 
 def _type_name(value: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
 def _path(table: _Table, key: str, default: str, base: Path) -> Path:
@@ -582,7 +571,7 @@ def _alerts(table: _Table, present: bool) -> AlertsConfig:
     config = AlertsConfig(
         enabled=present,
         urls_env=_env_name(table, "urls_env", ALERT_URLS_ENV) or ALERT_URLS_ENV,
-        timezone=table.converted("timezone", _zone, None),
+        timezone=table.converted("timezone", zone_named, None),
         min_gap=table.converted("min_gap", parse_duration, AlertsConfig.min_gap),
         kinds=kinds or ALERT_KINDS,
         timeout=_seconds(table, "timeout", AlertsConfig.timeout),
@@ -591,16 +580,23 @@ def _alerts(table: _Table, present: bool) -> AlertsConfig:
     return config
 
 
-def _report(table: _Table, base: Path) -> ReportConfig:
+def _names(table: _Table, default: str | None) -> str | None:
+    names: str | None = table.get("names", str, default)
+    if names is not None and names not in NAME_MODES:
+        table.fail("names", f"{names!r} must be \"pseudonymized\" or \"public\"")
+    return names
+
+
+def _report(table: _Table, base: Path, dashboard: _Table) -> ReportConfig:
     threshold = table.get("pseudonymize_below", int, ReportConfig.pseudonymize_below)
     if threshold < 0:
         table.fail("pseudonymize_below", f"must not be negative, not {threshold}")
-    names = table.get("names", str, ReportConfig.names)
-    if names not in ("pseudonymized", "public"):
-        table.fail("names", f"{names!r} must be \"pseudonymized\" or \"public\"")
+    names = _names(table, ReportConfig.names) or ReportConfig.names
     out_dir = _path(table, "out_dir", "reports", base)
+    dashboard_names = _names(dashboard, None)
     table.finish()
-    return ReportConfig(pseudonymize_below=threshold, names=names, out_dir=out_dir)
+    dashboard.finish()
+    return ReportConfig(pseudonymize_below=threshold, names=names, out_dir=out_dir, dashboard_names=dashboard_names)
 
 
 def _simulation(table: _Table) -> SimulationConfig:
@@ -618,8 +614,15 @@ def _simulation(table: _Table) -> SimulationConfig:
 
 
 def _clock(table: _Table) -> Clock:
+    frozen_at = table.converted("frozen_at", lambda t: window_time(t, ZoneInfo("UTC")), None)
+    if frozen_at is not None:
+        extra = [key for key in ("speed", "anchor", "anchor_wall") if key in table.data]
+        if extra:
+            table.fail(extra[0], "a clock frozen_at one moment takes no speed, anchor or anchor_wall")
+        table.finish()
+        return Clock(anchor=frozen_at, frozen=True)
     speed = _positive(table, "speed", float, 1.0)
-    anchor = table.converted("anchor", lambda t: _time(t, ZoneInfo("UTC")), None)
+    anchor = table.converted("anchor", lambda t: window_time(t, ZoneInfo("UTC")), None)
     anchor_wall = table.get("anchor_wall", float, None)
     if (anchor is None) != (anchor_wall is None):
         table.fail("anchor" if anchor is None else "anchor_wall",
@@ -628,34 +631,6 @@ def _clock(table: _Table) -> Clock:
         table.fail("speed", "a faster clock needs clock.anchor and clock.anchor_wall")
     table.finish()
     return Clock(speed=speed, anchor=anchor, anchor_wall=anchor_wall or 0.0)
-
-
-def _zone(text: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{text!r} is not a time zone name like Asia/Hebron or UTC") from None
-
-
-def _time(text: str, timezone: ZoneInfo) -> datetime:
-    try:
-        return window_time(text, timezone)
-    except ValueError as exc:
-        if "between" in str(exc):
-            raise
-        raise ValueError(f'"{text}" is not a time like 2021-02-07T18:00:00+02:00') from None
-
-
-def window_time(text: str, timezone: ZoneInfo) -> datetime:
-    """A campaign or report window's time (naive times in `timezone`), UTC: ValueError saying why when it is not
-    a time, or not between 1970 and 2100."""
-    try:
-        moment = parse_time(text, timezone)
-    except OverflowError:
-        raise ValueError(f"{text!r} is not between 1970 and 2100") from None
-    if not EARLIEST_TIME <= moment < LATEST_TIME:
-        raise ValueError(f"{text!r} is not between 1970 and 2100")
-    return moment
 
 
 def _campaign(table: _Table) -> CampaignConfig:
@@ -671,9 +646,9 @@ def _campaign(table: _Table) -> CampaignConfig:
             table.fail(f"sources[{index}]", f"{source!r} is not a known source ({', '.join(KNOWN_SOURCES)})")
     if not sources:
         table.fail("sources", "must list at least one source")
-    timezone = table.converted("timezone", _zone, ZoneInfo("UTC"))
-    start = table.converted("start", lambda t: _time(t, timezone), required=True)
-    end = table.converted("end", lambda t: _time(t, timezone), required=True)
+    timezone = table.converted("timezone", zone_named, ZoneInfo("UTC"))
+    start = table.converted("start", lambda t: window_time(t, timezone), required=True)
+    end = table.converted("end", lambda t: window_time(t, timezone), required=True)
     if end <= start:
         table.fail("end", "must be after start")
     interval = _duration(table, "interval", timedelta(minutes=5), SHORTEST_INTERVAL)
@@ -710,47 +685,16 @@ def _intel_keys(table: _Table, hashtags: tuple[str, ...]) -> dict[str, Any]:
     interval = table.converted("trends_interval", parse_duration, CampaignConfig.trends_interval)
     if interval < timedelta(minutes=1):  # X charges for every trends request
         table.fail("trends_interval", "must be at least 1m")
-    counter = table.strings("counter_hashtags", _TAG.match, "#")
+    counter = table.strings("counter_hashtags", _TAG.fullmatch, "#")
     for tag in (t for t in counter if t.casefold() in {own.casefold() for own in hashtags}):
         table.fail("counter_hashtags", f"#{tag} is one of the campaign's own hashtags")
     return {
         "trend_locations": tuple(dict.fromkeys(locations)),
         "trends_interval": interval,
         # A Mastodon account needs its instance (`user@instance`): that is where its public timeline is.
-        "targets_mastodon": _accounts(table, "targets_mastodon", lambda h: "@" in h and MASTODON.handles.is_valid(h),
-                                      "an account like user@instance"),
-        "targets_bluesky": _accounts(table, "targets_bluesky", BLUESKY.handles.is_valid, "a handle like x.bsky.social"),
+        "targets_mastodon": table.strings("targets_mastodon", lambda h: "@" in h and MASTODON.handles.is_valid(h), "@",
+                                          shape="an account like user@instance"),
+        "targets_bluesky": table.strings("targets_bluesky", BLUESKY.handles.is_valid, "@",
+                                         shape="a handle like x.bsky.social"),
         "counter_hashtags": counter,
     }
-
-
-def _accounts(table: _Table, key: str, valid: Callable[[str], object], shape: str) -> tuple[str, ...]:
-    """A list of account handles on one platform (without `@`), each checked, repeats dropped."""
-    values = table.get(key, list, [])
-    for index, value in enumerate(values):
-        if not isinstance(value, str) or not valid(value.strip().lstrip("@")):
-            table.fail(f"{key}[{index}]", f"{value!r} is not {shape}")
-    return tuple(dict.fromkeys(value.strip().lstrip("@") for value in values))
-
-
-def _template(name: str) -> str:
-    """A config template shipped with the package (str.format placeholders in braces)."""
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
-def example_config(*, simulated_port: int | None = None, anchor_wall: float | None = None,
-                   speed: float = 30.0, posts: int = 4000) -> str:
-    """The commented #StandWithIssa example; with `simulated_port`, a rehearsal against the simulator."""
-    start, end = "2021-02-07T18:00:00+02:00", "2021-02-08T12:00:00+02:00"
-    if simulated_port is None:
-        return _template("config_example.toml").format(api_base="https://api.x.com", start=start, end=end)
-    import time
-
-    # The storm clock reads half an hour before the announced start one minute after this file is written.
-    wall = (anchor_wall if anchor_wall is not None else time.time()) + 60.0
-    anchor = "2021-02-07T17:30:00+02:00"
-    text = _template("config_example.toml").format(api_base=f"http://127.0.0.1:{simulated_port}", start=start,
-                                                    end=end)
-    rehearsal = _template("config_rehearsal.toml").format(speed=speed, anchor=anchor, anchor_wall=wall, posts=posts,
-                                                          port=simulated_port)
-    return text + "\n" + rehearsal

@@ -1,23 +1,30 @@
 """Console and file logging (rich on the terminal), with every configured secret redacted and every control
-character stripped (log lines quote what platforms and archives said: strangers' text)."""
+character stripped (log lines quote what platforms and archives said: strangers' text); and the screen layout
+helpers the dashboard draws with (strangers' text made one stable terminal line, figures laid out in columns,
+parts of a screen kept or dropped whole by priority)."""
 
 from __future__ import annotations
 
 import io
 import logging
 import os
+import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, RenderableType
 from rich.logging import RichHandler
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.text import Text
 
-from .normalize.text import strip_controls
+from .normalize.text import one_line, strip_controls
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # Libraries that log request headers or chatter at DEBUG; they stay at INFO or above whatever -v says.
@@ -26,13 +33,34 @@ QUIET_LOGGERS = {"tweepy": logging.INFO, "urllib3": logging.INFO, "apscheduler":
                  "httpcore": logging.WARNING, "websockets": logging.INFO}
 
 
+def secret_parts(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Everything to redact for these secret values: each value, and for a URL (an Apprise URL carries its
+    service's credentials) also its user name, password, token host and path segments."""
+    parts: list[str] = []
+    for secret in secrets:
+        parts.append(secret)
+        _, found, rest = secret.partition("://")
+        if not found:
+            continue
+        netloc, _, tail = rest.partition("/")
+        userinfo, at, host = netloc.rpartition("@")
+        if at:
+            parts.extend(userinfo.split(":", 1))
+        # A bare host (name or address, maybe a port) is no secret; anything else there is (tgram://<bot token>).
+        if not re.match(r"^(localhost|[\w-]+(\.[\w-]+)+)(:\d+)?$", host):
+            parts.append(host)
+        parts.extend(re.split(r"[/?&=#]", tail))
+    # Short pieces (`json`, `8080`, a path's `api`) would redact ordinary words; whole secrets are always kept.
+    return tuple(p for p in dict.fromkeys(parts) if p and (p in secrets or len(p) >= 6))
+
+
 class RedactSecrets(logging.Filter):
     """Replace secret values anywhere in a record's message or traceback with `[redacted]`, and strip control
     characters from both (an ESC sequence in a hostile server's error text must not reach the terminal)."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
-        self.secrets = tuple(s for s in secrets if s)
+        self.secrets = secret_parts(secrets)
 
     def redact(self, text: str) -> str:
         """The text with every secret replaced."""
@@ -118,3 +146,110 @@ def progress_bar(paths: list[Path]) -> Iterator[Callable[[Path, int], None]]:
             progress.update(task, completed=sum(done_before.values()), description=f"importing {path.name}")
 
         yield advance
+
+
+# --- laying a screen out ------------------------------------------------------------------------------
+
+GAP = "   "  # between figures on a line
+# Characters whose drawn width terminals disagree on (tmux draws 🕊️ in one cell, ✊🏽 in four, rich counts two):
+# emoji variation selectors, skin-tone modifiers, zero-width joiners and tag characters. Dropped from the
+# screen, the emoji stay (🕊, ✊, 👩⚕) and every terminal agrees with rich on where a line ends.
+_UNSTABLE_WIDTH = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
+# Bidirectional controls and other invisible formatting that could reorder or hide what follows on a line.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def screen_text(text: str) -> str:
+    """Text from strangers as one terminal line: `one_line` (no control characters, bidi overrides or line
+    breaks), without emoji modifiers (whose width terminals disagree on) or other invisible formatting."""
+    text = one_line(_BIDI_CONTROLS.sub("", _UNSTABLE_WIDTH.sub("", text)))
+    if not text.isprintable():
+        # Invisible formatting goes (the zero-width non-joiner stays: Persian needs it, and it never widens).
+        text = "".join(c for c in text if c.isprintable() or c == "\u200c" or unicodedata.category(c) != "Cf")
+    return text
+
+
+@dataclass
+class ScreenPart:
+    """One part of a screen: where it goes, how much it matters, and how tall it must and may be."""
+
+    order: int  # top to bottom
+    drop: int  # 0: never dropped; otherwise dropped whole, highest first, when the screen is too small
+    least: int  # rows it needs
+    most: int  # rows it can use
+    draw: Callable[[int], RenderableType]  # given the rows it gets
+
+
+def fit_parts(parts: list[ScreenPart], height: int) -> list[tuple[ScreenPart, int]]:
+    """The parts that fit in `height` rows (dropped whole, least important first) with the rows each gets, top
+    to bottom; spare rows go to the parts that can grow, most important first, a row at a time."""
+    kept = sorted(parts, key=lambda p: p.drop)
+    while sum(p.least for p in kept) > height and kept and kept[-1].drop > 0:
+        kept.pop()
+    rows = {id(p): p.least for p in kept}
+    spare = height - sum(rows.values())
+    growing = [p for p in kept if p.most > p.least]
+    while spare > 0 and growing:
+        for part in list(growing):
+            if spare <= 0:
+                break
+            rows[id(part)] += 1
+            spare -= 1
+            if rows[id(part)] >= part.most:
+                growing.remove(part)
+    return sorted(((p, rows[id(p)]) for p in kept), key=lambda item: item[0].order)
+
+
+def text_part(order: int, drop: int, text: Text | None, console: Console, width: int) -> list[ScreenPart]:
+    """A text as a part of the screen, as tall as it wraps to `width` (none for no text)."""
+    if text is None:
+        return []
+    rows = len(text.wrap(console, width))
+    return [ScreenPart(order, drop, rows, rows, lambda _rows: text)]
+
+
+def first_that_fits(variants: Iterable[Text], width: int) -> Text:
+    """The first of the variants (longest first) that fits in `width`; the last one cropped if none does."""
+    last = Text()
+    for variant in variants:
+        last = variant
+        if cell_len(variant.plain) <= width:
+            return variant
+    last.no_wrap, last.overflow = True, "crop"
+    return last
+
+
+def in_columns(cells: list[Text], width: int) -> list[Text]:
+    """Cells laid out in as many aligned columns as fit in `width` (one per line at worst), never one cut."""
+    sizes = [cell_len(cell.plain) for cell in cells]
+    count, widths = 1, sizes[:1]
+    for count in range(len(cells), 0, -1):
+        widths = [max(sizes[i::count]) for i in range(count)]
+        if sum(widths) + len(GAP) * (count - 1) <= width:
+            break
+    lines = []
+    for row in range(0, len(cells), count):
+        line = Text(no_wrap=True)
+        for column, cell in enumerate(cells[row:row + count]):
+            if column:
+                line.append(GAP)
+            line.append_text(cell)
+            if column < count - 1 and row + column + 1 < len(cells):
+                line.append(" " * (widths[column] - sizes[row + column]))
+        lines.append(line)
+    return lines
+
+
+def packed(segments: list[Text], width: int, separator: str = GAP) -> list[Text]:
+    """Segments packed onto as few lines as they fit in `width`, never one cut."""
+    lines: list[Text] = []
+    current: Text | None = None
+    for segment in segments:
+        if current is not None and cell_len(current.plain) + len(separator) + cell_len(segment.plain) <= width:
+            current.append(separator)
+            current.append_text(segment)
+            continue
+        current = Text(no_wrap=True)
+        current.append_text(segment)
+        lines.append(current)
+    return lines

@@ -79,11 +79,7 @@ out_dir = "{reports}"
 [alerts]
 urls_env = "{alerts_env}"             # set it to Apprise URLs to have the demo's alerts sent too
 
-[clock]
-speed = {speed!r}
-anchor = "{anchor}"
-anchor_wall = {anchor_wall!r}
-
+{clock}
 [simulation]
 seed = {seed}
 posts = {posts}
@@ -120,6 +116,7 @@ class DemoResult:
     summary: Summary
     alerts: tuple[str, ...] = ()  # every alert told, as printed
     intel: dict[str, Any] = field(default_factory=dict)  # what `summary --json` adds: trending, targets, copies...
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # the campaign's, for printing its times
 
 
 def fresh_demo_folder(base: Path) -> Path:
@@ -227,12 +224,13 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         if write_report:
             from .report import write_report as write
 
-            report = write(store, config, campaign, window)
+            report = write(store, config, campaign, window, now=config.clock.now())
         # The storm's last word: its end, with the headline figures and where the report is.
         AlertWatcher(config, (campaign,), config.clock, on_alert).check(
             report=report / "report.html" if report else None, store=store)
+    freeze_clock(config_path, end)
     return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told),
-                      intel=found)
+                      intel=found, timezone=campaign.timezone)
 
 
 def alert_lines(record: AlertRecord, zone: ZoneInfo) -> str:
@@ -246,10 +244,9 @@ def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: ti
                  end: datetime, port: int, instances: list[str] | None = None,
                  jetstream_url: str | None = None) -> str:
     minutes = max(1, round(poll.total_seconds() / 60))
-    assert clock.anchor is not None
     return DEMO_CONFIG.format(
         speed=clock.speed, token_env=DEMO_TOKEN_ENV, api_base=api_base, reports=reports.resolve().as_posix(),
-        anchor=clock.anchor.isoformat(), anchor_wall=clock.anchor_wall, seed=seed, posts=posts, port=port,
+        clock=_clock_table(clock), seed=seed, posts=posts, port=port,
         start=DEMO_START.isoformat(), end=end.isoformat(), interval=f"{minutes * 3}m",
         instances=json.dumps(instances or [f"http://127.0.0.1:{port}/i/{name}" for name in DEMO_INSTANCES]),
         jetstream_url=jetstream_url or "ws://127.0.0.1:0/subscribe", bluesky_handle_env=DEMO_BLUESKY_HANDLE_ENV,
@@ -258,6 +255,25 @@ def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: ti
         storm_interval=f"{minutes}m", goal_posts=max(100, int(round(posts * 0.8, -2))),
         first_instance=DEMO_INSTANCES[0],
         goal_contributors=max(20, int(round(posts * 0.2, -1))))
+
+
+def _clock_table(clock: Clock) -> str:
+    """The config's `[clock]`: the running storm clock, or one frozen at a moment."""
+    assert clock.anchor is not None
+    if clock.frozen:
+        return (f"# The demo is over: the clock stands still at the storm's end, so `stormwatch dashboard --config "
+                f"<this file>` shows the storm as it ended.\n[clock]\nfrozen_at = \"{clock.anchor.isoformat()}\"\n")
+    return (f'[clock]\nspeed = {clock.speed!r}\nanchor = "{clock.anchor.isoformat()}"\n'
+            f"anchor_wall = {clock.anchor_wall!r}\n")
+
+
+def freeze_clock(config_path: Path, at: datetime) -> None:
+    """Stop the demo config's storm clock at `at` (the storm's end): its dashboard then shows the storm as it ended
+    rather than a clock still running hundreds of times faster than the wall clock."""
+    text = config_path.read_text(encoding="utf-8")
+    clock = load_config(config_path).clock
+    config_path.write_text(text.replace(_clock_table(clock), _clock_table(Clock(anchor=at, frozen=True))),
+                           encoding="utf-8")
 
 
 def _print_progress(database: Path, campaign: CampaignConfig, clock: Clock, stop: threading.Event,

@@ -30,18 +30,26 @@ Mastodon and Bluesky reads cost nothing, and the plan says so.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .archive.writer import RawArchive
-from .config import CampaignConfig, Config
+from .config import DEFAULT_CONFIG, CampaignConfig, Config, XConfig, parse_config
 from .errors import RateLimited, SourceError, StormwatchError
+from .platforms import x_search_queries
 from .sources import registry
 from .sources.capabilities import TARGETS_FOLLOW_UP, Counted, Source, TargetWatching
 from .store import Store
-from .times import Clock, iso_utc
+from .times import Clock, format_duration, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +144,54 @@ def estimate(config: Config, campaign: CampaignConfig, posts_per_day: float, rep
     authors = round((campaign.goal_contributors or every_post * AUTHORS_PER_POST) * kept)
     runs = -(-(campaign.end - campaign.start) // campaign.storm_interval)  # ceiling: a run starts each interval
     requests = runs * queries
+    return Estimate(posts=posts, authors=authors, counts_requests=requests,
+                    cost_usd=config.x.read_cost(posts, authors, requests))
+
+
+def goal_reads(config: Config, campaign: CampaignConfig) -> Estimate | None:
+    """What reading `goal_posts` on X costs (the rules above, without everyday traffic): the posts, their
+    authors, a counts request a run; None without a goal or X."""
+    if PAID_PLATFORM not in campaign.sources or not campaign.goal_posts:
+        return None
+    try:
+        queries = len(x_search_queries(campaign.hashtags, include_reposts=config.x.include_reposts,
+                                       max_length=config.x.max_query_length))
+    except ValueError:
+        return None  # the collector says what is wrong with the hashtags
+    return estimate(config, campaign, 0.0, 0.0, include_reposts=True, queries=queries)
+
+
+def cost_arithmetic(config: Config, reads: Estimate) -> str:
+    """An estimate's cost written out: `20,000 posts × $0.005 + 3,000 authors × $0.010 + ... = $130.90`."""
     prices = config.x
-    cost = posts * prices.post_read_usd + authors * prices.user_read_usd + requests * prices.counts_request_usd
-    return Estimate(posts=posts, authors=authors, counts_requests=requests, cost_usd=cost)
+    return (f"{reads.posts:,} posts × ${prices.post_read_usd:.3f} + {reads.authors:,} authors × "
+            f"${prices.user_read_usd:.3f} + {reads.counts_requests:,} counts requests × "
+            f"${prices.counts_request_usd:.3f} = ${reads.cost_usd:,.2f}")
+
+
+def goal_budget(config: Config, campaign: CampaignConfig) -> tuple[float, str]:
+    """A daily budget that pays for the goal (its cost rounded up to the next $5), and the arithmetic."""
+    reads = goal_reads(config, campaign)
+    if reads is None:
+        return 0.0, "no goal_posts on X: nothing to pay for"
+    budget = float(math.ceil(reads.cost_usd / 5) * 5)
+    return budget, f"{cost_arithmetic(config, reads)}, so ${budget:,.0f}"
+
+
+def goal_budget_warning(config: Config, campaign: CampaignConfig) -> str | None:
+    """A warning when the daily budget cannot pay for reading `goal_posts` on X, saying what it costs and when
+    reads would pause; None when it can (or there is no budget, goal or X)."""
+    reads = goal_reads(config, campaign)
+    budget = campaign.daily_budget_usd
+    if reads is None or budget is None:
+        return None
+    pauses_at = budget_runs_out(campaign, reads.cost_usd)
+    if pauses_at is None:
+        return None
+    local = pauses_at.astimezone(campaign.timezone)
+    return (f"daily_budget_usd ${budget:,.2f} cannot reach goal_posts {campaign.goal_posts:,} on X: "
+            f"{cost_arithmetic(config, reads)}; post reads would pause at {local:%H:%M} {campaign.timezone.key}. "
+            "Raise the budget or lower the goal.")
 
 
 @dataclass(frozen=True)
@@ -276,7 +329,7 @@ def _count(store: Store, config: Config, campaign: CampaignConfig, source: Count
     return totals, requests
 
 
-def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
+def plan_text(plan: Plan, campaign: CampaignConfig, config: Config | None = None) -> str:
     """The plan as a few readable lines (times in the campaign's zone)."""
     def local(moment: datetime) -> str:
         return f"{moment.astimezone(campaign.timezone):%Y-%m-%d %H:%M} {campaign.timezone.key}"
@@ -307,6 +360,53 @@ def plan_text(plan: Plan, campaign: CampaignConfig) -> str:
             lines.append(f"  x: the daily budget ${plan.daily_budget_usd:,.2f} runs out at "
                          f"{local(plan.budget_runs_out_at)} at the goal's pace (post reads pause until 00:00 UTC)")
         lines.append(f"  (this plan made {plan.requests_made} counts requests: ${plan.plan_cost_usd:.3f})")
+    warning = goal_budget_warning(config, campaign) if config is not None else None
+    if warning:
+        lines.append(f"  ! {warning}")
     for name in plan.free_platforms:
         lines.append(f"  {name}: free (reads cost nothing)")
     return "\n".join(lines)
+
+
+# --- the example config `stormwatch init` writes ---------------------------------------------------------------
+# Its daily budget is this plan's rule for what the goals cost, so it lives beside `goal_budget`.
+
+# The example campaign (config_example.toml): its zone and storm length (the committed config.toml has the 2021
+# storm's start); a rehearsal's storm starts REHEARSAL_LEAD (wall clock) after writing.
+EXAMPLE_ZONE = "Asia/Hebron"
+EXAMPLE_START = datetime(2021, 2, 7, 18, 0, tzinfo=ZoneInfo(EXAMPLE_ZONE))
+EXAMPLE_HOURS = timedelta(hours=3)
+REHEARSAL_LEAD = timedelta(minutes=5)
+
+
+def _template(name: str) -> str:
+    """A config template shipped with the package (str.format placeholders in braces)."""
+    return resources.files(__package__ or "stormwatch").joinpath(name).read_text(encoding="utf-8")
+
+
+def example_config(*, start: datetime | None = None, simulated_port: int | None = None,
+                   anchor_wall: float | None = None, speed: float = 30.0, posts: int = 4000) -> str:
+    """The commented #StandWithIssa example: a storm window of EXAMPLE_HOURS from `start` (default: the 2021
+    storm's) and a daily budget that pays for its goals (`stormwatch plan`'s rule, the arithmetic in a comment).
+    With `simulated_port`, a rehearsal of all three platforms against the simulator, whose storm starts
+    REHEARSAL_LEAD (wall clock) after `anchor_wall` (default: now), when the file is written."""
+    start = (start or EXAMPLE_START).astimezone(ZoneInfo(EXAMPLE_ZONE))
+    sources = ["x", "mastodon", "bluesky"] if simulated_port is not None else ["x"]
+    api_base = f"http://127.0.0.1:{simulated_port}" if simulated_port is not None else XConfig.api_base
+
+    def example(budget: float, arithmetic: str, sources: list[str]) -> str:
+        return _template("config_example.toml").format(api_base=api_base, start=start.isoformat(),
+                                                        end=(start + EXAMPLE_HOURS).isoformat(),
+                                                        sources=json.dumps(sources), budget=budget,
+                                                        arithmetic=arithmetic)
+
+    drafted = parse_config(tomllib.loads(example(0.0, "", ["x"])), Path(DEFAULT_CONFIG))  # only X is paid for
+    text = example(*goal_budget(drafted, drafted.campaigns[0]), sources)
+    if simulated_port is None:
+        return text
+    wall = anchor_wall if anchor_wall is not None else time.time()
+    rehearsal = _template("config_rehearsal.toml").format(
+        speed=speed, anchor=(start - REHEARSAL_LEAD * speed).isoformat(), anchor_wall=wall, posts=posts,
+        port=simulated_port, jetstream_port=simulated_port + 1, lead=format_duration(REHEARSAL_LEAD),
+        wall_hours=format_duration(EXAMPLE_HOURS / speed))
+    return text + "\n" + rehearsal

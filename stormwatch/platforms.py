@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # X ids are snowflakes: the top bits (id >> 22) are milliseconds since this moment (2010-11-04T01:42:54.657Z).
@@ -187,3 +188,59 @@ def is_valid_handle(handle: str) -> bool:
 def snowflake_ms(native_id: str | int) -> int:
     """When an X post or user id was minted, in milliseconds since the Unix epoch (ids carry their creation time)."""
     return (int(native_id) >> 22) + X_SNOWFLAKE_EPOCH_MS
+
+
+def x_search_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_length: int) -> list[str]:
+    """X's search and counts queries for these hashtags: OR'd into as few as fit `max_length` characters each,
+    with `-is:retweet` when reposts are left out (ValueError when one hashtag alone is too long). The collector
+    asks X with them, and coverage counts only the counts of these queries."""
+    return or_queries([f"#{tag}" for tag in hashtags], "" if include_reposts else " -is:retweet", max_length)
+
+
+def or_queries(terms: list[str], suffix: str, max_length: int) -> list[str]:
+    """Terms OR'd into as few X queries as fit `max_length` characters each, each ending in `suffix`
+    (ValueError when one term alone is too long)."""
+    queries: list[str] = []
+    group: list[str] = []
+
+    def render(items: list[str]) -> str:
+        body = items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
+        return body + suffix
+
+    for term in terms:
+        if len(render([term])) > max_length:
+            raise ValueError(f"{term} alone makes a query longer than {max_length} characters")
+        if group and len(render([*group, term])) > max_length:
+            queries.append(render(group))
+            group = []
+        group.append(term)
+    if group:
+        queries.append(render(group))
+    return queries
+
+
+def not_reported(name: str) -> tuple[str, ...]:
+    """The headline figures a platform cannot give (`impressions`; `reposts` where reposts are not posts): shown
+    as "—" with a note, and null in JSON, never as 0."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        return ()
+    return (*(() if found.reports.impressions else ("impressions",)),
+            *(() if found.reports.reposts_as_posts else ("reposts",)))
+
+
+def not_reported_note(names: Iterable[str]) -> str | None:
+    """The note that goes with the "—" cells of these platforms (None when every one reports everything)."""
+    names = list(dict.fromkeys(names))
+    sentences = []
+    quiet = [label(n) for n in names if "impressions" in not_reported(n)]
+    if quiet:
+        sentences.append(f"{_and(quiet)} {'does' if len(quiet) == 1 else 'do'} not report impressions")
+    for name in names:
+        if "reposts" in not_reported(name):
+            sentences.append(f"{label(name)} reposts are not posts (they count only in the reposts a post received)")
+    return "; ".join(sentences) + "." if sentences else None
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

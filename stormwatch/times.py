@@ -17,9 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# Campaign windows, the storm clock and --since/--until: dates a storm can have (a year-9999 window would make a
+# report count buckets without end).
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -51,6 +56,13 @@ def format_duration(delta: timedelta) -> str:
     if minutes:
         return f"{sign}{minutes}m{seconds:02d}s"
     return f"{sign}{seconds}s"
+
+
+def next_full_hour(now: datetime, zone: tzinfo, at_least: timedelta = timedelta(minutes=15)) -> datetime:
+    """The next full hour in `zone` at least `at_least` away (where `stormwatch init` starts a storm window)."""
+    local = now.astimezone(zone)
+    start = local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return start if start - local >= at_least else start + timedelta(hours=1)
 
 
 def parse_time(text: str, default_tz: tzinfo = UTC) -> datetime:
@@ -105,6 +117,7 @@ class Clock:
     anchor: datetime | None = None
     anchor_wall: float = 0.0
     wall: Callable[[], float] = field(default=time.time, compare=False, repr=False)
+    frozen: bool = False  # it always reads `anchor` (a finished demo: its storm as it ended)
 
     @property
     def simulated(self) -> bool:
@@ -115,6 +128,8 @@ class Clock:
         """The current storm time, UTC."""
         if self.anchor is None:
             return from_epoch(self.wall())
+        if self.frozen:
+            return self.anchor
         return self.anchor + timedelta(seconds=(self.wall() - self.anchor_wall) * self.speed)
 
     def wall_seconds(self, storm: timedelta) -> float:
@@ -129,3 +144,25 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+
+def zone_named(text: str) -> ZoneInfo:
+    """The time zone called `text` (`Asia/Hebron`, `UTC`); ValueError saying so when there is none."""
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a time zone name like Asia/Hebron or UTC") from None
+
+
+def window_time(text: str, timezone: ZoneInfo) -> datetime:
+    """A campaign or report window's time (naive times in `timezone`), UTC: ValueError saying why when it is not
+    a time, or not between 1970 and 2100."""
+    try:
+        moment = parse_time(text, timezone)
+    except OverflowError:
+        raise ValueError(f"{text!r} is not between 1970 and 2100") from None
+    except ValueError:
+        raise ValueError(f'"{text}" is not a time like 2021-02-07T18:00:00+02:00') from None
+    if not EARLIEST_TIME <= moment < LATEST_TIME:
+        raise ValueError(f"{text!r} is not between 1970 and 2100")
+    return moment

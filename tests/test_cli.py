@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -166,6 +167,10 @@ def test_unreachable_api_is_one_line_and_keeps_what_was_stored(live: tuple, tmp_
         f"standwithissa/x: failed — 0 new posts, 5 requests, $0.00 — x: cannot reach http://127.0.0.1:{closed}: "
         "connection refused (gave up after 5 attempts)")
     assert sorted(member_ids(config)) == before
+    assert stormwatch("collect", "--once", "--config", str(config)).returncode == 1
+    status = stormwatch("status", "--config", str(config)).stdout
+    assert re.search(r"\n  x: failing since \d\d:\d\d \(2 runs\) — x: cannot reach", status), status
+    assert "up to date" not in status
 
 
 def test_the_token_never_reaches_logs_database_or_archive(live: tuple) -> None:
@@ -201,8 +206,51 @@ def test_status_shows_cursors_runs_and_spend(live: tuple) -> None:
     assert campaign["spent_today_usd"] == pytest.approx(source["spent_today_usd"])
 
 
+def test_status_says_when_the_budget_pauses_reads_and_warns_when_it_cannot_reach_the_goal(live: tuple) -> None:
+    _, config = live
+    # the campaign is the last table: these keys are its own
+    config.write_text(config.read_text() + "daily_budget_usd = 0.05\ngoal_posts = 20000\ngoal_contributors = 3000\n")
+    collected = stormwatch("collect", "--once", "--config", str(config))
+    assert collected.returncode == 0, collected.stderr
+    warning = ("daily_budget_usd $0.05 cannot reach goal_posts 20,000 on X: 20,000 posts × $0.005 + 3,000 authors "
+               "× $0.010 + 180 counts requests × $0.005 = $130.90; post reads would pause at 18:00 Asia/Hebron")
+    assert warning in collected.stderr
+    status = stormwatch("status", "--config", str(config)).stdout
+    assert "x: paused by the budget until Mon 08 Feb 02:00 (00:00 UTC)" in status  # 00:00 UTC in Hebron
+    assert "up to date" not in status and warning in status
+    assert re.search(r"standwithissa: [\d,]+ posts in the storm window, [\d,]+ collected \(all time\)", status)
+    assert re.search(r"spent today \$[\d.]+ of \$0\.05 \(X reads; the day ends 00:00 UTC\) — reached", status)
+
+
+def test_summary_says_what_each_figure_is_and_an_empty_window_says_so(live: tuple) -> None:
+    _, config = live
+    assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0
+    text = stormwatch("summary", "--config", str(config)).stdout
+    data = json.loads(stormwatch("summary", "--json", "--config", str(config)).stdout)
+    assert f"posts              {data['posts']:>11,}" in text and f"{data['reposts']:,} reposts" in text
+    assert re.search(r"peak minute +[\d,]+  posts in the minute from \d\d:\d\d Asia/Hebron", text)
+    assert "Sun 7 Feb 2021, 18:00 → Sun 7 Feb 2021, 21:00 Asia/Hebron (16:00 → 19:00 UTC)" in text
+    assert data["not_reported"] == [] and "not reported" not in text  # X reports everything
+    empty = stormwatch("summary", "--config", str(config), "--since", "2021-02-08T10:00", "--until",
+                       "2021-02-08T11:00").stdout
+    assert "no posts in this window" in empty and "None" not in empty
+
+
 def test_status_without_a_database_says_so(tmp_path: Path) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9")
     result = stormwatch("status", "--config", str(config))
     assert result.returncode == 1
     assert "no database yet" in result.stderr and not database(config).exists()
+
+
+def test_config_is_taken_before_or_after_the_command(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    after = stormwatch("status", "--config", str(config), environment=env(STORMWATCH_CONFIG=""))
+    before = stormwatch("--config", str(config), "status", environment=env(STORMWATCH_CONFIG=""))
+    assert after.returncode == before.returncode == 1
+    assert str(database(config)) in after.stderr and after.stderr == before.stderr  # the same file, either way
+    written = tmp_path / "elsewhere" / "config.toml"
+    assert stormwatch("--config", str(written), "init").returncode == 0 and written.exists()
+    # given twice, the command's own wins
+    assert stormwatch("--config", str(tmp_path / "nowhere.toml"), "status", "--config", str(config)).stderr == (
+        after.stderr)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from stormwatch.config import RetryPolicy, example_config, load_config
+from stormwatch.config import RetryPolicy, load_config
 from stormwatch.errors import ConfigError
+from stormwatch.plan import example_config, goal_budget_warning
+from stormwatch.times import next_full_hour
 
 from .conftest import REPO
 
@@ -30,18 +32,52 @@ def test_the_committed_example_and_the_template_agree_and_validate() -> None:
     assert campaign.hashtags == ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")
     assert campaign.start.isoformat() == "2021-02-07T16:00:00+00:00"
     assert campaign.storm_interval == timedelta(minutes=1) and campaign.interval == timedelta(minutes=5)
-    assert campaign.daily_budget_usd == 25.0
+    assert campaign.end - campaign.start == timedelta(hours=3)
+    # the budget pays for the goals at the configured prices, and says how
+    assert campaign.daily_budget_usd == 135.0 and goal_budget_warning(config, campaign) is None
+    assert ("# 20,000 posts × $0.005 + 3,000 authors × $0.010 + 180 counts requests × $0.005 = $130.90, so $135"
+            in committed.read_text(encoding="utf-8"))
+    assert "# [mastodon]" in committed.read_text(encoding="utf-8") and "# [bluesky]" in committed.read_text(
+        encoding="utf-8")
     assert config.x.bearer_token_env == "X_BEARER_TOKEN"
     assert config.storage.database == REPO / "data" / "stormwatch.db"
     assert not config.clock.simulated
 
 
-def test_simulated_example_points_at_localhost_with_a_fast_clock(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, example_config(simulated_port=9999, anchor_wall=1000.0)))
+def test_simulated_example_rehearses_three_platforms_from_five_minutes_after_writing(tmp_path: Path) -> None:
+    start = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+    config = load_config(write(tmp_path, example_config(start=start, simulated_port=9999, anchor_wall=1000.0)))
     assert config.x.api_base == "http://127.0.0.1:9999"
     assert config.clock.simulated and config.clock.speed == 30
-    assert config.clock.anchor_wall == 1060.0
+    assert config.clock.anchor_wall == 1000.0
+    # the storm starts five minutes (wall clock) after the file is written: time to read it and start things
+    assert config.clock.wall_time(config.campaigns[0].start) == 1000.0 + 5 * 60
     assert config.simulation.port == 9999
+    assert config.campaigns[0].sources == ("x", "mastodon", "bluesky")
+    assert config.mastodon.instances == ("http://127.0.0.1:9999/i/mastodon.social",
+                                         "http://127.0.0.1:9999/i/kolektiva.social")
+    assert (config.bluesky.jetstream_url, config.bluesky.appview_url) == ("ws://127.0.0.1:10000/subscribe",
+                                                                          "http://127.0.0.1:9999")
+
+
+def test_init_writes_a_window_from_the_next_full_hour(tmp_path: Path) -> None:
+    before = datetime.now(UTC)
+    result = subprocess.run([sys.executable, "-m", "stormwatch", "init", "--config", str(tmp_path / "c.toml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    campaign = load_config(tmp_path / "c.toml").campaigns[0]
+    assert campaign.start.minute == campaign.start.second == 0
+    assert timedelta(minutes=15) <= campaign.start - before <= timedelta(minutes=75)
+    assert campaign.end - campaign.start == timedelta(hours=3)
+    assert next_full_hour(datetime(2026, 3, 1, 15, 50, tzinfo=UTC), UTC) == datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
+    assert next_full_hour(datetime(2026, 3, 1, 15, 40, tzinfo=UTC), UTC) == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
+
+
+def test_a_frozen_clock_reads_one_moment_and_takes_nothing_else(tmp_path: Path) -> None:
+    frozen = load_config(write(tmp_path, example_config() + '\n[clock]\nfrozen_at = "2021-02-07T21:00:00Z"\n'))
+    assert frozen.clock.frozen and frozen.clock.now() == datetime(2021, 2, 7, 21, 0, tzinfo=UTC)
+    with pytest.raises(ConfigError, match=r"clock\.speed: a clock frozen_at one moment takes no speed"):
+        load_config(write(tmp_path, example_config() + '\n[clock]\nfrozen_at = "2021-02-07T21:00:00Z"\nspeed = 2\n'))
 
 
 def replace_in_example(old: str, new: str) -> str:
@@ -56,10 +92,10 @@ def replace_in_example(old: str, new: str) -> str:
      "campaigns[0].storm_intervall: unknown key (did you mean 'storm_interval'?)"),
     ('timezone = "Asia/Hebron"', 'timezone = "Asia/Hebronx"',
      "campaigns[0].timezone: 'Asia/Hebronx' is not a time zone"),
-    ('end = "2021-02-08T12:00:00+02:00"', 'end = "2021-02-06T12:00:00+02:00"', "campaigns[0].end: must be after start"),
+    ('end = "2021-02-07T21:00:00+02:00"', 'end = "2021-02-06T12:00:00+02:00"', "campaigns[0].end: must be after start"),
     ('start = "2021-02-07T18:00:00+02:00"', 'start = "tomorrow"', 'campaigns[0].start: "tomorrow" is not a time'),
     ('sources = ["x"]', 'sources = ["myspace"]', "campaigns[0].sources[0]: 'myspace' is not a known source"),
-    ('daily_budget_usd = 25.0', 'daily_budget_usd = "lots"', "campaigns[0].daily_budget_usd: must be a number"),
+    ('daily_budget_usd = 135.0', 'daily_budget_usd = "lots"', "campaigns[0].daily_budget_usd: must be a number"),
     ('name = "standwithissa"', 'name = "Stand With Issa"', "campaigns[0].name: 'Stand With Issa' must be lower-case"),
     ('bearer_token_env = "X_BEARER_TOKEN"', 'bearer_token_env = "AAAA AAAA-secret"',
      "x.bearer_token_env: 'AAAA AAAA-secret' is not an environment variable name"),
@@ -137,3 +173,11 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_the_dashboard_names_accounts_as_reports_do_unless_told_otherwise(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, example_config())).dashboard_names == "pseudonymized"
+    public = load_config(write(tmp_path, example_config() + '\n[dashboard]\nnames = "public"\n'))
+    assert public.dashboard_names == "public" and public.report.names == "pseudonymized"
+    with pytest.raises(ConfigError, match=r"dashboard\.names: 'everyone' must be"):
+        load_config(write(tmp_path, example_config() + '\n[dashboard]\nnames = "everyone"\n'))

@@ -29,8 +29,18 @@ def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Pa
     # the collector got every post of the storm window, exactly once
     assert summary["posts"] == truth["posts"] > 0
     assert summary["contributors"] == truth["contributors"]
-    assert f"posts         {truth['posts']:>10,}" in result.stdout
+    assert f"posts              {truth['posts']:>11,}" in result.stdout
     assert "report.html" in report.name and (report.parent / "volume.png").stat().st_size > 10_000
+    # the demo leaves its config's clock standing at the storm's end: the dashboard shows the storm as it ended
+    assert 'frozen_at = "2021-02-07T21:00:00+00:00"' in config.read_text(encoding="utf-8")
+    frame = subprocess.run([sys.executable, "-m", "stormwatch", "dashboard", "--config", str(config)],
+                           capture_output=True, text=True, timeout=60, env=environment)
+    assert frame.returncode == 0, frame.stderr
+    assert "storm over: ended 23:00  23:00 Asia/Hebron" in frame.stdout and " ago" not in frame.stdout
+    assert f"posts {truth['posts']:,}" in frame.stdout
+    refused = subprocess.run([sys.executable, "-m", "stormwatch", "collect", "--once", "--config", str(config)],
+                             capture_output=True, text=True, timeout=60, env=environment)
+    assert refused.returncode == 1 and "stands still at 2021-02-07 21:00 UTC" in refused.stderr
     # the raw archive the demo wrote (X, Mastodon and Bluesky pages) imports into a fresh database with the
     # same figures: a normalization fix can always be re-applied to what was collected
     fresh = config.parent / "reimport.toml"

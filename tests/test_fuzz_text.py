@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from stormwatch import metrics
-from stormwatch.dashboard import Snapshot, SourceLine, render
+from stormwatch.dashboard import AccountLine, PostLine, Snapshot, SourceLine, render
 from stormwatch.normalize.text import is_formula_start
 from stormwatch.report.document import Document, Link, Paragraph, Table
 from stormwatch.report.markdown import render_markdown
@@ -100,10 +100,10 @@ def test_the_dashboard_shows_strangers_text_without_a_control_character(
         texts: list[str], handles: list[str], tags: list[str], error: str, width: int) -> None:
     now = datetime(2021, 2, 7, 17, tzinfo=UTC)
     half_past = datetime(2021, 2, 7, 16, 30, tzinfo=UTC)
-    latest = tuple(metrics.PostStat(f"x:{i}", "x", half_past, "original", "x:1", handle, 10, text,
-                                    None, None, 1, 1, 1, 1, None, 4) for i, (text, handle) in enumerate(zip(
-                                        texts * 3, handles * 3, strict=False)))
-    accounts = tuple(metrics.AccountStat(f"x:{i}", "x", handle, handle, 10, 1, 1) for i, handle in enumerate(handles))
+    # Lines as a snapshot holds them, stranger-written text raw: render must make it safe on its own too.
+    latest = tuple(PostLine(half_past, f"@{handle}", text, "x")
+                   for text, handle in zip(texts * 3, handles * 3, strict=False))
+    accounts = tuple(AccountLine(f"@{handle}", "x", 1, 10, 1) for handle in handles)
     snapshot = Snapshot(
         campaign="c", hashtags=("StandWithIssa",), timezone="Asia/Hebron", now=now, start=now - timedelta(hours=1),
         end=now + timedelta(hours=1), totals=metrics.Totals(posts=3), by_platform={"x": 2, "mastodon": 1},

@@ -76,11 +76,12 @@ def test_the_report_tells_the_four_answers_with_charts_and_names_strangers_by_it
             "SELECT a.handle FROM campaign_posts c JOIN accounts a ON a.uid = c.author_uid WHERE c.campaign = ? "
             "AND coalesce(a.followers_count, 0) < 5000", ("standwithissa~counter",))]
     markdown = (folder / "report.md").read_text(encoding="utf-8")
-    for heading in ("## Did it trend?", "## Did the targets respond?", "## Copy-paste", "## Counter-hashtags"):
+    for heading in ("## Did it work?", "### Did it trend?", "### Did the targets respond?", "### Copy-paste",
+                    "### Counter-hashtags"):
         assert heading in markdown
     assert (folder / "trends.png").stat().st_size > 10_000 and (folder / "share_of_voice.png").stat().st_size > 10_000
     assert "We are following the case of Issa Amro closely" in markdown  # targets are quoted
-    assert "participant-" in markdown.split("## Counter-hashtags")[1]
+    assert "participant-" in markdown.split("### Counter-hashtags")[1]
     html = (folder / "report.html").read_text(encoding="utf-8")
     assert small and not any(f"@{handle}" in html for handle in small)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
@@ -118,8 +119,12 @@ def test_the_dashboard_shows_each_answer_on_a_line_that_fits_or_not_at_all(confi
     shown = intel_lines(draw(snapshot, 80, 24))
     assert shown and all(len(line) <= 80 and not line.endswith("…") for line in shown)
     assert any(line.startswith("trending: #") for line in shown)
-    # a shorter terminal keeps the storm's own figures and drops these lines whole
-    assert intel_lines(draw(snapshot, 80, 18)) == []
+    # a shorter terminal drops the context lines whole (counter-tags, a calm copy-paste share) before the news
+    # (trending, a target's answer) and a copy-paste share over the warning level (advice to act on now)
+    short = intel_lines(draw(snapshot, 80, 18))
+    assert not any(line.startswith(("counter-tags:", "copy-paste ")) for line in short)
+    assert all(len(line) <= 80 and not line.endswith("…") for line in short)
+    assert [line for line in short if "copy-pasted" in line] == [line for line in shown if "copy-pasted" in line]
 
 
 def test_alerts_tell_when_a_tag_starts_trending_and_when_a_target_responds_once_each(config: Config) -> None:

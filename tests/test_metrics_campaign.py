@@ -120,10 +120,38 @@ def test_coverage_compares_collected_with_the_platform_counts(collected, store) 
     config, _ = collected
     campaign = config.campaigns[0]
     window = metrics.campaign_window(campaign, T0, WINDOW_END)
-    buckets = metrics.coverage(store, campaign.name, window, bucket_seconds=300)
+    buckets = metrics.coverage(store, campaign.name, window, bucket_seconds=300,
+                               queries=metrics.counted_queries(config, campaign, "x"))
     assert len(buckets) == 36
     assert all(b.counted is not None for b in buckets)
     assert [b.collected for b in buckets] == [b.counted for b in buckets]
+
+
+def test_only_counts_of_the_campaign_s_own_queries_are_its_coverage(collected, tmp_path) -> None:
+    import shutil
+    from dataclasses import replace
+
+    from stormwatch.models import CountBucket
+
+    config, _ = collected
+    campaign = config.campaigns[0]
+    copy = tmp_path / "copy.db"
+    shutil.copy(config.storage.database, copy)
+    window = metrics.campaign_window(campaign, T0, WINDOW_END)
+    own = metrics.counted_queries(config, campaign, "x")
+    assert own == ("(#StandWithIssa OR #DropTheCharges OR #FreePoliticalPrisoners)",)
+    with Store.open(copy) as store:
+        before = metrics.coverage(store, campaign.name, window, 300, queries=own)
+        # a twarc2 counts file for another query, imported into the campaign: kept, but not its coverage
+        dogs = [CountBucket(T0 + timedelta(minutes=m), T0 + timedelta(minutes=m + 1), 1000) for m in range(180)]
+        store.save_counts(None, campaign.name, "x", "dogs", dogs, fetched_at=T0)
+        after = metrics.coverage(store, campaign.name, window, 300, queries=own)
+        assert store.conn.execute("SELECT count(*) FROM volume_counts WHERE query = 'dogs'").fetchone()[0] == 180
+    assert after == before and all(b.counted == b.collected for b in after)
+    # split queries (a campaign with many hashtags) each count their own hashtags, and add up
+    split = replace(config, x=replace(config.x, max_query_length=50))
+    assert len(metrics.counted_queries(split, campaign, "x")) == 2
+    assert metrics.counted_queries(config, campaign, "mastodon") == ()
 
 
 def test_summary_json_has_the_documented_keys(collected, store) -> None:
@@ -164,7 +192,8 @@ def test_tallied_figures_equal_figures_counted_from_the_rows(collected, store) -
             "co": metrics.co_hashtags(store, campaign, window, limit=50, reader=reader),
             "own": metrics.campaign_hashtags(store, campaign, window, reader=reader),
             "targets": metrics.target_mentions(store, campaign, window, reader=reader),
-            "coverage": metrics.coverage(store, campaign.name, window, reader=reader),
+            "coverage": metrics.coverage(store, campaign.name, window, reader=reader,
+                                         queries=metrics.counted_queries(config, campaign, "x")),
             "new": [metrics.new_contributors(store, campaign.name, window, T0 + timedelta(minutes=m), reader=reader)
                     for m in (0, 5, 60, 179)],
             "minutes": metrics.per_minute(store, campaign.name, T0 - timedelta(hours=1), WINDOW_END, reader=reader),

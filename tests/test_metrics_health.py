@@ -55,7 +55,8 @@ def test_a_source_s_health_from_its_runs_cursors_and_spend(memory_store: Store) 
     assert (as_json["now"], as_json["campaigns"][0]["window_start"]) == ("2021-02-07T16:00:00.000Z",) * 2
     source_json = as_json["campaigns"][0]["sources"][0]
     assert list(source_json) == ["source", "last_run", "last_success_at", "backoff_until", "cursors", "runs_today",
-                                 "requests_today", "spent_today_usd", "recent_errors", "last_success_started_at"]
+                                 "requests_today", "spent_today_usd", "recent_errors", "last_success_started_at",
+                                 "failed_runs", "failing_since"]
     assert (source_json["last_run"]["started_at"], source_json["last_run"]["rate_limit_reset"]) == (
         "2021-02-07T16:03:00.000Z", "2021-02-07T16:15:00.000Z")
     assert source_json["cursors"][0]["since"] is None
@@ -71,3 +72,44 @@ def test_run_history_counts_runs_per_source_and_status(memory_store: Store) -> N
     assert (history[0].first_started_at, history[0].last_finished_at) == (
         T0, T0 + timedelta(minutes=10, seconds=20))
     assert metrics.run_history(memory_store, "other") == []
+
+
+def test_failed_runs_in_a_row_say_since_when(memory_store: Store) -> None:
+    run(memory_store, 0, "ok")
+    run(memory_store, 1, "failed", error="x: 503 Service Unavailable")
+    run(memory_store, 2, "failed", error="x: 503 Service Unavailable")
+    run(memory_store, 3, "failed", error="x: cannot reach api.x.com")
+    x = metrics.campaign_health(memory_store, CAMPAIGN, T0 + timedelta(minutes=4)).sources[0]
+    assert (x.failed_runs, x.failing_since) == (3, T0 + timedelta(minutes=1))
+    run(memory_store, 4, "partial")
+    x = metrics.campaign_health(memory_store, CAMPAIGN, T0 + timedelta(minutes=5)).sources[0]
+    assert (x.failed_runs, x.failing_since) == (0, None)
+
+
+def test_a_run_s_recorded_problems_in_a_few_words() -> None:
+    deleted = "x: Not Found Error: Could not find tweet with referenced_tweets.id: [{}]."
+    assert metrics.run_reason(None) is None
+    assert metrics.run_reason(deleted.format(1)) == "1 deleted original"
+    assert metrics.run_reason("; ".join(deleted.format(i) for i in range(3))) == "3 deleted originals"
+    skipped = ("mastodon: kolektiva.social: rate limited (429) on GET /api/v1/timelines/tag/x; "
+               "kolektiva.social is skipped until the next run")
+    assert metrics.run_reason(skipped) == "rate-limited, kolektiva.social skipped"
+    assert metrics.run_reason("daily budget $25.00 reached ($25.01 spent on 2021-02-07 UTC): post reads paused "
+                              "until 00:00 UTC, counts continue") == "budget reached"
+    assert metrics.run_reason("x: the page had something nobody has seen before in a very long message") == (
+        "x: the page had something nobody has se…")
+
+
+def test_a_slow_source_holds_the_complete_minutes_back_a_long_failing_one_need_not(memory_store: Store) -> None:
+    run(memory_store, 0, "ok")  # x: its last success started at T0
+    now = T0 + timedelta(minutes=40)
+    health = metrics.campaign_health(memory_store, CAMPAIGN, now)
+    lag = timedelta(seconds=30)
+    # silent since (or slow: a run still going): its minutes are still to come, so they are not complete
+    assert metrics.complete_until(health, now) == T0 - lag
+    assert metrics.complete_until(health, now, failing_after=timedelta(minutes=10)) == T0 - lag
+    run(memory_store, 1, "failed", error="x: 503 Service Unavailable")
+    health = metrics.campaign_health(memory_store, CAMPAIGN, now)
+    assert metrics.complete_until(health, now) == T0 - lag  # the alerts wait for the data
+    # the dashboard says x is failing, and the other sources' figures go on
+    assert metrics.complete_until(health, now, failing_after=timedelta(minutes=10)) == now - lag

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stormwatch.config import Config, load_config
-from stormwatch.plan import AUTHORS_PER_POST, budget_runs_out, make_plan
+from stormwatch.plan import AUTHORS_PER_POST, budget_runs_out, goal_budget_warning, make_plan
 from stormwatch.simulator.clock import ManualClock
 from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.x import SimulatedPlatform
@@ -108,6 +108,18 @@ def test_the_budget_resets_at_midnight_utc(tmp_path: Path) -> None:
     assert budget_runs_out(campaign, 30.0) == T0 + timedelta(hours=16)  # exactly $10 on day one lasts; 08:00
     assert budget_runs_out(campaign, 48.0) == T0 + timedelta(hours=5)  # $2 an hour: $10 by 21:00 UTC
     assert budget_runs_out(dataclasses.replace(campaign, daily_budget_usd=None), 1e6) is None
+
+
+def test_a_budget_that_cannot_reach_the_goal_is_warned_of(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9", budget=25.0,
+                                      campaign_extra="goal_posts = 20000\ngoal_contributors = 3000\n"))
+    campaign = config.campaigns[0]
+    warning = goal_budget_warning(config, campaign)
+    assert warning == ("daily_budget_usd $25.00 cannot reach goal_posts 20,000 on X: 20,000 posts × $0.005 + "
+                       "3,000 authors × $0.010 + 180 counts requests × $0.005 = $130.90; post reads would pause at "
+                       "18:34 Asia/Hebron. Raise the budget or lower the goal.")
+    assert goal_budget_warning(config, dataclasses.replace(campaign, daily_budget_usd=131.0)) is None
+    assert goal_budget_warning(config, dataclasses.replace(campaign, goal_posts=None)) is None
 
 
 def test_free_platforms_cost_nothing(tmp_path: Path) -> None:

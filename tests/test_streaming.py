@@ -93,3 +93,42 @@ def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_pat
     assert unknown == []
     assert (figures.posts, figures.contributors, figures.potential_reach, figures.engagement) == (
         truth.posts, truth.contributors, truth.potential_reach, truth.engagement)
+
+
+def test_new_bluesky_authors_are_looked_up_beside_the_stream_before_any_scheduled_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = storm_spec(posts=600, seed=11)
+    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.5), ("bluesky", 0.5))}))
+    clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
+    monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
+    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+        xrpc = mount_bluesky(server)
+        jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
+        try:
+            bluesky = f'[bluesky]\njetstream_url = "{jetstream.url}"\nappview_url = "{server.url}"\n'
+            config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
+                                       top_extra=bluesky)
+            config = load_config(config_path)
+            stop = threading.Event()
+            streaming = Collector(config, clock=clock, stop=stop)
+            (stream,) = followers(streaming, config.campaigns)
+            follower = threading.Thread(target=stream.follow, args=(stop,))
+            follower.start()
+            unknown: list[str] = ["not read yet"]
+            deadline = time.monotonic() + 30
+            with Store.open(config.storage.database) as store:
+                while time.monotonic() < deadline and (unknown or not collected_ids(config_path)):
+                    time.sleep(0.2)
+                    unknown = store.authors_without_followers("standwithissa", "bluesky", 10)
+                handles = [row[0] for row in store.conn.execute(
+                    "SELECT handle FROM accounts WHERE platform = 'bluesky'")]
+                runs = store.last_runs("standwithissa")
+            stop.set()
+            follower.join(timeout=10)
+            streaming.close()
+        finally:
+            jetstream.stop()
+    assert not follower.is_alive()
+    assert collected_ids(config_path) and unknown == []  # every author known by profile, from the stream alone
+    assert runs == []  # no scheduled run did it
+    assert handles and not any(handle.startswith("did:") for handle in handles)

@@ -19,6 +19,7 @@ from .campaign import (
     campaign_size,
     co_hashtags,
     contributor_directory,
+    counted_queries,
     coverage,
     latest_posts,
     mention_counts,
@@ -48,6 +49,7 @@ from .health import (
     collection_status,
     complete_until,
     run_history,
+    run_reason,
 )
 from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
 from .windows import Window, bucket_seconds_for, campaign_window
@@ -58,8 +60,8 @@ __all__ = [
     "FigureReader", "Peak", "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns", "Summary",
     "Totals", "Volume", "VolumeBucket", "Window", "accounts", "bucket_seconds_for", "budget_runway",
     "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window", "co_hashtags", "collection_status",
-    "complete_until", "contributor_directory", "coverage", "current_fading", "fading_episodes", "figure_reader",
-    "latest_posts", "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute",
-    "post_rows", "run_history", "split_by_posts", "summary", "tag_counts", "target_mentions", "top_accounts",
-    "top_posts", "totals", "volume",
+    "complete_until", "contributor_directory", "counted_queries", "coverage", "current_fading", "fading_episodes",
+    "figure_reader", "latest_posts", "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute",
+    "per_minute", "post_rows", "run_history", "run_reason", "split_by_posts", "summary", "tag_counts",
+    "target_mentions", "top_accounts", "top_posts", "totals", "volume",
 ]

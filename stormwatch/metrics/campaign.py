@@ -6,11 +6,13 @@ Those that the running tallies can answer take `reader` ("auto", "tallies" or "r
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..config import CampaignConfig
+from ..config import CampaignConfig, Config
+from ..platforms import not_reported, x_search_queries
 from ..store import Store
 from ..times import from_epoch, iso_utc, parse_time
 from .figures import (
@@ -221,18 +223,34 @@ class CoverageBucket:
     counted: int | None
 
 
+def counted_queries(config: Config, campaign: CampaignConfig, source: str) -> tuple[str, ...]:
+    """The queries whose platform counts are the campaign's coverage on `source`: the ones the collector asks
+    with now (X: the campaign's hashtags, split when long). Counts stored for any other query (an imported
+    counts file for `dogs`, the hashtags of an earlier config) stay in the database and count for nothing here."""
+    if source != "x":
+        return ()
+    try:
+        return tuple(x_search_queries(campaign.hashtags, include_reposts=config.x.include_reposts,
+                                      max_length=config.x.max_query_length))
+    except ValueError:
+        return ()
+
+
 def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None,
-             source: str = "x", *, reader: ReaderChoice = "auto") -> list[CoverageBucket]:
-    """Collected posts against the platform's counts per bucket; `counted` is None where no count was fetched."""
+             source: str = "x", *, queries: Collection[str], reader: ReaderChoice = "auto") -> list[CoverageBucket]:
+    """Collected posts against the platform's counts of `queries` (`counted_queries`) per bucket; `counted` is
+    None where no count was fetched. The counts of split queries add up (each counts its own hashtags)."""
     size = bucket_seconds or bucket_seconds_for(window)
     # the same origin as `volume`, so the platform's counts land in the buckets the collected posts are in
     origin = bucket_origin(window, size)
     collected = volume(store, campaign, Window(window.since, window.until, source), size, reader=reader)
     counted: dict[int, int] = {}
+    wanted = list(dict.fromkeys(queries))
+    marks = ", ".join("?" * len(wanted))
     for start, count in store.conn.execute(
             "SELECT bucket_start, sum(count) FROM volume_counts WHERE campaign = ? AND source = ? "
-            "AND bucket_start >= ? AND bucket_start < ? GROUP BY bucket_start",
-            (campaign, source, iso_utc(window.since), iso_utc(window.until))):
+            f"AND query IN ({marks}) AND bucket_start >= ? AND bucket_start < ? GROUP BY bucket_start",
+            (campaign, source, *wanted, iso_utc(window.since), iso_utc(window.until))):
         index = (int(parse_time(start).timestamp()) - origin) // size
         counted[index] = counted.get(index, 0) + count
     return [CoverageBucket(start=b.start, collected=b.posts, counted=counted.get(i))
@@ -263,18 +281,32 @@ class Summary:
     peak: Peak
 
     def to_json(self) -> dict[str, Any]:
-        """One flat JSON object with the headline figures and a per-platform split."""
+        """One flat JSON object with the headline figures and a per-platform split. A figure a platform cannot
+        give (Mastodon's and Bluesky's impressions, Bluesky's reposts) is null there, listed in its
+        `not_reported` and in the top-level `not_reported` (`bluesky.reposts`); an overall figure no platform of
+        the window gives is null too."""
         figures = self.totals.all.to_json()
+        by_platform: dict[str, Any] = {}
+        unreported: list[str] = []
+        for name, platform_totals in self.totals.by_platform.items():
+            missing = not_reported(name)
+            by_platform[name] = {**platform_totals.to_json(), **dict.fromkeys(missing), "not_reported": list(missing)}
+            unreported += [f"{name}.{figure}" for figure in missing]
+        headline = {k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
+                                            "potential_reach", "potential_impressions", "impressions", "engagement")}
+        for figure in ("impressions", "reposts"):
+            if by_platform and all(platform[figure] is None for platform in by_platform.values()):
+                headline[figure] = None
         return {
             "campaign": self.campaign,
             "window": self.window,
-            **{k: figures[k] for k in ("posts", "originals", "reposts", "quotes", "replies", "contributors",
-                                       "potential_reach", "potential_impressions", "impressions", "engagement")},
+            **headline,
             "peak_minute": iso_utc(self.peak.minute) if self.peak.minute is not None else None,
             "peak_posts_per_minute": self.peak.posts,
             "first_post_at": figures["first_post_at"],
             "last_post_at": figures["last_post_at"],
-            "by_platform": {name: t.to_json() for name, t in self.totals.by_platform.items()},
+            "by_platform": by_platform,
+            "not_reported": unreported,
             "definitions": DEFINITIONS,
         }
 

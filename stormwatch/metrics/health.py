@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import itertools
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,11 +14,14 @@ from ..models import Cursor, RunRecord
 from ..store import AlertRecord, Store, utc_day
 from ..times import iso_utc, iso_utc_compact, parse_optional_time
 from .budget import budget_runway
-from .campaign import campaign_size
+from .campaign import campaign_size, totals
 from .reader import ReaderChoice
+from .windows import campaign_window
 
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
 PLATFORM_LAG = timedelta(seconds=30)
+# A failing source with no success for this long no longer holds the dashboard's "complete minutes" back.
+FAILING_SOURCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,13 @@ class SourceHealth:
     spent_today_usd: float
     recent_errors: tuple[str, ...]
     last_success_started_at: datetime | None = None  # what it covers: posts up to about then are collected
+    failed_runs: int = 0  # failed runs in a row, up to the last finished run (0: the last one did not fail)
+    failing_since: datetime | None = None  # when the first of those failed runs started
+
+    @property
+    def last_reason(self) -> str | None:
+        """Why the last finished run was not simply `ok`, in a few words (`1 deleted original`)."""
+        return run_reason(self.last_run.error) if self.last_run else None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, times as ISO-8601 UTC."""
@@ -56,7 +69,8 @@ class SourceHealth:
                 "cursors": [c.to_json() for c in self.cursors], "runs_today": self.runs_today,
                 "requests_today": self.requests_today, "spent_today_usd": self.spent_today_usd,
                 "recent_errors": list(self.recent_errors),
-                "last_success_started_at": _iso(self.last_success_started_at)}
+                "last_success_started_at": _iso(self.last_success_started_at),
+                "failed_runs": self.failed_runs, "failing_since": _iso(self.failing_since)}
 
 
 @dataclass(frozen=True)
@@ -72,11 +86,13 @@ class CampaignHealth:
     sources: tuple[SourceHealth, ...]
     budget_runs_out_at: datetime | None = None  # during the storm window, at the pace of the last 15 minutes
     last_alert: AlertRecord | None = None
+    posts_in_window: int | None = None  # campaign posts in the storm window (`posts` counts all collected)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, times as ISO-8601 UTC."""
         return {"name": self.name, "window_start": iso_utc(self.window_start), "window_end": iso_utc(self.window_end),
-                "posts": self.posts, "daily_budget_usd": self.daily_budget_usd,
+                "posts": self.posts, "posts_in_window": self.posts_in_window,
+                "daily_budget_usd": self.daily_budget_usd,
                 "spent_today_usd": self.spent_today_usd, "sources": [s.to_json() for s in self.sources],
                 "budget_runs_out_at": _iso(self.budget_runs_out_at),
                 "last_alert": self.last_alert.to_json() if self.last_alert else None}
@@ -100,8 +116,9 @@ def collection_status(store: Store, config: Config, campaigns: tuple[CampaignCon
                       now: datetime | None = None) -> CollectionStatus:
     """Campaigns, sources, cursors, last runs, errors, requests and spend."""
     now = now or config.clock.now()
-    return CollectionStatus(database=str(store.path), now=now,
-                            campaigns=tuple(campaign_health(store, c, now) for c in campaigns))
+    return CollectionStatus(database=str(store.path), now=now, campaigns=tuple(
+        replace(campaign_health(store, c, now), posts_in_window=totals(store, c.name, campaign_window(c)).all.posts)
+        for c in campaigns))
 
 
 def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
@@ -120,10 +137,16 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
         last_alert=last_alerts[0] if last_alerts else None)
 
 
-def complete_until(health: CampaignHealth, now: datetime) -> datetime:
+def complete_until(health: CampaignHealth, now: datetime, *, failing_after: timedelta | None = None) -> datetime:
     """The moment up to which collection is complete: the start of each source's newest successful run (a run
-    still going does not count yet), the earliest of them, less X's lag."""
-    starts = [s.last_success_started_at for s in health.sources if s.last_success_started_at]
+    still going does not count yet), the earliest of them, less X's lag.
+
+    With `failing_after`, a source that is failing (its last finished run failed) and has had no success for that
+    long holds nothing back: the screen says it is failing, and the others' figures must not freeze at the
+    moment it stopped. A slow or silent source always holds back: its minutes are still to come."""
+    starts = [s.last_success_started_at for s in health.sources if s.last_success_started_at
+              and not (failing_after is not None and s.failed_runs
+                       and now - s.last_success_started_at > failing_after)]
     return min([now, *starts]) - PLATFORM_LAG
 
 
@@ -132,6 +155,7 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
     runs = store.last_runs(campaign, source, limit=50)
     finished = [r for r in runs if r.status != "running"]
     runs_today, requests_today, spent_today = store.run_totals(campaign, source, day)
+    failed = list(itertools.takewhile(lambda r: r.status == "failed", finished))
     backoff = store.backoff_until(campaign, source)
     errors = tuple(dict.fromkeys(f"{iso_utc(r.started_at)}: {r.error}" for r in finished[:10] if r.error))[:5]
     return SourceHealth(
@@ -146,6 +170,8 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
         spent_today_usd=round(spent_today, 4),
         recent_errors=errors,
         last_success_started_at=next((r.started_at for r in finished if r.status in ("ok", "partial")), None),
+        failed_runs=len(failed),
+        failing_since=failed[-1].started_at if failed else None,
     )
 
 
@@ -159,6 +185,7 @@ class SourceRuns:
     first_started_at: datetime | None
     last_finished_at: datetime | None
     posts_new: int
+    reasons: dict[str, int] = field(default_factory=dict)  # runs that were not `ok`, per kind of reason
 
 
 def run_history(store: Store, campaign: str) -> list[SourceRuns]:
@@ -173,9 +200,15 @@ def run_history(store: Store, campaign: str) -> list[SourceRuns]:
         entry["first"] = min(filter(None, (entry["first"], first)), default=None)
         entry["last"] = max(filter(None, (entry["last"], last)), default=None)
         entry["posts"] += posts_new
+    reasons: dict[str, Counter[str]] = {}
+    for source, error in store.conn.execute(
+            "SELECT source, error FROM runs WHERE campaign = ? AND status NOT IN ('ok', 'running') "
+            "AND error IS NOT NULL", (campaign,)):
+        reasons.setdefault(source, Counter()).update(run_reason_kinds(error))
     return [SourceRuns(source=source, runs=e["runs"], by_status=e["by_status"],
                        first_started_at=parse_optional_time(e["first"]),
-                       last_finished_at=parse_optional_time(e["last"]), posts_new=e["posts"])
+                       last_finished_at=parse_optional_time(e["last"]), posts_new=e["posts"],
+                       reasons=dict(reasons.get(source, Counter()).most_common()))
             for source, e in grouped.items()]
 
 
@@ -187,3 +220,56 @@ def _run_json(record: RunRecord) -> dict[str, Any]:
     """A run record as a JSON-ready dict, times as ISO-8601 UTC."""
     return {**asdict(record), "started_at": iso_utc(record.started_at), "finished_at": _iso(record.finished_at),
             "rate_limit_reset": _iso(record.rate_limit_reset)}
+
+
+# What a run's recorded problems come to in a few words: (pattern, one, several, kind). Counted where the
+# pattern counts things (a deleted original is named once per post that quoted or reposted it); `kind` names
+# the reason across runs (the report's methods count runs per kind).
+_REASONS: tuple[tuple[re.Pattern[str], str, str, str], ...] = (
+    (re.compile(r"Could not find tweet with referenced_tweets\.id"), "{n} deleted original", "{n} deleted originals",
+     "an original post deleted or hidden (the repost or quote is kept)"),
+    (re.compile(r"Could not find user with"), "{n} missing author", "{n} missing authors", "an author not found"),
+    (re.compile(r"daily budget \$[\d,.]+ reached"), "budget reached", "budget reached",
+     "the daily budget reached (X post reads paused)"),
+    (re.compile(r"rate.limit|Too Many Requests|\b429\b", re.IGNORECASE), "rate-limited", "rate-limited",
+     "a rate limit"),
+    (re.compile(r"stopped by shutdown"), "stopped by shutdown", "stopped by shutdown",
+     "stopped by a shutdown (resumed by the next run)"),
+    (re.compile(r"reaches back 7 days"), "window beyond 7 days", "window beyond 7 days",
+     "part of the window beyond X's 7 days of search"),
+    (re.compile(r"counts not refreshed"), "counts not refreshed", "counts not refreshed",
+     "the platform's counts not refreshed"),
+    (re.compile(r"profiles and counters"), "profiles not refreshed", "profiles not refreshed",
+     "profiles and counters not refreshed"),
+    (re.compile(r"every instance failed"), "every instance failed", "every instance failed", "every instance failed"),
+    (re.compile(r"(?P<server>[\w.-]+) is skipped until the next run"), "{server} skipped", "{server} skipped",
+     "an instance skipped"),
+)
+_REASON_LIMIT = 40
+
+
+def run_reason(error: str | None) -> str | None:
+    """A run's recorded error or problems shortened for a status line: `1 deleted original`, `budget reached`,
+    `mastodon.social skipped`; otherwise the first problem, cut to about 40 characters."""
+    if not error:
+        return None
+    found: list[str] = []
+    for pattern, one, several, _kind in _REASONS:
+        matches = list(pattern.finditer(error))
+        if matches:
+            template = one if len(matches) == 1 else several
+            server = matches[0].groupdict().get("server") or ""
+            found.append(template.format(n=len(matches), server=server))
+    if found:
+        return ", ".join(dict.fromkeys(found))
+    first = " ".join(error.split("; ")[0].split())
+    return first if len(first) <= _REASON_LIMIT else first[:_REASON_LIMIT - 1].rstrip() + "…"
+
+
+def run_reason_kinds(error: str | None) -> list[str]:
+    """The kinds of reason a run's recorded error holds (`a rate limit`, ...), for counting runs by reason;
+    `other` for a problem of no known kind."""
+    if not error:
+        return []
+    kinds = [kind for pattern, _one, _several, kind in _REASONS if pattern.search(error)]
+    return kinds or ["other"]

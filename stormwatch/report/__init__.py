@@ -11,19 +11,14 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import CampaignConfig, Config
 from ..errors import StormwatchError
-from ..metrics import Window
-from ..store import Store
-from .charts import write_charts
-from .content import gather, name_accounts
-from .document import build_document
-from .export import cancel_export, finish_export, start_export
-from .html import render_html
-from .markdown import render_markdown
-from .names import NamingPolicy
-from .tables import summary_json, write_accounts_csv, write_summary_json, write_volume_csv
+
+if TYPE_CHECKING:
+    from ..config import CampaignConfig, Config
+    from ..metrics import Window
+    from ..store import Store
 
 __all__ = ["folder_name", "write_report"]
 
@@ -33,6 +28,17 @@ DATA_FILES = ("report.html", "report.md", "summary.json", "posts.csv", "accounts
 def write_report(store: Store, config: Config, campaign: CampaignConfig, window: Window, *,
                  out_dir: Path | None = None, names: str | None = None, now: datetime | None = None) -> Path:
     """Write the report folder `<out_dir or config.report.out_dir>/<campaign>-<UTC stamp>/` and return it."""
+    # Imported here, not with the package: the dashboard and the posts.csv workers use report.names and
+    # report.tables without paying for matplotlib.
+    from .charts import write_charts
+    from .content import gather, name_accounts
+    from .document import build_document
+    from .export import cancel_export, finish_export, start_export
+    from .html import render_html
+    from .markdown import render_markdown
+    from .names import NamingPolicy
+    from .tables import summary_json, write_accounts_csv, write_summary_json, write_volume_csv
+
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)
     policy = NamingPolicy.for_campaign(campaign, names or config.report.names, config.report.pseudonymize_below)
     parent = Path(out_dir) if out_dir is not None else config.report.out_dir
@@ -51,7 +57,7 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
         namer, contributors = name_accounts(store, campaign, window, policy)
         authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
         export = start_export(store, config.path, campaign.name, window, namer, authors, working / "posts.csv")
-        content = gather(store, campaign, window, namer, contributors, generated_at=generated_at)
+        content = gather(store, campaign, window, namer, contributors, generated_at=generated_at, config=config)
         write_accounts_csv(working / "accounts.csv", content.contributors, content.namer)
         write_volume_csv(working / "volume.csv", content)
         charts = write_charts(content, working)

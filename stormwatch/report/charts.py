@@ -26,8 +26,9 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from ..metrics import VolumeBucket
 from ..normalize.text import one_line
-from ..platforms import PLATFORMS
+from ..platforms import PLATFORMS, not_reported
 from .content import ReportContent, SourceCoverage, account_label, bucket_phrase, platform_name
 
 # Okabe–Ito: distinguishable with the common colour-vision deficiencies and in greyscale by lightness.
@@ -67,11 +68,12 @@ def platform_colour(platform: str) -> str:
 
 @dataclass(frozen=True)
 class ChartFile:
-    """A chart written to the report folder, with what the report says about it."""
+    """A chart written to the report folder, with what the report says about it and its text alternative."""
 
     file: str
     title: str
     caption: str
+    alt: str = ""
 
 
 def _styled(draw: Callable[P, R]) -> Callable[P, R]:
@@ -142,10 +144,15 @@ def _bucket_starts(content: ReportContent) -> list[datetime]:
 
 
 def _span(content: ReportContent) -> tuple[datetime, datetime]:
-    """The plotted span: from the first bucket's start to the window's end."""
+    """The plotted span: from the first bucket's start to the window's end (an interim report's writing time)."""
     buckets = content.volume.buckets
     lo = buckets[0].start if buckets else content.window.since
-    return lo, content.window.until
+    return lo, content.shown_until
+
+
+def _volume_buckets(content: ReportContent) -> tuple[VolumeBucket, ...]:
+    """The window's buckets with the hour before and after it where collected (build-up and tail)."""
+    return (*content.before, *content.volume.buckets, *content.after)
 
 
 # --- the charts ---------------------------------------------------------------------------------
@@ -156,18 +163,23 @@ def volume_figure(content: ReportContent) -> Figure:
     """Posts per bucket over time, platforms stacked, the announced storm window shaded."""
     figure = _new_figure()
     ax = figure.add_subplot()
-    starts = _bucket_starts(content)
+    buckets = _volume_buckets(content)
+    starts = [b.start.astimezone(content.timezone) for b in buckets]
     width = timedelta(seconds=content.bucket_seconds)
     phrase = bucket_phrase(content.bucket_seconds)
     bottoms = [0] * len(starts)
     for platform in content.platforms:
-        heights = [b.by_platform.get(platform, 0) for b in content.volume.buckets]
+        heights = [b.by_platform.get(platform, 0) for b in buckets]
         if not any(heights):
             continue
         ax.bar(starts, heights, width=width, bottom=bottoms, align="edge", color=platform_colour(platform),
                label=platform_name(platform), linewidth=0)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
     lo, hi = _span(content)
+    if content.before:
+        lo = content.before[0].start
+    if content.after:
+        hi = content.after[-1].start + width
     _shade_storm(ax, content, lo, hi)
     ax.set_xlim(lo.astimezone(content.timezone), hi.astimezone(content.timezone))
     _time_axis(ax, content.timezone)
@@ -263,11 +275,14 @@ def post_kinds_figure(content: ReportContent) -> Figure:
     width = 0.8 / len(platforms)
     for index, platform in enumerate(platforms):
         totals = per_platform[platform]
+        missing = not_reported(platform)
         values = [getattr(totals, field) for field, _ in KIND_LABELS]
         offsets = [k - 0.4 + width * (index + 0.5) for k in range(len(KIND_LABELS))]
         bars = ax.bar(offsets, values, width=width * 0.95, color=platform_colour(platform),
                       label=platform_name(platform))
-        ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=8)
+        # A kind the platform has no posts of (Bluesky reposts are records, not posts): "—", never a 0.
+        ax.bar_label(bars, labels=["—" if field in missing else f"{v:,}"
+                                   for (field, _), v in zip(KIND_LABELS, values, strict=True)], padding=2, fontsize=8)
     ax.set_xticks(range(len(KIND_LABELS)), [label for _, label in KIND_LABELS])
     ax.grid(axis="x", visible=False)
     ax.margins(y=0.12)
@@ -441,12 +456,16 @@ def captions(content: ReportContent) -> dict[str, str]:
     zone = content.timezone_name
     return {
         "volume.png": f"Campaign posts collected per {phrase}, stacked by platform; times in {zone}. "
-                      "The shaded band is the announced storm window.",
+                      "The shaded band is the announced storm window"
+                      + ("; the build-up before it and the tail after it are shown where they were collected."
+                         if content.before or content.after else ".")
+                      + (" The chart ends when this interim report was written." if content.interim else ""),
         "cumulative.png": f"Running totals per {phrase}: posts (top) and distinct contributors (bottom); "
                           f"times in {zone}.",
         "top_accounts.png": "The accounts with the most campaign posts in the window (originals, reposts, quotes "
                             "and replies), coloured by platform." + _naming_note(content),
-        "post_kinds.png": "Originals, reposts, quotes and replies in the window, per platform.",
+        "post_kinds.png": "Originals, reposts, quotes and replies in the window, per platform."
+                          + (f" — not reported: {content.not_reported_note}" if content.not_reported_note else ""),
         "co_hashtags.png": "Other hashtags carried by campaign posts, by number of posts.",
         "target_mentions.png": "Campaign posts mentioning each account the campaign addresses.",
         "coverage.png": f"Posts collected (bars) against the platform's own count of matching posts (line) per "
@@ -458,6 +477,77 @@ def captions(content: ReportContent) -> dict[str, str]:
     }
 
 
+def alt_texts(content: ReportContent) -> dict[str, str]:
+    """Each chart in words for those who cannot see it: what it shows, with its key figures."""
+    tz, zone, phrase = content.timezone, content.timezone_name, bucket_phrase(content.bucket_seconds)
+
+    def at(moment: datetime) -> str:
+        return f"{moment.astimezone(tz):%H:%M}"
+
+    def listed(pairs: Sequence[tuple[str, int]], unit: str = "posts", limit: int = 5) -> str:
+        shown = [f"{name} {count:,}" for name, count in pairs[:limit]]
+        return ", ".join(shown) + (f" and {len(pairs) - limit} more" if len(pairs) > limit else "") + f" {unit}"
+
+    totals = content.summary.totals
+    window = f"{at(content.window.since)}–{at(content.shown_until)} {zone}"
+    texts: dict[str, str] = {}
+    buckets = content.volume.buckets
+    if not content.has_posts:
+        texts["volume.png"] = f"Bar chart of posts per {phrase}, {window}: no campaign posts in this window."
+        texts["cumulative.png"] = f"Line charts of cumulative posts and contributors, {window}: both stay at zero."
+    else:
+        busiest = max(buckets, key=lambda b: b.posts)
+        split = ", ".join(f"{platform_name(p)} {t.posts:,}" for p, t in totals.by_platform.items())
+        around = [f"{_posts(sum(b.posts for b in part))} in the {label}" for label, part in (
+            ("build-up before it", content.before), ("hour after it", content.after)) if part]
+        texts["volume.png"] = (
+            f"Bar chart of campaign posts per {phrase}, stacked by platform, times in {zone}. The shaded storm "
+            f"window, {window}, holds {totals.all.posts:,} posts ({split}); the busiest {phrase} began at "
+            f"{at(busiest.start)} with {busiest.posts:,} posts." + (f" {'; '.join(around)}." if around else ""))
+        half = next(b for b in buckets if b.cumulative_posts * 2 >= totals.all.posts)
+        texts["cumulative.png"] = (
+            f"Two line charts over {window}: cumulative posts rise to {totals.all.posts:,} and distinct "
+            f"contributors to {totals.all.contributors:,}; half of the posts had come by "
+            f"{at(half.start + timedelta(seconds=content.bucket_seconds))}.")
+    top = [(account_label(a), a.posts) for a in content.top_by_posts]
+    texts["top_accounts.png"] = (f"Horizontal bar chart of the {len(top)} accounts with the most posts: {listed(top)}."
+                                 if top else "No accounts posted in this window.")
+    kinds = "; ".join(f"{platform_name(p)}: {t.originals:,} originals, {t.reposts:,} reposts, {t.quotes:,} quotes, "
+                      f"{t.replies:,} replies" for p, t in totals.by_platform.items())
+    texts["post_kinds.png"] = (f"Bar chart of posts by kind and platform. {kinds}." if kinds
+                               else "No posts in this window.")
+    tags = [(f"#{tag}", count) for tag, count in content.co_hashtags]
+    texts["co_hashtags.png"] = (f"Horizontal bar chart of other hashtags used with the campaign's: {listed(tags)}."
+                                if tags else "No other hashtags in this window.")
+    targets = [(f"@{target}", count) for target, count in content.target_mentions]
+    texts["target_mentions.png"] = (f"Horizontal bar chart of posts mentioning each target: "
+                                    f"{listed(targets, 'posts', 10)}." if targets
+                                    else "The campaign lists no target accounts.")
+    shares = "; ".join(f"{platform_name(c.source)}: {c.collected:,} collected of {c.counted:,} counted"
+                       + (f" ({c.share:.1%})" if c.share is not None else "")
+                       + f", {c.short_buckets:,} of {c.counted_buckets:,} buckets short"
+                       for c in content.coverage if c.has_counts)
+    texts["coverage.png"] = (f"Bars of posts collected per {phrase} against a line of the platform's own count. "
+                             f"{shares}.")
+    found = content.intel
+    hits = [f"{one_line(h.tag)} best #{h.best_rank} in {one_line(h.location)} ({platform_name(h.platform)}), "
+            f"first seen {at(h.first_seen)}" for h in (found.trending[:5] if found is not None else ())]
+    texts["trends.png"] = (f"Line chart of trending ranks over time ({zone}): {'; '.join(hits)}." if hits
+                           else "No campaign hashtag was in a trending list fetched.")
+    counter = found.counter if found is not None else None
+    if counter is not None:
+        share = counter.share_of_voice
+        texts["share_of_voice.png"] = (
+            f"Stacked bars per {phrase} of campaign posts ({counter.campaign_posts:,}) against counter-hashtag posts "
+            f"({counter.posts:,}) over {window}: the campaign's share of voice "
+            f"{'—' if share is None else f'{share:.0%}'}; {counter.both:,} posts carried both.")
+    return texts
+
+
+def _posts(count: int) -> str:
+    return f"{count:,} post" + ("" if count == 1 else "s")
+
+
 def _naming_note(content: ReportContent) -> str:
     if not content.policy.pseudonymized:
         return ""
@@ -467,12 +557,12 @@ def _naming_note(content: ReportContent) -> str:
 
 def draw_charts(content: ReportContent) -> list[tuple[ChartFile, Figure]]:
     """Every chart the report has data for (coverage only where the platform's counts exist)."""
-    texts = captions(content)
+    texts, alts = captions(content), alt_texts(content)
     drawn: list[tuple[ChartFile, Figure]] = []
     for file, title, draw in FIGURES:
         figure = draw(content)
         if figure is not None:
-            drawn.append((ChartFile(file=file, title=title, caption=texts[file]), figure))
+            drawn.append((ChartFile(file=file, title=title, caption=texts[file], alt=alts[file]), figure))
     return drawn
 
 

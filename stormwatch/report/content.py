@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .. import __version__, metrics, platforms
-from ..config import CampaignConfig
-from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, Window
+from ..config import CampaignConfig, Config
+from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, VolumeBucket, Window
 from ..store import Store
 from .names import Namer, NamingPolicy
 from .rows import mentioned_accounts
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .intel import IntelContent
 
 TOP_N = 10
+CONTEXT = timedelta(hours=1)  # the volume chart shows this much before and after the storm window
 COVERAGE_GAPS_SHOWN = 10
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -119,6 +120,24 @@ class ReportContent:
     contributors: tuple[AccountStat, ...]
     version: str = __version__
     intel: IntelContent | None = None  # trending, targets' responses, copy-paste, counter-hashtags (intel.py)
+    # Volume around the window (an hour each side, where collection covered it), for the volume chart only.
+    before: tuple[VolumeBucket, ...] = ()
+    after: tuple[VolumeBucket, ...] = ()
+
+    @property
+    def interim(self) -> bool:
+        """Whether the report was written before its window ended (its figures are the storm so far)."""
+        return self.generated_at < self.window.until
+
+    @property
+    def shown_until(self) -> datetime:
+        """Where the report's time axis ends: the window's end, or the writing time of an interim report."""
+        return min(self.window.until, self.generated_at)
+
+    @property
+    def not_reported_note(self) -> str | None:
+        """What the "—" cells mean for this report's platforms (None when every platform reports everything)."""
+        return platforms.not_reported_note(self.summary.totals.by_platform or self.platforms)
 
     @property
     def has_posts(self) -> bool:
@@ -149,12 +168,17 @@ def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
 
 
 def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
-           contributors: tuple[AccountStat, ...], *, generated_at: datetime) -> ReportContent:
-    """Read every figure, table and series the report shows, naming accounts through `namer`."""
+           contributors: tuple[AccountStat, ...], *, generated_at: datetime, config: Config) -> ReportContent:
+    """Read every figure, table and series the report shows, naming accounts through `namer` (the config says
+    which queries' platform counts are the campaign's coverage)."""
     name = campaign.name
     summary = metrics.summary(store, campaign, window)
     bucket_seconds = metrics.bucket_seconds_for(window)
     volume = metrics.volume(store, name, window, bucket_seconds)
+    # An interim report: the buckets after the writing time are the future, not quiet minutes.
+    volume = replace(volume, buckets=tuple(b for b in volume.buckets if b.start < generated_at))
+    runs = tuple(metrics.run_history(store, name))
+    before, after = _context(store, name, window, bucket_seconds, runs, generated_at)
     top_posts = tuple(named_post(namer, post, campaign.timezone) for post in metrics.top_posts(store, name, window,
                                                                                               TOP_N))
     platforms = tuple(sorted(set(campaign.sources) | set(summary.totals.by_platform)))
@@ -163,7 +187,9 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
     return ReportContent(
         campaign=campaign, window=window, timezone=campaign.timezone, generated_at=generated_at,
         bucket_seconds=bucket_seconds, summary=summary, platforms=platforms, volume=volume,
-        coverage=tuple(source_coverage(store, name, window, bucket_seconds, source) for source in campaign.sources),
+        coverage=tuple(source_coverage(store, name, window, bucket_seconds, source,
+                                       metrics.counted_queries(config, campaign, source), until=generated_at)
+                       for source in campaign.sources),
         # The three top-10 tables are orderings of every contributor, with top_accounts' sort keys.
         top_by_posts=_top(namer, contributors, lambda a: (-a.posts, -a.engagement, a.uid)),
         top_by_engagement=_top(namer, contributors, lambda a: (-a.engagement, -a.posts, a.uid)),
@@ -172,9 +198,40 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
         co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, TOP_N)),
         campaign_hashtags=tuple(metrics.campaign_hashtags(store, campaign, window)),
         target_mentions=tuple(metrics.target_mentions(store, campaign, window)),
-        runs=tuple(metrics.run_history(store, name)),
-        policy=namer.policy, namer=namer, contributors=contributors,
+        runs=runs, policy=namer.policy, namer=namer, contributors=contributors, before=before, after=after,
         intel=gather_intel(store, campaign, window, namer))
+
+
+def _context(store: Store, campaign: str, window: Window, bucket_seconds: int, runs: tuple[SourceRuns, ...],
+             written_at: datetime) -> tuple[tuple[VolumeBucket, ...], tuple[VolumeBucket, ...]]:
+    """Posts per bucket in the hour before the window and the hour after it, as far as collection covered them
+    (the runs' first start and last finish; without runs, as far as posts exist), so that the storm window's
+    shading stands out against the build-up and the tail. Nothing for windows not on whole buckets."""
+    size = timedelta(seconds=bucket_seconds)
+    if bucket_seconds >= 86400 or window.since_ts % bucket_seconds or window.until_ts % bucket_seconds:
+        return (), ()
+    first_run = min((r.first_started_at for r in runs if r.first_started_at), default=None)
+    last_run = max((r.last_finished_at for r in runs if r.last_finished_at), default=None)
+
+    def buckets(since: datetime, until: datetime) -> list[VolumeBucket]:
+        if until <= since:
+            return []
+        part = Window(since, until, window.platform)
+        return list(metrics.volume(store, campaign, part, bucket_seconds, reader="rows").buckets)
+
+    lead = buckets(window.since - CONTEXT, window.since)
+    if first_run is not None:
+        lead = [b for b in lead if b.start + size > first_run]  # collected from then on
+    else:
+        lead = lead[next((i for i, b in enumerate(lead) if b.posts), len(lead)):]
+    tail = buckets(window.until, min(window.until + CONTEXT, written_at))
+    tail = [b for b in tail if b.start < written_at]
+    if last_run is not None:
+        tail = [b for b in tail if b.start < last_run]
+    else:
+        last = max((i for i, b in enumerate(tail) if b.posts), default=-1)
+        tail = tail[:last + 1]
+    return tuple(lead), tuple(tail)
 
 
 def _top(namer: Namer, contributors: tuple[AccountStat, ...],
@@ -203,9 +260,12 @@ def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> Name
         url=post.url if named else None)
 
 
-def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str) -> SourceCoverage:
-    """Collected vs counted for one source, with the largest shortfalls."""
-    buckets = tuple(metrics.coverage(store, campaign, window, bucket_seconds, source))
+def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str,
+                    queries: tuple[str, ...], *, until: datetime | None = None) -> SourceCoverage:
+    """Collected vs the platform's counts of the campaign's own `queries` for one source, largest shortfalls too
+    (buckets from `until` on, the future of an interim report, left out)."""
+    buckets = tuple(b for b in metrics.coverage(store, campaign, window, bucket_seconds, source, queries=queries)
+                    if until is None or b.start < until)
     counted = [(b, b.counted) for b in buckets if b.counted is not None]
     gaps = sorted((CoverageGap(b.start, b.collected, count) for b, count in counted if count > b.collected),
                   key=lambda g: (g.collected - g.counted, g.start))

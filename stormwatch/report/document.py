@@ -7,10 +7,11 @@ plain text straight from the data or from us; the renderers escape it for their 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..metrics import DEFINITIONS, Totals
+from ..platforms import not_reported
 from .content import (
     NamedAccount,
     NamedPost,
@@ -54,18 +55,35 @@ class Bullets:
 
 @dataclass(frozen=True)
 class Link:
-    """A table cell linking to a web page (only public posts have one)."""
+    """A table cell linking to a web page (only public posts have one); `label` says where it leads when the
+    text alone does not ("post 3 on X" for a time)."""
 
     text: str
     url: str
+    label: str | None = None
 
 
-Cell = str | Link
+@dataclass(frozen=True)
+class NotReported:
+    """A figure the platform does not give: shown as "—" (read out as "not reported"), explained in a note."""
+
+    text: str = "—"
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A cell of a few short lines (an account, then its platform and kind), read in order."""
+
+    lines: tuple[str, ...]
+
+
+Cell = str | Link | NotReported | Lines
 
 
 @dataclass(frozen=True)
 class Table:
-    """A table with a caption; `numeric` columns are right-aligned, `key` names each row for checks."""
+    """A table with a caption; `numeric` columns are right-aligned, `key` names each row for checks. With
+    `row_headers`, each row's first cell names the row. `note` explains marks in the cells ("—")."""
 
     caption: str
     header: tuple[str, ...]
@@ -74,15 +92,20 @@ class Table:
     empty: str = "None in this window."
     keys: tuple[str, ...] = ()
     text_column: int | None = None
+    row_headers: bool = False
+    note: str | None = None
+    wide: bool = False  # too wide for a phone: HTML shows one card per row there
 
 
 @dataclass(frozen=True)
 class Chart:
-    """A chart image from the report folder with its caption."""
+    """A chart image from the report folder with its caption and its text alternative (what it shows, in words,
+    with the key figures)."""
 
     file: str
     title: str
     caption: str
+    alt: str = ""
 
 
 Block = Heading | Paragraph | Bullets | Table | Chart
@@ -115,9 +138,16 @@ def number(value: int | float | None) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
 
+def reported(platform: str | None, figure: str, value: int) -> Cell:
+    """A figure of one platform (or, for None, of all): "—" where the platform cannot give it, never 0."""
+    if platform is not None and figure in not_reported(platform):
+        return NotReported()
+    return number(value)
+
+
 def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
     """The report's text, tables and charts in reading order."""
-    drawn = {chart.file: Chart(chart.file, chart.title, chart.caption) for chart in charts}
+    drawn = {chart.file: Chart(chart.file, chart.title, chart.caption, chart.alt) for chart in charts}
     local, utc = describe_window(content.window, content.timezone)
     hashtags = " ".join(f"#{tag}" for tag in content.campaign.hashtags)
     platform = content.window.platform
@@ -132,6 +162,13 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
         f"by stormwatch {content.version}.",
     )
     blocks: list[Block] = []
+    if content.interim:
+        written = content.generated_at.astimezone(content.timezone)
+        ends = content.window.until.astimezone(content.timezone)
+        blocks.append(Paragraph(
+            f"Interim report: written at {written:%H:%M}, the storm runs until {ends:%H:%M} "
+            f"({content.timezone_name}). Every figure is the storm so far, and the charts end at {written:%H:%M}; "
+            "write the report again after the storm for the final figures.", note=True))
     if not content.namer.labels_stable:
         blocks.append(Paragraph("The database was read-only when this report was made, so accounts that had no "
                                 "pseudonym yet got one for this report only: their labels will differ in the next "
@@ -150,32 +187,43 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
     blocks += intel_blocks(content.intel, drawn, content.campaign, content.timezone)
     blocks += _coverage(content, drawn)
     blocks += _methods(content)
-    title = f"{hashtags} — storm report"
+    title = f"{hashtags} — {'interim ' if content.interim else ''}storm report"
     return Document(title=title, subtitle=subtitle, blocks=tuple(blocks))
 
 
 def _headline(content: ReportContent) -> list[Block]:
     figures = content.summary.to_json()
     all_totals = content.summary.totals.all
+    quiet = [platform_name(p) for p in content.summary.totals.by_platform if "impressions" in not_reported(p)]
+    loud = [platform_name(p) for p in content.summary.totals.by_platform if "impressions" not in not_reported(p)]
     extra = {
         "posts": f"{number(all_totals.originals)} originals, {number(all_totals.reposts)} reposts, "
                  f"{number(all_totals.quotes)} quotes, {number(all_totals.replies)} replies"
                  + _goal(all_totals.posts, content.campaign.goal_posts),
         "contributors": _goal(all_totals.contributors, content.campaign.goal_contributors).lstrip("; "),
+        "impressions": f"reported by {', '.join(loud)} only" if quiet and loud else "",
         "peak_posts_per_minute": _peak_when(content),
     }
     rows = []
+    dashes = any(figures[key] is None for key, _ in HEADLINE_ROWS)
     for key, label in HEADLINE_ROWS:
         detail = extra.get(key, "")
-        rows.append((label, number(figures[key]), DEFINITIONS[key] + (f" ({detail})" if detail else "")))
+        value: Cell = NotReported() if figures[key] is None else number(figures[key])
+        rows.append((label, value, DEFINITIONS[key] + (f" ({detail})" if detail else "")))
     blocks: list[Block] = [
         Heading("Headline figures"),
         Table(caption="Headline figures for the window, all platforms", header=("Figure", "Value", "Definition"),
-              rows=tuple(rows), numeric=(False, True, False), keys=tuple(key for key, _ in HEADLINE_ROWS)),
+              rows=tuple(rows), numeric=(False, True, False), keys=tuple(key for key, _ in HEADLINE_ROWS),
+              row_headers=True, note=_dash_note(content) if dashes else None),
         Heading("By platform", 3),
         _platform_table(content),
     ]
     return blocks
+
+
+def _dash_note(content: ReportContent) -> str | None:
+    note = content.not_reported_note
+    return f"— not reported: {note}" if note else None
 
 
 def _goal(value: int, goal: int | None) -> str:
@@ -191,22 +239,30 @@ def _peak_when(content: ReportContent) -> str:
     return f"the minute from {human_time(minute, content.timezone)} {content.timezone_name}"
 
 
+PLATFORM_ROWS: tuple[tuple[str, str], ...] = (
+    ("posts", "Posts"), ("originals", "Originals"), ("reposts", "Reposts"), ("quotes", "Quotes"),
+    ("replies", "Replies"), ("contributors", "Contributors"), ("potential_reach", "Potential reach"),
+    ("impressions", "Impressions"), ("engagement", "Engagement"))
+
+
 def _platform_table(content: ReportContent) -> Table:
-    columns: tuple[tuple[str, str], ...] = (
-        ("posts", "Posts"), ("originals", "Originals"), ("reposts", "Reposts"), ("quotes", "Quotes"),
-        ("replies", "Replies"), ("contributors", "Contributors"), ("potential_reach", "Potential reach"),
-        ("impressions", "Impressions"), ("engagement", "Engagement"))
-
-    def row(name: str, totals: Totals) -> tuple[Cell, ...]:
-        return (name, *(number(getattr(totals, field)) for field, _ in columns))
-
+    """One column per platform (and all of them), one row per figure: narrow enough for a phone and a page."""
     per_platform = content.summary.totals.by_platform
-    rows = [row(platform_name(p), totals) for p, totals in per_platform.items()]
+    columns: list[tuple[str | None, Totals]] = list(per_platform.items())
     if len(per_platform) > 1:
-        rows.append(row("All platforms", content.summary.totals.all))
-    return Table(caption="Posts, contributors, reach and engagement per platform",
-                 header=("Platform", *(label for _, label in columns)), rows=tuple(rows),
-                 numeric=(False, *([True] * len(columns))), keys=(*per_platform, "all")[:len(rows)])
+        columns.append((None, content.summary.totals.all))
+
+    def cell(platform: str | None, field: str, totals: Totals) -> Cell:
+        if platform is None and all(field in not_reported(p) for p in per_platform):
+            return NotReported()  # no platform of the window gives it
+        return reported(platform, field, getattr(totals, field))
+
+    rows = tuple((label, *(cell(platform, field, totals) for platform, totals in columns))
+                 for field, label in PLATFORM_ROWS)
+    header = ("Figure", *(platform_name(p) if p else "All platforms" for p, _ in columns))
+    return Table(caption="Posts, contributors, reach and engagement per platform", header=header, rows=rows,
+                 numeric=(False, *([True] * len(columns))), keys=tuple(field for field, _ in PLATFORM_ROWS),
+                 row_headers=True, note=_dash_note(content))
 
 
 def _charts(drawn: dict[str, Chart], *files: str) -> list[Block]:
@@ -222,12 +278,11 @@ def _over_time(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
 
 
 def _account_table(caption: str, accounts: tuple[NamedAccount, ...]) -> Table:
-    rows = tuple((str(rank), account_label(account), account.name or "",
+    rows = tuple((str(rank), Lines((account_label(account), *((account.name,) if account.name else ()))),
                   platform_name(account.platform), number(account.followers), number(account.posts),
                   number(account.engagement)) for rank, account in enumerate(accounts, 1))
-    return Table(caption=caption, header=("#", "Account", "Name", "Platform", "Followers", "Posts",
-                                          "Engagement received"),
-                 rows=rows, numeric=(True, False, False, False, True, True, True))
+    return Table(caption=caption, header=("#", "Account", "Platform", "Followers", "Posts", "Engagement received"),
+                 rows=rows, numeric=(True, False, False, True, True, True), wide=True)
 
 
 def _accounts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
@@ -242,33 +297,46 @@ def _accounts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
             _account_table("Top accounts by followers", content.top_by_followers)]
 
 
-def _post_rows(posts: tuple[NamedPost, ...]) -> tuple[tuple[Cell, ...], ...]:
+def _post_rows(posts: tuple[NamedPost, ...], timezone_name: str,
+               one_day: bool) -> tuple[tuple[Cell, ...], ...]:
     rows = []
     for rank, post in enumerate(posts, 1):
-        when = post.local_time.replace("T", " ")[:16]
-        link: Cell = Link("open", post.url) if post.url else ""
+        local = post.local_time.replace("T", " ")
+        when = local[11:16] if one_day else f"{local[5:10]} {local[11:16]}"
+        # The time opens the post (named authors only: a link names its author).
+        time: Cell = Link(when, post.url, f"post {rank} on {platform_name(post.platform)}") if post.url else when
         author = f"@{post.author}" if post.author_named else post.author
-        rows.append((str(rank), when, author, platform_name(post.platform), post.kind, post.text,
-                     number(post.likes), number(post.reposts), number(post.replies), number(post.quotes),
-                     number(post.engagement), link))
+        counters = ", ".join(_count(n, word) for n, word in ((post.likes, "like"), (post.reposts, "repost"),
+                                                             (post.replies, "reply"), (post.quotes, "quote")))
+        rows.append((str(rank), time, Lines((author, f"{platform_name(post.platform)} · {post.kind}")), post.text,
+                     Lines((number(post.engagement), counters))))
     return tuple(rows)
 
 
+def _count(number_of: int, thing: str) -> str:
+    plural = "replies" if thing == "reply" else f"{thing}s"
+    return f"{number(number_of)} {thing if number_of == 1 else plural}"
+
+
 def _posts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    span = content.window.until - content.window.since
+    local_days = {p.created_at.astimezone(content.timezone).date() for p in content.top_posts}
+    one_day = len(local_days) <= 1 and span <= timedelta(days=1)
+    when = "time" if one_day else "day and time"
     return [Heading("What was posted"),
             *_charts(drawn, "post_kinds.png"),
-            Table(caption=f"Top posts by engagement received (times in {content.timezone_name})",
-                  header=("#", "Time", "Account", "Platform", "Kind", "Text", "Likes", "Reposts", "Replies",
-                          "Quotes", "Engagement", "Link"),
-                  rows=_post_rows(content.top_posts),
-                  numeric=(True, False, False, False, False, False, True, True, True, True, True, False),
-                  text_column=5)]
+            Table(caption=f"Top posts by engagement received ({when} in {content.timezone_name}; a time links to "
+                          "the post where its author is named)",
+                  header=("#", "When", "Account", "Text", "Engagement"),
+                  rows=_post_rows(content.top_posts, content.timezone_name, one_day),
+                  numeric=(True, False, False, False, True), text_column=3, wide=True)]
 
 
 def _counts_table(caption: str, first: str, rows: tuple[tuple[str, int], ...], prefix: str,
                   second: str = "Posts") -> Table:
     return Table(caption=caption, header=(first, second),
-                 rows=tuple((f"{prefix}{name}", number(count)) for name, count in rows), numeric=(False, True))
+                 rows=tuple((f"{prefix}{name}", number(count)) for name, count in rows), numeric=(False, True),
+                 row_headers=True)
 
 
 def _hashtags_and_targets(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
@@ -334,12 +402,20 @@ def _methods(content: ReportContent) -> list[Block]:
         "they keep changing on the platform after collection. A repost carries the original post's counters, so "
         "they are never added up, and posts.csv leaves them empty for reposts.",
     ]
+    note = content.not_reported_note
+    if note:
+        items.append(f"Not reported (— in the tables, null in summary.json, an empty cell in posts.csv): {note} "
+                     "Such figures are never counted as zero.")
     for runs in content.runs:
-        statuses = ", ".join(f"{count} {status.replace('_', ' ')}" for status, count in sorted(runs.by_status.items()))
+        statuses = ", ".join(f"{number(count)} {status.replace('_', ' ')}"
+                             for status, count in sorted(runs.by_status.items()))
         span = _run_span(runs.first_started_at, runs.last_finished_at, content)
         plural = "run" if runs.runs == 1 else "runs"
-        items.append(f"Collection from {platform_name(runs.source)}: {number(runs.runs)} {plural} ({statuses}){span}. "
-                     "Runs that end partial, rate-limited or failed can leave gaps; the coverage section measures "
+        why = "; ".join(f"{reason}: {number(count)} {'run' if count == 1 else 'runs'}"
+                        for reason, count in runs.reasons.items())
+        items.append(f"Collection from {platform_name(runs.source)}: {number(runs.runs)} {plural} ({statuses}){span}."
+                     + (f" Why runs were not simply ok — {why}." if why else "")
+                     + " Runs that end partial, rate-limited or failed can leave gaps; the coverage section measures "
                      "them where the platform gives counts.")
     if not content.runs:
         items.append("No collection runs are recorded for this campaign (the data may have been imported).")

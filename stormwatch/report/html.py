@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 from ..normalize.text import strip_controls
-from .document import Block, Bullets, Cell, Chart, Document, Heading, Link, Paragraph, Table
+from .document import Block, Bullets, Cell, Chart, Document, Heading, Lines, Link, NotReported, Paragraph, Table
 
 # No scripts, no fonts, no remote images: inline styles and data: images only.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
@@ -20,37 +21,81 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe
 
 STYLE = """
 :root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans Arabic", Arial,
-       sans-serif; color: #1a1a1a; background: #fff; line-height: 1.45; margin: 2rem auto; max-width: 62rem;
-       padding: 0 1rem; }
-h1 { font-size: 1.7rem; margin-bottom: 0.4rem; }
+*, *::before, *::after { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans Arabic", "Noto Sans Hebrew",
+       Arial, sans-serif, "Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji"; color: #1a1a1a;
+       background: #fff; line-height: 1.45; margin: 2rem auto; max-width: 68rem; padding: 0 1rem; }
+p, ul, figcaption { max-width: 48rem; }
+h1 { font-size: 1.7rem; margin-bottom: 0.4rem; overflow-wrap: break-word; }
 h2 { font-size: 1.3rem; margin-top: 2.2rem; border-bottom: 2px solid #0072B2; padding-bottom: 0.2rem; }
 h3 { font-size: 1.05rem; margin-top: 1.4rem; }
 .meta { margin: 0.1rem 0; color: #333; }
 .note { border-left: 4px solid #D55E00; background: #fdf1e8; padding: 0.6rem 0.9rem; }
-table { border-collapse: collapse; width: 100%; margin: 0.6rem 0 1.4rem; font-size: 0.9rem; }
+.table-wrap { overflow-x: auto; margin: 0.6rem 0 1.4rem; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
 caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
-th, td { border-bottom: 1px solid #d0d0d0; padding: 0.3rem 0.45rem; vertical-align: top; text-align: left; }
+th, td { border-bottom: 1px solid #d0d0d0; padding: 0.3rem 0.45rem; vertical-align: top; text-align: left;
+         overflow-wrap: break-word; }
 thead th { border-bottom: 2px solid #555; background: #f3f3f3; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.text { min-width: 14rem; }
-td, th { overflow-wrap: anywhere; }
+th[scope="row"] { font-weight: 600; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th.num { white-space: normal; }  /* a heading may wrap between its words; the figures below it never do */
+td.text { min-width: 16rem; }
+td.text > .value { display: block; }
 td.empty { color: #555; font-style: italic; }
+.sub { display: block; color: #555; font-size: 0.9em; }
+.num .sub { white-space: normal; }
+.name { white-space: nowrap; }
+p.table-note { font-size: 0.85rem; color: #333; margin: -0.9rem 0 1.4rem; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+                   white-space: nowrap; }
 figure { margin: 1rem 0 1.6rem; }
 figure img { max-width: 100%; height: auto; display: block; border: 1px solid #e3e3e3; }
 figcaption { font-size: 0.9rem; color: #333; margin-top: 0.35rem; }
 ul.methods li { margin-bottom: 0.45rem; }
 footer { margin-top: 2.5rem; font-size: 0.85rem; color: #555; }
+/* Phones: tables get smaller type; a wide one becomes one card per row, each value beside the name of its
+   column, two to a line (texts and accounts take a whole line). */
+@media (max-width: 40rem) {
+  body { margin: 1rem auto; padding: 0 0.75rem; }
+  h1 { font-size: 1.4rem; }
+  table { font-size: 0.8rem; }
+  th, td { padding: 0.25rem 0.22rem; }
+  table.cards, table.cards tbody { display: block; width: 100%; }
+  table.cards caption { display: block; }
+  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+  table.cards tr { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); column-gap: 0.9rem;
+                   border-bottom: 2px solid #555; padding: 0.35rem 0; }
+  table.cards td { display: flex; gap: 0.4rem; border: 0; padding: 0.12rem 0; text-align: left;
+                   white-space: normal; min-width: 0; }
+  table.cards td.full { grid-column: 1 / -1; }
+  table.cards td::before { content: attr(data-label); flex: 0 1 auto; font-weight: 600; color: #333; }
+  table.cards td > .value { flex: 1 1 auto; min-width: 0; }
+  table.cards td.num > .value { flex: 0 0 auto; }
+}
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
-  body { margin: 0; max-width: none; padding: 0; font-size: 9.5pt; }
-  h2 { break-after: avoid; page-break-after: avoid; }
-  h3 { break-after: avoid; page-break-after: avoid; }
-  figure, img, tr, .note { break-inside: avoid; page-break-inside: avoid; }
+  body { margin: 0; max-width: none; padding: 0; font-size: 9.5pt; line-height: 1.35; }
+  table { font-size: 8.5pt; }
+  th, td { padding: 0.2rem 0.4rem; }
+  p, ul, figcaption { max-width: none; }
+  section + section { break-before: page; page-break-before: always; }
+  h2, h3, caption { break-after: avoid; page-break-after: avoid; }
+  figure, img, tr, li, .note, .table-note, .table-wrap.whole { break-inside: avoid; page-break-inside: avoid; }
+  footer { display: none; }  /* the header says when and by what the report was made */
   thead { display: table-header-group; }
+  thead th, .note { background: none; }
+  .table-wrap { overflow: visible; }
+  td.text { min-width: 0; }
+  .num .sub { min-width: 13em; }
+  figure img { width: 100%; max-height: 80mm; object-fit: contain; border: 0; }
   a { color: inherit; text-decoration: none; }
 }
 """
+
+
+WHOLE_ON_PAPER = 15  # rows
+CARDS = ' class="cards"'
 
 
 def escape(text: str, quote: bool = True) -> str:
@@ -59,7 +104,21 @@ def escape(text: str, quote: bool = True) -> str:
 
 
 def render_html(document: Document, folder: Path) -> str:
-    """The report as one HTML page; chart PNGs are read from `folder` and embedded."""
+    """The report as one HTML page; chart PNGs are read from `folder` and embedded. Each section (from one `h2`
+    to the next) is a `<section>` named by its heading: on paper, each starts a page."""
+    body: list[str] = []
+    sections = 0
+    for block in document.blocks:
+        if isinstance(block, Heading) and block.level <= 2:
+            if sections:
+                body.append("</section>")
+            sections += 1
+            body.append(f'<section aria-labelledby="section-{sections}">')
+            body.append(f'<h2 id="section-{sections}">{escape(block.text)}</h2>')
+            continue
+        body.append(_block(block, folder, len(body)))
+    if sections:
+        body.append("</section>")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -78,7 +137,7 @@ def render_html(document: Document, folder: Path) -> str:
         *(f'<p class="meta">{escape(line)}</p>' for line in document.subtitle),
         "</header>",
         "<main>",
-        *(_block(block, folder) for block in document.blocks),
+        *body,
         "</main>",
         f"<footer>{escape(document.subtitle[-1])}</footer>",
         "</body>",
@@ -87,55 +146,104 @@ def render_html(document: Document, folder: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _block(block: Block, folder: Path) -> str:
+def _block(block: Block, folder: Path, position: int) -> str:
     if isinstance(block, Heading):
         level = min(max(block.level, 2), 4)
         return f"<h{level}>{escape(block.text)}</h{level}>"
     if isinstance(block, Paragraph):
-        return f'<p class="note">{escape(block.text)}</p>' if block.note else f"<p>{escape(block.text)}</p>"
+        return (f'<p class="note" role="note">{escape(block.text)}</p>' if block.note
+                else f"<p>{escape(block.text)}</p>")
     if isinstance(block, Bullets):
         items = "".join(f"<li>{escape(item)}</li>" for item in block.items)
         return f'<ul class="methods">{items}</ul>'
     if isinstance(block, Table):
-        return _table(block)
+        return _table(block, f"table-{position}")
     return _chart(block, folder)
 
 
-def _table(table: Table) -> str:
-    head = "".join(f'<th scope="col"{_num_class(table, i)}>{escape(name)}</th>' for i, name in enumerate(table.header))
-    lines = [f"<table><caption>{escape(table.caption)}</caption><thead><tr>{head}</tr></thead><tbody>"]
+def _table(table: Table, name: str) -> str:
+    """A table in a scrolling box (a last resort: the layout keeps every table within the page); a wide one
+    becomes cards on phones, keeping its table roles for screen readers."""
+    cards = table.wide
+    roles = cards  # display: block takes a table's roles away in some browsers: say them outright
+    head = "".join(f'<th scope="col"{_num_class(table, i)}{_role(roles, "columnheader")}>{escape(title)}</th>'
+                   for i, title in enumerate(table.header))
+    # On paper a table of a few short rows stays on one page; a long or wide one breaks between rows.
+    whole = " whole" if table.text_column is None and len(table.rows) <= WHOLE_ON_PAPER else ""
+    lines = [f'<div class="table-wrap{whole}" role="region" aria-labelledby="{name}" tabindex="0">',
+             f'<table{CARDS if cards else ""}{_role(roles, "table")}>'
+             f'<caption id="{name}">{escape(table.caption)}</caption>'
+             f'<thead{_role(roles, "rowgroup")}><tr{_role(roles, "row")}>{head}</tr></thead>'
+             f'<tbody{_role(roles, "rowgroup")}>']
     if not table.rows:
         lines.append(f'<tr><td class="empty" colspan="{len(table.header)}">{escape(table.empty)}</td></tr>')
     for index, row in enumerate(table.rows):
         key = f' data-key="{escape(table.keys[index])}"' if index < len(table.keys) else ""
-        cells = "".join(_cell(table, column, cell) for column, cell in enumerate(row))
-        lines.append(f"<tr{key}>{cells}</tr>")
-    lines.append("</tbody></table>")
+        cells = "".join(_cell(table, column, cell, roles) for column, cell in enumerate(row))
+        lines.append(f"<tr{key}{_role(roles, 'row')}>{cells}</tr>")
+    lines.append("</tbody></table></div>")
+    if table.note:
+        lines.append(f'<p class="table-note">{escape(table.note)}</p>')
     return "\n".join(lines)
+
+
+def _role(wanted: bool, role: str) -> str:
+    return f' role="{role}"' if wanted else ""
 
 
 def _num_class(table: Table, column: int) -> str:
     return ' class="num"' if table.numeric[column] else ""
 
 
-def _cell(table: Table, column: int, cell: Cell) -> str:
+def _cell(table: Table, column: int, cell: Cell, roles: bool) -> str:
+    content = _inline(cell)
+    label = f' data-label="{escape(table.header[column], quote=True)}"' if table.wide else ""
     if column == table.text_column:
-        # dir="auto": Arabic and Hebrew posts read right to left within a left-to-right page.
-        return f'<td class="text" dir="auto">{_inline(cell)}</td>'
-    return f"<td{_num_class(table, column)}>{_inline(cell)}</td>"
+        # dir="auto": Arabic and Hebrew posts read (and align) right to left within a left-to-right page; on
+        # the value, not the cell, so a phone's card keeps its label on the left.
+        return (f'<td class="text full"{label}{_role(roles, "cell")}><span class="value" dir="auto">{content}'
+                "</span></td>")
+    if table.wide:
+        content = f'<span class="value">{content}</span>'
+    if column == 0 and table.row_headers:
+        return f'<th scope="row"{_role(roles, "rowheader")}>{content}</th>'
+    classes = " ".join(name for name, wanted in (("num", table.numeric[column]),
+                                                 ("full", table.wide and isinstance(cell, Lines))) if wanted)
+    attribute = f' class="{classes}"' if classes else ""
+    return f"<td{attribute}{label}{_role(roles, 'cell')}>{content}</td>"
+
+
+# Where a handle may break across lines: before the `@` of a Mastodon account's server.
+_BREAK_BEFORE_AT = re.compile(r"(?<=\w)@")
+_SERVER_AT = re.compile(r"(?<=\w)(?=@)")
 
 
 def _inline(cell: Cell) -> str:
+    if isinstance(cell, NotReported):
+        return f'<span aria-hidden="true">{escape(cell.text)}</span><span class="visually-hidden">not reported</span>'
+    if isinstance(cell, Lines):
+        first, *rest = cell.lines or ("",)
+        return _name(first) + "".join(f'<span class="sub">{_text(line)}</span>' for line in rest)
     if isinstance(cell, Link):
         # Only web links become anchors: a `javascript:` or `data:` URL from the data stays inert text.
         if cell.url.startswith(("https://", "http://")):
-            return (f'<a href="{escape(cell.url, quote=True)}" rel="noopener noreferrer">'
+            label = f' aria-label="{escape(f"{cell.text}, {cell.label}", quote=True)}"' if cell.label else ""
+            return (f'<a href="{escape(cell.url, quote=True)}" rel="noopener noreferrer"{label}>'
                     f"{escape(cell.text)}</a>")
         return escape(cell.text)
-    return escape(cell)
+    return _text(cell)
+
+
+def _text(text: str) -> str:
+    return _BREAK_BEFORE_AT.sub("<wbr>@", escape(text))
+
+
+def _name(text: str) -> str:
+    """An account's handle or pseudonym: never broken at its hyphens, only before a Mastodon server's `@`."""
+    return "<wbr>".join(f'<span class="name">{escape(part)}</span>' for part in _SERVER_AT.split(text) if part)
 
 
 def _chart(chart: Chart, folder: Path) -> str:
     encoded = base64.b64encode((folder / chart.file).read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{encoded}" alt="{escape(chart.title, quote=True)}">'
+    return (f'<figure><img src="data:image/png;base64,{encoded}" alt="{escape(chart.alt or chart.title, quote=True)}">'
             f"<figcaption><strong>{escape(chart.title)}.</strong> {escape(chart.caption)}</figcaption></figure>")

@@ -113,15 +113,16 @@ def _label(namer: Namer, uid: str | None, handle: str, followers: int) -> str:
 
 def intel_blocks(content: IntelContent | None, drawn: dict[str, Chart], campaign: CampaignConfig,
                  zone: ZoneInfo) -> list[Block]:
-    """The four sections in reading order (nothing when the content was not gathered)."""
+    """One section, "Did it work?", with the four answers in reading order (nothing when not gathered). One
+    section, not four: on paper it starts one page, and the answers follow each other."""
     if content is None:
         return []
-    return [*_trending(content, drawn, zone), *_targets(content, campaign, zone),
+    return [Heading("Did it work?"), *_trending(content, drawn, zone), *_targets(content, campaign, zone),
             *_copies(content), *_counter(content, drawn, zone)]
 
 
 def _trending(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> list[Block]:
-    blocks: list[Block] = [Heading("Did it trend?")]
+    blocks: list[Block] = [Heading("Did it trend?", 3)]
     if not content.fetched:
         blocks.append(Paragraph("No trending list was fetched in this window (trend_locations, X and Mastodon).",
                                 note=True))
@@ -143,7 +144,7 @@ def _trending(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) ->
 
 
 def _targets(content: IntelContent, campaign: CampaignConfig, zone: ZoneInfo) -> list[Block]:
-    blocks: list[Block] = [Heading("Did the targets respond?")]
+    blocks: list[Block] = [Heading("Did the targets respond?", 3)]
     names = ", ".join(f"@{t}" for t in (*campaign.targets, *campaign.targets_mastodon, *campaign.targets_bluesky))
     if not names:
         return [*blocks, Paragraph("The campaign lists no target accounts.")]
@@ -165,7 +166,7 @@ def _copies(content: IntelContent) -> list[Block]:
             + (f". Above {intel.WARN_SHARE:.0%}: {intel.ADVICE}." if warning else "."))
     rows = tuple((str(rank), r.text, f"{r.posts:,} posts by {r.accounts:,} accounts")
                  for rank, r in enumerate(content.repeated, 1))
-    return [Heading("Copy-paste"), Paragraph(text, note=warning),
+    return [Heading("Copy-paste", 3), Paragraph(text, note=warning),
             Table(caption="The texts repeated most (one version of each)", header=("#", "Text", "Posted"), rows=rows,
                   numeric=(True, False, False), text_column=1, empty="No text was repeated by several accounts.")]
 
@@ -175,7 +176,7 @@ def _counter(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> 
     if counter is None:
         return []
     share = counter.share_of_voice
-    blocks: list[Block] = [Heading("Counter-hashtags"), Paragraph(
+    blocks: list[Block] = [Heading("Counter-hashtags", 3), Paragraph(
         f"{counter.posts:,} posts carried the counter-hashtags against {counter.campaign_posts:,} campaign posts: a "
         f"share of voice of {'–' if share is None else f'{share:.0%}'} for the campaign. {counter.both:,} posts "
         "carried both (hijack candidates).")]

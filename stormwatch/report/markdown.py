@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ..normalize.text import strip_controls
-from .document import Block, Bullets, Cell, Chart, Document, Heading, Link, Paragraph, Table
+from .document import Block, Bullets, Cell, Chart, Document, Heading, Lines, Link, NotReported, Paragraph, Table
 
 # Punctuation that means something mid-line in CommonMark or GitHub Markdown (emphasis, code, links, table cells,
 # strikethrough, `@` mentions, `$` math). Data never starts a line here, so line-start markers (#, -, +, 1.) are safe.
@@ -63,10 +63,16 @@ def _table(table: Table) -> list[str]:
     lines.append("|" + "|".join("---:" if numeric else "---" for numeric in table.numeric) + "|")
     for row in table.rows:
         lines.append("| " + " | ".join(_inline(cell) for cell in row) + " |")
+    if table.note:
+        lines += ["", f"*{escape_markdown(table.note)}*"]
     return lines
 
 
 def _inline(cell: Cell) -> str:
+    if isinstance(cell, NotReported):
+        return cell.text
+    if isinstance(cell, Lines):
+        return " · ".join(escape_markdown(line) for line in cell.lines) or " "
     if isinstance(cell, Link):
         if cell.url.startswith(("https://", "http://")):
             # Percent-encode everything that could end the link target or start markup inside it.
@@ -78,5 +84,5 @@ def _inline(cell: Cell) -> str:
 
 
 def _chart(chart: Chart) -> list[str]:
-    return [f"![{escape_markdown(chart.title)}]({chart.file})", "",
+    return [f"![{escape_markdown(chart.alt or chart.title)}]({chart.file})", "",
             f"*{escape_markdown(chart.title)}.* {escape_markdown(chart.caption)}"]

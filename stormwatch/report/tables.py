@@ -148,6 +148,8 @@ def summary_json(content: ReportContent, files: list[str], generated_at: datetim
     return {
         **content.summary.to_json(),
         **(content.intel.to_json() if content.intel is not None else {}),
+        # Written before the window ended: the figures are the storm so far (`report.generated_at`).
+        "interim": content.interim,
         "report": {
             "names": content.policy.mode,
             "pseudonymize_below": content.policy.threshold,

@@ -127,7 +127,10 @@ def _mastodon_truth(simulation: Simulation, config: Config, campaign: CampaignCo
 def _attach_bluesky(simulation: Simulation, config: Config, options: MountOptions) -> None:
     login = config.bluesky.credentials()
     simulation.bluesky = mount_bluesky(simulation.platform, accounts=dict([login]) if login else None)
-    simulation.jetstream = JetstreamServer(simulation.storm, config.clock, host=options.host,
+    # A rehearsal config names Jetstream's local port (`init --simulated`: the host's port + 1); else any free one.
+    feed = urlsplit(config.bluesky.jetstream_url)
+    port = feed.port if feed.hostname in ("127.0.0.1", "localhost") and feed.port else 0
+    simulation.jetstream = JetstreamServer(simulation.storm, config.clock, host=options.host, port=port,
                                            network=simulation.bluesky.network)
 
 

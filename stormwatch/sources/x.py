@@ -15,7 +15,7 @@ import tweepy
 from ..config import CampaignConfig, RetryPolicy, XConfig
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Billing, Cursor, RateLimit, RawPage
-from ..platforms import snowflake_ms
+from ..platforms import or_queries, snowflake_ms, x_search_queries
 from ..times import Clock, from_epoch, iso_utc, iso_utc_seconds
 from .capabilities import trends_query
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
@@ -48,34 +48,19 @@ logging.getLogger("tweepy").setLevel(logging.INFO)
 
 
 def build_queries(hashtags: tuple[str, ...], *, include_reposts: bool, max_length: int) -> list[str]:
-    """The campaign's hashtags OR'd into as few queries as fit `max_length` characters each."""
-    return or_queries([f"#{tag}" for tag in hashtags], "" if include_reposts else " -is:retweet", max_length)
+    """The campaign's hashtags OR'd into as few queries as fit `max_length` characters each (platforms.py)."""
+    try:
+        return x_search_queries(hashtags, include_reposts=include_reposts, max_length=max_length)
+    except ValueError as exc:
+        raise SourceError(f"x: {exc}") from None
 
 
 def target_queries(handles: tuple[str, ...], max_length: int) -> list[str]:
     """`from:` queries covering the targets' X accounts (handles that cannot be X usernames are left out)."""
-    return or_queries([f"from:{handle}" for handle in handles if _X_USERNAME.match(handle)], "", max_length)
-
-
-def or_queries(terms: list[str], suffix: str, max_length: int) -> list[str]:
-    """Terms OR'd into as few queries as fit `max_length` characters each (each query ends in `suffix`)."""
-    queries: list[str] = []
-    group: list[str] = []
-
-    def render(items: list[str]) -> str:
-        body = items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
-        return body + suffix
-
-    for term in terms:
-        if len(render([term])) > max_length:
-            raise SourceError(f"x: {term} alone makes a query longer than {max_length} characters")
-        if group and len(render([*group, term])) > max_length:
-            queries.append(render(group))
-            group = []
-        group.append(term)
-    if group:
-        queries.append(render(group))
-    return queries
+    try:
+        return or_queries([f"from:{handle}" for handle in handles if _X_USERNAME.match(handle)], "", max_length)
+    except ValueError as exc:
+        raise SourceError(f"x: {exc}") from None
 
 
 def snowflake_time(post_id: str) -> datetime:

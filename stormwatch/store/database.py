@@ -466,8 +466,15 @@ class Store:
                 labels, fresh = pseudonyms.assign_pseudonyms(self.conn, campaign, uids, store=False)
             self.labels_not_stored += fresh
             return labels
+        wanted = list(dict.fromkeys(uids))
+        if len(wanted) <= pseudonyms.FEW:
+            # A dashboard asks every second for the accounts on screen: no write lock when all have labels.
+            with self._guard("read pseudonyms"):
+                known = pseudonyms.labels_of(self.conn, campaign, wanted)
+            if len(known) == len(wanted):
+                return known
         with self.transaction("assign pseudonyms") as conn:
-            return pseudonyms.assign_pseudonyms(conn, campaign, uids)[0]
+            return pseudonyms.assign_pseudonyms(conn, campaign, wanted)[0]
 
     # --- alerts ---------------------------------------------------------------------------------
 
@@ -515,6 +522,17 @@ class Store:
                 "WHERE c.campaign = ? AND c.platform = ? AND c.author_uid IS NOT NULL AND a.followers_count IS NULL "
                 "LIMIT ?", (campaign, platform, limit)).fetchall()
         return [row[0].split(":", 1)[1] for row in rows]
+
+    def accounts_with_followers(self, uids: Sequence[str]) -> list[str]:
+        """Which of these account uids have a follower count stored (their profile is known)."""
+        found: list[str] = []
+        with self._guard("read accounts"):
+            for start in range(0, len(uids), 500):
+                chunk = list(uids[start:start + 500])
+                marks = ", ".join("?" * len(chunk))
+                found += [row[0] for row in self.conn.execute(
+                    f"SELECT uid FROM accounts WHERE followers_count IS NOT NULL AND uid IN ({marks})", chunk)]
+        return found
 
     def posts_needing_counters(self, campaign: str, platform: str, read_before: datetime, since_ts: int,
                                limit: int) -> list[str]:

@@ -1,0 +1,163 @@
+"""The summary and the collection status as plain lines for the terminal (`stormwatch summary`, `status`, the
+demo's closing figures): thousands separators, times in the campaign's zone, "—" for what a platform does not
+report, and every server- or stranger-written string on one line without control characters."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from ..config import Config
+from ..normalize.text import one_line
+from ..platforms import find_platform, label, not_reported_note
+from ..times import parse_time
+from .content import human_time
+
+
+def summary_text(data: dict[str, Any], zone: Any) -> str:
+    """The summary as a few readable lines: thousands separators, times in `zone`, "—" with a note for what a
+    platform does not report, and a plain sentence for an empty window."""
+    window = data["window"]
+    since, until = parse_time(window["since"]), parse_time(window["until"])
+    local = f"{human_time(since, zone)} → {human_time(until, zone)} {zone.key}"
+    scope = "all platforms" if window["platform"] == "all" else f"{label(window['platform'])} only"
+    lines = [f"{data['campaign']}: {local} ({since:%H:%M} → {until:%H:%M} UTC), {scope}"]
+    if data.get("interim"):
+        lines.append(f"  interim: the window runs until {until.astimezone(zone):%H:%M} {zone.key}; "
+                     "these are the figures so far")
+    if not data["posts"]:
+        lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
+        return "\n".join(lines)
+
+    def figure(value: int | None) -> str:
+        return "—" if value is None else f"{value:,}"
+
+    peak = parse_time(data["peak_minute"]).astimezone(zone)
+    reported = ", ".join(label(p) for p, f in data["by_platform"].items() if f["impressions"] is not None)
+    lines += [
+        f"  posts              {data['posts']:>11,}  {data['originals']:,} originals, {figure(data['reposts'])} "
+        f"reposts, {data['quotes']:,} quotes, {data['replies']:,} replies",
+        f"  contributors       {data['contributors']:>11,}  distinct accounts that posted",
+        f"  potential reach    {data['potential_reach']:>11,}  followers of the contributors",
+        f"  impressions        {figure(data['impressions']):>11}  reported" + (f" ({reported})" if reported else "")
+        + f"; potential {data['potential_impressions']:,} (the author's followers, per post)",
+        f"  engagement         {data['engagement']:>11,}  likes, reposts, replies and quotes received",
+        f"  peak minute        {data['peak_posts_per_minute']:>11,}  posts in the minute from {peak:%H:%M} {zone.key}",
+    ]
+    if len(data["by_platform"]) > 1 or data["not_reported"]:
+        lines.append(f"  {'by platform':<17} {'posts':>11}  {'accounts':>9}  {'reposts':>9}  {'impressions':>13}")
+        for platform, figures in data["by_platform"].items():
+            lines.append(f"    {label(platform):<15} {figures['posts']:>11,}  {figures['contributors']:>9,}  "
+                         f"{figure(figures['reposts']):>9}  {figure(figures['impressions']):>13}")
+    note = not_reported_note(data["by_platform"])
+    if note:
+        lines.append(f"  — not reported: {note}")
+    return "\n".join(lines + intel_lines(data))
+
+
+def intel_lines(data: dict[str, Any]) -> list[str]:
+    """Storm intelligence in a few lines (when the summary has it): trending, targets, copy-paste, counter."""
+    if "trending" not in data:
+        return []
+    hits = data["trending"]
+    # Trend names, places and accounts come from the platforms: shown on one line, control characters gone.
+    lines = ["  trending           " + ("; ".join(one_line(f"{h['tag']} best #{h['best_rank']} in {h['location']}")
+                                              for h in hits[:4]) if hits else "not in the trending lists fetched")]
+    targets = data["target_posts"]
+    answered = [p for p in targets["posts"] if p["in_reply_to_campaign_post"]]
+    lines.append(f"  targets            {targets['count']:>11,}  posts by targets, {len(answered):,} answering a "
+                 "campaign post" + "".join(one_line(f"; @{p['account']} on {label(p['platform'])}")
+                                           for p in answered[:3]))
+    lines.append(f"  copy-paste         {data['duplicate_share']:>11.0%}  of posts copy another account's text"
+                 + (f" (top text: {data['top_duplicates'][0]['posts']:,} posts by "
+                    f"{data['top_duplicates'][0]['accounts']:,} accounts)" if data["top_duplicates"] else ""))
+    counter = data["counter"]
+    if counter is not None:
+        share = counter["share_of_voice"]
+        lines.append(f"  counter-tags       {counter['posts']:>11,}  posts; share of voice "
+                     f"{'—' if share is None else f'{share:.0%}'}, {counter['both']:,} carrying both")
+    return lines
+
+
+def status_text(report: Any, config: Config) -> str:
+    """The collection status as lines for people: each source's state in words, times in the campaign's zone."""
+    from ..metrics import run_reason
+    from ..plan import goal_budget_warning
+
+    lines = [f"database {report.database} (storm clock {report.now:%Y-%m-%d %H:%M} UTC)"]
+    for campaign in report.campaigns:
+        chosen = config.campaign(campaign.name)
+        when = functools.partial(_local_when, zone=chosen.timezone, now=report.now)
+        start, end = (moment.astimezone(chosen.timezone) for moment in (campaign.window_start, campaign.window_end))
+        in_window = (f"{campaign.posts_in_window:,} posts in the storm window, "
+                     if campaign.posts_in_window is not None else "")
+        lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time)")
+        lines.append(f"  storm window {human_time(start, chosen.timezone)} → {human_time(end, chosen.timezone)} "
+                     f"{chosen.timezone.key}; times below in {chosen.timezone.key}")
+        budget = f" of ${campaign.daily_budget_usd:,.2f}" if campaign.daily_budget_usd is not None else ""
+        paused = campaign.daily_budget_usd is not None and campaign.spent_today_usd >= campaign.daily_budget_usd
+        lines.append(f"  spent today ${campaign.spent_today_usd:,.2f}{budget} (X reads; the day ends 00:00 UTC)"
+                     + (" — reached: X post reads paused" if paused else ""))
+        warning = goal_budget_warning(config, chosen)
+        if warning:
+            lines.append(f"  ! {warning}")
+        if campaign.budget_runs_out_at:
+            lines.append("  at the pace of the last 15 minutes the budget runs out at "
+                         f"{when(campaign.budget_runs_out_at)}")
+        if campaign.last_alert:
+            lines.append(f"  last alert {when(campaign.last_alert.sent_at)}: {one_line(campaign.last_alert.headline)}")
+        for source in campaign.sources:
+            quiet_after = 3 * chosen.interval_at(report.now) + timedelta(minutes=1)
+            # The state can quote a server's error text: one line, control characters gone.
+            lines.append(f"  {source.source}: "
+                         + one_line(_source_state(source, report.now, paused, quiet_after, when, run_reason)))
+            last = source.last_run
+            if last is not None:
+                lines.append(f"    last run {when(last.started_at)} {last.status.replace('_', '-')} "
+                             f"({_count(last.posts_new, 'new post')}, {_count(last.requests, 'request')}); today "
+                             f"{_count(source.runs_today, 'run')}, {_count(source.requests_today, 'request')}, "
+                             f"${source.spent_today_usd:,.2f}")
+            for cursor in source.cursors:
+                state = "sweep in progress" if cursor.pending else "sweep complete"
+                lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
+                             f"({state}, moved {when(cursor.updated_at)})")
+            for error in source.recent_errors:
+                lines.append(f"    ! {one_line(error)}")
+    return "\n".join(lines)
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number:,} {thing}" + ("" if number == 1 else "s")
+
+
+def _local_when(moment: Any, *, zone: Any, now: Any) -> str:
+    """`HH:MM` in the zone, with the day when it is not today's."""
+    local = moment.astimezone(zone)
+    return f"{local:%H:%M}" if local.date() == now.astimezone(zone).date() else f"{local:%a %d %b %H:%M}"
+
+
+def _source_state(source: Any, now: Any, paused: bool, quiet_after: timedelta, when: Callable[[Any], str],
+                  reason: Callable[[str | None], str | None]) -> str:
+    """One source's state in words: never "up to date" unless it is (ran lately, caught up, not failing)."""
+    last = source.last_run
+    billed = (platform := find_platform(source.source)) is not None and platform.reports.billed
+    if last is None:
+        return "not run yet"
+    if last.status == "failed":
+        runs = f" ({source.failed_runs:,} runs)" if source.failed_runs > 1 else ""
+        return f"failing since {when(source.failing_since or last.started_at)}{runs} — {reason(last.error)}"
+    if source.backoff_until and source.backoff_until > now:
+        return f"rate-limited until {when(source.backoff_until)}"
+    if billed and paused:
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return f"paused by the budget until {when(midnight)} (00:00 UTC)"
+    if last.status == "running":
+        return f"running since {when(last.started_at)}"
+    if now - last.started_at > quiet_after:
+        return f"no run since {when(last.started_at)} — is the collector running?"
+    if any(cursor.pending for cursor in source.cursors):
+        return "catching up (a sweep is in progress)"
+    why = reason(last.error) if last.status == "partial" else None
+    return "up to date" + (f" (last run partial: {why})" if why else "")

@@ -1,0 +1,197 @@
+"""The report as people see it: report.html opened in headless Chromium (Playwright) at a desktop width, at a
+phone's width and on A4 paper, on a storm with three platforms, long Mastodon handles, Arabic and emoji.
+
+Skipped where no `chromium` binary is found (CI installs Debian's before the tests).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stormwatch.metrics import campaign_window
+from stormwatch.models import Account, Batch, Post
+from stormwatch.report import write_report
+from stormwatch.store import Store
+from stormwatch.times import iso_utc
+
+from .conftest import T0
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+DESKTOP, PHONE = 1280, 420
+A4_CONTENT = 703  # CSS pixels across an A4 page inside the report's 12 mm margins (186 mm at 96 per inch)
+# The whole report on A4: seven sections, each starting a page, ten-row tables kept whole, seven charts.
+MAX_PAGES = 12
+NOW = datetime(2021, 2, 9, 12, 0, tzinfo=UTC)
+
+# Every word of every table cell drawn on one line and inside its cell (a cell narrower than its longest word
+# either breaks the word or lets it stick out), skipping what is hidden from the eye (a phone's card headers,
+# text for screen readers only). Returns one line per problem.
+WORDS_FIT = """
+() => {
+  const problems = [];
+  for (const cell of document.querySelectorAll("td, th")) {
+    const box = cell.getBoundingClientRect();
+    const head = cell.closest("thead");
+    if (box.width < 2 || box.height < 2 || (head && head.getBoundingClientRect().width <= 2)) continue;
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest(".visually-hidden")) continue;
+      // A post's text may break after a hyphen, like any prose; names and figures may not.
+      const words = cell.matches("td.text") ? /[^\\s-]+-?/g : /\\S+/g;
+      for (const match of node.textContent.matchAll(words)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const rects = [...range.getClientRects()].filter(r => r.width > 0);
+        if (!rects.length) continue;
+        const lines = new Set(rects.map(r => Math.round(r.bottom)));
+        const left = Math.min(...rects.map(r => r.left)), right = Math.max(...rects.map(r => r.right));
+        if (lines.size > 1 || left < box.left - 1 || right > box.right + 1) {
+          problems.push(`${cell.closest("table").querySelector("caption").textContent}: "${match[0]}" ` +
+                        `(cell ${Math.round(box.width)}px, word ${Math.round(right - left)}px, ${lines.size} lines)`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+"""
+# Tables that need scrolling sideways inside their box, and how far the page itself is wider than the window.
+OVERFLOW = """
+() => ({
+  page: document.documentElement.scrollWidth - window.innerWidth,
+  tables: [...document.querySelectorAll(".table-wrap")]
+    .filter(w => w.scrollWidth > w.clientWidth + 1)
+    .map(w => `${w.querySelector("caption").textContent}: ${w.scrollWidth}px in ${w.clientWidth}px`),
+})
+"""
+
+
+def _post(uid: str, platform: str, author: str, text: str, when: datetime, likes: int, **extra: Any) -> Post:
+    native = uid.split(":", 1)[1]
+    return Post(uid=uid, platform=platform, id=native, author_uid=author, created_at=iso_utc(when),
+                ts=int(when.timestamp()), text=text, lang=None, kind="original", ref_uid=None, url=None,
+                like_count=likes, repost_count=3, reply_count=1, quote_count=1, bookmark_count=None,
+                impression_count=None, metrics_at=iso_utc(when), tags=("standwithissa",), **extra)
+
+
+def awkward_batch() -> Batch:
+    """Posts that are hard to lay out: long Mastodon handles, Arabic and Hebrew, emoji with selectors, a long
+    link, from three platforms, engaging enough to be top posts, by accounts big enough to be named."""
+    when = T0 + timedelta(hours=1, minutes=3)
+    handles = (("mastodon", "KatrinBeckerSolidarity@kolektiva.social"), ("mastodon", "عيسى_عمرو@mastodon.social"),
+               ("bluesky", "defenders-of-human-rights.bsky.social"))
+    accounts = tuple(Account(uid=f"{platform}:{handle}", platform=platform, id=handle, handle=handle,
+                             name="Katrin Becker 🕊️ ✊🏽", followers_count=40_000, following_count=1, posts_count=1,
+                             verified=None, created_at=None, updated_at=iso_utc(when))
+                     for platform, handle in handles)
+    texts = ("التضامن مع المدافعين عن حقوق الإنسان في الخليل واجب ✊🏽 #StandWithIssa",
+             "מִשְׁפָּט צֶדֶק לְעִיסָא עַמְרוֹ 🕊️ 👩🏽‍⚕️ https://example.org/a/very/long/path/that/keeps/going/and/going"
+             "/without/any/break/at/all/index.html #StandWithIssa",
+             "Nonviolence is courage. Drop all charges against peaceful defenders 🕊️ #StandWithIssa")
+    posts = tuple(_post(f"{account.platform}:https://example.org/{index}", account.platform, account.uid, text,
+                        when + timedelta(minutes=index), 40_000 + index)
+                  for index, (account, text) in enumerate(zip(accounts, texts, strict=True)))
+    return Batch(posts=posts, accounts=accounts)
+
+
+@pytest.fixture(scope="module")
+def report(collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """report.html of the collected storm with the awkward posts added (a copy of the database)."""
+    config, _ = collected
+    folder = tmp_path_factory.mktemp("report-page")
+    target = folder / "report.db"
+    with sqlite3.connect(config.storage.database) as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    config = replace(config, storage=replace(config.storage, database=target))
+    campaign = replace(config.campaigns[0], sources=("x", "mastodon", "bluesky"))
+    with Store.open(target) as store:
+        store.save_page(awkward_batch(), campaign=campaign.name, cursor=None, run_id=None, collected_at=NOW)
+        written = write_report(store, config, campaign, campaign_window(campaign), out_dir=folder / "out", now=NOW)
+    return written / "report.html"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary on PATH (CI installs Debian's chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_page(browser: Any, report: Path, width: int, media: str = "screen") -> Any:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.emulate_media(media=media)
+    page.goto(report.as_uri())
+    return page
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+def test_every_table_fits_its_screen_and_no_word_is_squeezed(browser: Any, report: Path, width: int) -> None:
+    page = open_page(browser, report, width)
+    try:
+        overflow = page.evaluate(OVERFLOW)
+        squeezed = page.evaluate(WORDS_FIT)
+    finally:
+        page.close()
+    assert overflow["page"] <= 0, f"the page is {overflow['page']}px wider than a {width}px screen"
+    assert overflow["tables"] == [], "tables that need scrolling sideways"
+    assert squeezed == []
+
+
+def test_on_a4_paper_no_word_is_squeezed_and_the_report_takes_a_few_pages(browser: Any, report: Path) -> None:
+    page = open_page(browser, report, A4_CONTENT, media="print")
+    try:
+        squeezed = page.evaluate(WORDS_FIT)
+        overflow = page.evaluate(OVERFLOW)
+        pdf = page.pdf(format="A4", print_background=True)
+    finally:
+        page.close()
+    assert squeezed == [] and overflow["tables"] == []
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert 4 <= pages <= MAX_PAGES, f"{pages} A4 pages"
+
+
+def test_tables_and_charts_speak_to_screen_readers(browser: Any, report: Path) -> None:
+    page = open_page(browser, report, PHONE)
+    try:
+        facts = page.evaluate("""() => ({
+          tables: [...document.querySelectorAll("table")].map(t => ({
+            caption: t.querySelector("caption")?.textContent || "",
+            heads: [...t.querySelectorAll("thead th")].map(th => th.getAttribute("scope")),
+            rows: [...t.querySelectorAll("tbody th")].map(th => th.getAttribute("scope")),
+          })),
+          images: [...document.querySelectorAll("img")].map(i => i.getAttribute("alt") || ""),
+          dashes: [...document.querySelectorAll("td")].filter(td => td.textContent.includes("—"))
+                    .map(td => [td.querySelector("[aria-hidden]")?.textContent,
+                                td.querySelector(".visually-hidden")?.textContent]),
+          sections: [...document.querySelectorAll("section")].map(s =>
+                    document.getElementById(s.getAttribute("aria-labelledby"))?.textContent || ""),
+        })""")
+    finally:
+        page.close()
+    assert facts["tables"] and all(t["caption"] for t in facts["tables"])
+    assert all(scope == "col" for t in facts["tables"] for scope in t["heads"])
+    assert all(scope == "row" for t in facts["tables"] for scope in t["rows"])
+    assert len(facts["images"]) == 7
+    for alt in facts["images"]:  # what the chart shows, in words, with its key figures
+        assert len(alt) > 60 and re.search(r"\d", alt), alt
+    # "—" for the eye, "not reported" for the ear (Mastodon and Bluesky impressions, Bluesky reposts)
+    assert len(facts["dashes"]) >= 3 and all(dash == ["—", "not reported"] for dash in facts["dashes"])
+    assert facts["sections"][:2] == ["Headline figures", "The storm over time"]
