@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +204,26 @@ def x_account(native: str, followers: int, updated_at: str) -> Account:
 def rows(store: Store, sql: str) -> list[tuple]:
     """The rows a query returns."""
     return store.conn.execute(sql).fetchall()
+
+
+# --- a headless browser, for the report's page checks (test_report_page.py, test_intel_outputs.py) -----------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium driven by Playwright (skips without either)."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary on PATH (CI installs Debian's chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+

@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -25,6 +26,7 @@ from stormwatch.store import Store
 
 from .conftest import T0
 from .intel_support import Collected, collected, copy_of
+from .test_report_page import DESKTOP, OVERFLOW, PHONE, WORDS_FIT, open_page
 
 WAVE = T0 + timedelta(minutes=70)  # the counter wave is high, the target has not answered yet (17:12 UTC)
 FIELDS = {"trending", "target_posts", "duplicate_share", "top_duplicates", "counter"}
@@ -86,6 +88,23 @@ def test_the_report_tells_the_four_answers_with_charts_and_names_strangers_by_it
     assert small and not any(f"@{handle}" in html for handle in small)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     assert set(summary) >= FIELDS and summary["counter"]["posts"] > 0
+
+
+def test_the_reports_intelligence_tables_fit_a_phone_and_a_desktop(config: Config, browser: Any) -> None:
+    campaign = config.campaigns[0]
+    with Store.open(config.storage.database) as store:
+        page_file = write_report(store, config, campaign, campaign_window(campaign)) / "report.html"
+    for width in (DESKTOP, PHONE):
+        page = open_page(browser, page_file, width)
+        try:
+            overflow, squeezed = page.evaluate(OVERFLOW), page.evaluate(WORDS_FIT)
+            captions = page.evaluate("() => [...document.querySelectorAll('caption')].map(c => c.textContent)")
+        finally:
+            page.close()
+        assert any(caption.startswith("Where the campaign trended") for caption in captions)
+        assert any(caption.startswith("Posts carrying both") for caption in captions)
+        assert overflow["page"] <= 0 and overflow["tables"] == [], (width, overflow)
+        assert squeezed == [], (width, squeezed)
 
 
 def test_the_dashboard_shows_each_answer_on_a_line_that_fits_or_not_at_all(config: Config) -> None:

@@ -7,9 +7,7 @@ Skipped where no `chromium` binary is found (CI installs Debian's before the tes
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,9 +23,6 @@ from stormwatch.times import iso_utc
 
 from .conftest import T0
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 DESKTOP, PHONE = 1280, 420
 A4_CONTENT = 703  # CSS pixels across an A4 page inside the report's 12 mm margins (186 mm at 96 per inch)
 # The whole report on A4: seven sections, each starting a page, ten-row tables kept whole, seven charts.
@@ -120,19 +115,6 @@ def report(collected, tmp_path_factory: pytest.TempPathFactory) -> Path:
         store.save_page(awkward_batch(), campaign=campaign.name, cursor=None, run_id=None, collected_at=NOW)
         written = write_report(store, config, campaign, campaign_window(campaign), out_dir=folder / "out", now=NOW)
     return written / "report.html"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary on PATH (CI installs Debian's chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def open_page(browser: Any, report: Path, width: int, media: str = "screen") -> Any:

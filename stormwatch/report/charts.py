@@ -384,8 +384,9 @@ def trends_figure(content: ReportContent) -> Figure | None:
         worst = max([worst, *(rank for _, rank in hit.series if rank is not None)])
         label = f"{hit.tag} · {hit.location} ({platform_name(hit.platform)})"
         ax.plot(times, ranks, marker="o", markersize=3, linewidth=1.5, label=_plain(_short(label, 48)))
+    # Inside the storm window only (trends are fetched and counter posts counted there): no shading, it would
+    # fill the whole plot and mean nothing.
     lo, hi = _span(content)
-    _shade_storm(ax, content, lo, hi)
     ax.set_xlim(lo.astimezone(tz), hi.astimezone(tz))
     _time_axis(ax, tz)
     ax.set_ylim(worst + 0.5, 0.5)  # rank 1 on top
@@ -422,12 +423,14 @@ def share_of_voice_figure(content: ReportContent) -> Figure | None:
            linewidth=0)
     ax.bar(starts, counter_posts, width=width, bottom=campaign_posts, align="edge", color=COUNTER_COLOUR,
            label="counter-hashtags", linewidth=0)
+    # Inside the storm window only (trends are fetched and counter posts counted there): no shading, it would
+    # fill the whole plot and mean nothing.
     lo, hi = _span(content)
-    _shade_storm(ax, content, lo, hi)
     ax.set_xlim(lo.astimezone(tz), hi.astimezone(tz))
     _time_axis(ax, tz)
     _count_axis(ax)
-    ax.set_ylim(bottom=0)
+    # Headroom above the tallest stack: the legend sits there, and a bar must not run into the frame.
+    ax.set_ylim(0, max(1, max(a + b for a, b in zip(campaign_posts, counter_posts, strict=True))) * 1.1)
     ax.set_ylabel(f"posts per {bucket_phrase(size)}")
     share = counter.share_of_voice
     ax.set_title(f"Share of voice: the campaign's {'–' if share is None else f'{share:.0%}'} against counter-hashtags")

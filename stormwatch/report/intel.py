@@ -18,8 +18,8 @@ from ..intel.counter import CounterFigures, hijack_posts
 from ..metrics import Window
 from ..store import Store
 from ..times import iso_utc
-from .content import human_time, platform_name
-from .document import Block, Chart, Heading, Paragraph, Table
+from .content import platform_name
+from .document import Block, Chart, Heading, Lines, Paragraph, Table
 from .names import Namer
 
 TOP = 10
@@ -134,12 +134,12 @@ def _trending(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) ->
                             f"it, by place; times in {zone.key}. A rank is the place in the platform's list."))
     if "trends.png" in drawn:
         blocks.append(drawn["trends.png"])
-    rows = tuple((platform_name(hit.platform), intel.shown(hit.location), intel.shown(hit.tag), f"#{hit.best_rank}",
-                  human_time(hit.first_seen, zone), human_time(hit.last_seen, zone),
+    rows = tuple((Lines((intel.shown(hit.location), platform_name(hit.platform))), Lines((intel.shown(hit.tag),)),
+                  f"#{hit.best_rank}", _span(hit.first_seen, hit.last_seen, zone),
                   "" if hit.volume is None else f"{hit.volume:,}") for hit in content.trending)
-    blocks.append(Table(caption="Where the campaign trended", header=("Platform", "Place", "Hashtag", "Best rank",
-                                                                      "First seen", "Last seen", "Volume"),
-                        rows=rows, numeric=(False, False, False, True, False, False, True)))
+    blocks.append(Table(caption=f"Where the campaign trended (first and last seen in the list, {zone.key})",
+                        header=("Place", "Hashtag", "Best rank", "In the list", "Volume"), rows=rows,
+                        numeric=(False, False, True, False, True), wide=True))
     return blocks
 
 
@@ -151,10 +151,10 @@ def _targets(content: IntelContent, campaign: CampaignConfig, zone: ZoneInfo) ->
     blocks.append(Paragraph(f"Posts by the accounts the campaign addresses ({names}) in this window, and whether "
                             "they answered a campaign post (a reply, quote or repost of one). "
                             f"{content.answered:,} of {len(content.target_posts):,} posts did."))
-    rows = tuple((human_time(p.created_at, zone), p.author, platform_name(p.platform), p.detail, p.text)
+    rows = tuple((_time(p.created_at, zone), Lines((p.author, f"{platform_name(p.platform)} · {p.detail}")), p.text)
                  for p in content.target_posts)
-    blocks.append(Table(caption="The targets' posts", header=("Time", "Account", "Platform", "What", "Text"), rows=rows,
-                        numeric=(False,) * 5, text_column=4, empty="No target posted in this window."))
+    blocks.append(Table(caption=f"The targets' posts ({zone.key})", header=("Time", "Account", "Text"), rows=rows,
+                        numeric=(False,) * 3, text_column=2, empty="No target posted in this window.", wide=True))
     return blocks
 
 
@@ -182,14 +182,28 @@ def _counter(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> 
         "carried both (hijack candidates).")]
     if "share_of_voice.png" in drawn:
         blocks.append(drawn["share_of_voice.png"])
-    rows = tuple((human_time(p.created_at, zone), p.author, platform_name(p.platform), p.text, p.detail)
+    rows = tuple((_time(p.created_at, zone), Lines((p.author, platform_name(p.platform))), p.text, p.detail)
                  for p in content.hijacks)
-    blocks.append(Table(caption="Posts carrying both, most engagement first", header=("Time", "Account", "Platform",
-                                                                                     "Text", "Engagement"),
-                        rows=rows, numeric=(False, False, False, False, True), text_column=3))
-    accounts = tuple((str(rank), a.label, platform_name(a.platform), f"{a.followers:,}", f"{a.posts:,}")
+    blocks.append(Table(caption=f"Posts carrying both, most engagement first ({zone.key})",
+                        header=("Time", "Account", "Text", "Engagement"), rows=rows,
+                        numeric=(False, False, False, True), text_column=2, wide=True))
+    accounts = tuple((str(rank), Lines((a.label, platform_name(a.platform))), f"{a.followers:,}", f"{a.posts:,}")
                      for rank, a in enumerate(content.counter_accounts, 1))
-    blocks.append(Table(caption="Accounts posting the counter-hashtags most", header=("#", "Account", "Platform",
-                                                                                      "Followers", "Posts"),
-                        rows=accounts, numeric=(True, False, False, True, True)))
+    blocks.append(Table(caption="Accounts posting the counter-hashtags most", header=("#", "Account", "Followers",
+                                                                                      "Posts"),
+                        rows=accounts, numeric=(True, False, True, True), wide=True))
     return blocks
+
+
+def _time(moment: datetime, zone: ZoneInfo) -> str:
+    """`Sun 7 Feb 18:30`: the day with the time (a window can span days), short enough for a narrow column."""
+    local = moment.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+def _span(first: datetime, last: datetime, zone: ZoneInfo) -> Lines:
+    """`18:15–22:01` over its day (`Sun 7 Feb`) when both fall on one day, else both with their days."""
+    start, end = first.astimezone(zone), last.astimezone(zone)
+    if start.date() == end.date():
+        return Lines((f"{start:%H:%M}–{end:%H:%M}", f"{start:%a} {start.day} {start:%b}"))
+    return Lines((_time(first, zone), f"to {_time(last, zone)}"))
