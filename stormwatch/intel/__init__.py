@@ -23,10 +23,11 @@ from .copypaste import ADVICE, WARN_SHARE, CopyAudit, CopyFigures, LiveAudit, Re
 from .counter import CounterFigures, counter_figures
 from .targets import TargetPost, first_responses, target_posts
 from .text import shown
-from .trends import TrendHit, is_hit, trending
+from .trends import TrendHit, fetched, is_hit, trending
 
 __all__ = ["ADVICE", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures", "CounterFigures", "IntelSummary",
-           "LiveIntel", "RepeatedText", "TargetPost", "TrendHit", "counter_figures", "first_responses", "intel_summary",
+           "LiveIntel", "RepeatedText", "TargetPost", "TrendHit", "counter_figures", "fetched", "first_responses",
+           "intel_summary",
            "is_hit", "live", "shown", "summary_fields", "target_posts", "trending", "window_copies"]
 
 RECENT = timedelta(minutes=15)  # the dashboard's copy-paste share and share of voice are of the last 15 minutes

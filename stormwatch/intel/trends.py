@@ -78,6 +78,12 @@ def trending(store: Store, campaign: str, hashtags: tuple[str, ...], since: date
                                        h.platform, h.location))
 
 
+def fetched(store: Store, campaign: str, since: datetime, until: datetime) -> bool:
+    """Whether any trending list was fetched for the campaign between `since` and `until`."""
+    return store.conn.execute("SELECT 1 FROM trends WHERE campaign = ? AND seen_at >= ? AND seen_at < ? LIMIT 1",
+                              (campaign, iso_utc(since), iso_utc(until))).fetchone() is not None
+
+
 def _spellings(store: Store, campaign: str,
                ranks: dict[tuple[str, str, str], dict[datetime, tuple[int, int | None]]]) -> dict[tuple[str, str, str],
                                                                                                   str]:

@@ -162,7 +162,12 @@ def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
     The pseudonyms are assigned here, in one store call, before anything else of the report is read.
     """
     contributors = tuple(metrics.accounts(store, campaign.name, window))
-    namer = Namer.for_report(store, campaign, policy, ((a.uid, a.handle, a.followers) for a in contributors),
+    # The storm-intelligence section shows the accounts posting the counter-hashtags most (report/intel.py):
+    # named by the same rules, so labelled in the same call.
+    counter = campaign.counter()
+    opponents = tuple(metrics.top_accounts(store, counter.name, window, limit=TOP_N)) if counter else ()
+    namer = Namer.for_report(store, campaign, policy,
+                             ((a.uid, a.handle, a.followers) for a in (*contributors, *opponents)),
                              mentioned_accounts(store, campaign.name, window))
     return namer, contributors
 

@@ -17,12 +17,9 @@ from ..config import CampaignConfig
 from ..intel.counter import CounterFigures, hijack_posts
 from ..metrics import Window
 from ..store import Store
-from ..times import iso_utc
-from .content import platform_name
+from .content import TOP_N, platform_name
 from .document import Block, Chart, Heading, Lines, Paragraph, Table
 from .names import Namer
-
-TOP = 10
 
 
 @dataclass(frozen=True)
@@ -77,33 +74,21 @@ def gather_intel(store: Store, campaign: CampaignConfig, window: Window, namer: 
                                         ", with the campaign's hashtags" if p.campaign_post else ""), p.url)
                     for p in summary.target_posts)
     repeated = tuple(replace(r, text=intel.shown(namer.text(r.text, r.platform))) for r in summary.copies.top)
-    counter = intel.counter_figures(store, campaign, window, top=TOP)
-    hijacks = hijack_posts(store, campaign, window, TOP) if counter is not None else []
-    strangers = Namer(namer.policy, (), _labels(store, campaign, namer, counter, hijacks))
-    accounts = tuple(ShownAccount(_label(strangers, a.uid, a.handle, a.followers),
+    counter = intel.counter_figures(store, campaign, window, top=TOP_N)
+    hijacks = hijack_posts(store, campaign, window, TOP_N) if counter is not None else []
+    accounts = tuple(ShownAccount(_label(namer, a.uid, a.handle, a.followers),
                                   namer.is_named(a.handle, a.followers), a.platform, a.followers, a.posts)
                      for a in (counter.top_accounts if counter else ()))
-    shown_hijacks = tuple(ShownPost(h.created_at, h.platform, _label(strangers, h.author_uid, h.handle, h.followers),
+    shown_hijacks = tuple(ShownPost(h.created_at, h.platform, _label(namer, h.author_uid, h.handle, h.followers),
                                     intel.shown(namer.text(h.text, h.platform)), f"{h.engagement:,}")
                           for h in hijacks)
-    fetched = store.conn.execute("SELECT 1 FROM trends WHERE campaign = ? AND seen_at >= ? AND seen_at < ? LIMIT 1",
-                                 (campaign.name, iso_utc(window.since), iso_utc(window.until))).fetchone() is not None
+    fetched = intel.fetched(store, campaign.name, window.since, window.until)
     # summary.json says what `summary --json` says: repeated texts by its stricter rule (no directory of the
     # accounts the posts mention, so every mention but the campaign's own and its targets is hidden).
     fields = summary.to_json(Namer(namer.policy).text)
     return IntelContent(summary=summary, trending=summary.trending, target_posts=targets, fields=fields,
                         answered=sum(p.in_reply_to_campaign_post for p in summary.target_posts), repeated=repeated,
                         counter=counter, counter_accounts=accounts, hijacks=shown_hijacks, fetched=fetched)
-
-
-def _labels(store: Store, campaign: CampaignConfig, namer: Namer, counter: CounterFigures | None,
-            hijacks: list[intel.counter.HijackPost]) -> dict[str, str]:
-    """Pseudonyms (the campaign's, stable) for the counter accounts and hijacking authors the report hides."""
-    if not namer.policy.pseudonymized:
-        return {}
-    hidden = [a.uid for a in (counter.top_accounts if counter else ()) if not namer.is_named(a.handle, a.followers)]
-    hidden += [h.author_uid for h in hijacks if h.author_uid and not namer.is_named(h.handle, h.followers)]
-    return store.assign_pseudonyms(campaign.name, hidden) if hidden else {}
 
 
 def _label(namer: Namer, uid: str | None, handle: str, followers: int) -> str:
