@@ -468,7 +468,10 @@ def test_namer_rewrites_mentions_default_deny(store: Store, collected) -> None:
             "me@example.org https://t.co/abc @SmallVoice@mastodon.social")
     assert namer.text(text, "x") == (
         f"RT @{small}: thanks @BigOutlet, @Issaamro. and @SMALLCAPS_TARGET; {HIDDEN_MENTION} and "
-        f"me{HIDDEN_MENTION}.org {HIDDEN_LINK} {HIDDEN_MENTION}")
+        f"{HIDDEN_ACCOUNT} {HIDDEN_LINK} {HIDDEN_MENTION}")  # an e-mail address goes whole, its name part too
+    # A fediverse address written without its `@` is an address too; a named account's stays.
+    assert namer.text("write to jane.doe@riseup.net or BigOutlet@mastodon.social", "mastodon") == (
+        f"write to {HIDDEN_ACCOUNT} or {HIDDEN_ACCOUNT}")
     # The same handle on another platform is another person: unknown there, so hidden.
     assert namer.text("@BigOutlet", "mastodon") == HIDDEN_MENTION
     assert namer.label("x:1", "SmallVoice", 40) == small == store.assign_pseudonyms(campaign.name, ["x:1"])["x:1"]

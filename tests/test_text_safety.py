@@ -16,7 +16,7 @@ import pytest
 from stormwatch.config import load_config
 from stormwatch.models import Account, Batch, Post
 from stormwatch.normalize.text import is_formula_start, one_line, safe_cell, safe_row, strip_controls
-from stormwatch.report.names import HIDDEN_LINK, HIDDEN_MENTION, Namer, NamingPolicy
+from stormwatch.report.names import HIDDEN_ACCOUNT, HIDDEN_LINK, HIDDEN_MENTION, Namer, NamingPolicy
 from stormwatch.report.rows import KnownAccount
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
@@ -91,7 +91,9 @@ def namer() -> Namer:
     ("mastodon", "mastodon.social/@tinyvoice@kolektiva.social vs mastodon.social/@tinyvoice",
      f"{HIDDEN_LINK} vs mastodon.social/@tinyvoice"),
     ("mastodon", "cc ＠tinyvoice@kolektiva.social", "cc @participant-cccc"),
-    ("x", "mail tinyvoice@example.org or @nobody", f"mail tinyvoice{HIDDEN_MENTION}.org or {HIDDEN_MENTION}"),
+    # An e-mail address goes whole: its name part can be the person's handle.
+    ("x", "mail tinyvoice@example.org or @nobody", f"mail {HIDDEN_ACCOUNT} or {HIDDEN_MENTION}"),
+    ("mastodon", "tinyvoice@kolektiva.social wrote", "participant-cccc wrote"),
 ])
 def test_every_mention_and_link_form_of_a_small_account_is_hidden(namer: Namer, platform: str, text: str,
                                                                   shown: str) -> None:

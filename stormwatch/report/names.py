@@ -40,6 +40,9 @@ _LINK = r"(?:https?://|www\.)\S+"
 # The last resort for mentions: any at-sign before a word, even inside a word (`me@example.org`). \w (not just
 # ASCII) so a handle in any script is caught: hiding a word too many is safe, naming a person is not.
 _ANY_MENTION = r"[@\uff20\ufe6b](?P<handle>\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?)"
+# An e-mail address, or a fediverse address written without its leading `@` (`jane.doe@riseup.net`): the part
+# before the at-sign names a person as surely as a handle does, so the address goes whole.
+_ADDRESS = r"(?<![\w@\uff20\ufe6b.+\-])(?P<handle>[\w.+\-]*\w[@\uff20\ufe6b]\w[\w\-]*(?:\.[\w\-]+)+)"
 _LEADING_WORD = re.compile(r"\w+")
 _GROUP_NAMES = re.compile(r"\(\?P<(handle|post|instance|remote)>")
 # A word that may hold a mention or a link: an at-sign, a slash, or a bare Bluesky handle (`name.bsky.social`).
@@ -195,6 +198,8 @@ class Namer:
             if kind == "url":
                 return HIDDEN_LINK
             handle = match[f"handle_{index}"]
+            if kind == "address":
+                return self._address(handle)
             if kind == "link":
                 groups = match.groupdict()
                 instance = groups.get(f"remote_{index}") or groups.get(f"instance_{index}")
@@ -235,6 +240,16 @@ class Namer:
             account = self._by_uid.get(f"{platform}:{address}")
         return account is not None and self.is_named(account.handle, account.followers)
 
+    def _address(self, address: str) -> str:
+        """The replacement for an address without its leading `@`: kept when it is a named account's (Mastodon's
+        `user@server`), that account's label when a hidden one's, else hidden whole (an e-mail address)."""
+        plain = address.replace("\uff20", "@").replace("\ufe6b", "@")
+        account = self._directory.get(("mastodon", plain.casefold()))
+        if plain.casefold() in self.policy.always_named or (
+                account is not None and self.is_named(account.handle, account.followers)):
+            return address
+        return self.label(account.uid, account.handle, account.followers) if account is not None else HIDDEN_ACCOUNT
+
     def _mention(self, handle: str, platform: str) -> str:
         """The replacement for one `@handle` in a post text."""
         account = self._directory.get((platform, handle.casefold()))
@@ -260,8 +275,9 @@ def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
     """One pattern for everything a pseudonymized text hides, and what each of its alternatives is.
 
     Alternative `f<i>` is (kind, platform): `link` (a platform's post, profile and loose link forms: kept only
-    when they name a named account), `url` (any other web link: always hidden), `mention` (the platforms'
-    mention forms, then any at-sign before a word). Links run to the next blank, so a hidden one goes whole.
+    when they name a named account), `url` (any other web link: always hidden), `address` (an e-mail or
+    fediverse address without its leading at-sign: hidden whole), `mention` (the platforms' mention forms, then
+    any at-sign before a word). Links run to the next blank, so a hidden one goes whole.
     Order matters where alternatives start at the same place: the more specific first.
     """
     forms: list[tuple[str, str, str]] = []
@@ -271,6 +287,7 @@ def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
     for platform in PLATFORMS:
         forms.extend(("link", platform.name, p + r"\S*") for p in platform.handles.loose_links)
     forms.append(("url", "", _LINK))
+    forms.append(("address", "", _ADDRESS))
     # Mastodon's form first: `@user@server` is one handle, not `@user` and then `@server`.
     for platform in sorted(PLATFORMS, key=lambda p: p.name != "mastodon"):
         forms.extend(("mention", platform.name, p) for p in platform.handles.mentions)
