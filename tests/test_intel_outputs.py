@@ -20,7 +20,7 @@ from stormwatch import intel
 from stormwatch.alerts import AlertWatcher, conditions, read_figures
 from stormwatch.config import Config
 from stormwatch.dashboard import render, take_snapshot
-from stormwatch.metrics import campaign_window
+from stormwatch.metrics import campaign_window, collection_status
 from stormwatch.report import write_report
 from stormwatch.store import Store
 
@@ -168,3 +168,11 @@ def test_alerts_tell_when_a_tag_starts_trending_and_when_a_target_responds_once_
     # the next check tells the next of each kind (min_gap has passed), never one already told
     assert not {r.condition_key for r in again} & {r.condition_key for r in told}
     assert [r.kind for r in again].count("trending") == 1
+
+
+def test_status_shows_where_the_counter_and_targets_collections_stand(config: Config) -> None:
+    with Store.open(config.storage.database) as store:
+        status = collection_status(store, config, config.campaigns)
+    queries = [cursor.query for source in status.campaigns[0].sources for cursor in source.cursors]
+    assert any(query.startswith("counter-hashtags: ") for query in queries), queries
+    assert any(query.startswith("targets' posts: ") for query in queries), queries

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..config import CampaignConfig, Config
+from ..config import COUNTER_SUFFIX, TARGETS_SUFFIX, CampaignConfig, Config
 from ..models import Cursor, RunRecord
 from ..store import AlertRecord, Store, utc_day
 from ..times import iso_utc, iso_utc_compact, parse_optional_time
@@ -125,7 +125,11 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
                     reader: ReaderChoice = "auto") -> CampaignHealth:
     """Collection status of one campaign (its post count read through `reader`)."""
     day = utc_day(now)
-    cursors = store.cursors(campaign.name)
+    cursors = list(store.cursors(campaign.name))
+    # The companions collected in the campaign's own runs (config.py): their cursors show with the campaign's.
+    for suffix, what in ((COUNTER_SUFFIX, "counter-hashtags"), (TARGETS_SUFFIX, "targets' posts")):
+        cursors += [(replace(cursor, query=f"{what}: {cursor.query}"), updated)
+                    for cursor, updated in store.cursors(campaign.name + suffix)]
     sources = tuple(_source_health(store, campaign.name, source, cursors, day) for source in campaign.sources)
     runway = budget_runway(store, campaign, now) if campaign.in_window(now) else None
     last_alerts = store.alerts(campaign.name, limit=1)

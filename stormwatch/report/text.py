@@ -124,7 +124,7 @@ def status_text(report: Any, config: Config) -> str:
                 lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
                              f"({state}, moved {when(cursor.updated_at)})")
             for error in source.recent_errors:
-                lines.append(f"    ! {one_line(error)}")
+                lines.append(f"    ! {one_line(_error_in_zone(error, when))}")
     return "\n".join(lines)
 
 
@@ -161,3 +161,12 @@ def _source_state(source: Any, now: Any, paused: bool, quiet_after: timedelta, w
         return "catching up (a sweep is in progress)"
     why = reason(last.error) if last.status == "partial" else None
     return "up to date" + (f" (last run partial: {why})" if why else "")
+
+
+def _error_in_zone(error: str, when: Callable[[Any], str]) -> str:
+    """A recent error (`<ISO time>: <what was said>`) with its time as the other times of the status."""
+    stamp, found, said = error.partition(": ")
+    try:
+        return f"{when(parse_time(stamp))}: {said}" if found else error
+    except ValueError:
+        return error
