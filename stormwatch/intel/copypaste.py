@@ -12,8 +12,10 @@ How (datasketch): identical texts are grouped by a 12-byte hash first, so a tool
 text; per distinct text the audit keeps only its post count and its first author (and every author once a second
 one posts it), so **identical copies are always counted exactly**. Near-identical texts are the expensive part: each
 distinct text gets a MinHash signature (computed for a batch of texts at once with numpy, with datasketch's legacy
-permutation scheme) and goes into a MinHashLSH index (threshold `NEAR`, tuned to miss few pairs); the LSH
-candidates are then checked with the exact Jaccard of their word pairs, so a near pair is decided exactly.
+permutation scheme) and goes into an LSH index split in bands as datasketch's MinHashLSH would (threshold `NEAR`,
+tuned to miss few pairs); the candidates are then checked with the exact Jaccard of their word pairs, so a near
+pair is decided exactly. The index is bounded for a text varied by thousands (`BUCKET`, `NEAR_LINKS`): each new
+text links to a few of its versions, which judges it (one other account's version suffices) and groups them.
 
 **Bounded: a sample above `MAX_NEAR_TEXTS` distinct texts.** Only the distinct texts in a seeded uniform sample are
 signed and indexed (their word pairs, signature and neighbours kept); the others keep no shingles. A text is in the
@@ -25,12 +27,15 @@ sample stays uniform at a rate of 1/2^level, whatever order posts arrive in). Th
            + near_sampled / single_sampled x single
 
 where `single` counts the posts of texts that one account alone posted, `single_sampled` those of them whose text
-is in the sample and `near_sampled` those among the latter with a near-identical text of another account in the
-sample (a span of the window uses its own posts, or the window's rate when none of its texts is sampled). Near
-neighbours are looked for in the sample only, so a text whose only near neighbours are a few texts is missed
-unless one of them is sampled (a slight underestimate); a pasted text varied by many accounts has many
-neighbours in the sample and is found. `CopyFigures.sampled` says how many texts the sample held (None: exact).
-The repeated texts (top) group near-identical versions through the sample's neighbours only.
+is in the sample and `near_sampled` those among the latter with a near-identical text of another account among the
+texts indexed (a span of the window uses its own posts, or the window's rate when none of its texts is sampled):
+the sampled near-only copy rate, scaled to every one-account post. The texts indexed are the sample and, outside
+it, the texts two accounts or more posted (at most `max_near_texts` of them too: their copies are already counted,
+they link a pasted text's versions into one repeated text and find the one-account versions near them). A
+one-account text whose only near neighbours are a few other one-account texts is missed unless one of them is
+sampled (a slight underestimate); a text varied by many accounts has neighbours among the indexed and is found.
+`CopyFigures.sampled` says how many texts the sample held (None: every text was checked, the share is exact).
+Sampled, a repeated text (top) counts its identical versions and its sampled one-account versions only.
 
 `CopyAudit` keeps what it has read, so reading the window again only reads and hashes the posts that are new (the
 dashboard does it every second); `update` can be told to do at most so many posts per call. `window_copies` reads a
@@ -53,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
 
 from ..store import Store
 from ..store.sql import select_in_chunks
@@ -67,6 +72,11 @@ LSH_WEIGHTS = (0.2, 0.8)
 # Distinct texts checked for near-identical versions before the audit samples them (see the module's docstring;
 # bench/README.md has the measurements behind it: time and memory grow with the texts indexed).
 MAX_NEAR_TEXTS = 50_000
+# A text varied by thousands of accounts puts them all in the same LSH buckets: a bucket keeps its first `BUCKET`
+# texts and a new text links to at most `NEAR_LINKS` near-identical ones (one other account's is enough to judge
+# it, a few group the versions), so each text costs a bounded number of exact checks, not one per version.
+BUCKET = 50
+NEAR_LINKS = 32
 SAMPLE_SEED = 12
 WARN_SHARE = 0.30  # the dashboard warns above this share of copies in the last 15 minutes
 ADVICE = "vary the text: identical posts may be filtered"
@@ -79,6 +89,9 @@ _BATCH = 512  # texts hashed per numpy pass (memory: shingles x NUM_PERM x 8 byt
 _READ = 5000  # rows fetched at a time when a window is read whole
 _PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
+# datasketch's split of a signature into bands for `NEAR` and `LSH_WEIGHTS` (12 bands of 10 rows at 128).
+_SPLIT = MinHashLSH(threshold=NEAR, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
+_BANDS, _ROWS = _SPLIT.b, _SPLIT.r
 # Fixed permutations: signatures made in different processes or refreshes compare.
 _RANDOM = np.random.RandomState(12)
 _A = _RANDOM.randint(1, (1 << 61) - 1, size=NUM_PERM, dtype=np.uint64)
@@ -130,8 +143,9 @@ class CopyAudit:
     """The copies among one campaign's non-repost posts of a window, read incrementally.
 
     What is read is kept, compactly: per post its time and text number; per distinct text its post count, first
-    author and flags; the word pairs, signature and neighbours of the sampled texts only. `max_near_texts` bounds
-    the texts checked for near-identical versions (a sample above it); `seed` chooses the sample.
+    author and flags; the word pairs, band keys and neighbours of the indexed texts only. `max_near_texts` bounds
+    the texts checked for near-identical versions (a sample above it, plus as many repeated texts); `seed` chooses
+    the sample.
     """
 
     def __init__(self, campaign: str, since: datetime, until: datetime, *, max_near_texts: int = MAX_NEAR_TEXTS,
@@ -164,15 +178,24 @@ class CopyAudit:
         self._priority: dict[int, int] = {}
         self._shingles: dict[int, array[int]] = {}  # sorted (an array: a set each would cost ten times the memory)
         self._near: dict[int, set[int]] = {}
-        self._pending: dict[int, list[str]] = {}  # sampled texts not indexed yet: their words
-        # Band keys compressed to 8 bytes: the index is most of the audit's memory.
-        self._lsh = MinHashLSH(threshold=NEAR, num_perm=NUM_PERM, weights=LSH_WEIGHTS, hashfunc=_band_key)
+        # Texts two accounts posted are indexed too, outside the sample (at most max_near_texts of them): they link
+        # a pasted text's versions into one repeated text, and a one-account text near one is found a copy.
+        self._indexed_repeated: set[int] = set()
+        self._pending: dict[int, list[str]] = {}  # texts to index: their words
+        # The LSH index: texts by band key (8 bytes; at most BUCKET a key), and each indexed text's band keys.
+        self._buckets: dict[bytes, list[int]] = {}
+        self._bands: dict[int, bytes] = {}
         self.complete = True
 
     @property
     def read(self) -> int:
         """How many posts the audit has read."""
         return len(self._times)
+
+    @property
+    def texts(self) -> int:
+        """How many distinct texts (of `MIN_WORDS` words or more) the audit has read."""
+        return len(self._posts)
 
     @property
     def sampled(self) -> int | None:
@@ -250,7 +273,7 @@ class CopyAudit:
                 number = self._new_text(key, author, cleaned, text, str(platform))
             elif not flags[number] & _MULTI and self._first_author[number] != author:
                 self._accounts[number] = {self._first_author[number], author}
-                self._became_multi(number)
+                self._became_multi(number, cleaned)
             elif flags[number] & _MULTI:
                 self._accounts[number].add(author)
             posts[number] += 1
@@ -275,9 +298,13 @@ class CopyAudit:
                 self._halve()
         return number
 
-    def _became_multi(self, number: int) -> None:
-        """A second account posted a text: its posts are identical copies, and its one-account neighbours near ones."""
+    def _became_multi(self, number: int, cleaned: str) -> None:
+        """A second account posted a text: its posts are identical copies, and its one-account neighbours near ones;
+        out of the sample, it is indexed among the repeated texts while they are fewer than the bound."""
         self._flags[number] = (self._flags[number] | _MULTI) & ~_NEAR
+        if number not in self._priority and len(self._indexed_repeated) < self.max_near_texts:
+            self._indexed_repeated.add(number)
+            self._pending[number] = cleaned.split()
         for other in self._near.get(number, ()):
             if not self._flags[other] & _MULTI:
                 self._flags[other] |= _NEAR
@@ -289,18 +316,27 @@ class CopyAudit:
         self._pending.clear()
 
     def _index(self, numbers: list[int]) -> None:
-        """Sign a batch of new sampled texts, find their near neighbours in the sample, and index them."""
+        """Sign a batch of new texts, find their near neighbours among those indexed, and index them."""
         numbers = [number for number in numbers if number in self._pending]  # some may have left the sample
         shingles = [frozenset(zlib.crc32(f"{a} {b}".encode()) for a, b in itertools.pairwise(self._pending[number]))
                     for number in numbers]
         for number, pairs, signature in zip(numbers, shingles, _signatures(shingles), strict=True):
-            minhash = MinHash(num_perm=NUM_PERM, hashvalues=signature, permutations=(_A, _B), scheme="legacy")
-            near = {other for other in self._lsh.query(minhash)
-                    if _jaccard(pairs, frozenset(self._shingles[other])) >= NEAR}
+            keys = _band_keys(signature)
+            near: set[int] = set()
+            for other in dict.fromkeys(other for key in keys for other in self._buckets.get(key, ())):
+                if _jaccard(pairs, frozenset(self._shingles[other])) >= NEAR:
+                    near.add(other)
+                    if len(near) == NEAR_LINKS:
+                        break
             self._shingles[number] = array("I", sorted(pairs))
             self._near[number] = near
-            self._lsh.insert(number, minhash)
-            self._flags[number] |= _SAMPLED
+            self._bands[number] = b"".join(keys)
+            for key in keys:
+                bucket = self._buckets.setdefault(key, [])
+                if len(bucket) < BUCKET:
+                    bucket.append(number)
+            if number in self._priority:
+                self._flags[number] |= _SAMPLED
             for other in near:
                 self._near[other].add(number)
             self._judge([number, *near])
@@ -322,16 +358,29 @@ class CopyAudit:
             touched: set[int] = set()
             for number in leaving:
                 del self._priority[number]
+                self._flags[number] &= ~(_SAMPLED | _NEAR)
+                if self._flags[number] & _MULTI and len(self._indexed_repeated) < self.max_near_texts:
+                    self._indexed_repeated.add(number)  # stays indexed, as a repeated text
+                    continue
                 self._pending.pop(number, None)
                 if self._posts[number] < 2:
                     self._versions.pop(number, None)
-                self._flags[number] &= ~(_SAMPLED | _NEAR)
-                if self._shingles.pop(number, None) is not None:
-                    self._lsh.remove(number)
+                self._shingles.pop(number, None)
+                self._unindex(number)
                 for other in self._near.pop(number, ()):
                     self._near[other].discard(number)  # neighbours are indexed texts: their links are kept
                     touched.add(other)
             self._judge(number for number in touched if number in self._near)
+
+    def _unindex(self, number: int) -> None:
+        """Take a text out of the LSH buckets it is in."""
+        keys = self._bands.pop(number, b"")
+        for start in range(0, len(keys), 8):
+            bucket = self._buckets.get(keys[start:start + 8])
+            if bucket is not None and number in bucket:
+                bucket.remove(number)
+                if not bucket:
+                    del self._buckets[keys[start:start + 8]]
 
     def figures(self, since: datetime | None = None, until: datetime | None = None, top: int = TOP) -> CopyFigures:
         """Copies among the posts read with since <= time < until (default: the whole window); an estimate when
@@ -380,23 +429,24 @@ class CopyAudit:
         return sorted({*multi, *(number for number, near in self._near.items() if near)})
 
     def _repeated(self, used: dict[int, int], top: int) -> tuple[RepeatedText, ...]:
-        """The texts repeated by most posts in the span: identical and near-identical versions together."""
-        parent: dict[int, int] = {}
-
-        def find(number: int) -> int:
-            while parent.get(number, number) != number:
-                number = parent[number]
-            return number
-
-        for number in used:
-            for other in self._near.get(number, ()):
-                if other in used:
-                    parent[find(number)] = find(other)
-        groups: dict[int, list[int]] = {}
-        for number in used:
-            groups.setdefault(find(number), []).append(number)
+        """The texts repeated by most posts in the span: identical and near-identical versions together (a group is
+        a connected part of the near-identical links, walked once: a pasted text varied by thousands is one group)."""
+        grouped: set[int] = set()
+        groups: list[list[int]] = []
+        for start in used:
+            if start in grouped:
+                continue
+            grouped.add(start)
+            numbers, walk = [start], [start]
+            while walk:
+                for other in self._near.get(walk.pop(), ()):
+                    if other in used and other not in grouped:
+                        grouped.add(other)
+                        numbers.append(other)
+                        walk.append(other)
+            groups.append(numbers)
         found = []
-        for numbers in groups.values():
+        for numbers in groups:
             accounts = {author for number in numbers
                         for author in self._accounts.get(number, (self._first_author[number],))}
             if len(accounts) < 2:
@@ -482,9 +532,10 @@ def _signatures(shingles: Sequence[frozenset[int]]) -> Iterable[np.ndarray]:
     return list(np.minimum.reduceat(values, starts, axis=0))
 
 
-def _band_key(band: bytes) -> bytes:
-    """A band of a signature as an 8-byte key."""
-    return hashlib.blake2b(band, digest_size=8).digest()
+def _band_keys(signature: np.ndarray) -> list[bytes]:
+    """A signature's bands as 8-byte keys (the band's number in each: equal rows in different bands differ)."""
+    return [hashlib.blake2b(signature[band * _ROWS:(band + 1) * _ROWS].tobytes(), digest_size=8,
+                            salt=band.to_bytes(16, "big")).digest() for band in range(_BANDS)]
 
 
 def _jaccard(first: frozenset[int], second: frozenset[int]) -> float:
