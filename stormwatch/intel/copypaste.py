@@ -71,7 +71,7 @@ NUM_PERM = 128
 LSH_WEIGHTS = (0.2, 0.8)
 # Distinct texts checked for near-identical versions before the audit samples them (see the module's docstring;
 # bench/README.md has the measurements behind it: time and memory grow with the texts indexed).
-MAX_NEAR_TEXTS = 50_000
+MAX_NEAR_TEXTS = 20_000
 # A text varied by thousands of accounts puts them all in the same LSH buckets: a bucket keeps its first `BUCKET`
 # texts and a new text links to at most `NEAR_LINKS` near-identical ones (one other account's is enough to judge
 # it, a few group the versions), so each text costs a bounded number of exact checks, not one per version.
@@ -92,6 +92,8 @@ _MAX_HASH = np.uint64((1 << 32) - 1)
 # datasketch's split of a signature into bands for `NEAR` and `LSH_WEIGHTS` (12 bands of 10 rows at 128).
 _SPLIT = MinHashLSH(threshold=NEAR, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
 _BANDS, _ROWS = _SPLIT.b, _SPLIT.r
+# Odd 64-bit multipliers, a row of them per band (the band keys' linear hash; fixed, like the permutations).
+_BAND_MULTIPLIERS = np.random.RandomState(13).randint(1, 1 << 62, size=(_BANDS, _ROWS), dtype=np.uint64) | np.uint64(1)
 # Fixed permutations: signatures made in different processes or refreshes compare.
 _RANDOM = np.random.RandomState(12)
 _A = _RANDOM.randint(1, (1 << 61) - 1, size=NUM_PERM, dtype=np.uint64)
@@ -181,9 +183,9 @@ class CopyAudit:
         # Texts two accounts posted are indexed too, outside the sample (at most max_near_texts of them): they link
         # a pasted text's versions into one repeated text, and a one-account text near one is found a copy.
         self._indexed_repeated: set[int] = set()
-        self._pending: dict[int, list[str]] = {}  # texts to index: their words
+        self._pending: dict[int, str] = {}  # texts to index: their cleaned words (one string: less memory)
         # The LSH index: texts by band key (8 bytes; at most BUCKET a key), and each indexed text's band keys.
-        self._buckets: dict[bytes, list[int]] = {}
+        self._buckets: dict[int, list[int]] = {}
         self._bands: dict[int, bytes] = {}
         self.complete = True
 
@@ -242,6 +244,8 @@ class CopyAudit:
             (self.campaign, int(self.since.timestamp()), int(self.until.timestamp())))
         while rows := cursor.fetchmany(_READ):
             self._add(rows)
+        # Indexed once every post is counted: the sample's limit is then final, so no text is indexed for nothing.
+        self._index_pending()
         self.complete = True
 
     def _list(self, store: Store, since: int) -> None:
@@ -281,7 +285,8 @@ class CopyAudit:
                 self._versions[number] = (text, str(platform))
             self._text_of.append(number)
         self._sorted = False
-        self._index_pending()
+        if not self._read_whole:
+            self._index_pending()
 
     def _new_text(self, key: bytes, author: int, cleaned: str, text: str, platform: str) -> int:
         number = len(self._posts)
@@ -292,7 +297,7 @@ class CopyAudit:
         priority = int.from_bytes(hashlib.blake2b(key, digest_size=8, key=self._seed).digest(), "big")
         if priority < self._limit:
             self._priority[number] = priority
-            self._pending[number] = cleaned.split()
+            self._pending[number] = cleaned
             self._versions[number] = (text, platform)
             if len(self._priority) > self.max_near_texts:
                 self._halve()
@@ -304,7 +309,7 @@ class CopyAudit:
         self._flags[number] = (self._flags[number] | _MULTI) & ~_NEAR
         if number not in self._priority and len(self._indexed_repeated) < self.max_near_texts:
             self._indexed_repeated.add(number)
-            self._pending[number] = cleaned.split()
+            self._pending[number] = cleaned
         for other in self._near.get(number, ()):
             if not self._flags[other] & _MULTI:
                 self._flags[other] |= _NEAR
@@ -318,10 +323,13 @@ class CopyAudit:
     def _index(self, numbers: list[int]) -> None:
         """Sign a batch of new texts, find their near neighbours among those indexed, and index them."""
         numbers = [number for number in numbers if number in self._pending]  # some may have left the sample
-        shingles = [frozenset(zlib.crc32(f"{a} {b}".encode()) for a, b in itertools.pairwise(self._pending[number]))
-                    for number in numbers]
-        for number, pairs, signature in zip(numbers, shingles, _signatures(shingles), strict=True):
-            keys = _band_keys(signature)
+        if not numbers:
+            return
+        shingles = [frozenset(zlib.crc32(f"{a} {b}".encode())
+                              for a, b in itertools.pairwise(self._pending[number].split())) for number in numbers]
+        bands = _band_keys(_signatures(shingles))
+        for number, pairs, band_keys in zip(numbers, shingles, bands, strict=True):
+            keys = band_keys.tolist()
             near: set[int] = set()
             for other in dict.fromkeys(other for key in keys for other in self._buckets.get(key, ())):
                 if _jaccard(pairs, frozenset(self._shingles[other])) >= NEAR:
@@ -330,7 +338,7 @@ class CopyAudit:
                         break
             self._shingles[number] = array("I", sorted(pairs))
             self._near[number] = near
-            self._bands[number] = b"".join(keys)
+            self._bands[number] = band_keys.tobytes()
             for key in keys:
                 bucket = self._buckets.setdefault(key, [])
                 if len(bucket) < BUCKET:
@@ -374,13 +382,12 @@ class CopyAudit:
 
     def _unindex(self, number: int) -> None:
         """Take a text out of the LSH buckets it is in."""
-        keys = self._bands.pop(number, b"")
-        for start in range(0, len(keys), 8):
-            bucket = self._buckets.get(keys[start:start + 8])
+        for key in np.frombuffer(self._bands.pop(number, b""), dtype=np.uint64).tolist():
+            bucket = self._buckets.get(key)
             if bucket is not None and number in bucket:
                 bucket.remove(number)
                 if not bucket:
-                    del self._buckets[keys[start:start + 8]]
+                    del self._buckets[key]
 
     def figures(self, since: datetime | None = None, until: datetime | None = None, top: int = TOP) -> CopyFigures:
         """Copies among the posts read with since <= time < until (default: the whole window); an estimate when
@@ -523,19 +530,21 @@ class LiveAudit:
                 return
 
 
-def _signatures(shingles: Sequence[frozenset[int]]) -> Iterable[np.ndarray]:
-    """MinHash signatures of many shingle sets in one numpy pass (datasketch's legacy permutation scheme)."""
+def _signatures(shingles: Sequence[frozenset[int]]) -> np.ndarray:
+    """MinHash signatures of shingle sets in one numpy pass (datasketch's legacy permutation scheme), a row each."""
     lengths = [len(s) for s in shingles]
     flat = np.fromiter((h for s in shingles for h in s), dtype=np.uint64, count=sum(lengths))
     values = ((flat[:, None] * _A + _B) % _PRIME) & _MAX_HASH
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    return list(np.minimum.reduceat(values, starts, axis=0))
+    return np.minimum.reduceat(values, starts, axis=0)
 
 
-def _band_keys(signature: np.ndarray) -> list[bytes]:
-    """A signature's bands as 8-byte keys (the band's number in each: equal rows in different bands differ)."""
-    return [hashlib.blake2b(signature[band * _ROWS:(band + 1) * _ROWS].tobytes(), digest_size=8,
-                            salt=band.to_bytes(16, "big")).digest() for band in range(_BANDS)]
+def _band_keys(signatures: np.ndarray) -> np.ndarray:
+    """Each signature's bands as 64-bit keys, a row each (a random linear hash of the band's rows, wrapping, with
+    multipliers of the band's own: equal rows in different bands give different keys)."""
+    bands = signatures[:, :_BANDS * _ROWS].reshape(len(signatures), _BANDS, _ROWS)
+    keys: np.ndarray = (bands * _BAND_MULTIPLIERS).sum(axis=2, dtype=np.uint64)
+    return keys
 
 
 def _jaccard(first: frozenset[int], second: frozenset[int]) -> float:

