@@ -87,6 +87,7 @@ LIVE_BATCH = 2000  # posts the live audit reads between two publications of its 
 log = logging.getLogger(__name__)
 _BATCH = 512  # texts hashed per numpy pass (memory: shingles x NUM_PERM x 8 bytes)
 _READ = 5000  # rows fetched at a time when a window is read whole
+_RECENT_TEXTS = 20_000  # texts as posted remembered, to clean and hash a text pasted as it is only once in a while
 _PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
 # datasketch's split of a signature into bands for `NEAR` and `LSH_WEIGHTS` (12 bands of 10 rows at 128).
@@ -175,6 +176,7 @@ class CopyAudit:
         self._accounts: dict[int, set[int]] = {}  # texts with two accounts or more: every account
         self._versions: dict[int, tuple[str, str]] = {}  # a version as posted and its platform (repeated or sampled)
         self._authors: dict[str, int] = {}
+        self._recent: dict[str, int] = {}  # texts as posted lately and their numbers (-1: too short): not cleaned again
         # the sample: texts whose seeded hash is below the limit, their word pairs and near neighbours
         self._limit = _ALL
         self._priority: dict[int, int] = {}
@@ -263,36 +265,47 @@ class CopyAudit:
     def _add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Count (author, ts, text, platform, uid) posts: exactly by text, and queue new sampled texts for indexing."""
         numbers, authors, flags, posts = self._numbers, self._authors, self._flags, self._posts
+        first = self._first_author
+        recent, add_time, add_text = self._recent, self._times.append, self._text_of.append
         for author_uid, ts, raw, platform, uid in rows:
-            text = str(raw or "")
-            cleaned = clean_text(text)
-            self._times.append(ts)
-            if cleaned.count(" ") < MIN_WORDS - 1:
-                self._text_of.append(-1)
+            text = raw or ""
+            add_time(ts)
+            number = recent.get(text)
+            if number is None:  # a text not seen lately as posted: cleaned and hashed
+                cleaned = clean_text(text)
+                if cleaned.count(" ") < MIN_WORDS - 1:
+                    number = -1
+                else:
+                    key = hashlib.blake2b(cleaned.encode(), digest_size=12).digest()
+                    number = numbers.get(key)
+                    if number is None:
+                        number = self._new_text(key, cleaned, text, platform)
+                if len(recent) >= _RECENT_TEXTS:
+                    recent.clear()
+                recent[text] = number
+            add_text(number)
+            if number < 0:
                 continue
-            key = hashlib.blake2b(cleaned.encode(), digest_size=12).digest()
-            author = authors.setdefault(str(author_uid or f"?{uid}"), len(authors))
-            number = numbers.get(key)
-            if number is None:
-                number = self._new_text(key, author, cleaned, text, str(platform))
-            elif not flags[number] & _MULTI and self._first_author[number] != author:
-                self._accounts[number] = {self._first_author[number], author}
-                self._became_multi(number, cleaned)
+            author = authors.setdefault(author_uid or f"?{uid}", len(authors))
+            if not posts[number]:
+                first[number] = author
+            elif not flags[number] & _MULTI and first[number] != author:
+                self._accounts[number] = {first[number], author}
+                self._became_multi(number, text)
             elif flags[number] & _MULTI:
                 self._accounts[number].add(author)
             posts[number] += 1
             if posts[number] == 2 and number not in self._versions:
-                self._versions[number] = (text, str(platform))
-            self._text_of.append(number)
+                self._versions[number] = (text, platform)
         self._sorted = False
         if not self._read_whole:
             self._index_pending()
 
-    def _new_text(self, key: bytes, author: int, cleaned: str, text: str, platform: str) -> int:
+    def _new_text(self, key: bytes, cleaned: str, text: str, platform: str) -> int:
         number = len(self._posts)
         self._numbers[key] = number
         self._posts.append(0)
-        self._first_author.append(author)
+        self._first_author.append(-1)  # set by its first post
         self._flags.append(0)
         priority = int.from_bytes(hashlib.blake2b(key, digest_size=8, key=self._seed).digest(), "big")
         if priority < self._limit:
@@ -303,13 +316,13 @@ class CopyAudit:
                 self._halve()
         return number
 
-    def _became_multi(self, number: int, cleaned: str) -> None:
+    def _became_multi(self, number: int, text: str) -> None:
         """A second account posted a text: its posts are identical copies, and its one-account neighbours near ones;
         out of the sample, it is indexed among the repeated texts while they are fewer than the bound."""
         self._flags[number] = (self._flags[number] | _MULTI) & ~_NEAR
         if number not in self._priority and len(self._indexed_repeated) < self.max_near_texts:
             self._indexed_repeated.add(number)
-            self._pending[number] = cleaned
+            self._pending[number] = clean_text(text)
         for other in self._near.get(number, ()):
             if not self._flags[other] & _MULTI:
                 self._flags[other] |= _NEAR
