@@ -186,7 +186,7 @@ class CopyAudit:
         # a pasted text's versions into one repeated text, and a one-account text near one is found a copy.
         self._indexed_repeated: set[int] = set()
         self._pending: dict[int, str] = {}  # texts to index: their cleaned words (one string: less memory)
-        # The LSH index: texts by band key (8 bytes; at most BUCKET a key), and each indexed text's band keys.
+        # The LSH index: texts by 64-bit band key (at most BUCKET a key), and each indexed text's band keys.
         self._buckets: dict[int, list[int]] = {}
         self._bands: dict[int, bytes] = {}
         self.complete = True
