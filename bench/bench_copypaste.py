@@ -5,9 +5,10 @@
 `--posts` counts the non-repost campaign posts in the storm window (what the audit reads): the demo's storm has
 about 2,000; a big storm 100,000. The storm is the simulator's, with a third of its supporters pasting the toolkit
 (varied a little) and the others adding a sentence of their own, on X. For each size it prints: the whole
-window read at once (report, `summary --json`: time, peak memory of this process so far); on the dashboard,
-where the audit runs in a thread of its own, how long a refresh takes while it fills and once it is full, how
-long it takes to fill, and how soon 200 new posts are in its figures.
+window read at once (report, `summary --json`: time, the share and whether it is exact or estimated from a sample
+of distinct texts, peak memory of this process so far); on the dashboard, where the audit runs in a thread of its
+own, how long a refresh takes while it fills and once it is full, how long it takes to fill, and how soon 200 new
+posts are in its figures.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def measure(wanted: int) -> list[tuple[str, ...]]:
         started = time.perf_counter()
         whole = intel.window_copies(store, campaign.name, campaign.start, campaign.end)
         rows.append((f"{len(early):,}", "whole window, read at once", f"{time.perf_counter() - started:.2f} s",
-                     f"{whole.share:.0%} copies, peak RSS {peak_rss_mb():.0f} MB"))
+                     f"{whole.share:.1%} copies ({whole.basis}), peak RSS {peak_rss_mb():.0f} MB"))
         now = campaign.end
         refreshes = []
         started = time.perf_counter()

@@ -29,7 +29,7 @@ from .intel_support import Collected, collected, copy_of
 from .test_report_page import DESKTOP, OVERFLOW, PHONE, WORDS_FIT, open_page
 
 WAVE = T0 + timedelta(minutes=70)  # the counter wave is high, the target has not answered yet (17:12 UTC)
-FIELDS = {"trending", "target_posts", "duplicate_share", "top_duplicates", "counter"}
+FIELDS = {"trending", "target_posts", "duplicate_share", "duplicate_share_basis", "top_duplicates", "counter"}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,7 @@ def test_summary_json_has_the_five_fields_and_hides_participants_in_repeated_tex
     assert set(data["target_posts"]) == {"count", "posts"} and set(data["target_posts"]["posts"][0]) == {
         "account", "platform", "kind", "created_at", "in_reply_to_campaign_post"}
     assert 0 <= data["duplicate_share"] <= 1 and set(data["top_duplicates"][0]) == {"text", "posts", "accounts"}
+    assert data["duplicate_share_basis"] == "exact"  # a storm under the bound: every text checked
     assert set(data["counter"]) == {"posts", "share_of_voice", "both"}
     # pseudonymized (the default): a mention in a repeated text names only the campaign's own accounts and targets
     named = {"@issaamro", "@yashebron", "@antonioguterres", "@vonderleyen"}

@@ -19,16 +19,25 @@ from .. import metrics
 from ..config import CampaignConfig, Config
 from ..metrics import Window
 from ..store import MEMORY, Store
-from .copypaste import ADVICE, WARN_SHARE, CopyAudit, CopyFigures, LiveAudit, RepeatedText, window_copies
+from .copypaste import (
+    ADVICE,
+    MAX_NEAR_TEXTS,
+    WARN_SHARE,
+    CopyAudit,
+    CopyFigures,
+    LiveAudit,
+    RepeatedText,
+    window_copies,
+)
 from .counter import CounterFigures, counter_figures
 from .targets import TargetPost, first_responses, target_posts
 from .text import shown
 from .trends import TrendHit, fetched, is_hit, trending
 
-__all__ = ["ADVICE", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures", "CounterFigures", "IntelSummary",
-           "LiveIntel", "RepeatedText", "TargetPost", "TrendHit", "counter_figures", "fetched", "first_responses",
-           "intel_summary",
-           "is_hit", "live", "shown", "summary_fields", "target_posts", "trending", "window_copies"]
+__all__ = ["ADVICE", "MAX_NEAR_TEXTS", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures", "CounterFigures",
+           "IntelSummary", "LiveIntel", "RepeatedText", "TargetPost", "TrendHit", "counter_figures", "fetched",
+           "first_responses", "intel_summary", "is_hit", "live", "shown", "summary_fields", "target_posts", "trending",
+           "window_copies"]
 
 RECENT = timedelta(minutes=15)  # the dashboard's copy-paste share and share of voice are of the last 15 minutes
 
@@ -49,6 +58,7 @@ class IntelSummary:
             "trending": [hit.to_json() for hit in self.trending],
             "target_posts": {"count": len(self.target_posts), "posts": [p.to_json() for p in self.target_posts]},
             "duplicate_share": round(self.copies.share, 4),
+            "duplicate_share_basis": self.copies.basis,
             "top_duplicates": [{**repeated.to_json(), "text": shown(show(repeated.text, repeated.platform))}
                                for repeated in self.copies.top],
             "counter": self.counter.to_json() if self.counter is not None else None,
@@ -64,12 +74,14 @@ def summary_fields(store: Store, config: Config, campaign: CampaignConfig, windo
     return intel_summary(store, campaign, window).to_json(Namer(policy).text)
 
 
-def intel_summary(store: Store, campaign: CampaignConfig, window: Window) -> IntelSummary:
-    """Trending, targets' posts, copy-paste and counter-hashtags over a window (read whole)."""
+def intel_summary(store: Store, campaign: CampaignConfig, window: Window, *,
+                  max_near_texts: int = MAX_NEAR_TEXTS) -> IntelSummary:
+    """Trending, targets' posts, copy-paste (near-identical texts checked on a sample above `max_near_texts`
+    distinct texts) and counter-hashtags over a window (read whole)."""
     return IntelSummary(
         trending=tuple(trending(store, campaign.name, campaign.hashtags, window.since, window.until)),
         target_posts=tuple(target_posts(store, campaign.name, window.since, window.until)),
-        copies=window_copies(store, campaign.name, window.since, window.until),
+        copies=window_copies(store, campaign.name, window.since, window.until, max_near_texts=max_near_texts),
         counter=counter_figures(store, campaign, window))
 
 

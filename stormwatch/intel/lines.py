@@ -47,11 +47,12 @@ def _copies_line(found: LiveIntel) -> IntelLine | None:
     if not whole.posts:
         return None
     reading = "" if whole.complete else " (still reading the storm's posts)"
+    about = "" if whole.sampled is None else "≈"  # near-identical texts checked on a sample: an estimate
     if recent.posts and recent.share > WARN_SHARE:
-        return IntelLine([(f"⚠ {recent.share:.0%} copy-pasted in 15 min — {ADVICE}", "bold white on red"),
-                          (f"  ({whole.share:.0%} of the storm){reading}", "dim")], URGENT)
-    return IntelLine([("copy-paste ", "bold"), (f"{recent.share:.0%} of the last 15 min", "green"),
-                      (f" · {whole.share:.0%} of the storm{reading}", "dim")], CONTEXT)
+        return IntelLine([(f"⚠ {about}{recent.share:.0%} copy-pasted in 15 min — {ADVICE}", "bold white on red"),
+                          (f"  ({about}{whole.share:.0%} of the storm){reading}", "dim")], URGENT)
+    return IntelLine([("copy-paste ", "bold"), (f"{about}{recent.share:.0%} of the last 15 min", "green"),
+                      (f" · {about}{whole.share:.0%} of the storm{reading}", "dim")], CONTEXT)
 
 
 def _trending_line(found: LiveIntel, local: Callable[[datetime], str]) -> IntelLine | None:

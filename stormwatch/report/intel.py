@@ -65,9 +65,11 @@ class IntelContent:
         return self.fields
 
 
-def gather_intel(store: Store, campaign: CampaignConfig, window: Window, namer: Namer) -> IntelContent:
-    """Read the four answers for the window and name what they show by the report's rules."""
-    summary = intel.intel_summary(store, campaign, window)
+def gather_intel(store: Store, campaign: CampaignConfig, window: Window, namer: Namer, *,
+                 max_near_texts: int = intel.MAX_NEAR_TEXTS) -> IntelContent:
+    """Read the four answers for the window and name what they show by the report's rules (near-identical
+    texts checked on a sample above `max_near_texts` distinct texts)."""
+    summary = intel.intel_summary(store, campaign, window, max_near_texts=max_near_texts)
     targets = tuple(ShownPost(p.created_at, p.platform, f"@{intel.shown(p.account)}",
                               intel.shown(namer.text(p.text, p.platform)),
                               p.kind + (", answering a campaign post" if p.in_reply_to_campaign_post else
@@ -146,8 +148,13 @@ def _targets(content: IntelContent, campaign: CampaignConfig, zone: ZoneInfo) ->
 def _copies(content: IntelContent) -> list[Block]:
     copies = content.summary.copies
     warning = copies.share > intel.WARN_SHARE
-    text = (f"{copies.copies:,} of {copies.posts:,} posts ({copies.share:.0%}, reposts left out) say the same as a "
-            "post by another account, word for word or nearly (links, mentions and hashtags aside)"
+    if copies.sampled is None:
+        counted = f"{copies.copies:,} of {copies.posts:,} posts ({copies.share:.0%}, reposts left out)"
+    else:  # identical copies are counted, near-identical ones estimated: a rounded share says enough
+        counted = (f"About {copies.share:.0%} of {copies.posts:,} posts (reposts left out; estimated from a sample "
+                   f"of {copies.sampled:,} texts for near-identical versions, identical ones counted)")
+    text = (f"{counted} say the same as a post by another account, word for word or nearly (links, mentions and "
+            "hashtags aside)"
             + (f". Above {intel.WARN_SHARE:.0%}: {intel.ADVICE}." if warning else "."))
     rows = tuple((str(rank), r.text, f"{r.posts:,} posts by {r.accounts:,} accounts")
                  for rank, r in enumerate(content.repeated, 1))

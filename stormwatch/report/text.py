@@ -70,7 +70,10 @@ def intel_lines(data: dict[str, Any]) -> list[str]:
     lines.append(f"  targets            {targets['count']:>11,}  posts by targets, {len(answered):,} answering a "
                  "campaign post" + "".join(one_line(f"; @{p['account']} on {label(p['platform'])}")
                                            for p in answered[:3]))
-    lines.append(f"  copy-paste         {data['duplicate_share']:>11.0%}  of posts copy another account's text"
+    basis = data.get("duplicate_share_basis", "exact")
+    share = f"{'' if basis == 'exact' else '≈'}{data['duplicate_share']:.0%}"  # ≈: estimated from a sample
+    lines.append(f"  copy-paste         {share:>11}  of posts copy another account's text"
+                 + ("" if basis == "exact" else f" ({basis})")
                  + (f" (top text: {data['top_duplicates'][0]['posts']:,} posts by "
                     f"{data['top_duplicates'][0]['accounts']:,} accounts)" if data["top_duplicates"] else ""))
     counter = data["counter"]
