@@ -177,3 +177,20 @@ def test_status_shows_where_the_counter_and_targets_collections_stand(config: Co
     queries = [cursor.query for source in status.campaigns[0].sources for cursor in source.cursors]
     assert any(query.startswith("counter-hashtags: ") for query in queries), queries
     assert any(query.startswith("targets' posts: ") for query in queries), queries
+
+
+def test_the_report_names_counter_accounts_before_it_reads_and_never_while(config: Config) -> None:
+    from stormwatch.report.content import gather, name_accounts
+    from stormwatch.report.names import NamingPolicy
+
+    campaign = config.campaigns[0]
+    window = campaign_window(campaign)
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", config.report.pseudonymize_below)
+    with Store.open(config.storage.database) as store:
+        namer, contributors = name_accounts(store, campaign, window, policy)
+        labelled = store.conn.execute("SELECT count(*) FROM pseudonyms").fetchone()[0]
+        content = gather(store, campaign, window, namer, contributors, generated_at=window.until, config=config)
+        assert store.conn.execute("SELECT count(*) FROM pseudonyms").fetchone()[0] == labelled
+    assert content.intel is not None and content.intel.counter_accounts
+    hidden = [account for account in content.intel.counter_accounts if not account.named]
+    assert hidden and all(account.label.startswith("participant-") for account in hidden)
