@@ -84,6 +84,9 @@ class Figures:
     report: Path | None = None
     trending: tuple[intel.TrendHit, ...] = ()  # the campaign's tags in the trending lists now
     target_posts: tuple[intel.TargetPost, ...] = ()  # the targets' posts in the window so far
+    # After the window: its busiest minute, every minute counted (`minutes` stops where collection is complete,
+    # which a slow source can hold back well before the end).
+    peak: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,16 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
     minutes = metrics.per_minute(store, campaign.name, window.since, max(window.since, min(complete, window.until)))
     runs = {source: tuple(r for r in store.last_runs(campaign.name, source, limit=RUNS_READ) if r.status != "running")
             for source in campaign.sources}
-    loudest = _loudest_named(store, config, campaign, window) if now >= campaign.end else None
+    ended = now >= campaign.end
+    loudest = _loudest_named(store, config, campaign, window) if ended else None
     hits = intel.trending(store, campaign.name, campaign.hashtags, window.since, max(window.since, now))
     return Figures(now=now, totals=metrics.totals(store, campaign.name, window).all, minutes=tuple(minutes),
                    runs=runs, runway=metrics.budget_runway(store, campaign, now),
                    targets=tuple(metrics.target_mentions(store, campaign, window)), loudest_named=loudest,
                    report=report, trending=tuple(hit for hit in hits if hit.rank_now is not None),
                    target_posts=tuple(intel.target_posts(store, campaign.name, window.since,
-                                                         max(window.since, min(now, window.until)))))
+                                                         max(window.since, min(now, window.until)))),
+                   peak=metrics.peak_minute(store, campaign.name, window).posts if ended else 0)
 
 
 def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,
@@ -208,8 +213,7 @@ def _storm_clock(words: _Words) -> list[Alert]:
     figures = words.figures
     if now >= campaign.end and (figures.report is not None or now >= campaign.end + END_GRACE):
         totals = figures.totals
-        peak = max(figures.minutes, default=0)
-        lines = [f"{totals.posts:,} posts by {totals.contributors:,} people; peak {peak:,} posts a minute",
+        lines = [f"{totals.posts:,} posts by {totals.contributors:,} people; peak {figures.peak:,} posts a minute",
                  f"Potential reach {_compact(totals.potential_reach)}; engagement {_compact(totals.engagement)}"]
         if figures.loudest_named:
             handle, posts = figures.loudest_named

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from stormwatch import metrics
 from stormwatch.alerts import AlertWatcher, service_label
 from stormwatch.collector import Collector
 from stormwatch.config import Config, load_config
@@ -120,6 +121,7 @@ def test_each_kind_is_told_once_per_condition_as_the_storm_goes(tmp_path: Path, 
             if minutes == 60:
                 assert any(k.startswith("source_failing:x:") for k in told)
         records = store.alerts(campaign.name, limit=100)
+        busiest = metrics.peak_minute(store, campaign.name, metrics.campaign_window(campaign)).posts
     collector.close()
 
     kinds = Counter(key.split(":")[0] for key in told)
@@ -143,6 +145,7 @@ def test_each_kind_is_told_once_per_condition_as_the_storm_goes(tmp_path: Path, 
         assert all(b - a >= timedelta(minutes=10) for a, b in itertools.pairwise(moments))
     end = next(m for m in receiver.messages if "has ended" in m["title"])
     assert "stormwatch report --campaign standwithissa" in end["message"]
+    assert busiest > 0 and f"peak {busiest:,} posts a minute" in end["message"]  # the whole window's busiest minute
     assert all(len(m["message"].splitlines()) <= 3 for m in receiver.messages)
 
     # nothing that must stay private went out: no secret, no account the report would pseudonymize
