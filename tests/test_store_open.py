@@ -230,3 +230,33 @@ def test_a_report_that_cannot_be_written_is_one_line_and_leaves_nothing(collecte
     (line,) = result.stderr.splitlines()
     assert line.startswith("stormwatch: error: ") and "File too large" in line, line
     assert list((tmp_path / "reports").iterdir()) == []  # no partial folder, no half a report
+
+
+def test_making_a_file_ready_is_tried_again_while_sqlite_refuses_at_once() -> None:
+    # SQLite may refuse one of two connections making a new file ready at once without waiting out its busy
+    # timeout (to avoid a deadlock): that step is tried again, and any other error is not.
+    from stormwatch.store.database import _while_locked
+
+    attempts: list[int] = []
+
+    def refused_twice() -> None:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+
+    _while_locked(refused_twice, 5.0)
+    assert len(attempts) == 3
+
+    def broken() -> None:
+        attempts.append(1)
+        raise sqlite3.OperationalError("no such table: posts")
+
+    attempts.clear()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        _while_locked(broken, 5.0)
+    assert len(attempts) == 1
+    def always_refused() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # until the timeout, then the error stands
+        _while_locked(always_refused, 0.2)

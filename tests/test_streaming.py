@@ -114,18 +114,20 @@ def test_new_bluesky_authors_are_looked_up_beside_the_stream_before_any_schedule
             (stream,) = followers(streaming, config.campaigns)
             follower = threading.Thread(target=stream.follow, args=(stop,))
             follower.start()
-            unknown: list[str] = ["not read yet"]
-            deadline = time.monotonic() + 30
-            with Store.open(config.storage.database) as store:
-                while time.monotonic() < deadline and (unknown or not collected_ids(config_path)):
-                    time.sleep(0.2)
-                    unknown = store.authors_without_followers("standwithissa", "bluesky", 10)
-                handles = [row[0] for row in store.conn.execute(
-                    "SELECT handle FROM accounts WHERE platform = 'bluesky'")]
-                runs = store.last_runs("standwithissa")
-            stop.set()
-            follower.join(timeout=10)
-            streaming.close()
+            try:
+                unknown: list[str] = ["not read yet"]
+                deadline = time.monotonic() + 30
+                with Store.open(config.storage.database) as store:
+                    while time.monotonic() < deadline and (unknown or not collected_ids(config_path)):
+                        time.sleep(0.2)
+                        unknown = store.authors_without_followers("standwithissa", "bluesky", 10)
+                    handles = [row[0] for row in store.conn.execute(
+                        "SELECT handle FROM accounts WHERE platform = 'bluesky'")]
+                    runs = store.last_runs("standwithissa")
+            finally:
+                stop.set()  # also when the test fails: no follower left reconnecting to a stopped server
+                follower.join(timeout=10)
+                streaming.close()
         finally:
             jetstream.stop()
     assert not follower.is_alive()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,16 +96,20 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open the database: {getattr(exc, 'strerror', None) or exc}") from None
         store = cls(sqlite_utils.Database(conn), path, busy_timeout)
+
+        def make_ready() -> None:
+            conn.execute("PRAGMA journal_mode = WAL")  # an in-memory database stays in `memory` mode
+            conn.execute("PRAGMA synchronous = NORMAL")
+            # A page of 100 posts dirties a few hundred database pages (accounts and per-account tallies
+            # sit all over the file); checkpointing every 4000 instead of 1000 WAL pages lets one
+            # checkpoint's fsync cover several pages of posts.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            migrations.upgrade(store.db, str(path))
+
         try:
             with store._guard("open"):
-                conn.execute("PRAGMA journal_mode = WAL")  # an in-memory database stays in `memory` mode
-                conn.execute("PRAGMA synchronous = NORMAL")
-                # A page of 100 posts dirties a few hundred database pages (accounts and per-account tallies
-                # sit all over the file); checkpointing every 4000 instead of 1000 WAL pages lets one
-                # checkpoint's fsync cover several pages of posts.
-                conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-                conn.execute("PRAGMA foreign_keys = OFF")
-                migrations.upgrade(store.db, str(path))
+                _while_locked(make_ready, busy_timeout)
         except BaseException:
             conn.close()
             raise
@@ -611,3 +616,19 @@ def _process_alive(pid: int) -> bool:
 def utc_day(moment: datetime) -> str:
     """The UTC calendar day of a moment, `YYYY-MM-DD`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def _while_locked(step: Callable[[], None], seconds: float) -> None:
+    """Run `step`, again while SQLite says the database is locked, for up to `seconds`. Its busy timeout waits
+    for most locks, but not all. When two connections make a new file ready at once (switching it to WAL,
+    migrating), SQLite may refuse one of them at once rather than risk a deadlock, and that step is safe to run
+    again: every part of it checks what is already done."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
