@@ -46,7 +46,10 @@ def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Pa
     fresh = config.parent / "reimport.toml"
     fresh.write_text(config.read_text(encoding="utf-8").replace('database = "stormwatch.db"',
                                                                 'database = "reimported.db"'))
-    raw = sorted((tmp_path / "data" / "demo" / "raw" / "standwithissa").glob("*.jsonl.gz"))
+    # (the campaign's folder and its companions': a hijacker's profile may have been read for the counter-
+    # hashtags first, and the targets' pages are the campaign's archive too)
+    raw = sorted((tmp_path / "data" / "demo" / "raw").glob("standwithissa*/*.jsonl.gz"))
+    assert {f.parent.name for f in raw} == {"standwithissa", "standwithissa~counter", "standwithissa~targets"}
     assert {f.name.split("-")[0] for f in raw} == {"x", "mastodon", "bluesky"}
     imported = subprocess.run([sys.executable, "-m", "stormwatch", "import", *map(str, raw), "--config", str(fresh)],
                               capture_output=True, text=True, timeout=180, env=environment)

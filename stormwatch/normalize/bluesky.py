@@ -467,6 +467,11 @@ def _is_posts_page(body: dict[str, Any]) -> bool:
             or (isinstance(first, dict) and str(first.get("uri", "")).startswith("at://")))
 
 
+def _is_author_feed(body: dict[str, Any]) -> bool:
+    """An author feed page (`getAuthorFeed`: a target's own posts), as the archive keeps it."""
+    return isinstance(body.get("feed"), list)
+
+
 def _normalize_one_view(view: Any, retrieved_at: str) -> Batch:
     return normalize_post_views([view], retrieved_at)
 
@@ -480,4 +485,5 @@ BLUESKY_POST = RecordKind("bluesky-post", PLATFORM, _is_post_view, rows=_normali
 BLUESKY_EVENTS = RecordKind("bluesky-events", PLATFORM, _is_jetstream, rows=_normalize_events)
 BLUESKY_PROFILES = RecordKind("bluesky-profiles", PLATFORM, _is_profiles_page, rows=normalize_profiles)
 BLUESKY_PAGE = RecordKind("bluesky-page", PLATFORM, _is_posts_page, rows=normalize_post_views)
-RECORD_KINDS = (BLUESKY_POST, BLUESKY_EVENTS, BLUESKY_PROFILES, BLUESKY_PAGE)
+BLUESKY_FEED = RecordKind("bluesky-feed", PLATFORM, _is_author_feed, rows=normalize_author_feed)
+RECORD_KINDS = (BLUESKY_POST, BLUESKY_EVENTS, BLUESKY_PROFILES, BLUESKY_PAGE, BLUESKY_FEED)
