@@ -8,8 +8,10 @@ import dataclasses
 import functools
 import json
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -133,3 +135,30 @@ def fedi(storm: Storm) -> Iterator[Fediverse]:
     """Two public instances, the clock an hour into the storm."""
     with fediverse(storm, {SOCIAL: InstanceSettings(), CHAOS: InstanceSettings()}, T0 + timedelta(hours=1)) as world:
         yield world
+
+
+@contextlib.contextmanager
+def odd_instance(answer: Callable[[str], str]) -> Iterator[str]:
+    """A server on a localhost port answering every GET with the JSON text `answer(path)` gives (an instance
+    that misbehaves in a way the simulator does not); yields its base URL."""
+
+    class Answering(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            """The answer for this path."""
+            body = answer(self.path).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,9 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from stormwatch.simulator.wire_x import render_twarc_page
 from stormwatch.store import MEMORY, Store
 
 from .conftest import T0, write_config
+from .mastodon_support import odd_instance
 
 RETRIEVED = "2021-02-07T20:00:00.000Z"
 IMPOSSIBLE_TIMES = ["2021-02-07T25:00:00.000Z", "2021-02-07T16:99:00.000Z", "2021-02-30T16:00:00.000Z",
@@ -273,36 +272,21 @@ def test_a_hostile_instance_costs_its_bad_statuses_not_the_run(tmp_path: Path) -
                        status(5, created_at="2021-02-07T16:00:00.000Z", content={"html": 1})])
     served: list[str] = []
 
-    class HostileInstance(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            """The hostile page for the first tag-timeline request, nothing new afterwards."""
-            first = "/timelines/tag/" in self.path and not served
-            if "/timelines/tag/" in self.path:
-                served.append(self.path)
-            body = (page if first else "[]" if "/timelines/tag/" in self.path else "{}").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> str:
+        """The hostile page for the first tag-timeline request, nothing new afterwards."""
+        if "/timelines/tag/" not in path:
+            return "{}"
+        served.append(path)
+        return page if len(served) == 1 else "[]"
 
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HostileInstance)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with odd_instance(answer) as url:
         path = write_config(tmp_path, "http://127.0.0.1:9", campaign_extra='sources = ["mastodon"]\n',
-                            top_extra=f'[mastodon]\ninstances = ["http://127.0.0.1:{server.server_address[1]}'
-                                      '/kolektiva.social"]\nretries = 0\n')
+                            top_extra=f'[mastodon]\ninstances = ["{url}/kolektiva.social"]\nretries = 0\n')
         config = load_config(path)
         clock = ManualClock(T0 + timedelta(minutes=30))
         collector = Collector(config, clock=clock)
         (record,) = collector.run_once()
         collector.close()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert record.status == "partial", record.error
     assert "statuses[1].created_at: '2021-02-30T16:01:00.000Z'" in (record.error or "")
     assert "statuses[2].content: expected a string" in (record.error or "")

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -39,6 +37,7 @@ from tests.mastodon_support import (
     expected_uids,
     fediverse,
     free_port,
+    odd_instance,
     sweep,
     tag_responses,
     timeline_requests,
@@ -297,31 +296,12 @@ def test_a_server_that_ignores_min_id_is_not_walked_forever(fedi: Fediverse) -> 
     newest = fedi.instances.tag_timeline(SOCIAL, TAG)[-3:][::-1]
     page = json.dumps([fedi.instances.status_json(SOCIAL, post) for post in newest])
 
-    class SamePage(BaseHTTPRequestHandler):
-        """A server answering every request with the same newest page, whatever min_id says."""
-
-        def do_GET(self) -> None:
-            """The same page for the tag timeline, an empty object for anything else."""
-            body = (page if "/timelines/tag/" in self.path else "{}").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SamePage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        config = MastodonConfig(instances=(f"http://127.0.0.1:{server.server_address[1]}/odd.example",))
+    # A server answering every request with the same newest page, whatever min_id says.
+    with odd_instance(lambda path: page if "/timelines/tag/" in path else "{}") as url:
+        config = MastodonConfig(instances=(f"{url}/odd.example",))
         source = MastodonSource(config, fedi.clock)
         pages: list[RawPage] = []
         with pytest.raises(MalformedPage, match="did not move past min_id"):
             pages.extend(source.search(source.first_cursor(campaign(), f"odd.example#{TAG}", fedi.clock.now()),
                                        fedi.clock.now()))
         assert len(pages) == 1  # the first page was new; the same page again is not
-    finally:
-        server.shutdown()
-        server.server_close()
