@@ -9,7 +9,7 @@ A feed that names authors only by id (Jetstream: a DID, no handle, no followers)
 authors looked up beside it (`ProfileLookups`), in batches of up to 25 a few seconds after they first post, so
 the dashboard and the reports know them by handle within seconds rather than at the next scheduled run.
 
-A follower never stops on its own (`_follow` is its supervisor). A batch that cannot be stored (another process
+A follower never stops on its own (`supervise` starts it again). A batch that cannot be stored (another process
 holds the write lock past the busy timeout, the disk is full) is held and stored again with capped backoff; a
 follower that fails altogether starts again from its stored cursor, which Jetstream replays from. Meanwhile its
 state (`store.live`: failing since, last error) tells `status`, the dashboard and the `source_failing` alert that
@@ -298,14 +298,14 @@ def start_followers(collector: Collector, campaigns: Sequence[CampaignConfig],
     """Follow every streaming source of the campaigns in a thread of its own until `stop` is set."""
     threads = []
     for follower in followers(collector, campaigns):
-        thread = threading.Thread(target=_follow, args=(follower, stop),
+        thread = threading.Thread(target=supervise, args=(follower, stop),
                                   name=f"stormwatch-{follower.source.name}-stream", daemon=True)
         thread.start()
         threads.append(thread)
     return threads
 
 
-def _follow(follower: StreamFollower, stop: threading.Event) -> None:
+def supervise(follower: StreamFollower, stop: threading.Event) -> None:
     """Supervise one follower: run it until `stop`, starting it again from its stored cursor whenever it fails."""
     health = follower.health
     name = follower.source.name
