@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from . import intel, metrics
 from .config import AlertsConfig, CampaignConfig, Config
-from .console import secret_parts
+from .console import DISK_FULL, log_bug, secret_parts
 from .errors import StormwatchError
 from .models import RunRecord
 from .normalize.text import one_line
@@ -591,9 +591,10 @@ class AlertWatcher:
                 try:
                     self.check(store=store)
                 except StormwatchError as exc:  # the database locked or the disk full: one line, tried again
+                    DISK_FULL.tell(exc, self.config.storage.database.absolute().parent)
                     log.warning("alerts: checking conditions failed, trying again: %s", one_line(str(exc)))
-                except Exception:  # a bad read must not end the watcher (nor touch collection)
-                    log.exception("alerts: checking conditions failed; trying again")
+                except Exception as exc:  # a bad read must not end the watcher (nor touch collection)
+                    log_bug(log, "alerts: checking conditions (tried again)", exc)
 
 
 def _redact(config: Config, text: str) -> str:

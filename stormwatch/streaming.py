@@ -18,10 +18,10 @@ the feed is down, and the log says so in one line per failure (a full disk once,
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 from .archive.writer import RawArchive
 from .collector import Collector
 from .config import CampaignConfig
+from .console import DISK_FULL, log_bug
 from .errors import DatabaseDamaged, MalformedPage, SourceError, StoreError, StormwatchError
 from .normalize.text import one_line
 from .sources import registry
@@ -52,21 +53,19 @@ STORE_MAX_BACKOFF = 30.0
 # A follower that failed altogether starts again from its stored cursor after this long, doubling up to the cap.
 RESTART_BACKOFF = 1.0
 RESTART_MAX_BACKOFF = 60.0
+# A feed that cannot (re)connect this many times in a row, or for this long (wall seconds), is down: its posts
+# are not coming in, whatever the database says.
+UNREACHABLE_ATTEMPTS = 3
+UNREACHABLE_SECONDS = 60.0
 
 
 class _Stopping(Exception):
     """`stop` was set while a batch waited to be stored: it is left to the stored cursor's replay."""
 
 
-def is_disk_full(error: BaseException) -> bool:
-    """Whether an error says the disk (or the database's size limit) is full."""
-    return (getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in str(error)
-            or "No space left" in str(error))
-
-
 class FeedHealth:
     """A live feed's state, recorded beside the database for `status`, the dashboard and the alerts, and told
-    in the log: one line per failure, a full disk once with what to do, and the recovery."""
+    in the log: one line per failure, a full disk once per episode (`console.DISK_FULL`), and the recovery."""
 
     def __init__(self, source: str, database: Path, clock: Clock) -> None:
         self.source = source
@@ -74,7 +73,7 @@ class FeedHealth:
         self.clock = clock
         self.failing_since: datetime | None = None
         self.failures = 0  # in a row
-        self._told_disk_full = False
+        self.unreachable: str | None = None  # why the feed cannot connect, while that is why it is down
         self._state_unwritable = False
 
     @property
@@ -86,30 +85,62 @@ class FeedHealth:
         """The follower runs (made now, while the disk most likely has room, the state file is ready for later)."""
         self._record(None, 0)
 
-    def failed(self, error: BaseException | str, held: int, retry_in: float, *, what: str) -> None:
+    def failed(self, error: BaseException, held: int, retry_in: float, *, what: str) -> None:
         """One failure: recorded as the feed's state and logged in one line (a full disk said once)."""
-        text = one_line(str(error)) or type(error).__name__
-        self.failures += 1
-        if self.failing_since is None:
-            self.failing_since = self.clock.now()
-        if not isinstance(error, str) and is_disk_full(error) and not self._told_disk_full:
-            self._told_disk_full = True
-            log.error("disk full: free space on %s and stormwatch goes on (%s live posts are held and stored "
-                      "when it can write again)", self.database.absolute().parent, self.source)
+        text = self._failure(error, held)
         held_text = f", {held:,} events held" if held else ""
         log.warning("%s live feed: %s (%s failure in a row%s); %s in %.0fs", self.source, text,
                     _ordinal(self.failures), held_text, what, retry_in)
-        self._record(text, held)
+
+    def stopped(self, error: BaseException, held: int) -> None:
+        """The feed stops for good (a damaged database): recorded as down and said in one line, with why."""
+        text = self._failure(error, held)
+        held_text = f"; {held:,} events received were not stored" if held else ""
+        log.error("%s live feed stops: the database is damaged and nothing more is written into it (%s)%s; "
+                  "see `stormwatch status` and recover the database, then start stormwatch again", self.source,
+                  text, held_text)
+
+    def cannot_connect(self, reason: str, attempts: int, since: datetime) -> None:
+        """The feed has not connected for `attempts` tries since `since` (storm clock): it is down, said once
+        (the source logs each attempt)."""
+        text = f"cannot reach Jetstream: {one_line(reason)}"
+        if self.unreachable is None:
+            log.warning("%s live feed down: %s (%d attempts in a row); it keeps trying and says when it is back",
+                        self.source, text, attempts)
+        self.unreachable = text
+        if self.failing_since is None:
+            self.failing_since = since
+        self._record(text, 0)
+
+    def connected(self) -> None:
+        """The feed is connected again: down only because it could not connect, it is back."""
+        if self.unreachable is None:
+            return
+        log.warning("%s live feed: connected again (%s before)", self.source, self.unreachable)
+        self.unreachable = None
+        self.failing_since = None
+        self.failures = 0
+        self._record(None, 0)
 
     def stored(self) -> None:
         """A batch was stored: a feed that was failing is back."""
+        DISK_FULL.wrote(self.database.absolute().parent)
         if self.failing_since is None:
             return
         log.warning("%s live feed: storing again after %d failures", self.source, self.failures)
         self.failing_since = None
         self.failures = 0
-        self._told_disk_full = False
+        self.unreachable = None
         self._record(None, 0)
+
+    def _failure(self, error: BaseException, held: int) -> str:
+        text = one_line(str(error)) or type(error).__name__
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = self.clock.now()
+        DISK_FULL.tell(error, self.database.absolute().parent)
+        self._record(text, held)
+        return text
 
     def _record(self, error: str | None, held: int) -> None:
         if self.database.name == ":memory:":
@@ -183,6 +214,7 @@ class ProfileLookups:
                     store.save_page(batch, campaign=None, cursor=None, run_id=None, collected_at=page.retrieved_at)
                     self.looked_up += len(batch.accounts)
             except (SourceError, MalformedPage, StoreError) as exc:  # StoreError: locked, disk full
+                DISK_FULL.tell(exc, self.database.absolute().parent)
                 log.warning("%s: profiles of %d new authors not looked up yet: %s", self.source.name, len(ids),
                             one_line(str(exc)))
                 with self._lock:  # asked again after a while (the scheduled run may fill them in first)
@@ -203,6 +235,8 @@ class StreamFollower:
         self.busy_timeout = busy_timeout  # how long one write waits for another process's lock
         self.health = FeedHealth(source.name, database, clock)
         self.held = 0  # events received and not stored yet (a batch waiting for the database)
+        self._attempts = 0  # connection attempts failed in a row
+        self._unreachable_since: tuple[datetime, float] | None = None  # the first of them (storm clock, wall)
 
     def follow(self, stop: threading.Event) -> None:
         """Store the feed's posts for every campaign until `stop` is set (returns within about a second)."""
@@ -249,10 +283,24 @@ class StreamFollower:
                                                  name=f"stormwatch-{source.name}-profiles")
                 lookup_thread.start()
             try:
-                source.stream(start, stop, on_events, wanted=any_campaign)
+                source.stream(start, stop, on_events, wanted=any_campaign, on_connection=self._connection)
             finally:
                 if lookup_thread is not None:
                     lookup_thread.join(timeout=5.0)
+
+    def _connection(self, trouble: str | None) -> None:
+        """The source's news of its connection: a feed that has not connected for a while is down."""
+        if trouble is None:
+            self._unreachable_since = None
+            self._attempts = 0
+            self.health.connected()
+            return
+        if self._unreachable_since is None:
+            self._unreachable_since = (self.clock.now(), time.monotonic())
+        self._attempts += 1
+        since, wall = self._unreachable_since
+        if self._attempts >= UNREACHABLE_ATTEMPTS or time.monotonic() - wall >= UNREACHABLE_SECONDS:
+            self.health.cannot_connect(trouble, self._attempts, since)
 
     def _until_done(self, step: Callable[[], object], stop: threading.Event) -> None:
         """Run one storage step, again with capped backoff while the database or the disk refuses it."""
@@ -310,7 +358,6 @@ def supervise(follower: StreamFollower, stop: threading.Event) -> None:
     health = follower.health
     name = follower.source.name
     delay = RESTART_BACKOFF
-    told_bug = False
     try:
         health.started()
     except Exception as exc:  # the state is told in the log too; following matters more
@@ -321,15 +368,12 @@ def supervise(follower: StreamFollower, stop: threading.Event) -> None:
         except _Stopping:
             return
         except DatabaseDamaged as exc:
-            health.failed(exc, follower.held, 0, what="stopped: nothing more is written into it; restart")
-            log.error("%s live feed stopped: %s", name, one_line(str(exc)))
+            health.stopped(exc, follower.held)
             return
         except StormwatchError as exc:
             error: BaseException = exc
-        except Exception as exc:  # a bug must not pass silently: its traceback once, then one line a time
-            if not told_bug:
-                log.exception("%s live feed failed", name)
-            told_bug = True
+        except Exception as exc:  # a bug must not pass silently: one line, its traceback once (in the log file)
+            log_bug(log, f"{name} live feed", exc)
             error = exc
         else:
             if stop.is_set():
