@@ -175,14 +175,12 @@ def test_scheduled_runs_on_a_full_disk_log_one_line_each_and_the_advice_once(tmp
     environment = {**os.environ, "X_BEARER_TOKEN": TOKEN}
     with SimulatedPlatform(storm, clock, token=TOKEN) as server:
         config_path = write_config(tmp_path, server.url, top_extra=clock_section(clock))
-        once = subprocess.run([sys.executable, "-m", "stormwatch", "collect", "--once", "--config",
-                               str(config_path)], capture_output=True, text=True, timeout=120, env=environment)
-        assert once.returncode == 0, once.stderr
-        stored = len(collected_ids(config_path))
-        filler = fill(small_disk)
         process = subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config_path)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
         try:
+            eventually(lambda: (small_disk / "test.db").exists() and len(collected_ids(config_path)) > 0, 60)
+            stored = len(collected_ids(config_path))
+            filler = fill(small_disk)  # the disk fills while the collector runs
             time.sleep(8)
             process.send_signal(signal.SIGTERM)
             _, stderr = process.communicate(timeout=60)
