@@ -35,11 +35,13 @@ from zoneinfo import ZoneInfo
 
 from . import intel, metrics
 from .config import AlertsConfig, CampaignConfig, Config
-from .console import secret_parts
+from .console import DISK_FULL, log_bug, secret_parts
+from .errors import StormwatchError
 from .models import RunRecord
 from .normalize.text import one_line
 from .platforms import label as platform_label
 from .store import AlertRecord, Store, utc_day
+from .store.live import LiveFeedState
 from .times import Clock, format_duration, iso_utc
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ SOON = timedelta(minutes=30)  # "the storm starts in 30 minutes"
 STARTED_FRESH = timedelta(hours=1)  # a collector started later than this does not announce the start
 MILESTONES = (50, 100)  # percent of a goal
 FAILING_RUNS = 3  # failed runs in a row before a source is reported failing
+LIVE_FAILING_AFTER = timedelta(minutes=2)  # a live feed down this long (storm clock) is reported failing
 BUDGET_WARNING_SHARE = 0.8
 END_GRACE = timedelta(minutes=15)  # late posts come in; the end is told then, or when the report is written
 RUNS_READ = 20  # recent runs per source the conditions look at
@@ -87,6 +90,7 @@ class Figures:
     # After the window: its busiest minute, every minute counted (`minutes` stops where collection is complete,
     # which a slow source can hold back well before the end).
     peak: int = 0
+    live: dict[str, LiveFeedState] = field(default_factory=dict)  # live feeds' states, by source
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,8 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
                    report=report, trending=tuple(hit for hit in hits if hit.rank_now is not None),
                    target_posts=tuple(intel.target_posts(store, campaign.name, window.since,
                                                          max(window.since, min(now, window.until)))),
-                   peak=metrics.peak_minute(store, campaign.name, window).posts if ended else 0)
+                   peak=metrics.peak_minute(store, campaign.name, window).posts if ended else 0,
+                   live={s.source: s.live for s in health.sources if s.live is not None})
 
 
 def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,
@@ -277,7 +282,7 @@ def _sources(words: _Words, told: set[str]) -> list[Alert]:
                                (f"Last error: {error}", "The other sources go on; see `stormwatch status`")))
         for key in told:
             prefix = f"source_failing:{source}:"
-            if not key.startswith(prefix):
+            if not key.startswith(prefix) or key.startswith(prefix + "live:"):
                 continue
             first_failed = int(key[len(prefix):])
             newest = runs[0] if runs else None
@@ -285,6 +290,26 @@ def _sources(words: _Words, told: set[str]) -> list[Alert]:
                 found.append(Alert("source_recovered", f"source_recovered:{source}:{first_failed}",
                                    f"{source} collection recovered at {words.at(newest.started_at)}",
                                    (f"The last run stored {newest.posts_new:,} new posts", words.so_far())))
+    return found + _live_feeds(words, told)
+
+
+def _live_feeds(words: _Words, told: set[str]) -> list[Alert]:
+    """A live feed down for a while (its posts are not stored), and back: from its state, not from runs."""
+    found = []
+    for source, live in words.figures.live.items():
+        since = live.failing_since
+        if since is not None and words.now - since >= LIVE_FAILING_AFTER:
+            error = _clean(live.error or "see the log")[:160]
+            held = f"; {live.held:,} posts held until it can store them" if live.held else ""
+            found.append(Alert("source_failing", f"source_failing:{source}:live:{iso_utc(since)}",
+                               f"{source} live feed down since {words.at(since)}: its posts are not stored",
+                               (f"Last error: {error}{held}", "It retries on its own; see `stormwatch status`")))
+        prefix = f"source_failing:{source}:live:"
+        for key in told:
+            if key.startswith(prefix) and since is None:
+                found.append(Alert("source_recovered", f"source_recovered:{source}:live:{key[len(prefix):]}",
+                                   f"{source} live feed storing again at {words.at(live.updated_at)}",
+                                   (words.so_far(),)))
     return found
 
 
@@ -565,8 +590,11 @@ class AlertWatcher:
             while not self._stop.wait(self.interval):
                 try:
                     self.check(store=store)
-                except Exception:  # a bad read must not end the watcher (nor touch collection)
-                    log.exception("alerts: checking conditions failed; trying again")
+                except StormwatchError as exc:  # the database locked or the disk full: one line, tried again
+                    DISK_FULL.tell(exc, self.config.storage.database.absolute().parent)
+                    log.warning("alerts: checking conditions failed, trying again: %s", one_line(str(exc)))
+                except Exception as exc:  # a bad read must not end the watcher (nor touch collection)
+                    log_bug(log, "alerts: checking conditions (tried again)", exc)
 
 
 def _redact(config: Config, text: str) -> str:

@@ -20,8 +20,10 @@ from typing import TypeVar
 
 from .archive.writer import RawArchive
 from .config import TARGETS_SUFFIX, CampaignConfig, Config, RetryPolicy
+from .console import DISK_FULL, log_bug
 from .errors import CredentialsError, DatabaseDamaged, MalformedPage, RateLimited, SourceError, StormwatchError
 from .models import Cursor, RawPage, RunRecord
+from .normalize.text import one_line
 from .sources import registry
 from .sources.capabilities import (
     TARGETS_FOLLOW_UP,
@@ -132,9 +134,10 @@ class Collector:
         except DatabaseDamaged:
             raise  # nothing more is written into a damaged file, not even the run's end
         except StormwatchError as exc:
+            DISK_FULL.tell(exc, self.config.storage.database.absolute().parent)
             outcome.fatal = str(exc)
         except Exception as exc:  # a bug must not leave the run open or kill the scheduler
-            log.exception("%s/%s: unexpected error", campaign.name, source_name)
+            log_bug(log, f"{campaign.name}/{source_name}", exc)  # one line; its traceback once, in the log file
             outcome.fatal = f"unexpected {type(exc).__name__}: {exc}"
         status = ("failed" if outcome.fatal else "rate_limited" if outcome.rate_limited_until
                   else "partial" if outcome.problems else "ok")
@@ -143,9 +146,11 @@ class Collector:
         error = "; ".join(messages)[:MAX_ERROR_TEXT] or None
         record = store.finish_run(run_id, status, self.clock.now(), error=error,
                                   rate_limit_reset=outcome.rate_limited_until)
+        if status != "failed":
+            DISK_FULL.wrote(self.config.storage.database.absolute().parent)
         level = logging.WARNING if status in ("failed", "rate_limited") else logging.INFO
         log.log(level, "%s/%s: %s — %d new posts, %d requests, $%.3f%s", campaign.name, source_name, status,
-                record.posts_new, record.requests, record.cost_usd, f" — {error}" if error else "")
+                record.posts_new, record.requests, record.cost_usd, f" — {one_line(error)}" if error else "")
         return record
 
     def _collect(self, store: Store, campaign: CampaignConfig, source: Source, run_id: int,

@@ -1,15 +1,20 @@
 """Console and file logging (rich on the terminal), with every configured secret redacted and every control
-character stripped (log lines quote what platforms and archives said: strangers' text); and the screen layout
+character stripped (log lines quote what platforms and archives said: strangers' text), one line per record on the
+terminal (a traceback goes to the log file only), a full disk told once per episode for the whole process
+(`DISK_FULL`) and a bug's traceback once (`log_bug`); and the screen layout
 helpers the dashboard draws with (strangers' text made one stable terminal line, figures laid out in columns,
 parts of a screen kept or dropped whole by priority)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
+import shutil
 import sys
+import threading
 import traceback
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +29,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.text import Text
 
+from .errors import is_disk_full
 from .normalize.text import one_line, strip_controls
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -94,9 +100,11 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
     if sys.stderr.isatty():
         terminal = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False,
                                markup=False, log_time_format="%H:%M:%S")
+        terminal.setFormatter(_OneLine("%(message)s", None, log_file=log_file is not None))
     else:  # a pipe or a file: plain lines, one per record, nothing wrapped
         terminal = logging.StreamHandler(sys.stderr)
-        terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        terminal.setFormatter(_OneLine("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S",
+                                       log_file=log_file is not None))
     terminal.setLevel(console_level)
     terminal.addFilter(redact)
     if console:
@@ -114,8 +122,102 @@ def setup_logging(log_file: Path | None, *, secrets: tuple[str, ...] = (), verbo
         logging.getLogger(name).setLevel(max(level, logging.getLogger(name).level))
 
 
+class _OneLine(logging.Formatter):
+    """A record as one terminal line: line breaks folded, a traceback left to the log file (1,043 multi-line
+    tracebacks on a full disk drowned what mattered)."""
+
+    def __init__(self, fmt: str, datefmt: str | None, *, log_file: bool) -> None:
+        super().__init__(fmt, datefmt)
+        self.log_file = log_file
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc_text, exc_info = record.exc_text, record.exc_info
+        record.exc_text, record.exc_info = None, None  # restored: the log file's handler still writes it
+        try:
+            text = one_line(super().format(record))
+        finally:
+            record.exc_text, record.exc_info = exc_text, exc_info
+        if exc_text or exc_info:
+            text += " (its traceback is in the log file)" if self.log_file else " (its traceback left out)"
+        return text
+
+
+class DiskFullNotice:
+    """Says "disk full" once per episode for the whole process, with what to do; every part of stormwatch that
+    meets a full disk (the live feeds, scheduled runs, profile lookups, alerts) tells it here and logs its own
+    failure in one line. The episode ends when a write succeeds on a disk with room again."""
+
+    ROOM_BYTES = 1_000_000  # free space that ends an episode (a write into space SQLite had already is no sign)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._told = False
+
+    def tell(self, error: BaseException, folder: Path) -> bool:
+        """If `error` says the disk is full: log the advice unless this episode had it already; whether it did."""
+        if not is_disk_full(error):
+            return False
+        with self._lock:
+            told, self._told = self._told, True
+        if not told:
+            logging.getLogger("stormwatch").error(
+                "disk full: free space on %s and stormwatch goes on (live posts are held and stored when it can "
+                "write again; scheduled runs try again on their schedule)", folder.absolute())
+        return True
+
+    def wrote(self, folder: Path) -> None:
+        """A write succeeded: if the disk has room again, the next full disk is told again."""
+        if not self._told:
+            return
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return
+        if free >= self.ROOM_BYTES:
+            with self._lock:
+                self._told = False
+
+
+DISK_FULL = DiskFullNotice()
+_bugs_told: set[tuple[str, str]] = set()
+_bugs_lock = threading.Lock()
+
+
+def log_bug(logger: logging.Logger, what: str, error: BaseException) -> None:
+    """An unexpected exception (a bug) in one line; its traceback the first time this kind of bug is met here."""
+    key = (what, type(error).__name__)
+    with _bugs_lock:
+        first = key not in _bugs_told
+        _bugs_told.add(key)
+    logger.error("%s: unexpected %s: %s", what, type(error).__name__, one_line(str(error)),
+                 exc_info=error if first else None)
+
+
 class _PrivateLogFile(RotatingFileHandler):
-    """The log file (and each one it rotates to) readable by its owner only: log lines name accounts."""
+    """The log file (and each one it rotates to) readable by its owner only: log lines name accounts.
+
+    A record that cannot be written (the disk is full) is not told with logging's own multi-line traceback on
+    stderr for each record, but in one line, once until the file can be written again."""
+
+    _failing = False  # told already, until a record is written again
+    _failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)  # calls `handleError` on a failure
+        if not self._failed_now:
+            self._failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if self._failing:
+            return
+        self._failing = True
+        error = sys.exc_info()[1]
+        reason = one_line(str(error)) if error is not None else "unknown error"
+        with contextlib.suppress(OSError, ValueError):  # stderr closed too: nothing left to tell
+            sys.stderr.write(f"stormwatch: cannot write the log file {self.baseFilename}: {reason} "
+                             "(lines are left out of it until it can be written again)\n")
 
     def _open(self) -> io.TextIOWrapper:
         from .store.files import open_private

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime
 
 
@@ -67,3 +68,9 @@ class ArchiveError(StormwatchError):
 
 class MalformedPage(StormwatchError):
     """A page does not have the platform's documented shape; the message says what is wrong where."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an error says the disk (or the database's size limit) is full."""
+    return (getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in str(error)
+            or "No space left" in str(error))

@@ -15,7 +15,9 @@ from apscheduler.triggers.base import BaseTrigger
 from .alerts import AlertWatcher, OnAlert, start_watcher
 from .collector import Collector
 from .config import CampaignConfig
+from .console import DISK_FULL, log_bug
 from .errors import DatabaseDamaged, StormwatchError
+from .normalize.text import one_line
 from .store import Store
 from .streaming import start_followers
 from .times import Clock, from_epoch
@@ -127,12 +129,16 @@ class ScheduledCollector:
             with Store.open(self.collector.config.storage.database) as store:
                 record = self.collector.run(store, campaign, source)
         except DatabaseDamaged as exc:  # writing on into a damaged file would make it harder to recover
-            log.error("%s: %s; collecting stops", job_id, exc)
+            log.error("%s: %s; collecting stops", job_id, one_line(str(exc)))
             self.damage = exc
             self.collector.stop.set()
             return
-        except StormwatchError as exc:  # the store is locked or unreadable: report, try again next time
-            log.error("%s: %s", job_id, exc)
+        except StormwatchError as exc:  # the store is locked, unreadable or the disk full: try again next time
+            DISK_FULL.tell(exc, self.collector.config.storage.database.absolute().parent)
+            log.error("%s: %s; tried again at its next run", job_id, one_line(str(exc)))
+            return
+        except Exception as exc:  # a bug: one line (not APScheduler's traceback with each run)
+            log_bug(log, job_id, exc)
             return
         if record.status == "rate_limited" and record.rate_limit_reset:
             wall = self.clock.wall_time(record.rate_limit_reset)

@@ -23,7 +23,8 @@ from stormwatch.alerts import AlertWatcher, service_label
 from stormwatch.collector import Collector
 from stormwatch.config import Config, load_config
 from stormwatch.console import secret_parts
-from stormwatch.store import Store
+from stormwatch.store import AlertRecord, Store
+from stormwatch.store.live import LiveFeedState, write_live_state
 
 from .conftest import T0, TOKEN, write_config
 
@@ -311,3 +312,44 @@ def test_the_dashboard_and_status_show_the_last_alert(collected, tmp_path: Path)
     console.print(render(snapshot))
     assert f"last alert 18:01 {records[-1].headline}" in console.export_text()
     assert f"last alert 18:01: {records[-1].headline}" in status  # in the campaign's zone
+
+
+def sources_told(records: list[AlertRecord]) -> list[AlertRecord]:
+    return [r for r in records if r.kind.startswith("source_")]
+
+
+def test_a_live_feed_down_for_two_minutes_is_told_failing_then_recovered(tmp_path: Path, alert_env: None) -> None:
+    config = load_config(write_config(tmp_path, "http://127.0.0.1:9"))
+    (campaign,) = config.campaigns
+    watcher = AlertWatcher(config, config.campaigns, config.clock)
+    now = T0 + timedelta(minutes=30)
+    database = config.storage.database
+    with Store.open(database) as store:
+        # the follower in this (running) process writes its state beside the database, as when it is locked
+        write_live_state(database, LiveFeedState("x", now, failing_since=now - timedelta(seconds=30),
+                                                 error="database is locked\x1b[2J", held=40))
+        assert not sources_told(watcher.check(now, store=store))  # 30 s: not worth a phone yet
+        (health,) = metrics.campaign_health(store, campaign, now).sources
+        assert health.last_run is not None and health.last_run.status == "failed" and health.failed_runs == 1
+        assert health.failing_since == now - timedelta(seconds=30)
+        assert health.live is not None and health.live.error == "database is locked[2J"  # stored clean
+        later = now + timedelta(minutes=2)
+        write_live_state(database, LiveFeedState("x", later, failing_since=now - timedelta(seconds=30),
+                                                 error="database is locked", held=900))
+        (failing,) = sources_told(watcher.check(later, store=store))
+        assert failing.kind == "source_failing" and failing.condition_key.startswith("source_failing:x:live:")
+        assert "live feed down" in failing.text and "900 posts held" in failing.text
+        assert not sources_told(watcher.check(later, store=store))  # told once
+        write_live_state(database, LiveFeedState("x", later + timedelta(minutes=1)))
+        (back,) = sources_told(watcher.check(later + timedelta(minutes=1), store=store))
+        (health,) = metrics.campaign_health(store, campaign, later).sources
+    assert back.kind == "source_recovered" and "storing again" in back.text
+    assert health.failed_runs == 0 and health.live is not None and not health.live.failing
+
+
+def test_run_errors_from_instances_are_stored_without_control_characters(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        run_id = store.start_run("c", "mastodon", T0)
+        store.finish_run(run_id, "failed", T0, error="evil.example: 500 \x1b]8;;http://x\x07bad\x1b\\\u202e\x9b2J")
+        (error,) = store.conn.execute("SELECT error FROM runs").fetchone()
+    assert error == "evil.example: 500 ]8;;http://xbad\\2J"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +21,9 @@ from stormwatch.simulator.jetstream import JetstreamServer
 from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.store import Store
-from stormwatch.streaming import followers
+from stormwatch.streaming import followers, supervise
 
+from .bluesky_support import eventually
 from .conftest import T0, TOKEN, collected_ids, storm_spec, write_config
 
 
@@ -134,3 +138,88 @@ def test_new_bluesky_authors_are_looked_up_beside_the_stream_before_any_schedule
     assert collected_ids(config_path) and unknown == []  # every author known by profile, from the stream alone
     assert runs == []  # no scheduled run did it
     assert handles and not any(handle.startswith("did:") for handle in handles)
+
+
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.slow
+def test_a_live_feed_outlives_another_process_holding_the_write_lock_and_says_it_is_down_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    spec = storm_spec(posts=1200, seed=13)
+    storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.5), ("bluesky", 0.5))}))
+    clock = ManualClock(T0 + timedelta(hours=1))
+    monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
+    caplog.set_level(logging.INFO, logger="stormwatch")
+    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+        xrpc = mount_bluesky(server)
+        jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
+        try:
+            bluesky = f'[bluesky]\njetstream_url = "{jetstream.url}"\nappview_url = "{server.url}"\n'
+            config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
+                                       top_extra=bluesky)
+            config = load_config(config_path)
+            (campaign,) = config.campaigns
+
+            def truth(until: datetime) -> set[str]:
+                posts = storm.truth(T0, until, platform="bluesky", include_reposts=False).post_ids
+                return {xrpc.network.uri_of_id(i) for i in posts}
+
+            def health() -> metrics.SourceHealth:
+                return metrics.campaign_health(reader, campaign, clock.now()).sources[0]
+
+            reader = Store.open(config.storage.database)
+            stop = threading.Event()
+            streaming = Collector(config, clock=clock, stop=stop)
+            (stream,) = followers(streaming, config.campaigns)
+            stream.busy_timeout = 1.0  # a write gives up on the lock after 1 s (30 s by default)
+            thread = threading.Thread(target=supervise, args=(stream, stop))
+            thread.start()
+            locker = None
+            try:
+                eventually(lambda: set(collected_ids(config_path)) == truth(clock.now()), 30)
+                assert health().live is not None and not health().failed_runs
+                # an sqlite3 shell (a backup, Datasette) takes the write lock for longer than the busy timeout
+                locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(config.storage.database), "6"],
+                                          stdout=subprocess.PIPE, text=True)
+                assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+                clock.set(T0 + timedelta(hours=3, minutes=5))  # the rest of the storm comes while it is locked
+                eventually(lambda: health().failed_runs > 0, 10)
+                down = health()
+                assert locker.poll() is None  # still locked: status and the dashboard say so meanwhile
+                assert down.last_run is not None and down.last_run.status == "failed"
+                assert "locked" in (down.last_run.error or "") and down.live is not None and down.live.held > 0
+                assert "live feed down" in down.recent_errors[0]
+                assert locker.wait(timeout=20) == 0
+                expected = truth(clock.now())
+                eventually(lambda: set(collected_ids(config_path)) == expected, 60)
+                eventually(lambda: not health().failed_runs, 10)
+                back = health()
+            finally:
+                stop.set()
+                thread.join(timeout=10)
+                streaming.close()
+                reader.close()
+                if locker is not None and locker.poll() is None:
+                    locker.kill()
+        finally:
+            jetstream.stop()
+    assert not thread.is_alive()
+    assert back.live is not None and back.live.failing_since is None
+    stored = collected_ids(config_path)
+    assert len(stored) == len(set(stored)) and set(stored) == expected  # every post once, none lost
+    with Store.open(config.storage.database) as store:
+        (rows,) = store.conn.execute("SELECT count(*) FROM posts WHERE platform = 'bluesky'").fetchone()
+    # one line per failure, no traceback; the recovery said
+    told = [r for r in caplog.records if r.name == "stormwatch.streaming" and "live feed" in r.getMessage()]
+    failures = [r for r in told if "failure in a row" in r.getMessage()]
+    assert failures and all(r.exc_info is None and "\n" not in r.getMessage() for r in told)
+    assert any("storing again" in r.getMessage() for r in told)
+    assert rows >= len(expected)

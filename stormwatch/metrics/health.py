@@ -12,6 +12,7 @@ from typing import Any
 from ..config import COUNTER_SUFFIX, TARGETS_SUFFIX, CampaignConfig, Config
 from ..models import Cursor, RunRecord
 from ..store import AlertRecord, Store, utc_day
+from ..store.live import LiveFeedState, read_live_state
 from ..times import iso_utc, iso_utc_compact, parse_optional_time
 from .budget import budget_runway
 from .campaign import campaign_size, totals
@@ -56,6 +57,7 @@ class SourceHealth:
     last_success_started_at: datetime | None = None  # what it covers: posts up to about then are collected
     failed_runs: int = 0  # failed runs in a row, up to the last finished run (0: the last one did not fail)
     failing_since: datetime | None = None  # when the first of those failed runs started
+    live: LiveFeedState | None = None  # the source's live feed in a running collector, if it has one
 
     @property
     def last_reason(self) -> str | None:
@@ -70,7 +72,11 @@ class SourceHealth:
                 "requests_today": self.requests_today, "spent_today_usd": self.spent_today_usd,
                 "recent_errors": list(self.recent_errors),
                 "last_success_started_at": _iso(self.last_success_started_at),
-                "failed_runs": self.failed_runs, "failing_since": _iso(self.failing_since)}
+                "failed_runs": self.failed_runs, "failing_since": _iso(self.failing_since),
+                # only for a source whose live feed runs in a collector now
+                **({} if self.live is None else {"live_feed": {
+                    "failing_since": _iso(self.live.failing_since), "error": self.live.error,
+                    "held": self.live.held, "updated_at": iso_utc(self.live.updated_at)}})}
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,18 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
     failed = list(itertools.takewhile(lambda r: r.status == "failed", finished))
     backoff = store.backoff_until(campaign, source)
     errors = tuple(dict.fromkeys(f"{iso_utc(r.started_at)}: {r.error}" for r in finished[:10] if r.error))[:5]
+    live = read_live_state(store.path, source)
+    if live is not None and live.failing_since is not None:
+        # A live feed that is down is the source's news, whatever the scheduled runs say: it shows as a failed
+        # run going on since the feed began failing (the screens and `status` say "failing since").
+        down = RunRecord(id=0, campaign=campaign, source=source, started_at=live.failing_since, finished_at=None,
+                         status="failed", requests=0, posts_read=0, users_read=0, posts_new=0, posts_updated=0,
+                         cost_usd=0.0, error=f"live feed down: {live.error}", rate_limit_reset=None)
+        runs = [down, *runs]
+        finished = [down, *finished]
+        failed = [down, *failed]
+        errors = (f"{iso_utc(live.failing_since)}: live feed down: {live.error}"
+                  + (f" ({live.held:,} events held)" if live.held else ""), *errors[:4])
     return SourceHealth(
         source=source,
         last_run=runs[0] if runs else None,
@@ -175,7 +193,8 @@ def _source_health(store: Store, campaign: str, source: str, cursors: list[tuple
         recent_errors=errors,
         last_success_started_at=next((r.started_at for r in finished if r.status in ("ok", "partial")), None),
         failed_runs=len(failed),
-        failing_since=failed[-1].started_at if failed else None,
+        failing_since=min(r.started_at for r in failed) if failed else None,
+        live=live,
     )
 
 

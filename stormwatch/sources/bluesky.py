@@ -202,14 +202,14 @@ class BlueskySource:
     def stream(self, cursor_time_us: int | None, stop: threading.Event,
                on_events: Callable[[list[dict[str, Any]], int], None], *,
                wanted: Callable[[dict[str, Any]], bool] | None = None, batch_seconds: float = 1.0,
-               batch_size: int = 500) -> None:
+               batch_size: int = 500, on_connection: Callable[[str | None], None] | None = None) -> None:
         """Consume Jetstream's posts from `cursor_time_us` (None: live) until `stop` is set.
 
         `on_events(events, last_time_us)` gets the events `wanted` keeps, at most every `batch_seconds` or
         `batch_size` events, with the newest time_us seen: every event up to it has been handed over, so the
         caller stores the events and the cursor together. Dropped connections and errors reconnect with
-        capped backoff, resuming a few seconds before the last event (replays are passed on once). Returns
-        within about a second of `stop`.
+        capped backoff, resuming a few seconds before the last event (replays are passed on once), and are
+        told to `on_connection` (why; None once connected again). Returns within about a second of `stop`.
         """
         batch = _StreamBatch(cursor_time_us, on_events, wanted, batch_seconds, batch_size)
         failures = 0
@@ -218,7 +218,7 @@ class BlueskySource:
             url = self.jetstream_url(start)
             received_before = batch.received
             try:
-                self._consume(url, stop, batch)
+                self._consume(url, stop, batch, on_connection)
                 reason = "the server closed the connection"
             except _HandOffFailed as failed:
                 raise failed.error from None
@@ -240,6 +240,8 @@ class BlueskySource:
             delay = min(JETSTREAM_BACKOFF * 2 ** (failures - 1), JETSTREAM_MAX_BACKOFF)
             resume = "live" if batch.position is None else f"from {_time_us_text(batch.position)}"
             log.warning("bluesky: Jetstream %s; reconnecting in %.1fs, %s", reason, delay, resume)
+            if on_connection is not None:
+                on_connection(reason)
             if stop.wait(delay):
                 break
         try:
@@ -250,13 +252,16 @@ class BlueskySource:
             log.warning("bluesky: %d Jetstream messages were not readable events and were passed over",
                         batch.unreadable)
 
-    def _consume(self, url: str, stop: threading.Event, batch: _StreamBatch) -> None:
+    def _consume(self, url: str, stop: threading.Event, batch: _StreamBatch,
+                 on_connection: Callable[[str | None], None] | None = None) -> None:
         sock = self._open_socket(url, stop)
         if sock is None:
             return
         with connect(url, sock=sock, open_timeout=self.config.timeout, close_timeout=CLOSE_TIMEOUT,
                      max_size=2**22) as connection:
             log.info("bluesky: Jetstream connected to %s", host_of(url))
+            if on_connection is not None:
+                on_connection(None)
             while not stop.is_set():
                 try:
                     message = connection.recv(timeout=RECEIVE_POLL)

@@ -144,9 +144,11 @@ class Streaming(Source, Protocol):
 
     def stream(self, position: int | None, stop: threading.Event,
                on_events: Callable[[list[dict[str, Any]], int], None], *,
-               wanted: Callable[[Any], bool] | None = None) -> None:
+               wanted: Callable[[Any], bool] | None = None,
+               on_connection: Callable[[str | None], None] | None = None) -> None:
         """Follow the feed from `position` until `stop` is set, handing batches of wanted events and the
-        position that covers them to `on_events`."""
+        position that covers them to `on_events`; `on_connection` hears of each connection made (None) and each
+        attempt that failed or connection that broke (why)."""
         ...
 
     def stream_page(self, campaign: str, events: list[dict[str, Any]], position: int) -> RawPage:

@@ -26,6 +26,7 @@ import sqlite_utils
 
 from ..errors import CollectorBusy, DatabaseDamaged, StoreError
 from ..models import Batch, Billing, CountBucket, Cursor, RunRecord, Trend
+from ..normalize.text import strip_controls
 from ..times import iso_utc, iso_utc_compact, parse_optional_time, parse_time
 from . import alerts as told_alerts
 from . import billing as billed_reads
@@ -395,8 +396,9 @@ class Store:
                    rate_limit_reset: datetime | None = None) -> RunRecord:
         """Close a run record with its final status."""
         with self.transaction("finish a run") as conn:
+            # Error texts quote instances and servers (hostile ones too): stored without control characters.
             conn.execute("UPDATE runs SET status = ?, finished_at = ?, error = ?, rate_limit_reset = ? WHERE id = ?",
-                         (status, iso_utc(finished_at), error,
+                         (status, iso_utc(finished_at), strip_controls(error) if error else error,
                           iso_utc(rate_limit_reset) if rate_limit_reset else None, run_id))
         record = self.run(run_id)
         assert record is not None
@@ -491,7 +493,7 @@ class Store:
     def alert_delivered(self, alert_id: int, tried: int, ok: int, error: str | None) -> None:
         """Record how an alert's delivery went: services tried, services reached, what failed."""
         with self.transaction("record an alert's delivery") as conn:
-            told_alerts.delivered(conn, alert_id, tried, ok, error)
+            told_alerts.delivered(conn, alert_id, tried, ok, strip_controls(error) if error else error)
 
     def alerts(self, campaign: str | None = None, limit: int = 50) -> list[AlertRecord]:
         """Alerts told, newest first (of one campaign, or all)."""
