@@ -134,16 +134,16 @@ class _Watch:
         self.expires = time.monotonic() + seconds
         self.reason: str | None = None
         self._stopping = stopping
-        self._connections: list[Any] = []
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._done = threading.Event()
         threading.Thread(target=self._run, name="mastodon-request-watch", daemon=True).start()
 
-    def add(self, connection: Any) -> None:
-        """A connection this request uses (new or reused from the pool)."""
+    def add(self, sock: socket.socket) -> None:
+        """A socket this request reads (of a new connection or one reused from the pool)."""
         with self._lock:
-            if connection not in self._connections:
-                self._connections.append(connection)
+            if sock not in self._sockets:
+                self._sockets.append(sock)
         if self.reason is not None:
             self._cut()
 
@@ -169,32 +169,33 @@ class _Watch:
 
     def _cut(self) -> None:
         with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            sock = getattr(connection, "sock", None)
-            if isinstance(sock, socket.socket):
-                # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop its SSL object
-                # under the reading thread's feet. The blocked read then sees the end of the stream.
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop its SSL object under
+            # the reading thread's feet. The blocked read then sees the end of the stream.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Registering:
-    """Mixed into urllib3's connection classes: each connection tells the watch of the request using it."""
+    """Mixed into urllib3's connection classes: each connection hands its socket to the watch of the request
+    using it. (The socket itself: the connection lets go of it while the body is still being read.)"""
+
+    sock: socket.socket | None
 
     def connect(self) -> None:
-        _register(self)
         super().connect()  # type: ignore[misc]
+        _register(self.sock)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _register(self)
+        _register(self.sock)  # a connection reused from the pool (a new one registers as it connects)
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-def _register(connection: Any) -> None:
+def _register(sock: socket.socket | None) -> None:
     watch = getattr(_current, "watch", None)
-    if isinstance(watch, _Watch):
-        watch.add(connection)
+    if isinstance(watch, _Watch) and sock is not None:
+        watch.add(sock)
 
 
 @functools.cache
