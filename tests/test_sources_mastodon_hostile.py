@@ -148,7 +148,7 @@ MEASURE = textwrap.dedent("""
     import json, resource, sys
     from datetime import timedelta
     from stormwatch.config import MastodonConfig
-    from stormwatch.errors import SourceError
+    from stormwatch.errors import StormwatchError
     from stormwatch.models import Cursor
     from stormwatch.simulator.clock import ManualClock
     from stormwatch.sources.mastodon import MastodonSource, min_id_at
@@ -160,10 +160,10 @@ MEASURE = textwrap.dedent("""
     try:
         pages = list(source.search(cursor, T0 + timedelta(hours=1)))
         error = f"no error: {len(pages)} pages"
-    except SourceError as exc:
+    except StormwatchError as exc:
         error = str(exc)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"error": error, "grew_kb": after - before}))
+    print(json.dumps({"error": error, "grew_kb": after - before, "peak_kb": after}))
 """)
 
 
