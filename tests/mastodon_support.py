@@ -147,6 +147,7 @@ class Reply:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     status: int = 200
     length: int | None = None
+    raw: bool = False  # the body is the whole answer, status line and headers included (to drip them too)
 
     @classmethod
     def json(cls, text: str, headers: dict[str, str] | None = None) -> Reply:
@@ -155,14 +156,14 @@ class Reply:
         return cls([body], headers or {}, length=len(body))
 
 
-def dripping(first: bytes = b"[", every: float = 0.5, lasting: float = 60.0) -> Iterator[bytes]:
-    """A body that starts, then comes one byte every `every` seconds (never tripping a per-read timeout), and
+def dripping(first: bytes = b"[", every: float = 0.5, lasting: float = 60.0, drop: bytes = b" ") -> Iterator[bytes]:
+    """A body that starts, then comes a `drop` every `every` seconds (never tripping a per-read timeout), and
     ends with the connection after `lasting` seconds."""
     yield first
     ends = time.monotonic() + lasting
     while time.monotonic() < ends:
         time.sleep(every)
-        yield b" "
+        yield drop
 
 
 @contextlib.contextmanager
@@ -174,6 +175,10 @@ def hostile_instance(respond: Callable[[str], Reply]) -> Iterator[str]:
         def do_GET(self) -> None:
             """The reply for this path, written as it is produced."""
             reply = respond(self.path)
+            if reply.raw:
+                self.close_connection = True
+                self._write(reply.body)
+                return
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
             for name, value in reply.headers.items():
@@ -184,8 +189,11 @@ def hostile_instance(respond: Callable[[str], Reply]) -> Iterator[str]:
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.end_headers()
+            self._write(reply.body)
+
+        def _write(self, body: Iterable[bytes]) -> None:
             try:
-                for piece in reply.body:
+                for piece in body:
                     self.wfile.write(piece)
                     self.wfile.flush()
             except OSError:

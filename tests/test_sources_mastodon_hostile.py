@@ -20,15 +20,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from stormwatch.collector import Collector
-from stormwatch.config import Config, load_config
-from stormwatch.models import RunRecord
+from stormwatch.config import Config, MastodonConfig, load_config
+from stormwatch.errors import SourceError
+from stormwatch.models import RawPage, RunRecord
 from stormwatch.simulator.mastodon import InstanceSettings, instance_urls
 from stormwatch.simulator.storm import Storm
 from stormwatch.sources.mastodon import Limits, MastodonSource, min_id_at
 from stormwatch.store import Store
 from tests import mastodon_support
 from tests.conftest import HASHTAGS, REPO, T0, write_config
-from tests.mastodon_support import SOCIAL, TAG, Fediverse, Reply, dripping, fediverse, hostile_instance
+from tests.mastodon_support import SOCIAL, TAG, Fediverse, Reply, campaign, dripping, fediverse, hostile_instance
 
 storm = mastodon_support.storm
 
@@ -114,12 +115,15 @@ def test_endless_pagination_ends_the_run_partial_at_the_page_bound_and_the_next_
     assert len({uid for uid in member_uids(config) if ENDLESS in uid}) == 10
 
 
+@pytest.mark.parametrize("dripped", ["body", "headers"])
 def test_a_dripping_instance_is_abandoned_at_the_deadline_and_the_next_instance_is_still_read(
-        social: Fediverse, tmp_path: Path) -> None:
+        social: Fediverse, tmp_path: Path, dripped: str) -> None:
     def drip(path: str) -> Reply:
-        # Headers at once, then a byte every half second: no socket read ever waits long enough to time out.
+        # A byte (or a header line) every half second: no socket read ever waits long enough to time out.
         if "/timelines/tag/" not in path:
             return Reply.json("{}")
+        if dripped == "headers":
+            return Reply(dripping(b"HTTP/1.1 200 OK\r\n", every=0.5, lasting=20, drop=b"X-Drip: 1\r\n"), raw=True)
         return Reply(dripping(every=0.5, lasting=20), length=100_000)
 
     with hostile_instance(drip) as url:
@@ -133,6 +137,41 @@ def test_a_dripping_instance_is_abandoned_at_the_deadline_and_the_next_instance_
     assert f"mastodon: {DRIP}: GET /{DRIP}/api/v1/timelines/tag/" in (record.error or "")
     assert "no complete answer within 2 s, skipped for this run" in (record.error or "")
     assert member_uids(config) == healthy_uids(social)
+
+
+def test_a_slow_endless_instance_is_stopped_by_its_time_budget(social: Fediverse) -> None:
+    template = social.instances.status_json(SOCIAL, social.instances.tag_timeline(SOCIAL, TAG)[0])
+
+    def slowly_one_more(path: str) -> Reply:
+        # Each page well within any deadline (0.3 s), one new status each, for ever.
+        if "/timelines/tag/" not in path:
+            return Reply.json("{}")
+        newest = str(int(parse_qs(urlsplit(path).query)["min_id"][0]) + 1)
+        body = json.dumps([{**template, "id": newest, "uri": f"https://{ENDLESS}/s/{newest}"}]).encode()
+
+        def late() -> Iterator[bytes]:
+            time.sleep(0.3)
+            yield body
+
+        return Reply(late(), {"Link": f'<{url}/{ENDLESS}/api/v1/timelines/tag/{TAG}?min_id={newest}>; rel="prev"'},
+                     length=len(body))
+
+    with hostile_instance(slowly_one_more) as url:
+        config = MastodonConfig(instances=(f"{url}/{ENDLESS}",))
+        source = MastodonSource(config, social.clock, limits=Limits(budget=1.5))
+        pages: list[RawPage] = []
+        began = time.monotonic()
+        with pytest.raises(SourceError, match=r"took more than 1.5 s in this run \(\d+ pages\); stopped") as caught:
+            for page in source.search(source.first_cursor(campaign(), f"{ENDLESS}#{TAG}", social.clock.now()),
+                                      social.clock.now()):
+                pages.append(page)
+                if len(pages) > 40:
+                    break  # what the code before the budget did: walk on for as long as the instance likes
+        took = time.monotonic() - began
+        source.close()
+    assert 3 <= len(pages) <= 7 and took < 3.5
+    assert str(caught.value).startswith(f"mastodon: {ENDLESS}: the hashtag timeline took more than 1.5 s")
+    assert not caught.value.request_made and not caught.value.transient
 
 
 def huge_body(total: int) -> Iterator[bytes]:

@@ -288,6 +288,10 @@ class _RecordingSession(requests.Session):
             if watch.reason is not None:
                 raise watch.abandoned(what)
             chunks.append(chunk)
+        if watch.reason is not None:
+            # A cut can look like the end of the headers or of a body sent until the connection closes:
+            # whatever came is not the whole answer.
+            raise watch.abandoned(what)
         response._content = b"".join(chunks)  # what .content, .text and .json() read from now on
 
     def last_response(self) -> requests.Response | None:
