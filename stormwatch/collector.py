@@ -30,6 +30,7 @@ from .sources.capabilities import (
     Billed,
     Counted,
     Enriching,
+    Interruptible,
     MultiServer,
     ReachLimited,
     Searchable,
@@ -90,12 +91,14 @@ class Collector:
         self.archive = RawArchive(config.storage.raw_archive) if config.storage.raw_archive else None
         self._sources: dict[str, Source] = dict(sources or {})
         self._lock = threading.Lock()
+        for given in self._sources.values():
+            _stop_with(given, self.stop)
 
     def source(self, name: str) -> Source:
         """The named source, built on first use."""
         with self._lock:
             if name not in self._sources:
-                self._sources[name] = registry.make_source(self.config, name, self.clock)
+                self._sources[name] = _stop_with(registry.make_source(self.config, name, self.clock), self.stop)
             return self._sources[name]
 
     def check_credentials(self) -> None:
@@ -216,6 +219,9 @@ class Collector:
             except SourceError as exc:
                 if server is None:
                     raise
+                if self.stop.is_set():  # a request cut short by shutdown: the instance did nothing wrong
+                    outcome.note("stopped by shutdown; the next run resumes from the stored cursor")
+                    return
                 given_up.add(server)
                 outcome.note(str(exc))
         if server_of and queries and given_up >= {server_of(q) for q in queries}:
@@ -407,6 +413,13 @@ class Collector:
         outcome.note(f"daily budget ${campaign.daily_budget_usd:.2f} reached (${spent:.2f} spent on "
                      f"{utc_day(now)} UTC): post reads paused until 00:00 UTC, counts continue")
         return True
+
+
+def _stop_with(source: Source, stop: threading.Event) -> Source:
+    """`source`, its requests in flight cut short once `stop` is set, where it can do that."""
+    if isinstance(source, Interruptible):
+        source.stop_with(stop)
+    return source
 
 
 def _cursor(store: Store, campaign: CampaignConfig, source: str, query: str, now: datetime,

@@ -9,7 +9,8 @@ import functools
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
@@ -137,28 +138,83 @@ def fedi(storm: Storm) -> Iterator[Fediverse]:
         yield world
 
 
+@dataclasses.dataclass
+class Reply:
+    """What a hostile instance sends for one GET: a status, headers, and a body given piece by piece (a generator
+    can drip it, or stream far more than memory holds); without `length` the body ends when the connection does."""
+
+    body: Iterable[bytes]
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    status: int = 200
+    length: int | None = None
+    raw: bool = False  # the body is the whole answer, status line and headers included (to drip them too)
+
+    @classmethod
+    def json(cls, text: str, headers: dict[str, str] | None = None) -> Reply:
+        """A whole JSON answer with its Content-Length."""
+        body = text.encode()
+        return cls([body], headers or {}, length=len(body))
+
+
+def dripping(first: bytes = b"[", every: float = 0.5, lasting: float = 60.0, drop: bytes = b" ") -> Iterator[bytes]:
+    """A body that starts, then comes a `drop` every `every` seconds (never tripping a per-read timeout), and
+    ends with the connection after `lasting` seconds."""
+    yield first
+    ends = time.monotonic() + lasting
+    while time.monotonic() < ends:
+        time.sleep(every)
+        yield drop
+
+
 @contextlib.contextmanager
-def odd_instance(answer: Callable[[str], str]) -> Iterator[str]:
-    """A server on a localhost port answering every GET with the JSON text `answer(path)` gives (an instance
-    that misbehaves in a way the simulator does not); yields its base URL."""
+def hostile_instance(respond: Callable[[str], Reply]) -> Iterator[str]:
+    """A server on a localhost port answering every GET with `respond(path)` (an instance that misbehaves in ways
+    the simulator does not: endless pages, dripped or huge answers); yields its base URL."""
 
     class Answering(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            """The answer for this path."""
-            body = answer(self.path).encode()
-            self.send_response(200)
+            """The reply for this path, written as it is produced."""
+            reply = respond(self.path)
+            if reply.raw:
+                self.close_connection = True
+                self._write(reply.body)
+                return
+            self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if reply.length is not None:
+                self.send_header("Content-Length", str(reply.length))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
-            self.wfile.write(body)
+            self._write(reply.body)
+
+        def _write(self, body: Iterable[bytes]) -> None:
+            try:
+                for piece in body:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+            except OSError:
+                self.close_connection = True  # the client hung up: stop producing
 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def odd_instance(answer: Callable[[str], str]) -> Iterator[str]:
+    """A server on a localhost port answering every GET with the JSON text `answer(path)` gives (an instance
+    that misbehaves in a way the simulator does not); yields its base URL."""
+    with hostile_instance(lambda path: Reply.json(answer(path))) as url:
+        yield url

@@ -15,6 +15,7 @@ extending it that a source satisfies by having the methods (no base class to inh
 | `Streaming` | a live feed followed beside the scheduled jobs (`streaming.py`) | Bluesky |
 | `Trending` | the platform's trending list per place, fetched every `trends_interval` in the window | X, Mastodon |
 | `TargetWatching` | the campaign's targets' own posts, swept from a cursor like a search | X, Mastodon, Bluesky |
+| `Interruptible` | requests in flight are cut short when collecting stops (SIGTERM), not waited for | Mastodon |
 """
 
 from __future__ import annotations
@@ -201,4 +202,13 @@ class TargetWatching(Source, Protocol):
 
     def target_posts(self, cursor: Cursor, now: datetime) -> Iterator[RawPage]:
         """Pages of the targets' posts newer than the cursor, each with the cursor that covers it once stored."""
+        ...
+
+
+@runtime_checkable
+class Interruptible(Source, Protocol):
+    """Requests in flight are cut short once collecting stops: a stalled server never holds up shutdown."""
+
+    def stop_with(self, stop: threading.Event) -> None:
+        """Cut this source's requests short once `stop` is set."""
         ...

@@ -6,6 +6,11 @@ instance (ids are instance-local and time-ordered: milliseconds << 16); each req
 right after it (`min_id`), and each stored page moves the cursor to its newest id. Pages only go forward,
 so a crash or an error at any point leaves no gap and costs at most one page fetched again.
 
+One instance cannot hold the others hostage: every request's whole answer must come within a deadline
+(`REQUEST_DEADLINE`, not only each socket read), be at most `MAX_RESPONSE_BYTES` (read streaming, never
+more), a query walks at most `MAX_PAGES` pages and `QUERY_BUDGET` seconds in one run, and shutdown cuts a
+request in flight short. Each of these skips that instance for the rest of the run, named on the run record.
+
 Known limit: an instance gives a status that reaches it late (federation delay) an id from its creation
 time, so a status arriving after the cursor has passed its time is not seen on that instance; reading the
 author's home instance too (or several instances) covers it.
@@ -13,12 +18,16 @@ author's home instance too (or several instances) covers it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkError, MastodonRatelimitError
 from mastodon.errors import MastodonWarning
+from requests.adapters import HTTPAdapter
 
 from .. import __version__
 from ..config import CampaignConfig, MastodonConfig, RetryPolicy
@@ -47,7 +57,31 @@ MAX_ERROR_TEXT = 200
 # The reset is an ISO time on Mastodon (epoch seconds on some other servers).
 RATE_LIMIT_HEADERS = RateLimitHeaders("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
+# Every request's whole answer (connecting, headers, body) must arrive within this many seconds: a socket
+# timeout is per read, and an instance dripping a byte every two seconds never trips it.
+REQUEST_DEADLINE = 30.0
+# The most one answer may hold, decoded (a compressed bomb counts at its real size); Mastodon's 40 statuses
+# a page are well under 1 MB.
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+# Pages and seconds one query may take in one run: an instance serving one new status a page forever must
+# not keep the run busy. What was stored stays; the next run resumes from the cursor.
+MAX_PAGES = 50
+QUERY_BUDGET = 120.0
+# How often a request's watch looks at its deadline and at shutdown; how much of a body is read at once.
+WATCH_TICK = 0.1
+CHUNK_BYTES = 64 * 1024
+
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one instance may cost a run: the defaults above (tests make them small)."""
+
+    deadline: float = REQUEST_DEADLINE
+    max_bytes: int = MAX_RESPONSE_BYTES
+    max_pages: int = MAX_PAGES
+    budget: float = QUERY_BUDGET
 
 
 def instance_name(entry: str) -> str:
@@ -83,26 +117,190 @@ def min_id_at(moment: datetime) -> str:
     return str((int(moment.timestamp() * 1000) << 16) - 1)
 
 
+class _Abandoned(Exception):
+    """A request stormwatch gave up on (too big, too slow, or shutdown); its text is what the run records."""
+
+
+# The watch of the request this thread is making, for the connections that request uses.
+_current = threading.local()
+
+
+class _Watch:
+    """One request's deadline and shutdown: past either, the sockets under its connections are shut, so a read
+    blocked on them (headers or body, dripped or stalled) ends at once instead of after the instance's pleasure."""
+
+    def __init__(self, seconds: float, stopping: Callable[[], bool]) -> None:
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.reason: str | None = None
+        self._stopping = stopping
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="mastodon-request-watch", daemon=True).start()
+
+    def add(self, sock: socket.socket) -> None:
+        """A socket this request reads (of a new connection or one reused from the pool)."""
+        with self._lock:
+            if sock not in self._sockets:
+                self._sockets.append(sock)
+        if self.reason is not None:
+            self._cut()
+
+    def finish(self) -> None:
+        """The request is over: stop watching."""
+        self._done.set()
+
+    def abandoned(self, what: str) -> _Abandoned:
+        """The error naming why the request was cut short."""
+        if self.reason == "stopped":
+            return _Abandoned(f"{what}: cut short by shutdown")
+        return _Abandoned(f"{what}: no complete answer within {self.seconds:g} s, skipped for this run")
+
+    def _run(self) -> None:
+        while not self._done.wait(WATCH_TICK):
+            if self.reason is None:
+                if self._stopping():
+                    self.reason = "stopped"
+                elif time.monotonic() >= self.expires:
+                    self.reason = "deadline"
+            if self.reason is not None:
+                self._cut()  # again each tick: a connection may be made after the first cut
+
+    def _cut(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop its SSL object under
+            # the reading thread's feet. The blocked read then sees the end of the stream.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Registering:
+    """Mixed into urllib3's connection classes: each connection hands its socket to the watch of the request
+    using it. (The socket itself: the connection lets go of it while the body is still being read.)"""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _register(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _register(self.sock)  # a connection reused from the pool (a new one registers as it connects)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def _register(sock: socket.socket | None) -> None:
+    watch = getattr(_current, "watch", None)
+    if isinstance(watch, _Watch) and sock is not None:
+        watch.add(sock)
+
+
+@functools.cache
+def _watched_pool(pool: type) -> type:
+    """`pool` (an urllib3 connection pool class) making connections that register with the request's watch."""
+    base = pool.ConnectionCls  # type: ignore[attr-defined]
+    if issubclass(base, _Registering):
+        return pool
+    connection = type(f"Watched{base.__name__}", (_Registering, base), {})
+    return type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": connection})
+
+
+def _watch_manager(manager: Any) -> Any:
+    """An urllib3 pool manager (direct or through a proxy) whose connections register with the watch."""
+    classes = getattr(manager, "pool_classes_by_scheme", None)
+    if isinstance(classes, dict):
+        manager.pool_classes_by_scheme = {scheme: _watched_pool(pool) for scheme, pool in classes.items()}
+    return manager
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, its connections (proxied ones too) registering with the watch of their request."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_manager(self.poolmanager)
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        return _watch_manager(super().proxy_manager_for(*args, **kwargs))
+
+
 class _RecordingSession(requests.Session):
-    """A requests session that keeps, per thread, the last response Mastodon.py received.
+    """A requests session that bounds every answer and keeps, per thread, the last response Mastodon.py received.
 
     Mastodon.py converts JSON into its own entity objects; the raw archive needs the JSON exactly as the
     instance sent it, with its headers (Link, X-RateLimit-*), so the source reads the response itself.
+    Bodies are streamed: at most `limits.max_bytes` are read, and the whole request has `limits.deadline`
+    seconds (or less, once `stopping()` says so).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits, stopping: Callable[[], bool]) -> None:
         super().__init__()
         self._local = threading.local()
+        self._limits = limits
+        self._stopping = stopping
+        adapter = _WatchedAdapter()
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         self._local.response = None
-        response = super().request(method, url, *args, **kwargs)
+        what = f"{method} {urlsplit(url if isinstance(url, str) else url.decode()).path}"
+        if self._stopping():
+            raise _Abandoned(f"{what}: not sent, collecting stops")
+        kwargs["stream"] = True
+        watch = _Watch(self._limits.deadline, self._stopping)
+        _current.watch = watch
+        try:
+            response = super().request(method, url, *args, **kwargs)
+            try:
+                self._read_body(response, watch, what)
+            except BaseException:
+                response.close()  # never drained: the rest of an oversized or stalled answer is not read
+                raise
+        except _Abandoned:
+            raise
+        except Exception:
+            if watch.reason is not None:
+                raise watch.abandoned(what) from None
+            raise
+        finally:
+            _current.watch = None
+            watch.finish()
         self._local.response = response
         return response
+
+    def _read_body(self, response: requests.Response, watch: _Watch, what: str) -> None:
+        """The body into `response.content`, refused past the byte limit, chunk by chunk."""
+        limit = self._limits.max_bytes
+        too_big = _Abandoned(f"{what}: instance sent more than {_megabytes(limit)} MB, skipped")
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > limit:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            if watch.reason is not None:
+                raise watch.abandoned(what)
+            chunks.append(chunk)
+        if watch.reason is not None:
+            # A cut can look like the end of the headers or of a body sent until the connection closes:
+            # whatever came is not the whole answer.
+            raise watch.abandoned(what)
+        response._content = b"".join(chunks)  # what .content, .text and .json() read from now on
 
     def last_response(self) -> requests.Response | None:
         """The response to this thread's last request (None when it failed before one arrived)."""
         return getattr(self._local, "response", None)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g}"
 
 
 class MastodonSource:
@@ -110,9 +308,12 @@ class MastodonSource:
 
     name = SOURCE
 
-    def __init__(self, config: MastodonConfig, clock: Clock, token: str | None = None) -> None:
+    def __init__(self, config: MastodonConfig, clock: Clock, token: str | None = None, *,
+                 limits: Limits | None = None) -> None:
         self.config = config
         self.clock = clock
+        self.limits = limits or Limits()
+        self._stop: threading.Event | None = None
         self._token = token or None
         self._bases: dict[str, str] = {}
         for entry in config.instances:
@@ -133,6 +334,14 @@ class MastodonSource:
             self._clients.clear()
         for _, session in clients:
             session.close()
+
+    def stop_with(self, stop: threading.Event) -> None:
+        """Cut requests in flight short (within a tenth of a second) once `stop` is set: shutdown never waits
+        for an instance's answer."""
+        self._stop = stop
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     def queries(self, campaign: CampaignConfig) -> list[str]:
         """One query per (instance, hashtag): `mastodon.social#StandWithIssa`."""
@@ -164,7 +373,10 @@ class MastodonSource:
               fetch: Callable[[Mastodon, str], object], path: str, what: str) -> Iterator[RawPage]:
         """Pages of a timeline after the cursor's min_id, each with the cursor that covers it, until one is empty."""
         position = cursor.position or min_id_at(cursor.since if cursor.since else now - NEWEST_START)
+        started, pages = time.monotonic(), 0
         while True:
+            self._within_limits(instance, what, pages, time.monotonic() - started)
+            pages += 1
             response, statuses = self._statuses(instance, functools.partial(_after, fetch, position), path, what)
             newest = _newest_id(response, statuses) if statuses else position
             if statuses and not _moves_forward(position, newest):
@@ -179,6 +391,16 @@ class MastodonSource:
                 return
             cursor, position = after, newest
             raise_if_exhausted(_rate_limit(response), f"{SOURCE}: {instance}", where(response))
+
+    def _within_limits(self, instance: str, what: str, pages: int, elapsed: float) -> None:
+        """Stop a walk that has had its pages or its time for this run (what it stored stays)."""
+        resume = "stopped; the next run resumes from the stored cursor"
+        if pages >= self.limits.max_pages:
+            raise SourceError(f"mastodon: {instance}: the {what} had more pages after {pages} in this run "
+                              f"(endless pagination?); {resume}", request_made=False)
+        if elapsed >= self.limits.budget:
+            raise SourceError(f"mastodon: {instance}: the {what} took more than {self.limits.budget:g} s in this "
+                              f"run ({pages} pages); {resume}", request_made=False)
 
     # ------------------------------------------------------------------------------------ trends
 
@@ -252,7 +474,7 @@ class MastodonSource:
                 if base is None:
                     raise SourceError(f"mastodon: {instance}: not in mastodon.instances (any more)",
                                       request_made=False)
-                session = _RecordingSession()
+                session = _RecordingSession(self.limits, self._stopping)
                 # "throw": a rate limit is ours to handle (the collector pauses the query), never a sleep.
                 client = Mastodon(api_base_url=base, access_token=self._token, ratelimit_method="throw",
                                   request_timeout=self.config.timeout, session=session, version_check_mode="none",
@@ -281,6 +503,9 @@ class MastodonSource:
                 warnings.simplefilter("ignore", MastodonWarning)
                 call(client)
         except MastodonNetworkError as exc:
+            if isinstance(exc.__context__, _Abandoned):
+                # Too big, too slow or shutdown: asking again this run would cost the same, or nothing is wanted.
+                raise SourceError(self._clean(f"mastodon: {instance}: {exc.__context__}")) from None
             # Mastodon.py wraps the requests exception it caught: that one says what happened.
             raise SourceError(f"mastodon: {instance}: {network_failure(self._bases[instance], exc.__context__)}",
                               transient=True) from None
