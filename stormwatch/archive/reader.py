@@ -9,6 +9,11 @@ its own, the source registry orders them), tried one after the other.
 
 Whether a file is JSONL, one JSON array or one pretty-printed JSON document is decided from its first bytes and
 lines, never by reading the whole file: JSON arrays are read element by element.
+
+Memory stays flat whatever the file: a line (or an array's element, or a one-document file) longer than a limit
+(`MAX_LINE`, `stormwatch import --max-line-mb`) is skipped as `FILE:LINE: line longer than 64 MB` without being
+held, gzip is inflated a buffer at a time (a 1 MB `.gz` may hold a GiB), and runs of blank lines are skipped in
+bulk. Only regular files are opened: a FIFO would block the import and a device never ends.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import codecs
 import io
 import itertools
 import json
+import os
 import re
+import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,9 +47,15 @@ _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{},]', re.DOTALL)
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 # What may follow an array's element: blank space, then a `,`, the closing `]`, or (so far) nothing.
 _VALUE_ENDS = re.compile(r"[ \t\r\n]*(?:[,\]]|\Z)")
-# An element longer than this that never ends is given up on: reading goes on at the next element's line, so
-# memory stays flat.
-_MAX_ELEMENT = 64 << 20
+# A line, an array's element or a one-document file longer than this (in bytes; `--max-line-mb`) is skipped
+# without being held: one hostile line must not take gigabytes.
+MAX_LINE = 64 << 20
+_MB = 1 << 20
+# Blank space between lines (and before a line's content), skipped in bulk: a GiB of newlines costs seconds.
+_BLANK = re.compile(rb"[ \t\r\n]+")
+# What a file that is not a regular file is, for the message (os.stat's mode tests; directories included).
+_NOT_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
 @dataclass(frozen=True)
@@ -90,28 +103,51 @@ def classify(body: Any, kinds: Sequence[RecordKind]) -> RecordKind | None:
     return None
 
 
-def read_archive(path: Path, kinds: Sequence[RecordKind],
-                 on_bytes: Callable[[int], None] | None = None) -> Iterator[Record | Problem]:
+def not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be imported before anything is read (`FILE: no such file`, `FILE: is a named pipe (FIFO),
+    not a file: give an archive file`), or None for a regular file. Nothing is opened: a FIFO would block."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror or exc})"
+    for test, what in _NOT_FILES:
+        if test(mode):
+            return f"{path}: is {what}, not a file: give an archive file"
+    return None if stat.S_ISREG(mode) else f"{path}: is not a regular file: give an archive file"
+
+
+def mb(size: int) -> str:
+    """A byte limit as the messages say it (`64 MB`)."""
+    return f"{size / _MB:g} MB"
+
+
+def read_archive(path: Path, kinds: Sequence[RecordKind], on_bytes: Callable[[int], None] | None = None,
+                 max_line: int = MAX_LINE) -> Iterator[Record | Problem]:
     """Records and problems of one file, streamed (a JSON array is read element by element); a record is of
-    the first of `kinds` its content matches.
+    the first of `kinds` its content matches. A line or element longer than `max_line` bytes is a problem.
 
     `on_bytes` is told how far into the file (compressed bytes) reading has got, now and then.
     """
     try:
-        raw = path.open("rb")
+        raw = _open_regular(path)
     except OSError as exc:
         yield Problem(path, 0, f"cannot open: {exc.strerror or exc}")
+        return
+    except ValueError as exc:  # not a regular file
+        yield Problem(path, 0, str(exc))
         return
     with raw:
         compressed = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         gzipped = _GzipStream(raw) if compressed else None
         reader: Any = io.BufferedReader(gzipped, buffer_size=_CHUNK) if gzipped else raw
-        first = _first_meaningful_byte(reader)
+        first, blank_lines = _first_meaningful_byte(reader)
         if first == b"[":
-            records = _array_records(path, reader, kinds)
+            records = _array_records(path, reader, kinds, max_line, 1 + blank_lines)
         elif first:  # JSONL (its first line may be broken) or one pretty-printed document
-            records = _line_records(path, reader, kinds)
+            records = _line_records(path, _Lines(reader, max_line, 1 + blank_lines), kinds)
         else:
             records = None
         last_line = 0
@@ -129,11 +165,30 @@ def read_archive(path: Path, kinds: Sequence[RecordKind],
             yield Problem(path, last_line + 1, f"{gzipped.damage}; every complete line before this one was read")
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file (ValueError saying what it is otherwise).
+
+    Opened without blocking and checked on the open file, so a FIFO put in a file's place never hangs the import.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            what = next((what for test, what in _NOT_FILES if test(mode)), "not a regular file")
+            raise ValueError(f"is {what}, not a file: give an archive file")
+        os.set_blocking(descriptor, True)
+        return open(descriptor, "rb", buffering=_CHUNK)  # closed by the caller's `with`
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 class _GzipStream(io.RawIOBase):
     """Decompresses gzip (several members, as appended archives have) and stops cleanly where the data does.
 
     The standard GzipFile raises at a truncated end and loses the lines already decompressed in its
-    buffer; here the end simply comes early and `damage` says why, so every complete line is kept.
+    buffer; here the end simply comes early and `damage` says why, so every complete line is kept. Each read
+    inflates at most what its buffer holds: a megabyte of compressed newlines is a gigabyte inflated.
     """
 
     def __init__(self, raw: BinaryIO) -> None:
@@ -142,84 +197,145 @@ class _GzipStream(io.RawIOBase):
         self.damage: str | None = None
         self._inflater = zlib.decompressobj(wbits=31)
         self._in_member = False
-        self._pending = b""
+        self._input = b""  # compressed bytes read but not inflated yet
         self._finished = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending and not self._finished:
-            chunk = self.raw.read(_CHUNK)
-            if not chunk:
-                if self._in_member:
-                    self.damage = "the compressed file is cut short"
-                self._finished = True
-                break
+        while not self._finished:
+            if not self._input:
+                self._input = self.raw.read(_CHUNK)
+                if not self._input:
+                    if self._in_member:
+                        self.damage = "the compressed file is cut short"
+                    self._finished = True
+                    break
             try:
-                self._pending = self._inflate(chunk)
+                data = self._inflate(len(buffer))
             except zlib.error as exc:
                 self.damage = f"the compressed data is damaged ({exc})"
                 self._finished = True
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-    def _inflate(self, chunk: bytes) -> bytes:
-        data = self._inflater.decompress(chunk)
-        self._in_member = True
-        while self._inflater.eof:  # one member ended: what follows is the next member (or nothing)
-            rest = self._inflater.unused_data
-            self._inflater = zlib.decompressobj(wbits=31)
-            self._in_member = bool(rest)
-            if not rest:
                 break
-            data += self._inflater.decompress(rest)
+            if data:
+                buffer[:len(data)] = data
+                return len(data)
+        return 0
+
+    def _inflate(self, most: int) -> bytes:
+        self._in_member = True
+        data = self._inflater.decompress(self._input, most)
+        self._input = self._inflater.unconsumed_tail
+        if self._inflater.eof:  # one member ended: what follows is the next member (or nothing)
+            self._input = self._inflater.unused_data
+            self._inflater = zlib.decompressobj(wbits=31)
+            self._in_member = bool(self._input)
         return data
 
 
-def _first_meaningful_byte(reader: Any) -> bytes:
+def _first_meaningful_byte(reader: Any) -> tuple[bytes, int]:
+    """The first byte that is not blank space (or a BOM), with how many newlines came before it (read past)."""
+    newlines = 0
     while True:
-        chunk: bytes = reader.peek(64)[:64]
+        chunk: bytes = reader.peek(_CHUNK)
         if not chunk:
-            return b""
+            return b"", newlines
         stripped = chunk.lstrip(b" \t\r\n\xef\xbb\xbf")
+        newlines += chunk.count(b"\n", 0, len(chunk) - len(stripped))
+        reader.read(len(chunk) - len(stripped))
         if stripped:
-            return stripped[:1]
-        reader.read(len(chunk))
+            return stripped[:1], newlines
 
 
-def _line_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
+class _Lines:
+    """A stream's non-blank lines with their numbers: `(number, line)`, or `(number, None)` for a line longer than
+    `limit` bytes, which is read past piece by piece and never held.
+
+    Blank space between lines is skipped in bulk (a regular expression over the buffer, newlines counted), so a
+    GiB of empty lines costs seconds, not a billion turns of a loop.
+    """
+
+    def __init__(self, reader: Any, limit: int, line: int = 1) -> None:
+        self.reader = reader
+        self.limit = limit
+        self.line = line  # the number of the line the stream is at
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+        return self
+
+    def __next__(self) -> tuple[int, bytes | None]:
+        reader = self.reader
+        while True:
+            buffered: bytes = reader.peek(1)
+            if not buffered:
+                raise StopIteration
+            blank = _BLANK.match(buffered)
+            if blank is None:
+                break
+            self.line += buffered.count(b"\n", 0, blank.end())
+            reader.read(blank.end())
+        pieces: list[bytes] = []
+        size = 0
+        too_long = False
+        while piece := reader.readline(_CHUNK):
+            ended = piece.endswith(b"\n")
+            size += len(piece)
+            if not too_long and size - ended > self.limit:
+                too_long, pieces = True, []  # the rest of the line is read and dropped
+            if not too_long:
+                pieces.append(piece)
+            if ended:
+                break
+        number = self.line
+        self.line += 1
+        if too_long:
+            return number, None
+        return number, pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _line_records(path: Path, lines: _Lines, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
     """JSONL; or, when the file is one pretty-printed JSON document, that document.
 
     A file is JSONL when one of its first lines is a whole JSON object on its own (a pretty-printed document never
     has one): so broken first lines cost only themselves, and the decision reads a few lines, not the file.
     Otherwise the file is one document spread over lines (a saved API response) and is read whole, as the one
-    record it is; if it is not valid JSON but holds lines that are, it was JSONL after all, read line by line.
+    record it is, if it is no longer than the line limit; if it is not valid JSON but holds lines that are, it was
+    JSONL after all, read line by line.
     """
-    head: list[bytes] = []
-    while len(head) < _DECIDING_LINES:
-        line = reader.readline()
-        if not line:
-            break
-        head.append(line)
-        if _is_object_line(line):
-            yield from _numbered_lines(path, itertools.chain(head, reader), reader, kinds)
+    head: list[tuple[int, bytes | None]] = []
+    for numbered in lines:
+        head.append(numbered)
+        if numbered[1] is not None and _is_object_line(numbered[1]):
+            yield from _numbered_lines(path, itertools.chain(head, lines), lines, kinds)
             return
-    document = b"".join(head) + reader.read()
+        if len(head) >= _DECIDING_LINES:
+            break
+    size = sum(_size(line, lines.limit) for _, line in head)
+    while size <= lines.limit and (following := next(lines, None)) is not None:  # the document, up to the limit
+        head.append(following)
+        size += _size(following[1], lines.limit)
+    if size > lines.limit:
+        if any(line is not None and _is_object_line(line) for _, line in head):
+            yield from _numbered_lines(path, itertools.chain(head, lines), lines, kinds)
+        else:
+            yield Problem(path, head[0][0], f"not JSON lines, and longer than {mb(lines.limit)} as one document")
+        return
+    document = b"".join(line for _, line in head if line is not None)
     try:
         value = _loads(document)
     except _DECODE_ERRORS as exc:
-        lines = document.splitlines(keepends=True)
-        if any(_is_object_line(line) for line in lines):
-            yield from _numbered_lines(path, lines, reader, kinds)
+        if any(line is not None and _is_object_line(line) for _, line in head):
+            yield from _numbered_lines(path, head, lines, kinds)
         elif document.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] != b"{":
-            yield Problem(path, 1, "not JSON (expected an object per line or a JSON array)")
+            yield Problem(path, head[0][0], "not JSON (expected an object per line or a JSON array)")
         else:
-            yield Problem(path, 1, f"not valid JSON ({_short(exc)})")
+            yield Problem(path, head[0][0], f"not valid JSON ({_short(exc)})")
         return
-    yield from _records_for(path, 1, value, kinds)
+    yield from _records_for(path, head[0][0], value, kinds)
+def _size(line: bytes | None, limit: int) -> int:
+    """A line's length, and more than the limit for a line already found too long."""
+    return len(line) if line is not None else limit + 1
 
 
 def _is_object_line(line: bytes) -> bool:
@@ -231,10 +347,13 @@ def _is_object_line(line: bytes) -> bool:
     return isinstance(value, dict) and bool(value)
 
 
-def _numbered_lines(path: Path, lines: Iterable[bytes], reader: Any,
+def _numbered_lines(path: Path, numbered: Iterable[tuple[int, bytes | None]], lines: _Lines,
                     kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
-    for number, line in enumerate(lines, start=1):
-        if not line.endswith(b"\n") and _truncated(reader):
+    for number, line in numbered:
+        if line is None:
+            yield Problem(path, number, f"line longer than {mb(lines.limit)}")
+            continue
+        if not line.endswith(b"\n") and _truncated(lines.reader):
             return  # the last, incomplete line of a damaged file: read_archive reports it
         if not line.strip():
             continue
@@ -246,7 +365,8 @@ def _numbered_lines(path: Path, lines: Iterable[bytes], reader: Any,
         yield from _records_for(path, number, value, kinds)
 
 
-def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
+def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind], max_element: int,
+                   line: int) -> Iterator[Record | Problem]:
     """A JSON array read element by element, so a big saved response never sits in memory whole.
 
     An element that cannot be read (bad syntax, bytes that are not UTF-8, nesting too deep) is reported and
@@ -257,7 +377,6 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iter
     text_of = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     buffer = ""
     position = 0
-    line = 1
     started = False
     index = 0
     exhausted = False
@@ -301,7 +420,7 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind]) -> Iter
                 next_element = _next_element_line(buffer, position, indent)
                 if next_element is not None and (end is None or next_element < end):
                     end = next_element
-            if (end is None or end == len(buffer)) and not exhausted and len(buffer) - position < _MAX_ELEMENT:
+            if (end is None or end == len(buffer)) and not exhausted and len(buffer) - position < max_element:
                 break  # the element (or a bare number) may go on in the next chunk
             if end is None:  # it never ends: the file is cut short, or an element too long to hold is given up on
                 yield Problem(path, line, "the JSON array is cut short (this element has no end)", index)
