@@ -43,6 +43,8 @@ _CHUNK = 1 << 20
 _DECIDING_LINES = 20
 # In a JSON array being scanned after an error: strings (which may hold brackets) and the structure characters.
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{},]', re.DOTALL)
+# Where structure may change in an element too long to hold: a quote or a bracket, comma.
+_STRUCTURE_CHARACTER = re.compile(r'["\[\]{},]')
 # Bytes that are not UTF-8, as the decoder's surrogate escapes: they mark an element to skip.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 # What may follow an array's element: blank space, then a `,`, the closing `]`, or (so far) nothing.
@@ -386,7 +388,8 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind], max_ele
     indent: str | None = None  # how elements start their lines (None: not each on a line of its own)
     while True:
         if not exhausted:
-            chunk = reader.read(_CHUNK)
+            # An element still open is read in ever larger pieces, so it is parsed again a few times, not once a MB.
+            chunk = reader.read(min(max(_CHUNK, len(buffer) - position), max_element))
             exhausted = not chunk
             buffer = buffer[position:] + text_of.decode(chunk, final=exhausted)
             position = 0
@@ -419,18 +422,23 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind], max_ele
                 value, end, reason = None, _element_end(buffer, position), f"not valid JSON ({exc.msg})"
             except RecursionError:
                 value, end, reason = None, _element_end(buffer, position), "nested too deeply to read"
+            except ValueError:  # an integer of more than 4,300 digits: Python refuses to convert it
+                value, end, reason = None, _element_end(buffer, position), "not valid JSON (a number too long)"
             if reason is not None:  # a broken element ends at the latest where the next one starts its line
                 next_element = _next_element_line(buffer, position, indent)
                 if next_element is not None and (end is None or next_element < end):
                     end = next_element
             if (end is None or end == len(buffer)) and not exhausted and len(buffer) - position < max_element:
                 break  # the element (or a bare number) may go on in the next chunk
-            if end is None:  # it never ends: the file is cut short, or an element too long to hold is given up on
+            if end is None and exhausted:  # it never ends: the file is cut short
                 yield Problem(path, line, "the JSON array is cut short (this element has no end)", index)
-                if exhausted:
-                    return
-                line += buffer.count("\n", position)
-                position = len(buffer)
+                return
+            if end is None:  # too long to hold: read past it, keeping only which brackets are open
+                yield Problem(path, line, f"element longer than {mb(max_element)}", index)
+                buffer, newlines, exhausted = _read_past(buffer[position:], reader, text_of)
+                line += newlines
+                position = 0
+                index += 1
                 continue
             line_of_element = line
             line += buffer.count("\n", position, end)
@@ -446,6 +454,69 @@ def _array_records(path: Path, reader: Any, kinds: Sequence[RecordKind], max_ele
             if started:
                 yield Problem(path, line, "the JSON array is cut short (no closing ])")
             return
+
+
+def _read_past(text: str, reader: Any, text_of: codecs.IncrementalDecoder) -> tuple[str, int, bool]:
+    """What follows an array element too long to hold, read past chunk by chunk from its start in `text`: the text
+    after it, how many newlines it held, and whether the file ended inside it."""
+    scanner = _ElementScanner()
+    newlines = 0
+    while (end := scanner.end_in(text)) is None:
+        newlines += text.count("\n")
+        chunk = reader.read(_CHUNK)
+        text = text_of.decode(chunk, final=not chunk)
+        if not chunk:
+            return text, newlines, True
+    return text[end:], newlines + text.count("\n", 0, end), False
+
+
+class _ElementScanner:
+    """Finds where an array element ends in text given piece by piece, keeping only its open brackets and whether
+    it is inside a string (the rules of `_element_end`)."""
+
+    def __init__(self) -> None:
+        self.openers: list[str] = []
+        self.in_string = False
+        self.backslashes = 0  # how many backslashes ended the last piece, inside a string
+        self.begun = False  # whether the element's first bracket or string has been seen
+
+    def end_in(self, text: str) -> int | None:
+        """Where the element ends in this piece (None: it goes on)."""
+        position = 0
+        while True:
+            if self.in_string:
+                quote = text.find('"', position)
+                if quote < 0:
+                    tail = len(text) - len(text.rstrip("\\")) if text.endswith("\\") else 0
+                    self.backslashes = (self.backslashes if tail == len(text) else 0) + tail
+                    return None
+                before = quote
+                while before > position and text[before - 1] == "\\":
+                    before -= 1
+                escapes = quote - before + (self.backslashes if before == 0 else 0)
+                self.backslashes = 0
+                position = quote + 1
+                if escapes % 2 == 0:
+                    self.in_string = False
+                    if not self.openers:
+                        return position  # a bare string was the element
+                continue
+            found = _STRUCTURE_CHARACTER.search(text, position)
+            if found is None:
+                return None
+            character, position = found.group(), found.end()
+            if character == '"':
+                self.in_string, self.begun = True, True
+            elif character in "[{":
+                self.openers.append("]" if character == "[" else "}")
+                self.begun = True
+            elif not self.openers:  # a `,` or `]` after a bare value ends it
+                return found.start()
+            elif character != ",":
+                while self.openers and self.openers.pop() != character:
+                    pass
+                if not self.openers:
+                    return position
 
 
 def _element_end(buffer: str, start: int) -> int | None:
