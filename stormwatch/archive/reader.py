@@ -54,7 +54,9 @@ _VALUE_ENDS = re.compile(r"[ \t\r\n]*(?:[,\]]|\Z)")
 MAX_LINE = 64 << 20
 _MB = 1 << 20
 # Blank space between lines (and before a line's content), skipped in bulk: a GiB of newlines costs seconds.
-_BLANK = re.compile(rb"[ \t\r\n]+")
+_BLANK = re.compile(rb"[ \t\r\n\x0b\x0c]+")  # what bytes.isspace() takes for blank
+# After this many blank lines in a row, the rest of the run is skipped a buffer at a time.
+_BLANK_RUN = 16
 # What a file that is not a regular file is, for the message (os.stat's mode tests; directories included).
 _NOT_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
@@ -268,22 +270,19 @@ class _Lines:
 
     def __next__(self) -> tuple[int, bytes | None]:
         reader = self.reader
-        while True:
-            buffered: bytes = reader.peek(1)
-            if not buffered:
-                raise StopIteration
-            if buffered.isspace() and b"\x0b" not in buffered and b"\x0c" not in buffered:
-                end = len(buffered)  # all blank: isspace is several times faster than the expression
-            elif (blank := _BLANK.match(buffered)) is not None:
-                end = blank.end()
-            else:
-                break
-            self.line += buffered.count(b"\n", 0, end)
-            reader.read(end)
+        blank_lines = 0
+        while (piece := reader.readline(_CHUNK)).isspace():
+            self.line += piece.endswith(b"\n")
+            blank_lines += 1
+            if blank_lines >= _BLANK_RUN:  # many: skip them in bulk (a look at the buffer copies it: not each line)
+                self._skip_blank()
+                blank_lines = 0
+        if not piece:
+            raise StopIteration
         pieces: list[bytes] = []
         size = 0
         too_long = False
-        while piece := reader.readline(_CHUNK):
+        while piece:
             ended = piece.endswith(b"\n")
             size += len(piece)
             if not too_long and size - ended > self.limit:
@@ -292,11 +291,24 @@ class _Lines:
                 pieces.append(piece)
             if ended:
                 break
+            piece = reader.readline(_CHUNK)
         number = self.line
         self.line += 1
         if too_long:
             return number, None
         return number, pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _skip_blank(self) -> None:
+        """Read past blank space a buffer at a time, counting its newlines."""
+        while buffered := self.reader.peek(1):
+            if buffered.isspace():
+                end = len(buffered)  # all blank: isspace is several times faster than the expression
+            elif (blank := _BLANK.match(buffered)) is not None:
+                end = blank.end()
+            else:
+                return
+            self.line += buffered.count(b"\n", 0, end)
+            self.reader.read(end)
 
 
 def _line_records(path: Path, lines: _Lines, kinds: Sequence[RecordKind]) -> Iterator[Record | Problem]:
