@@ -3,7 +3,8 @@
     python -m bench.bench_import [--posts 100000 [--posts 1000000]] [--hostile]
 
 Target: >= 0.8x the baseline's posts/s; peak memory <= 120 MB and flat in file size. `--hostile` also imports
-two 1 MB gzip files, each a good line, 1 GiB of one line (or of newlines), a good line: seconds, flat memory.
+1 MB gzip files, each a good line, 1 GiB of one line (or of newlines), a good line, and a JSON array of a good
+element, a 1 GiB element, a good element: seconds, flat memory.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def main() -> None:
 def hostile() -> str:
     """Figures for the hostile files: a 1 GiB line between two good ones, and 1 GiB of blank lines."""
     rows = [("file (gzip)", "seconds", "peak RSS (main + reader)", "posts", "skipped")]
-    for kind, what in (("line", "good line, 1 GiB line, good line"), ("blank", "good line, 1 GiB of \\n, good line")):
+    for kind, what in (("line", "good line, 1 GiB line, good line"), ("blank", "good line, 1 GiB of \\n, good line"),
+                       ("element", "JSON array: good, 1 GiB element, good")):
         archive = hostile_archive(kind)
         ours = run_step("import_step", str(archive), "5000")
         rows.append((f"{what} ({archive.stat().st_size / 1e6:.1f} MB)", f"{ours['seconds']:.1f}",

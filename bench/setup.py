@@ -102,13 +102,16 @@ def repeated_gzip(path: Path, head: bytes, block: bytes, times: int, tail: bytes
 
 def hostile_archive(kind: str, gib: int = 1) -> Path:
     """A storm archive's first line, then `gib` GiB of one line (kind "line") or of newlines (kind "blank"), then
-    its second line, gzipped: about a megabyte on disk."""
+    its second line, gzipped: about a megabyte on disk. Kind "element": the same as a JSON array's elements."""
     path = DATA / f"hostile-{kind}-{gib}g.jsonl.gz"
     if not path.exists():
         with storm_archive(5000).open("rb") as lines:
             first, second = lines.readline(), lines.readline()
         if kind == "line":
             repeated_gzip(path, first + b'{"data": "', b"x" * (1 << 20), gib << 10, b'"}\n' + second)
+        elif kind == "element":  # a JSON array of the two pages with the huge one between them
+            repeated_gzip(path, b"[" + first.strip() + b', {"data": "', b"x" * (1 << 20), gib << 10,
+                          b'"}, ' + second.strip() + b"]\n")
         else:
             repeated_gzip(path, first, b"\n" * (1 << 20), gib << 10, second)
     return path
