@@ -92,6 +92,14 @@ def test_a_document_longer_than_the_limit_is_not_read_whole(tmp_path: Path) -> N
     assert problems == [f"{path}:1: not JSON lines, and longer than 1 MB as one document"]
 
 
+@pytest.mark.parametrize("content, line", [(b"\x0b", 1), (b"\n\x0c\n\x0b \n", 2)])
+def test_a_file_of_blank_bytes_json_does_not_take_is_one_problem(tmp_path: Path, content: bytes, line: int) -> None:
+    path = tmp_path / "blank.json"
+    path.write_bytes(content)
+    problems = [str(item) for item in archive.read_archive(path, KINDS)]
+    assert problems == [f"{path}:{line}: not JSON (expected an object per line or a JSON array)"]
+
+
 @pytest.mark.parametrize("pretty", [False, True])
 @pytest.mark.parametrize("huge", [{"content": "x\\\"[{" * MB}, "y" * (3 * MB), "digits"])
 def test_an_array_element_longer_than_the_limit_costs_only_itself(tmp_path: Path, pretty: bool, huge: Any) -> None:

@@ -258,8 +258,8 @@ class _Lines:
     """A stream's non-blank lines with their numbers: `(number, line)`, or `(number, None)` for a line longer than
     `limit` bytes, which is read past piece by piece and never held.
 
-    Blank space between lines is skipped in bulk (a regular expression over the buffer, newlines counted), so a
-    GiB of empty lines costs seconds, not a billion turns of a loop.
+    Blank lines are skipped; after 16 in a row, the rest of the run is skipped a buffer at a time (newlines
+    counted), so a GiB of empty lines costs seconds, not a billion turns of a loop.
     """
 
     def __init__(self, reader: Any, limit: int, line: int = 1) -> None:
@@ -323,6 +323,7 @@ def _line_records(path: Path, lines: _Lines, kinds: Sequence[RecordKind]) -> Ite
     JSONL after all, read line by line.
     """
     head: list[tuple[int, bytes | None]] = []
+    start = lines.line
     for numbered in lines:
         head.append(numbered)
         if numbered[1] is not None and _is_object_line(numbered[1]):
@@ -334,11 +335,12 @@ def _line_records(path: Path, lines: _Lines, kinds: Sequence[RecordKind]) -> Ite
     while size <= lines.limit and (following := next(lines, None)) is not None:  # the document, up to the limit
         head.append(following)
         size += _size(following[1], lines.limit)
+    first = head[0][0] if head else start  # no line at all: only blank bytes Python counts (\x0b, \x0c)
     if size > lines.limit:
         if any(line is not None and _is_object_line(line) for _, line in head):
             yield from _numbered_lines(path, itertools.chain(head, lines), lines, kinds)
         else:
-            yield Problem(path, head[0][0], f"not JSON lines, and longer than {mb(lines.limit)} as one document")
+            yield Problem(path, first, f"not JSON lines, and longer than {mb(lines.limit)} as one document")
         return
     document = b"".join(line for _, line in head if line is not None)
     try:
@@ -347,11 +349,11 @@ def _line_records(path: Path, lines: _Lines, kinds: Sequence[RecordKind]) -> Ite
         if any(line is not None and _is_object_line(line) for _, line in head):
             yield from _numbered_lines(path, head, lines, kinds)
         elif document.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] != b"{":
-            yield Problem(path, head[0][0], "not JSON (expected an object per line or a JSON array)")
+            yield Problem(path, first, "not JSON (expected an object per line or a JSON array)")
         else:
-            yield Problem(path, head[0][0], f"not valid JSON ({_short(exc)})")
+            yield Problem(path, first, f"not valid JSON ({_short(exc)})")
         return
-    yield from _records_for(path, head[0][0], value, kinds)
+    yield from _records_for(path, first, value, kinds)
 def _size(line: bytes | None, limit: int) -> int:
     """A line's length, and more than the limit for a line already found too long."""
     return len(line) if line is not None else limit + 1
