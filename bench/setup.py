@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from .common import DATA
@@ -78,3 +79,39 @@ def imported_database(posts: int) -> tuple[Path, Path]:
                        check=True, stdout=subprocess.DEVNULL)
         complete.touch()
     return database, config
+
+
+def repeated_gzip(path: Path, head: bytes, block: bytes, times: int, tail: bytes) -> Path:
+    """A gzip file of `head`, `block` `times` times, then `tail`, written in one pass without holding the whole:
+    the block is deflated once (after a full flush it needs nothing before it) and its bytes repeated, so a GiB
+    of content takes a second and about a megabyte of disk."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    crc = zlib.crc32(head)
+    with path.open("wb") as out:
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")  # gzip header: deflate, no name, no time
+        out.write(deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH))
+        piece = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+        for _ in range(times):
+            out.write(piece)
+            crc = zlib.crc32(block, crc)
+        out.write(deflate.compress(tail) + deflate.flush())
+        size = len(head) + len(block) * times + len(tail)
+        out.write(zlib.crc32(tail, crc).to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
+    return path
+
+
+def hostile_archive(kind: str, gib: int = 1) -> Path:
+    """A storm archive's first line, then `gib` GiB of one line (kind "line") or of newlines (kind "blank"), then
+    its second line, gzipped: about a megabyte on disk. Kind "element": the same as a JSON array's elements."""
+    path = DATA / f"hostile-{kind}-{gib}g.jsonl.gz"
+    if not path.exists():
+        with storm_archive(5000).open("rb") as lines:
+            first, second = lines.readline(), lines.readline()
+        if kind == "line":
+            repeated_gzip(path, first + b'{"data": "', b"x" * (1 << 20), gib << 10, b'"}\n' + second)
+        elif kind == "element":  # a JSON array of the two pages with the huge one between them
+            repeated_gzip(path, b"[" + first.strip() + b', {"data": "', b"x" * (1 << 20), gib << 10,
+                          b'"}, ' + second.strip() + b"]\n")
+        else:
+            repeated_gzip(path, first, b"\n" * (1 << 20), gib << 10, second)
+    return path

@@ -391,17 +391,21 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
 @config_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=None))
 @click.option("--campaign", default=None, help="The campaign the posts belong to (needed when there are several).")
+@click.option("--max-line-mb", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Skip (and report) a line or array element longer than this many MB, never holding it.")
 @fail_cleanly
-def import_command(config_file: str | None, files: tuple[str, ...], campaign: str | None) -> None:
+def import_command(config_file: str | None, files: tuple[str, ...], campaign: str | None, max_line_mb: int) -> None:
     """Import archives (twarc2 JSONL, saved API responses, Mastodon and Bluesky arrays; .gz too).
 
     Formats are detected by content: twarc2 lines and saved X API v2 responses, stormwatch's own raw archive
     (X, Mastodon, Bluesky), Mastodon status arrays and Bluesky postView arrays or searchPosts pages. Broken
     lines and records are reported as FILE:LINE: reason (FILE:LINE:[ITEM]: reason for an element of an array)
-    and skipped, the rest kept; the exit code is 1 when any was skipped.
+    and skipped, the rest kept; the exit code is 1 when any was skipped. A line longer than --max-line-mb is
+    skipped as FILE:LINE: line longer than 64 MB, without being held in memory.
     """
     from pathlib import Path
 
+    from .archive.reader import not_a_file
     from .console import progress_bar
     from .importer import import_archives
     from .store import Store
@@ -410,11 +414,11 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
     chosen = config.campaign(campaign)
     paths = [Path(f) for f in files]
     for path in paths:
-        if not path.is_file():
-            raise StormwatchError(f"{path}: no such file")
+        if (reason := not_a_file(path)) is not None:  # a FIFO or a device: said before anything opens it
+            raise StormwatchError(reason)
     with Store.open(config.storage.database) as store, progress_bar(paths) as advance:
         store.check_integrity()  # never write into a damaged file: it would make recovering it harder
-        report = import_archives(store, chosen, paths, on_progress=advance)
+        report = import_archives(store, chosen, paths, on_progress=advance, max_line=max_line_mb << 20)
     for problem in report.problems:
         click.echo(one_line(problem), err=True)
     rate = report.posts_read / report.seconds if report.seconds else 0

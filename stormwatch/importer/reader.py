@@ -54,12 +54,13 @@ def main() -> None:
 
 
 def _messages(job: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-    for message in read_batches([Path(p) for p in job["paths"]], frozenset(job["hashtags"]), job["batch_posts"]):
+    for message in read_batches([Path(p) for p in job["paths"]], frozenset(job["hashtags"]), job["batch_posts"],
+                                job.get("max_line", archive.MAX_LINE)):
         yield ("batch", pack(message[1])) if message[0] == "batch" else message
 
 
-def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS
-                 ) -> Iterator[tuple[Any, ...]]:
+def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int = BATCH_POSTS,
+                 max_line: int = archive.MAX_LINE) -> Iterator[tuple[Any, ...]]:
     """Files -> messages: ("batch", [(Batch, collected_at)…]) of about `batch_posts` posts, ("counts", Counts as a
     tuple), ("problem", "FILE:LINE: reason"), ("progress", path, bytes) and finally ("done", records, posts read).
 
@@ -78,7 +79,7 @@ def read_batches(paths: list[Path], hashtags: frozenset[str], batch_posts: int =
         def on_progress(done: int, where: str = str(path)) -> None:
             progress.append((where, done))
 
-        for item in archive.read_archive(path, kinds, on_progress):
+        for item in archive.read_archive(path, kinds, on_progress, max_line):
             while progress:
                 yield ("progress", *progress.pop(0))
             if isinstance(item, archive.Problem):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..archive.reader import MAX_LINE, not_a_file
 from ..config import CampaignConfig
 from ..errors import ArchiveError
 from ..store import Store
@@ -43,12 +44,13 @@ class ImportReport:
 
 def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path], *,
                     on_progress: Callable[[Path, int], None] | None = None,
-                    batch_posts: int = import_reader.BATCH_POSTS) -> ImportReport:
+                    batch_posts: int = import_reader.BATCH_POSTS, max_line: int = MAX_LINE) -> ImportReport:
     """Import archive files into a campaign; idempotent (importing twice changes nothing).
 
     A post becomes a campaign member when it carries one of the campaign's hashtags (a repost also when
     its original does); other posts in the files are kept as context. `on_progress(path, bytes)` is
-    told how far into each file reading has got.
+    told how far into each file reading has got. A line (or array element) longer than `max_line` bytes is
+    skipped and reported, never held; a path that is not a regular file (a FIFO, a device) is refused at once.
 
     Reading, parsing and normalizing run in a second process (`importer.reader`) while this one writes, so
     the two halves use both cores (threads would not: both halves are mostly Python). The pipe between them
@@ -56,13 +58,13 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
     """
     paths = list(paths)
     for path in paths:
-        if not path.is_file():
-            raise ArchiveError(f"{path}: no such file")
+        if (reason := not_a_file(path)) is not None:
+            raise ArchiveError(reason)
     report = ImportReport(files=len(paths))
     started = time.perf_counter()
     store.register_campaign(campaign.name, campaign.start, campaign.end)
     hashtags = tuple(sorted(tag.casefold() for tag in campaign.hashtags))
-    job = {"paths": [str(p) for p in paths], "hashtags": hashtags, "batch_posts": batch_posts}
+    job = {"paths": [str(p) for p in paths], "hashtags": hashtags, "batch_posts": batch_posts, "max_line": max_line}
     done = False
     # A fresh interpreter for the reader: it loads only the reading code, so it stays small.
     with (Worker.start("stormwatch.importer.reader", job, task="reading the archive", error=ArchiveError) as reader,
