@@ -141,17 +141,19 @@ _POST_SELECT = (
     "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, a.handle, coalesce(a.followers_count, 0), "
     "p.text, p.url, p.lang, coalesce(p.like_count, 0), coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), "
     "coalesce(p.quote_count, 0), p.impression_count, "
-    f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END "
-    "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid ")
+    f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END, ra.handle, ra.followers_count "
+    "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
+    # The author of the post it reposts, quotes or answers: whether its link may be shown depends on them too.
+    "LEFT JOIN posts r ON r.uid = p.ref_uid LEFT JOIN accounts ra ON ra.uid = r.author_uid ")
 
 
 def _post_stat(row: tuple[Any, ...]) -> PostStat:
     (uid, platform, created_at, kind, author_uid, handle, followers, text, url, lang, likes, reposts, replies, quotes,
-     impressions, engagement) = row
+     impressions, engagement, ref_handle, ref_followers) = row
     return PostStat(uid=uid, platform=platform, created_at=parse_time(created_at), kind=kind, author_uid=author_uid,
                     handle=handle or (author_uid or "unknown").split(":", 1)[-1], followers=followers, text=text or "",
                     url=url, lang=lang, likes=likes, reposts=reposts, replies=replies, quotes=quotes,
-                    impressions=impressions, engagement=engagement)
+                    impressions=impressions, engagement=engagement, ref_handle=ref_handle, ref_followers=ref_followers)
 
 
 def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> list[PostStat]:

@@ -14,18 +14,21 @@ from .windows import Window, window_where
 
 # One post as posts.csv reads it, a plain tuple in this field order (naming a million rows costs time the
 # export does not need): uid, platform, created_at, kind, author_uid, text, url, lang, likes, reposts, replies,
-# quotes, impressions, engagement, tags (space-separated). Counters are 0 where unknown, impressions None.
+# quotes, impressions, engagement, tags (space-separated), then the handle and followers of the author of the post
+# it reposts, quotes or answers (None when that post or its author is not stored). Counters are 0 where unknown,
+# impressions None.
 PostRowTuple = tuple[str, str, str, str, str | None, str, str | None, str | None, int, int, int, int, int | None,
-                     int, str]
+                     int, str, str | None, int | None]
 POST_ROW_FIELDS = ("uid", "platform", "created_at", "kind", "author_uid", "text", "url", "lang", "likes",
-                   "reposts", "replies", "quotes", "impressions", "engagement", "tags")
+                   "reposts", "replies", "quotes", "impressions", "engagement", "tags", "ref_handle", "ref_followers")
 
 
 def post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRowTuple]:
     """Every post of the window in time order, with its tags, as plain tuples (streams a million rows).
 
-    Accounts are not joined in: a million random lookups cost seconds, and an export already holds every
-    contributor to look authors up in.
+    Authors are not joined in: a million random lookups cost seconds, and an export already holds every
+    contributor to look authors up in. The referenced post's author is (a repost's id leads to whom it reposted),
+    in the same statement: two key lookups, and only for posts that reference one.
     """
     where, args = window_where(campaign, window)
     yield from store.conn.execute(
@@ -33,8 +36,10 @@ def post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRowTu
         "coalesce(p.like_count, 0), coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), "
         "coalesce(p.quote_count, 0), p.impression_count, "
         f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END, "
-        "coalesce((SELECT group_concat(t.tag, ' ') FROM post_tags t WHERE t.post_uid = p.uid), '') "
-        f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} ORDER BY c.ts, c.post_uid", args)
+        "coalesce((SELECT group_concat(t.tag, ' ') FROM post_tags t WHERE t.post_uid = p.uid), ''), "
+        "ra.handle, ra.followers_count "
+        "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN posts r ON r.uid = p.ref_uid "
+        f"LEFT JOIN accounts ra ON ra.uid = r.author_uid WHERE {where} ORDER BY c.ts, c.post_uid", args)
 
 
 def mentioned_account_rows(store: Store, campaign: str, window: Window, *,
