@@ -39,8 +39,11 @@ PARALLEL_FROM = 50_000
 def export_posts(namer: Namer, authors: dict[str, tuple[str, bool, int]], store: Store, campaign: str, part: Window,
                  timezone: ZoneInfo, path: Path, header: bool = True) -> int:
     """Write the posts of `part` of the report's window to `path`, naming accounts through `namer`."""
-    return write_posts_csv(path, iter_post_rows(store, campaign, part), namer, timezone, authors,
-                           header=header)
+    # Only a named author's post can show its id, so only theirs need the referenced post's author (none in a
+    # public report, where every id shows).
+    referencing = [uid for uid, (_, named, _) in authors.items() if named] if namer.policy.pseudonymized else []
+    return write_posts_csv(path, iter_post_rows(store, campaign, part, referencing=referencing), namer, timezone,
+                           authors, header=header)
 
 
 @dataclass
