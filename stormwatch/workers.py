@@ -6,7 +6,9 @@ only in a process of its own. Both sides live here:
 - the parent starts a worker with `Worker.start(module, job, task=...)`, reads `messages()` as they come
   (or only the last one with `result()`), and ends it with `close()` (let it finish) or `cancel()` (kill);
 - the worker's `__main__` calls `serve(produce)`: the job comes in as JSON, every message `produce(job)`
-  yields goes out pickled on standard output, and a failure becomes one line on standard error.
+  yields goes out pickled on standard output, and a failure becomes one line on standard error;
+- what must never touch the disk (a report's pseudonym directory: labels beside the handles they hide) goes as
+  a `handover`, pickled on the worker's standard input, read by the worker with `read_handover()`.
 
 A worker that fails, or dies without a word, surfaces in the parent as one line naming its task and the
 last line it wrote on standard error: `reading the archive failed: MemoryError`. Its standard error is
@@ -18,6 +20,7 @@ The parent and the worker are the same program, so the parent trusts what it unp
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import pickle
@@ -34,6 +37,7 @@ from .errors import StormwatchError
 CLOSE_TIMEOUT = 5.0
 _STDERR_LINES = 20
 _NO_RESULT = object()
+_NO_HANDOVER = object()
 
 
 class Worker:
@@ -49,11 +53,18 @@ class Worker:
 
     @classmethod
     def start(cls, module: str, job: Mapping[str, Any], *, task: str,
-              error: type[StormwatchError] = StormwatchError) -> Worker:
+              error: type[StormwatchError] = StormwatchError, handover: Any = _NO_HANDOVER) -> Worker:
         """Start `python -m <module> '<job as JSON>'`; `task` names the work in errors ("reading the archive"),
-        `error` is the exception raised when it fails."""
+        `error` is the exception raised when it fails, `handover` (if given) goes pickled on its standard input."""
         process = subprocess.Popen([sys.executable, "-m", module, json.dumps(job)], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                   stderr=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL if handover is _NO_HANDOVER else subprocess.PIPE)
+        if handover is not _NO_HANDOVER:
+            # Written by a thread: megabytes at a million posts, read only once the worker has started, and the
+            # parent has its own work meanwhile. Never a file: the pipe dies with the processes.
+            data = pickle.dumps(handover, protocol=pickle.HIGHEST_PROTOCOL)
+            threading.Thread(target=_write_input, args=(process, data), name=f"stdin of worker {process.pid}",
+                             daemon=True).start()
         return cls(process, task, error)
 
     @property
@@ -143,6 +154,24 @@ def read_job() -> dict[str, Any]:
     if not isinstance(job, dict):
         raise StormwatchError("a worker's job must be a JSON object")
     return job
+
+
+def read_handover() -> Any:
+    """What the parent handed over on standard input (`Worker.start(..., handover=...)`), read once."""
+    try:
+        return pickle.load(sys.stdin.buffer)  # from the parent that started this process: the same program
+    except (EOFError, pickle.UnpicklingError) as exc:
+        raise StormwatchError(f"a worker's hand-over on standard input is incomplete ({exc or 'empty'})") from None
+
+
+def _write_input(process: subprocess.Popen[bytes], data: bytes) -> None:
+    """Write `data` to a worker's standard input and close it (a worker that died is told by its exit status)."""
+    stdin = process.stdin
+    if stdin is None:
+        return
+    # OSError (BrokenPipeError): the worker is gone; `messages` says why.
+    with contextlib.suppress(OSError), stdin:
+        stdin.write(data)
 
 
 def serve(produce: Callable[[dict[str, Any]], Iterable[Any]]) -> None:

@@ -74,7 +74,8 @@ def test_report_csv_and_markdown_cells_are_inert_and_name_nobody_small(text: str
     naming = namer()
     authors = {"x:1": ("participant-aaaa", False, 3), "x:2": (name or "LoudOutlet", True, 90_000)}
     rows = [(f"{platform}:1", platform, "2021-02-07T16:00:00.000Z", kind, author, text, url or None, "en", 1, 2, 3, 4,
-             None, 10, " ".join(tags)) for kind, author in (("original", "x:2"), ("reply", "x:1"), ("repost", None))]
+             None, 10, " ".join(tags), None, None) for kind, author in (("original", "x:2"), ("reply", "x:1"),
+                                                                   ("repost", None))]
     contributors = [metrics.AccountStat("x:1", "x", SMALL, name, 3, 1, 1),
                     metrics.AccountStat("x:2", "x", name or "LoudOutlet", name, 90_000, 1, 1)]
     with tempfile.TemporaryDirectory() as folder:

@@ -29,6 +29,10 @@ class TargetPost:
     url: str | None
     in_reply_to_campaign_post: bool  # replies to, quotes or reposts a campaign post
     campaign_post: bool = False  # carries the campaign's hashtags itself
+    # The author of the post it replies to, quotes or reposts (None when not stored): a pseudonymized report links
+    # the post only when that author is named too, since the link leads to them.
+    ref_handle: str | None = None
+    ref_followers: int | None = None
 
     @property
     def responds(self) -> bool:
@@ -46,14 +50,17 @@ def target_posts(store: Store, campaign: str, since: datetime, until: datetime) 
     rows = store.conn.execute(
         "SELECT p.platform, coalesce(a.handle, p.author_uid), p.kind, p.created_at, p.text, p.url, "
         "EXISTS (SELECT 1 FROM campaign_posts m WHERE m.campaign = ? AND m.post_uid = p.ref_uid), "
-        "EXISTS (SELECT 1 FROM campaign_posts m WHERE m.campaign = ? AND m.post_uid = p.uid) "
+        "EXISTS (SELECT 1 FROM campaign_posts m WHERE m.campaign = ? AND m.post_uid = p.uid), "
+        "ra.handle, ra.followers_count "
         "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
+        "LEFT JOIN posts r ON r.uid = p.ref_uid LEFT JOIN accounts ra ON ra.uid = r.author_uid "
         "WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.ts, c.post_uid",
         (campaign, campaign, campaign + TARGETS_SUFFIX, int(since.timestamp()), int(until.timestamp()))).fetchall()
     return [TargetPost(account=(handle or "").split(":", 1)[-1], platform=platform, kind=kind,
                        created_at=parse_time(created_at), text=text or "", url=url,
-                       in_reply_to_campaign_post=bool(answer), campaign_post=bool(member))
-            for platform, handle, kind, created_at, text, url, answer, member in rows]
+                       in_reply_to_campaign_post=bool(answer), campaign_post=bool(member), ref_handle=ref_handle,
+                       ref_followers=ref_followers)
+            for platform, handle, kind, created_at, text, url, answer, member, ref_handle, ref_followers in rows]
 
 
 def first_responses(posts: list[TargetPost]) -> list[TargetPost]:

@@ -141,17 +141,29 @@ _POST_SELECT = (
     "SELECT p.uid, p.platform, p.created_at, p.kind, p.author_uid, a.handle, coalesce(a.followers_count, 0), "
     "p.text, p.url, p.lang, coalesce(p.like_count, 0), coalesce(p.repost_count, 0), coalesce(p.reply_count, 0), "
     "coalesce(p.quote_count, 0), p.impression_count, "
-    f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END "
+    f"CASE WHEN p.kind = 'repost' THEN 0 ELSE {ENGAGEMENT_SQL} END, p.ref_uid "
     "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid ")
 
 
-def _post_stat(row: tuple[Any, ...]) -> PostStat:
-    (uid, platform, created_at, kind, author_uid, handle, followers, text, url, lang, likes, reposts, replies, quotes,
-     impressions, engagement) = row
-    return PostStat(uid=uid, platform=platform, created_at=parse_time(created_at), kind=kind, author_uid=author_uid,
-                    handle=handle or (author_uid or "unknown").split(":", 1)[-1], followers=followers, text=text or "",
-                    url=url, lang=lang, likes=likes, reposts=reposts, replies=replies, quotes=quotes,
-                    impressions=impressions, engagement=engagement)
+def _post_stats(store: Store, rows: list[tuple[Any, ...]]) -> list[PostStat]:
+    """PostStats of `_POST_SELECT` rows, with the author of each post they reference (one query for the few rows,
+    not a join over every post of the window that the ranking reads)."""
+    refs = [row[16] for row in rows if row[16]]
+    authors: dict[str, tuple[str | None, int | None]] = {}
+    if refs:
+        authors = {uid: (handle, followers) for uid, handle, followers in store.conn.execute(
+            "SELECT r.uid, ra.handle, ra.followers_count FROM posts r LEFT JOIN accounts ra ON ra.uid = r.author_uid "
+            f"WHERE r.uid IN ({', '.join('?' * len(refs))})", refs)}
+    stats = []
+    for (uid, platform, created_at, kind, author_uid, handle, followers, text, url, lang, likes, reposts, replies,
+         quotes, impressions, engagement, ref_uid) in rows:
+        ref_handle, ref_followers = authors.get(ref_uid, (None, None)) if ref_uid else (None, None)
+        stats.append(PostStat(
+            uid=uid, platform=platform, created_at=parse_time(created_at), kind=kind, author_uid=author_uid,
+            handle=handle or (author_uid or "unknown").split(":", 1)[-1], followers=followers, text=text or "",
+            url=url, lang=lang, likes=likes, reposts=reposts, replies=replies, quotes=quotes, impressions=impressions,
+            engagement=engagement, ref_handle=ref_handle, ref_followers=ref_followers))
+    return stats
 
 
 def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> list[PostStat]:
@@ -160,7 +172,7 @@ def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> l
     rows = store.conn.execute(
         _POST_SELECT + f"WHERE {where} AND c.kind != 'repost' ORDER BY 16 DESC, p.created_at ASC LIMIT ?",
         [*args, limit]).fetchall()
-    return [_post_stat(row) for row in rows]
+    return _post_stats(store, rows)
 
 
 def latest_posts(store: Store, campaign: str, window: Window, limit: int = 8) -> list[PostStat]:
@@ -168,7 +180,7 @@ def latest_posts(store: Store, campaign: str, window: Window, limit: int = 8) ->
     where, args = window_where(campaign, window)
     rows = store.conn.execute(_POST_SELECT + f"WHERE {where} ORDER BY c.ts DESC, c.post_uid DESC LIMIT ?",
                               [*args, limit]).fetchall()
-    return [_post_stat(row) for row in rows]
+    return _post_stats(store, rows)
 
 
 # --- hashtags and mentions ----------------------------------------------------------------------

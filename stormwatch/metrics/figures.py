@@ -115,6 +115,9 @@ class PostStat:
     impressions: int | None
     engagement: int
     tags: tuple[str, ...] = ()
+    # The author of the post this one reposts, quotes or answers (None when that post or its author is not stored).
+    ref_handle: str | None = None
+    ref_followers: int | None = None
 
 
 def totals_of(posts: int, originals: int, reposts: int, quotes: int, replies: int, contributors: int, reach: int,

@@ -4,11 +4,20 @@
 campaign's naming policy (names.py), and writes the folder under a temporary name first, so a folder with
 the final name is always a complete report. posts.csv, the one file that grows with the campaign, is
 written by a process of its own (export.py) while the figures and charts are made.
+
+Nothing that pairs a label with the account it hides is ever written under the reports folder: the pseudonyms
+live in the database and in memory (the posts.csv workers get theirs through a pipe). A report that was killed
+(kill -9, the OOM killer, a closed laptop) leaves its hidden working folder `.<name>.<pid>.partial`; every report
+removes those of earlier runs when it starts. A running report holds a lock on its own working folder, so two
+reports writing at once never remove each other's.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["folder_name", "write_report"]
 
 DATA_FILES = ("report.html", "report.md", "summary.json", "posts.csv", "accounts.csv", "volume.csv")
+PARTIAL_SUFFIX = ".partial"
+# A working folder whose lock is free is a dead report's, unless its owner is between making it and locking it:
+# one younger than this, whose process runs, is left alone.
+_UNLOCKED_GRACE = 60.0
 
 
 def write_report(store: Store, config: Config, campaign: CampaignConfig, window: Window, *,
@@ -46,13 +59,17 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StormwatchError(f"{parent}: cannot make the reports folder: {exc.strerror or exc}") from None
+    remove_stale_partials(parent)
     final = _free_folder(parent, folder_name(campaign.name, generated_at))
     # Written under a hidden working name, renamed when complete: an interrupted report leaves no lookalike.
-    working = parent / f".{final.name}.partial"
+    # The pid in the name keeps two reports started in the same second apart.
+    working = parent / f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}"
     shutil.rmtree(working, ignore_errors=True)
     export = None
+    lock: int | None = None
     try:
         working.mkdir(mode=0o700)  # the folder can name participants: readable by its owner only
+        lock = _lock(working)
         # Pseudonyms are assigned here, once, before the posts export starts reading them.
         namer, contributors = name_accounts(store, campaign, window, policy)
         authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
@@ -67,16 +84,94 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
         finish_export(export)  # raises whatever stopped the export
         files = sorted([*DATA_FILES, *(chart.file for chart in charts)])
         write_summary_json(working / "summary.json", summary_json(content, files, generated_at))
-        working.rename(final)
+        final = _rename_free(working, parent, final, folder_name(campaign.name, generated_at))
     except BaseException as exc:
         if export is not None:
             cancel_export(export)
         shutil.rmtree(working, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
         if isinstance(exc, OSError):  # a full disk, a quota, a folder that went away: one line, nothing left behind
             raise StormwatchError(f"{final}: cannot write the report: {exc.strerror or exc}; nothing was "
                                   "left behind") from None
         raise
+    if lock is not None:
+        os.close(lock)
     return final
+
+
+def remove_stale_partials(parent: Path) -> list[Path]:
+    """Remove the working folders (`.<name>[.<pid>].partial`) that reports which died left in `parent`; the
+    ones removed.
+
+    A folder is stale when no running report holds its lock (the kernel lets go of a killed process's locks)
+    and either the process its name carries is gone or the folder is older than a minute (a pid used again).
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(PARTIAL_SUFFIX)):
+            continue
+        try:
+            descriptor = os.open(entry, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:  # not a folder (or a link to one), or gone already
+            continue
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a report is writing it now
+            except OSError:
+                pass  # a file system without locks: the pid and the age decide
+            if _owner_running(entry.name) and time.time() - os.fstat(descriptor).st_mtime < _UNLOCKED_GRACE:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        finally:
+            os.close(descriptor)
+    return removed
+
+
+def _owner_running(name: str) -> bool:
+    """Whether the process a working folder's name carries (`.<name>.<pid>.partial`) still runs."""
+    pid = name[:-len(PARTIAL_SUFFIX)].rpartition(".")[2]
+    if not pid.isdigit():
+        return False  # a folder of an older version: no pid, no lock, dead
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def _lock(folder: Path) -> int:
+    """Hold an exclusive lock on the folder (released when the process ends, however it ends): the descriptor."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise
+    except OSError:
+        pass  # no locks on this file system: the pid in the name protects the folder
+    return descriptor
+
+
+def _rename_free(working: Path, parent: Path, final: Path, name: str) -> Path:
+    """Rename the finished working folder to `final`, or the next free name if another report took it meanwhile."""
+    while True:
+        try:
+            working.rename(final)
+            return final
+        except OSError:
+            if not final.exists():
+                raise
+            final = _free_folder(parent, name)
 
 
 def folder_name(campaign: str, generated_at: datetime) -> str:

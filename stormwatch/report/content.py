@@ -255,14 +255,16 @@ def named_account(namer: Namer, stat: AccountStat) -> NamedAccount:
 
 
 def named_post(namer: Namer, post: metrics.PostStat, timezone: ZoneInfo) -> NamedPost:
-    """A post as the report shows it: author labelled, text rewritten, link kept only for a named author."""
+    """A post as the report shows it: author labelled, text rewritten, link kept only for a named author (and, for
+    a repost, quote or reply, only when the post it references is known and its author named too)."""
     named = namer.is_named(post.handle, post.followers)
+    linked = named and (post.kind == "original" or namer.is_named(post.ref_handle, post.ref_followers))
     return NamedPost(
         created_at=post.created_at, local_time=local_iso(post.created_at, timezone),
         platform=post.platform, kind=post.kind, author=namer.label(post.author_uid, post.handle, post.followers),
         author_named=named, text=namer.text(post.text, post.platform), likes=post.likes, reposts=post.reposts,
         replies=post.replies, quotes=post.quotes, impressions=post.impressions, engagement=post.engagement,
-        url=post.url if named else None)
+        url=post.url if linked else None)
 
 
 def source_coverage(store: Store, campaign: str, window: Window, bucket_seconds: int, source: str,

@@ -5,13 +5,15 @@ CSV): a thread would share one core with the charts, a process gets the other co
 database and names accounts by the same pseudonyms (assigned before it starts), so its file says what the
 rest of the report says. The processes are workers (`stormwatch.workers`): each is
 `python -m stormwatch.report.export '<json job>'` and sends back one message, the rows it wrote.
+
+The pseudonym directory (labels beside the handles they hide) reaches the workers through their standard
+input, never through a file: a report killed half-way must leave nothing in reports/ that undoes its labels.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import pickle
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from ..errors import StormwatchError
 from ..metrics import Window
 from ..store import Store
 from ..times import iso_utc, parse_time
-from ..workers import Worker, serve
+from ..workers import Worker, read_handover, serve
 from .names import Namer, NamingPolicy
 from .rows import iter_post_rows
 from .tables import write_posts_csv
@@ -37,8 +39,11 @@ PARALLEL_FROM = 50_000
 def export_posts(namer: Namer, authors: dict[str, tuple[str, bool, int]], store: Store, campaign: str, part: Window,
                  timezone: ZoneInfo, path: Path, header: bool = True) -> int:
     """Write the posts of `part` of the report's window to `path`, naming accounts through `namer`."""
-    return write_posts_csv(path, iter_post_rows(store, campaign, part), namer, timezone, authors,
-                           header=header)
+    # Only a named author's post can show its id, so only theirs need the referenced post's author (none in a
+    # public report, where every id shows).
+    referencing = [uid for uid, (_, named, _) in authors.items() if named] if namer.policy.pseudonymized else []
+    return write_posts_csv(path, iter_post_rows(store, campaign, part, referencing=referencing), namer, timezone,
+                           authors, header=header)
 
 
 @dataclass
@@ -46,13 +51,12 @@ class Export:
     """An export under way: one worker process per part of the window, each writing a part file."""
 
     path: Path
-    naming: Path
     workers: list[Worker]
     parts: list[Path]
 
     def remove_scratch(self) -> None:
-        """Delete the naming hand-over and the part files."""
-        for scratch in (self.naming, *self.parts):
+        """Delete the part files."""
+        for scratch in self.parts:
             scratch.unlink(missing_ok=True)
 
 
@@ -61,23 +65,22 @@ def start_export(store: Store, config_path: Path, campaign: str, window: Window,
     """Start writing `path` in processes of their own (two at a million posts); `finish_export` waits.
 
     The processes name accounts exactly as `namer` does: how each contributor is shown (`authors`, from
-    `Namer.named_authors`) and the directory for mentions in texts are handed over in a file next to `path`
-    (in the report's private working folder), read once by each process and removed at the end.
+    `Namer.named_authors`) and the directory for mentions in texts are handed over on each process's standard
+    input (never written to disk).
     """
     workers = workers or (min(2, os.cpu_count() or 1) if metrics.campaign_size(store, campaign) >= PARALLEL_FROM
                           else 1)
     bounds = [window.since, *metrics.split_by_posts(store, campaign, window, workers), window.until]
-    naming = path.with_name(f".{path.name}.naming")
-    with naming.open("wb") as handle:
-        pickle.dump({"namer": namer.state(), "authors": authors}, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    export = Export(path, naming, [], [])
+    naming = {"namer": namer.state(), "authors": authors}
+    export = Export(path, [], [])
     for index, (since, until) in enumerate(itertools.pairwise(bounds)):
         part_path = path.with_name(f".{path.name}.part{index}")
         job = {"database": str(store.path), "config": str(config_path), "campaign": campaign,
                "platform": window.platform, "part": [iso_utc(since), iso_utc(until)], "header": index == 0,
-               "names": namer.policy.mode, "naming": str(naming), "path": str(part_path)}
+               "names": namer.policy.mode, "path": str(part_path)}
         export.parts.append(part_path)
-        export.workers.append(Worker.start("stormwatch.report.export", job, task="writing posts.csv"))
+        export.workers.append(Worker.start("stormwatch.report.export", job, task="writing posts.csv",
+                                           handover=naming))
     return export
 
 
@@ -117,8 +120,7 @@ def write_part(job: dict[str, Any]) -> Iterator[int]:
     campaign = config.campaign(job["campaign"])
     part = Window(parse_time(job["part"][0]), parse_time(job["part"][1]), job["platform"])
     policy = NamingPolicy.for_campaign(campaign, job["names"], config.report.pseudonymize_below)
-    with Path(job["naming"]).open("rb") as handle:
-        naming = pickle.load(handle)  # written by the report process that started this one
+    naming = read_handover()  # from the report process that started this one, on standard input
     with Store.open_for_reading(Path(job["database"])) as store:
         namer = Namer.from_state(policy, naming["namer"])
         rows = export_posts(namer, naming["authors"], store, campaign.name, part, campaign.timezone,

@@ -73,7 +73,9 @@ def gather_intel(store: Store, campaign: CampaignConfig, window: Window, namer: 
     targets = tuple(ShownPost(p.created_at, p.platform, f"@{intel.shown(p.account)}",
                               intel.shown(namer.text(p.text, p.platform)),
                               p.kind + (", answering a campaign post" if p.in_reply_to_campaign_post else
-                                        ", with the campaign's hashtags" if p.campaign_post else ""), p.url)
+                                        ", with the campaign's hashtags" if p.campaign_post else ""),
+                              # The link leads to the post it answers too: kept only when that author is named.
+                              p.url if p.kind == "original" or namer.is_named(p.ref_handle, p.ref_followers) else None)
                     for p in summary.target_posts)
     repeated = tuple(replace(r, text=intel.shown(namer.text(r.text, r.platform))) for r in summary.copies.top)
     counter = intel.counter_figures(store, campaign, window, top=TOP_N)

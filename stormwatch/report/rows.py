@@ -5,7 +5,7 @@ Read through `stormwatch.metrics` (the SQL lives there); what the rows mean to t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from .. import metrics
@@ -33,6 +33,8 @@ def mentioned_accounts(store: Store, campaign: str, window: Window) -> list[Know
     return [KnownAccount(*row) for row in metrics.mentioned_account_rows(store, campaign, window)]
 
 
-def iter_post_rows(store: Store, campaign: str, window: Window) -> Iterator[PostRowTuple]:
-    """Every post of the window in time order, as plain tuples in `POST_ROW_FIELDS` order (a million rows stream)."""
-    return metrics.post_rows(store, campaign, window)
+def iter_post_rows(store: Store, campaign: str, window: Window, *,
+                   referencing: Collection[str] | None = None) -> Iterator[PostRowTuple]:
+    """Every post of the window in time order, as plain tuples in `POST_ROW_FIELDS` order (a million rows stream);
+    the referenced post's author only for the posts of `referencing` authors (every post when None)."""
+    return metrics.post_rows(store, campaign, window, referencing=referencing)

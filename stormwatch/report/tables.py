@@ -71,11 +71,13 @@ def write_posts_csv(path: Path, posts: Iterable[PostRowTuple], namer: Namer, tim
     """Write one row per post (streamed, never held in memory); returns the number of rows.
 
     `authors` maps an author's uid to how the report shows it, (label, named, followers), for every
-    contributor of the window (`Namer.named_authors`). Without `header` the file is a later part of a split
-    export (no byte-order mark, no header row).
+    contributor of the window (`Namer.named_authors`). A post that references another (repost, quote, reply) keeps
+    its id and URL only when that post is known and its author named: fail closed. Without `header` the file is a
+    later part of a split export (no byte-order mark, no header row).
     """
     local_time = LocalTimes(timezone)
     rewrite = namer.text
+    is_named = namer.is_named
     no_author = (*namer.author(None, None, 0), 0)  # posts whose author the platform did not name
     count = 0
     # The byte-order mark by hand: the utf-8-sig codec encodes every write in Python, plain utf-8 in C.
@@ -87,11 +89,12 @@ def write_posts_csv(path: Path, posts: Iterable[PostRowTuple], namer: Namer, tim
         write = writer.writerow
         # A million rows: plain tuple unpacking and inlined checks, not attribute lookups and helper calls.
         for (uid, platform, created_at, kind, author_uid, text, url, _lang, likes, reposts, replies, quotes,
-             impressions, engagement, tags) in posts:
+             impressions, engagement, tags, ref_handle, ref_followers) in posts:
             label, named, followers = authors.get(author_uid, no_author) if author_uid else no_author
             text = rewrite(text, platform)
-            if named:
-                # A post's id or URL leads straight to its author: only named authors get them.
+            # A post's id or URL leads straight to its author, and a repost's, quote's or reply's to the post it
+            # references too: only named authors referencing a named account's post (or nothing) get them.
+            if named and (kind == "original" or is_named(ref_handle, ref_followers)):
                 native_id = uid.split(":", 1)[-1]
                 url = url or ""
             else:
