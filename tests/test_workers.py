@@ -74,3 +74,45 @@ def test_closing_early_stops_a_worker_that_is_still_writing() -> None:
         assert next(worker.messages()) == ("number", 0)
     assert worker.process.returncode == 0
     assert worker.last_error_line() is None  # no complaint about the broken pipe
+
+
+def test_a_worker_dies_with_its_parent_killed_without_warning(tmp_path: Path) -> None:
+    # A report killed with kill -9 must not leave its posts.csv workers writing on for minutes.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, sys, time\n"
+        "from stormwatch.workers import Worker\n"
+        "worker = Worker.start('tests.worker_child', {'count': 1, 'then': 'hang'}, task='hanging')\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(worker.pid))\n"
+        "time.sleep(600)\n")], env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the parent never started its worker"
+            time.sleep(0.05)
+        worker_pid = int(pid_file.read_text())
+        time.sleep(0.5)  # the worker is past its start-up and hanging
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(worker_pid):
+            assert time.monotonic() < deadline, "the worker outlived its killed parent"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
