@@ -11,7 +11,8 @@ only in a process of its own. Both sides live here:
   a `handover`, pickled on the worker's standard input, read by the worker with `read_handover()`.
 
 A worker dies with its parent (Linux's parent-death signal): a report killed with `kill -9` leaves no worker
-writing on for minutes.
+writing on for minutes. The signal follows the thread that started the worker, so start workers from a
+thread that outlives them (every caller today starts them from the main thread).
 
 A worker that fails, or dies without a word, surfaces in the parent as one line naming its task and the
 last line it wrote on standard error: `reading the archive failed: MemoryError`. Its standard error is
