@@ -50,19 +50,19 @@ _INVISIBLE = re.compile(
 def visible_form(text: str) -> str:
     """`text` as a reader sees it, for recognizing names in it: HTML entities decoded (`@&#8203;name`), invisible
     characters removed (see `_INVISIBLE`), then NFKC (`＠ｎａｍｅ` is `@name`). Never an output of its own."""
-    # Entities inside entities (`&amp;#8203;`) show as one level less wherever a renderer decodes: all levels go.
-    for _ in range(3):
-        if "&" not in text:
+    if text.isascii() and text.isprintable() and "&" not in text:
+        return text  # nearly every word: nothing to decode, remove or normalize
+    # Each step can make work for another (`&\u200b#8203;` is an entity once the space goes, `＆#8203;` once
+    # NFKC has run, `&amp;#8203;` after one decoding): repeated until nothing changes, a few times at most.
+    for _ in range(4):
+        before = text
+        text = _INVISIBLE.sub("", text)
+        if "&" in text:
+            text = html.unescape(text)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        if text == before:
             break
-        decoded = html.unescape(text)
-        if decoded == text:
-            break
-        text = decoded
-    if text.isascii() and text.isprintable():
-        return text  # nearly every word: nothing to remove, nothing to normalize
-    text = _INVISIBLE.sub("", text)
-    if not unicodedata.is_normalized("NFKC", text):
-        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return text
 
 
