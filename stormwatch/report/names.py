@@ -133,12 +133,12 @@ class Namer:
             self._by_uid[account.uid] = account
         # The fail-closed check: every hidden account's handle, its local part and its DID (`hidden` are the
         # handles of hidden authors, who need not be mentioned to be written into a path).
-        self._hidden_handles = sorted({*hidden, *(a.handle for a in self._by_uid.values()
-                                                  if not self.is_named(a.handle, a.followers))}
-                                      | {a.uid.split(":", 1)[1] for a in self._by_uid.values()
-                                         if a.uid.startswith("bluesky:did:") and not self.is_named(a.handle,
-                                                                                                  a.followers)})
-        self._keys, self._compound = _hidden_keys(self._hidden_handles, policy.always_named)
+        self._hidden_authors = list(hidden)
+        hidden_known = [a for a in self._by_uid.values() if not self.is_named(a.handle, a.followers)]
+        self._keys, self._compound = _hidden_keys(
+            [*self._hidden_authors, *(a.handle for a in hidden_known),
+             *(a.uid.split(":", 1)[1] for a in hidden_known if a.uid.startswith("bluesky:did:"))],
+            policy.always_named)
         self._quick = self._keys | frozenset(self._compound)  # the first word of every key
 
     @classmethod
@@ -165,7 +165,7 @@ class Namer:
         mentioned accounts and their labels (authors are handed over named already, see `named_authors`)."""
         known = list(self._directory.values())
         return {"labels": {a.uid: self._labels[a.uid] for a in known if a.uid in self._labels}, "known": known,
-                "hidden": self._hidden_handles}
+                "hidden": self._hidden_authors}
 
     def named_authors(self, authors: Iterable[tuple[str, str | None, int | None]]) -> dict[str, tuple[str, bool, int]]:
         """uid -> (label, named, followers) for the given (uid, handle, followers): how exports show authors."""
@@ -215,30 +215,31 @@ class Namer:
             return rewritten
         if len(self._texts) >= _TEXT_CACHE_LIMIT:
             self._texts.clear()
-        # Most texts name nobody: plain ASCII without an at-sign, a slash, a Bluesky domain, a DID, an HTML entity
-        # or a word that is a hidden handle. They stay as they are, without a look at their words.
-        if text.isascii() and "&" not in text and _MAY_NAME.search(text) is None and not (
-                self._quick and not self._quick.isdisjoint(_WORD.findall(text.lower()))):
-            rewritten = text
-        else:
-            # The full pattern is slow (twenty alternatives, each tried at every character), but no form spans a
-            # space: it runs once per distinct space-separated word (words repeat across a campaign's posts).
-            words = self._words.setdefault(platform, {})
-            if len(words) >= _WORD_CACHE_LIMIT:
-                words.clear()
-            parts = text.split(" ")
-            for index, word in enumerate(parts):
-                done = words.get(word)
-                if done is None:
-                    done = words[word] = self._word(word, platform)
+        # The full pattern is slow (twenty alternatives, each tried at every character), but no form spans a
+        # space: each distinct space-separated word is judged once (words repeat across a campaign's posts), and
+        # most words are judged at a glance (nothing in them can name anyone).
+        words = self._words.setdefault(platform, {})
+        if len(words) >= _WORD_CACHE_LIMIT:
+            words.clear()
+        parts = text.split(" ")
+        changed = False
+        for index, word in enumerate(parts):
+            done = words.get(word)
+            if done is None:
+                done = words[word] = self._word(word, platform)
+            if done is not word:
                 parts[index] = done
-            rewritten = " ".join(parts)
+                changed = True
+        rewritten = " ".join(parts) if changed else text
         self._texts[key] = rewritten
         return rewritten
 
     def _word(self, word: str, platform: str) -> str:
         """One space-separated word of a text as the report shows it, judged as a reader sees it."""
         seen = visible_form(word)
+        if _MAY_NAME.search(seen) is None and (not self._quick or self._quick.isdisjoint(_WORD.findall(
+                seen.casefold()))):
+            return word  # most words: nothing in them names anyone
         done = self._rewrite(seen, platform)
         if seen != word and done == seen:
             # Nothing to hide in what a reader sees: the word as written (its joiners, its full-width letters).
@@ -404,19 +405,26 @@ def _hidden_keys(handles: Iterable[str], named: frozenset[str]) -> tuple[frozens
     several words (`tiny-voice.bsky.social`, `jane.doe`) by their first word. Handles of accounts the policy
     always names are never looked for (a small Bluesky `issaamro.example` must not hide the campaign's `@Issaamro`)."""
     keys: set[str] = set()
+    add = keys.add
+    # A hundred thousand handles in a big report: plain string methods, regular expressions only where needed.
     for handle in handles:
-        folded = visible_form(handle).casefold().lstrip("@\uff20\ufe6b")
+        folded = visible_form(handle).casefold() if not handle.isascii() or "&" in handle else handle.lower()
+        if folded[:1] in "@\uff20\ufe6b":
+            folded = folded.lstrip("@\uff20\ufe6b")
         if folded.startswith("did:"):
-            keys.add(folded.split(":", 2)[-1])  # `did:plc:<id>`: the id alone names the account
+            add(folded.split(":", 2)[-1])  # `did:plc:<id>`: the id alone names the account
             continue
-        keys.add(folded)
-        local = folded.split("@", 1)[0] if "@" in folded else folded.split(".", 1)[0]
-        keys.add(local)
+        add(folded)
+        if "@" in folded:
+            add(folded.partition("@")[0])
+        elif "." in folded:
+            add(folded.partition(".")[0])
     keys -= named | _MARKER_WORDS
-    single = frozenset(key for key in keys if _WORD.fullmatch(key))
+    single: set[str] = set()
     compound: dict[str, list[str]] = {}
-    for key in keys - single:
-        first = _WORD.match(key)
-        if first is not None:
+    for key in keys:
+        if key.replace("_", "a").isalnum():  # one word (`\w+`)
+            single.add(key)
+        elif (first := _WORD.match(key)) is not None:
             compound.setdefault(first[0], []).append(key)
-    return single, {first: tuple(found) for first, found in compound.items()}
+    return frozenset(single), {first: tuple(found) for first, found in compound.items()}
