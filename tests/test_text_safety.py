@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -254,3 +255,27 @@ def test_the_dashboard_frame_carries_no_control_character(hostile_campaign: Path
     frame = run("dashboard", "--config", str(hostile_campaign)).stdout
     assert "LoudOutlet" in frame and "[2J" in frame  # the hostile post is on screen, its escapes disarmed
     assert not UNSAFE.search(frame), repr(UNSAFE.search(frame))
+
+
+def test_a_hidden_author_is_hidden_in_other_texts_in_any_form_also_in_the_export_processes(
+        memory_store: Store) -> None:
+    """An author the report hides need not be mentioned anywhere to be written into a link or a sentence; the
+    processes that write posts.csv get the same rule from the hand-over (`state`)."""
+    from stormwatch.config import CampaignConfig
+
+    campaign = CampaignConfig(name="c", hashtags=("StandWithIssa",), accounts=("Issaamro",), targets=(),
+                              sources=("x",), start=T0, end=T0 + timedelta(hours=3), timezone=ZoneInfo("UTC"),
+                              interval=timedelta(minutes=5), storm_interval=timedelta(minutes=1),
+                              daily_budget_usd=None)
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", 5000)
+    shown = [("x:7", "QuietAuthor", 30), ("x:8", "LoudOutlet", 90_000)]
+    namer = Namer.for_report(memory_store, campaign, policy, shown, known=[KnownAccount("x:8", "x", "LoudOutlet",
+                                                                                        90_000)])
+    text = "nitter.net/QuietAuthor said it, as quietauthor does; x.com/LoudOutlet and x.com/Issaamro too"
+    shown_text = f"{HIDDEN_LINK} said it, as {HIDDEN_ACCOUNT} does; x.com/LoudOutlet and x.com/Issaamro too"
+    assert namer.text(text, "x") == shown_text
+    assert Namer.from_state(policy, namer.state()).text(text, "x") == shown_text
+    # `summary --json` names by the same rules without any directory: every mention and link but the campaign's.
+    # (A word naming nobody hidden stays as it was written.)
+    assert Namer(policy).text("@\u200bQuietAuthor @&#8203;Issaamro fixupx.com/QuietAuthor", "x") == (
+        f"{HIDDEN_MENTION} @&#8203;Issaamro {HIDDEN_LINK}")
