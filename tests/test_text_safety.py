@@ -279,3 +279,11 @@ def test_a_hidden_author_is_hidden_in_other_texts_in_any_form_also_in_the_export
     # (A word naming nobody hidden stays as it was written.)
     assert Namer(policy).text("@\u200bQuietAuthor @&#8203;Issaamro fixupx.com/QuietAuthor", "x") == (
         f"{HIDDEN_MENTION} @&#8203;Issaamro {HIDDEN_LINK}")
+
+
+def test_a_short_local_part_alone_is_not_looked_for_but_the_whole_handle_is() -> None:
+    policy = NamingPolicy(mode="pseudonymized", threshold=5000, always_named=frozenset())
+    namer = Namer(policy, [KnownAccount("bluesky:did:plc:z72i7hdynmk6r22z27h6tvur", "bluesky", "me.example.org", 7)],
+                  {"bluesky:did:plc:z72i7hdynmk6r22z27h6tvur": "participant-dddd"})
+    assert namer.text("tell me: example.com/me.example.org or me.example.org", "bluesky") == (
+        f"tell me: {HIDDEN_LINK} or {HIDDEN_ACCOUNT}")

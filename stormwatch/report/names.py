@@ -59,6 +59,7 @@ _RUN = re.compile(LABEL_PREFIX + r"\w+|\w+")
 _WORD = re.compile(r"\w+")
 # Words of the report's own making that a handle must not hide (`[link]`, `@[hidden]`).
 _MARKER_WORDS = frozenset({"hidden", "link"})
+_LOCAL_PART_LEAST = 4  # characters
 _WORD_CACHE_LIMIT = 200_000
 # Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
 _TEXT_CACHE_LIMIT = 20_000
@@ -415,10 +416,11 @@ def _hidden_keys(handles: Iterable[str], named: frozenset[str]) -> tuple[frozens
             add(folded.split(":", 2)[-1])  # `did:plc:<id>`: the id alone names the account
             continue
         add(folded)
-        if "@" in folded:
-            add(folded.partition("@")[0])
-        elif "." in folded:
-            add(folded.partition(".")[0])
+        # The local part alone (`name` of `name.bsky.social`, `name@server`), when it is more than a short word
+        # (`me.example.org` must not hide every "me"; a whole handle is looked for however short).
+        local = folded.partition("@")[0] if "@" in folded else folded.partition(".")[0]
+        if len(local) >= _LOCAL_PART_LEAST:
+            add(local)
     keys -= named | _MARKER_WORDS
     single: set[str] = set()
     compound: dict[str, list[str]] = {}
