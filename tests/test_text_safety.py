@@ -200,7 +200,8 @@ def hostile_rows() -> Batch:
                 metrics_at=created, tags=("standwithissa", "=hyperlink(\"https://evil.example\")", "\x1b[2jtag"),
                 mentions=(SMALL,))
     own = Post(uid="x:1358470000000000002", platform="x", id="1358470000000000002", author_uid=tiny.uid,
-               created_at=created, ts=int(when.timestamp()) + 1, text="@LoudOutlet " + ESCAPES + " +1 #StandWithIssa",
+               created_at=created, ts=int(when.timestamp()) + 1,
+               text=f"@LoudOutlet @\u200b{SMALL} " + ESCAPES + " +1 #StandWithIssa",
                lang="en", kind="reply", ref_uid=post.uid, url=f"https://x.com/{SMALL}/status/1358470000000000002",
                like_count=70_000, repost_count=0, reply_count=0, quote_count=0, bookmark_count=0, impression_count=1,
                metrics_at=created, tags=("standwithissa", "-2+3"), mentions=("loudoutlet",))
@@ -255,6 +256,8 @@ def test_the_dashboard_frame_carries_no_control_character(hostile_campaign: Path
     frame = run("dashboard", "--config", str(hostile_campaign)).stdout
     assert "LoudOutlet" in frame and "[2J" in frame  # the hostile post is on screen, its escapes disarmed
     assert not UNSAFE.search(frame), repr(UNSAFE.search(frame))
+    # The screen drops invisible characters: `@\u200btinyvoice` must have been recognized as a mention before.
+    assert SMALL not in frame.casefold()
 
 
 def test_a_hidden_author_is_hidden_in_other_texts_in_any_form_also_in_the_export_processes(
