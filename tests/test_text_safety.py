@@ -135,6 +135,7 @@ def test_a_mention_with_invisible_characters_inside_is_still_a_mention(namer: Na
     ("x", "xcancel.com/LoudOutlet/status/1 nitter.net/Issaamro", "xcancel.com/LoudOutlet/status/1 nitter.net/Issaamro"),
     # ... but not what a named account's kept link carries after its handle.
     ("x", "x.com/LoudOutlet/status/1?ref=TinyVoice", HIDDEN_LINK),
+    ("bluesky", "example.org/TinyVoice/loud.bsky.social", HIDDEN_LINK),
     # Bluesky handles inside other sites' paths and other hosts of the Bluesky app.
     ("bluesky", "clearsky.app/tinyvoice.bsky.social staging.bsky.app/profile/tinyvoice.bsky.social",
      f"{HIDDEN_LINK} {HIDDEN_LINK}"),

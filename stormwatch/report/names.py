@@ -250,7 +250,7 @@ class Namer:
     def _rewrite(self, word: str, platform: str) -> str:
         """`word` with every mention, link and address the patterns recognize named by the policy, and whatever
         else in it is a hidden handle hidden (`_hide_keys`). What a form recognized as naming a named account
-        stays (`mastodon.social/@name` beside a small `name@kolektiva.social`), but not what follows the handle
+        stays (`mastodon.social/@name` beside a small `name@kolektiva.social`), but not a hidden handle elsewhere
         in a kept link."""
         if _MAY_NAME.search(word) is None:
             return self._hide_keys(word)
@@ -276,8 +276,10 @@ class Namer:
             else:
                 replacement = known.get(handle) or known.setdefault(handle, self._mention(handle, platform))
             if replacement == match[0]:
-                tail = word[match.end(f"handle_{index}"):match.end()]
-                if self._hide_keys(tail) != tail:
+                # Kept for its handle; the rest of it (a path before the handle, a query after) is checked too.
+                start, end = match.span(f"handle_{index}")
+                rest = f"{word[match.start():start]} {word[end:match.end()]}"
+                if self._hide_keys(rest) != rest:
                     replacement = HIDDEN_LINK
             pieces += [self._hide_keys(word[done:match.start()]), replacement]
             done = match.end()
