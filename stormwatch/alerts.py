@@ -16,7 +16,9 @@ During a storm the organizers are in a Signal, Telegram or Matrix group, not at 
 Apprise URLs carry secrets (bot tokens, passwords): they come only from the environment variable named by
 `[alerts] urls_env`, are never logged or stored (a service is shown as its scheme and host at most) and are
 redacted from the log. Messages are short (a headline and two or three lines of figures), in the alerts' time
-zone, and name only targets, the campaign's own accounts and accounts the report would name.
+zone, and name only targets, the campaign's own accounts and accounts a pseudonymized report would name, whatever
+`[report] names` says (a group chat is no place to name a supporter): a post an alert quotes goes through the
+pseudonymized report's naming rules, with every mention but the campaign's own accounts' and targets' hidden.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,
     """The busiest account the report would name (the campaign's own, targets, or large enough), if any."""
     from .report.names import NamingPolicy  # the report's naming rules (imported late: the report draws charts)
 
-    policy = NamingPolicy.for_campaign(campaign, config.report.names, config.report.pseudonymize_below)
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", config.report.pseudonymize_below)
     for account in metrics.top_accounts(store, campaign.name, window, limit=50):
         if policy.is_named(account.handle, account.followers):
             return account.handle, account.posts
@@ -357,11 +359,17 @@ def _trending(words: _Words) -> list[Alert]:
 
 def _responses(words: _Words) -> list[Alert]:
     """A target responded to the storm for the first time (answered a campaign post, or posted with its tags)."""
+    from .report.names import Namer, NamingPolicy  # the report's naming rules (imported late: the report draws charts)
+
+    # The quote names only the campaign's own accounts and targets: a target answering a supporter writes the
+    # supporter's handle, and the alerts know no directory of labels (as `summary --json`'s repeated texts).
+    naming = Namer(NamingPolicy.for_campaign(words.campaign, "pseudonymized", 0))
     found = []
     for post in intel.first_responses(list(words.figures.target_posts)):
         what = ("answered a campaign post" if post.in_reply_to_campaign_post else "posted with the campaign's tags")
         where = platform_label(post.platform)
-        lines = [f'"{intel.shown(post.text, 200)}"', f"At {words.at(post.created_at)} on {where}"
+        lines = [f'"{intel.shown(naming.text(post.text, post.platform), 200)}"',
+                 f"At {words.at(post.created_at)} on {where}"
                  + (f": {post.url}" if post.url else "")]
         found.append(Alert("target_response", f"target_response:{post.platform}:{post.account.casefold()}",
                            f"@{_clean(post.account)} {what} on {where}", tuple(lines)))

@@ -90,6 +90,11 @@ _AT = "(?<![\\w@\uff20\ufe6b])[@\uff20\ufe6b]"
 # Bluesky handles are domain names (`name.bsky.social`, `example.org`); accounts are also named by DID.
 _BLUESKY_HANDLE = r"(?:did:[a-z0-9]+:[\w.:%-]+|[\w-]+(?:\.[\w-]+)+)"
 
+# X's own addresses and its front-ends (embed fixers, mirrors, nitter instances under any domain).
+_X_HOSTS = (r"(?:(?:www\.|mobile\.)?(?:x|twitter)\.com|(?:[\w-]+\.)*(?:fxtwitter|vxtwitter|fixupx|fixvx|twittpr|"
+            r"xcancel|twstalker|twiiit|sotwe|twitfix|nitter)(?:\.[\w-]+)+|(?:[\w-]+\.)+nitter(?:\.[\w-]+)*|"
+            r"nitter(?:\.[\w-]+)+)")
+
 X = Platform(
     name="x",
     label="X",
@@ -102,7 +107,10 @@ X = Platform(
         post_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})/status(?:es)?/"
                     r"(?P<post>\d+)",),
         profile_url="https://x.com/{handle}",
-        loose_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})",),
+        loose_links=(_SCHEME + r"(?:www\.|mobile\.)?(?:x|twitter)\.com/(?P<handle>\w{1,50})",
+                     # `x.com//NAME`, `x.com/@NAME`, and the front-ends people share X through (the Bluesky app
+                     # drops the scheme when it shortens a link): `fxtwitter.com/NAME`, `nitter.net/NAME`...
+                     _SCHEME + _X_HOSTS + r"/+@?(?P<handle>\w{1,50})"),
     ),
     reports=Reports(impressions=True, reposts_as_posts=True, follower_counts=True, billed=True, volume_counts=True),
     snowflake_epoch_ms=X_SNOWFLAKE_EPOCH_MS,
@@ -135,6 +143,11 @@ MASTODON = Platform(
 )
 
 _BLUESKY_PROFILE = _SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + ")"
+# Any host serving Bluesky's app (`staging.bsky.app`, `main.bsky.dev`), and other sites' paths holding a handle
+# (`clearsky.app/NAME.bsky.social`).
+_BLUESKY_ANY_PROFILE = (_SCHEME + r"(?:[\w-]+\.)*bsky\.(?:app|dev)/+profile/+@?(?P<handle>" + _BLUESKY_HANDLE + ")")
+_BLUESKY_IN_PATH = (_SCHEME + r"[\w-]+(?:\.[\w-]+)+(?:/[^\s/]*)*/@?(?P<handle>[\w-]+(?:\.[\w-]+)*\.bsky\.social)"
+                    r"(?![\w-])")
 
 BLUESKY = Platform(
     name="bluesky",
@@ -148,7 +161,8 @@ BLUESKY = Platform(
         post_links=(_BLUESKY_PROFILE + r"/post/(?P<post>\w+)",
                     r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + r")/app\.bsky\.feed\.post/(?P<post>\w+)"),
         profile_url="https://bsky.app/profile/{handle}",
-        loose_links=(_BLUESKY_PROFILE, r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + ")"),
+        loose_links=(_BLUESKY_PROFILE, r"(?<![\w.@/-])at://(?P<handle>" + _BLUESKY_HANDLE + ")",
+                     _BLUESKY_ANY_PROFILE, _BLUESKY_IN_PATH),
     ),
     # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.
     # Follower counts come from a profile lookup after the posts (the live feed carries none).

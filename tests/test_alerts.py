@@ -25,6 +25,7 @@ from stormwatch.config import Config, load_config
 from stormwatch.console import secret_parts
 from stormwatch.store import AlertRecord, Store
 from stormwatch.store.live import LiveFeedState, write_live_state
+from stormwatch.times import iso_utc
 
 from .conftest import T0, TOKEN, write_config
 
@@ -353,3 +354,40 @@ def test_run_errors_from_instances_are_stored_without_control_characters(tmp_pat
         store.finish_run(run_id, "failed", T0, error="evil.example: 500 \x1b]8;;http://x\x07bad\x1b\\\u202e\x9b2J")
         (error,) = store.conn.execute("SELECT error FROM runs").fetchone()
     assert error == "evil.example: 500 ]8;;http://xbad\\2J"
+
+def test_a_targets_answer_is_quoted_without_naming_the_supporter_it_answers(tmp_path: Path) -> None:
+    """The target answers a supporter with her handle (behind a zero-width space, and as a link): the alert quotes
+    the answer by the pseudonymized report's rules, even with `[report] names = "public"`."""
+    from stormwatch.alerts import conditions, read_figures
+    from stormwatch.models import Account, Batch, Post
+
+    path = write_config(tmp_path, "http://127.0.0.1:9", top_extra='[report]\nnames = "public"\n')
+    config = load_config(path)
+    campaign = config.campaigns[0]
+    when = T0 + timedelta(minutes=30)
+
+    def account(native: str, handle: str, followers: int) -> Account:
+        return Account(uid=f"x:{native}", platform="x", id=native, handle=handle, name=None,
+                       followers_count=followers, following_count=1, posts_count=1, verified=False, created_at=None,
+                       updated_at=iso_utc(when))
+
+    def post(native: str, author: str, text: str, *, ref: str | None = None, tags: tuple[str, ...] = ()) -> Post:
+        return Post(uid=f"x:{native}", platform="x", id=native, author_uid=f"x:{author}", created_at=iso_utc(when),
+                    ts=int(when.timestamp()), text=text, lang="en", kind="reply" if ref else "original",
+                    ref_uid=ref, url=f"https://x.com/i/status/{native}", like_count=0, repost_count=0,
+                    reply_count=0, quote_count=0, bookmark_count=None, impression_count=None,
+                    metrics_at=iso_utc(when), tags=tags, mentions=())
+
+    supporter = post("101", "7", "Drop the charges! @antonioguterres #StandWithIssa", tags=("standwithissa",))
+    answer = post("102", "8", "@\u200bQuietSupporter Thank you, we follow the case. fxtwitter.com/QuietSupporter",
+                  ref=supporter.uid)
+    with Store.open(config.storage.database) as store:
+        store.save_page(Batch(posts=(supporter,), accounts=(account("7", "QuietSupporter", 40),)),
+                        campaign=campaign.name, cursor=None, run_id=None, collected_at=when)
+        store.save_page(Batch(posts=(answer,), accounts=(account("8", "antonioguterres", 2_000_000),)),
+                        campaign=campaign.name + "~targets", cursor=None, run_id=None, collected_at=when)
+        figures = read_figures(store, config, campaign, when + timedelta(minutes=1))
+    [alert] = [a for a in conditions(campaign, figures, set(), campaign.timezone) if a.kind == "target_response"]
+    assert alert.headline == "@antonioguterres answered a campaign post on X"
+    assert alert.lines[0] == '"@[hidden] Thank you, we follow the case. [link]"'
+    assert "quietsupporter" not in alert.text.casefold()

@@ -1,5 +1,6 @@
 """Property: strangers' text through the report's CSV and Markdown and the dashboard yields no formula-start cell, no
-control character and no pseudonymized handle, in any form a platform writes a mention or a link."""
+control character and no pseudonymized handle, in any form a platform writes a mention or a link, with invisible
+characters anywhere in it (what a reader sees is checked: `visible_form` of every output)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from stormwatch import metrics
+from stormwatch.console import screen_text
 from stormwatch.dashboard import AccountLine, PostLine, Snapshot, SourceLine, render
-from stormwatch.normalize.text import is_formula_start
+from stormwatch.normalize.text import is_formula_start, visible_form
 from stormwatch.report.document import Document, Link, Paragraph, Table
 from stormwatch.report.markdown import render_markdown
 from stormwatch.report.names import Namer, NamingPolicy
@@ -32,7 +34,18 @@ FORMS = ("@{h}", "＠{h}", "﹫{h}", "x.com/{h}", "https://x.com/{h}/status/1358
          "mobile.twitter.com/{h}", "www.x.com/{h}/likes", "http://www.twitter.com/{h}", "@{h}.bsky.social",
          "bsky.app/profile/{h}.bsky.social", "https://bsky.app/profile/{h}.bsky.social/post/3kabc", "{h}.bsky.social",
          "mastodon.social/@{h}", "https://kolektiva.social/@{h}/109876", "kolektiva.social/users/{h}",
-         "@{h}@kolektiva.social", "mastodon.social/@{h}@kolektiva.social")
+         "@{h}@kolektiva.social", "mastodon.social/@{h}@kolektiva.social",
+         # X's front-ends without a scheme, odd X paths, Bluesky handles in other sites' paths, bare DIDs, and the
+         # handle alone in any wrapping (the fail-closed rule).
+         "fxtwitter.com/{h}/status/1358000000000000001", "vxtwitter.com/{h}", "fixupx.com/{h}", "nitter.net/{h}",
+         "nitter.poast.org/{h}/status/1", "xcancel.com/{h}", "twstalker.com/{h}", "x.com//{h}", "x.com/@{h}",
+         "clearsky.app/{h}.bsky.social", "staging.bsky.app/profile/{h}.bsky.social", "did:plc:{h}",
+         "at://did:plc:{h}/app.bsky.feed.post/3k", "{h}", "({h})", "example.org/u/{h}?ref=1", "{h}.bsky.social",
+         "&#64;{h}")
+# Characters nobody sees (format characters, HTML's zero-width space, variation selectors, a skin tone, ESC):
+# put anywhere in a form, they must not hide the handle from the rules (the dashboard drops them for the screen).
+INVISIBLE = st.sampled_from(["\u200b", "\u00ad", "\u2060", "\ufeff", "&#8203;", "&amp;#8203;", "\u200c", "\u200d",
+                             "\u200e", "\ufe0f", "\u180e", "\u034f", "\U000e0041", "\U0001f3fd", "\x1b", "\x00"])
 HOSTILE = st.sampled_from(["=HYPERLINK(\"https://evil.example\",\"x\")", "+1", "-2+3", "@SUM(1)", "\t=1", " =1",
                            "＝1", "\x1b[2J\x1b[H", "\x1b]8;;https://evil.example\x1b\\x\x1b]8;;\x1b\\", "\x00",
                            "\x9b31m", "\u202eevil", "\r\n", "\ud800", "*x* [a](b) | `c`", "<script>"])
@@ -44,9 +57,9 @@ AFTER = st.sampled_from([" ", "\n", ") ", ", ", "! ", "? ", "\" "])
 def namer() -> Namer:
     policy = NamingPolicy(mode="pseudonymized", threshold=5000, always_named=frozenset({"issaamro"}))
     known = [KnownAccount("x:1", "x", SMALL, 3),
-             KnownAccount("bluesky:did:plc:q", "bluesky", f"{SMALL}.bsky.social", 3),
+             KnownAccount(f"bluesky:did:plc:{SMALL.lower()}", "bluesky", f"{SMALL}.bsky.social", 3),
              KnownAccount("mastodon:q@kolektiva.social", "mastodon", f"{SMALL}@kolektiva.social", 3)]
-    return Namer(policy, known, {"x:1": "participant-aaaa", "bluesky:did:plc:q": "participant-bbbb",
+    return Namer(policy, known, {"x:1": "participant-aaaa", f"bluesky:did:plc:{SMALL.lower()}": "participant-bbbb",
                                  "mastodon:q@kolektiva.social": "participant-cccc"})
 
 
@@ -56,7 +69,16 @@ def naming_text(draw: st.DrawFn) -> str:
     before, after = draw(TEXT), draw(TEXT)
     assume(SMALL.casefold() not in (before + after).casefold())
     form = draw(st.sampled_from(FORMS)).format(h=draw(st.sampled_from([SMALL, SMALL.lower(), SMALL.upper()])))
+    # Invisible characters at random places of the form (after the at-sign, inside the handle, in the domain).
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(form)))
+        form = form[:at] + draw(INVISIBLE) + form[at:]
     return before + draw(SEPARATORS) + form + draw(AFTER) + after
+
+
+def names_small(output: str) -> bool:
+    """Whether a reader could read the small account's handle in `output` (invisible characters unseen)."""
+    return SMALL.casefold() in visible_form(output).casefold()
 
 
 def check_cells(path: Path) -> None:
@@ -77,21 +99,24 @@ def test_report_csv_and_markdown_cells_are_inert_and_name_nobody_small(text: str
              None, 10, " ".join(tags), None, None) for kind, author in (("original", "x:2"), ("reply", "x:1"),
                                                                    ("repost", None))]
     contributors = [metrics.AccountStat("x:1", "x", SMALL, name, 3, 1, 1),
-                    metrics.AccountStat("x:2", "x", name or "LoudOutlet", name, 90_000, 1, 1)]
+                    metrics.AccountStat("x:2", "x", name or "LoudOutlet", name, 90_000, 1, 1),
+                    # A named account whose display name carries the small account's handle or link.
+                    metrics.AccountStat("x:3", "x", "BigNews", text, 80_000, 1, 1)]
     with tempfile.TemporaryDirectory() as folder:
         posts, accounts = Path(folder) / "posts.csv", Path(folder) / "accounts.csv"
         write_posts_csv(posts, rows, naming, ZoneInfo("Asia/Hebron"), authors)
         write_accounts_csv(accounts, contributors, naming)
         for path in (posts, accounts):
             check_cells(path)
-        assert SMALL.casefold() not in posts.read_text(encoding="utf-8-sig").casefold()
-        assert SMALL.casefold() not in accounts.read_text(encoding="utf-8-sig").casefold() or SMALL in name
+        assert not names_small(posts.read_text(encoding="utf-8-sig"))
+        assert not names_small(accounts.read_text(encoding="utf-8-sig")) or names_small(name)
     shown = naming.text(text, platform)
     markdown = render_markdown(Document(title=name, subtitle=(url,), blocks=(
         Paragraph(shown), Table(caption=name, header=("post", "link"), rows=((shown, Link(shown, url)),),
                                 numeric=(False, False)))))
     assert not UNSAFE.search(markdown)
-    assert SMALL.casefold() not in markdown.casefold() or SMALL.casefold() in (name + url).casefold()
+    assert not names_small(markdown) or names_small(name + url)
+    assert not names_small(screen_text(shown))  # what the dashboard shows of it
 
 
 @FUZZ

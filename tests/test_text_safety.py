@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -100,6 +101,76 @@ def test_every_mention_and_link_form_of_a_small_account_is_hidden(namer: Namer, 
     assert namer.text(text, platform) == shown
 
 
+# Invisible characters a reader never sees, as people (and Mastodon's `@&#8203;name`) put them after the at-sign.
+INVISIBLE = ("\u200b", "\u00ad", "\u2060", "\ufeff", "&#8203;", "&amp;#8203;", "\u200c", "\ufe0f", "\x1b")
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE)
+@pytest.mark.parametrize(("platform", "form", "shown"), [
+    ("x", "@{i}TinyVoice thanks", "@participant-aaaa thanks"),
+    ("x", "@Tiny{i}Voice!", "@participant-aaaa!"),
+    ("x", "x.com/{i}TinyVoice", HIDDEN_LINK),
+    ("bluesky", "@{i}tinyvoice.bsky.social", "@participant-bbbb"),
+    ("bluesky", "tiny{i}voice.bsky.social", HIDDEN_LINK),
+    ("mastodon", "@{i}tinyvoice@kolektiva.social", "@participant-cccc"),
+    ("x", "thanks tiny{i}voice", f"thanks {HIDDEN_ACCOUNT}"),  # no at-sign at all: the fail-closed rule
+])
+def test_a_mention_with_invisible_characters_inside_is_still_a_mention(namer: Namer, invisible: str, platform: str,
+                                                                       form: str, shown: str) -> None:
+    from stormwatch.console import screen_text
+
+    text = form.format(i=invisible)
+    assert namer.text(text, platform) == shown
+    # What the dashboard would show of it names nobody either.
+    assert SMALL not in screen_text(namer.text(text, platform)).casefold()
+
+
+@pytest.mark.parametrize(("platform", "text", "shown"), [
+    # X front-ends, written without a scheme as the Bluesky app shortens links; `x.com//NAME`, `x.com/@NAME`.
+    ("x", "fxtwitter.com/TinyVoice/status/1358000000000000000 vxtwitter.com/TinyVoice fixupx.com/TinyVoice",
+     f"{HIDDEN_LINK} {HIDDEN_LINK} {HIDDEN_LINK}"),
+    ("x", "nitter.net/TinyVoice nitter.poast.org/TinyVoice/status/1 xcancel.com/TinyVoice twstalker.com/tinyvoice",
+     f"{HIDDEN_LINK} {HIDDEN_LINK} {HIDDEN_LINK} {HIDDEN_LINK}"),
+    ("x", "x.com//TinyVoice and x.com/@TinyVoice", f"{HIDDEN_LINK} and {HIDDEN_LINK}"),
+    ("x", "xcancel.com/LoudOutlet/status/1 nitter.net/Issaamro", "xcancel.com/LoudOutlet/status/1 nitter.net/Issaamro"),
+    # ... but not what a named account's kept link carries after its handle.
+    ("x", "x.com/LoudOutlet/status/1?ref=TinyVoice", HIDDEN_LINK),
+    ("bluesky", "example.org/TinyVoice/loud.bsky.social", HIDDEN_LINK),
+    # Bluesky handles inside other sites' paths and other hosts of the Bluesky app.
+    ("bluesky", "clearsky.app/tinyvoice.bsky.social staging.bsky.app/profile/tinyvoice.bsky.social",
+     f"{HIDDEN_LINK} {HIDDEN_LINK}"),
+    ("bluesky", "https://staging.bsky.app/profile/loud.bsky.social clearsky.app/loud.bsky.social",
+     "https://staging.bsky.app/profile/loud.bsky.social clearsky.app/loud.bsky.social"),
+    # Bare DIDs: a known small account's becomes its label, an unknown one is hidden, a named one stays.
+    ("bluesky", "did:plc:tiny, did:web:someone.example and did:plc:loud",
+     f"participant-bbbb, {HIDDEN_ACCOUNT} and did:plc:loud"),
+    # Fail closed: a hidden handle, its local part or its DID in any other wrapping.
+    ("x", "example.org/people/TinyVoice?x=1 (tinyvoice) TINYVOICE's", f"{HIDDEN_LINK} ({HIDDEN_ACCOUNT}) "
+     f"{HIDDEN_ACCOUNT}'s"),
+    ("bluesky", "ask tinyvoice.bsky.social.", f"ask {HIDDEN_LINK}"),
+    ("bluesky", "web.archive.org/web/2021/bsky.app/profile/did:plc:tiny", HIDDEN_LINK),
+    # Full-width letters are the same letters (NFKC).
+    ("x", "ｔｉｎｙｖｏｉｃｅ and ｘ．ｃｏｍ／TinyVoice", f"{HIDDEN_ACCOUNT} and {HIDDEN_LINK}"),
+    # Words of other people stay as they were written, invisible characters and all.
+    ("x", "می\u200cخواهم @LoudOutlet\u200b", "می\u200cخواهم @LoudOutlet\u200b"),
+])
+def test_more_link_forms_and_any_wrapping_of_a_hidden_handle_are_hidden(namer: Namer, platform: str, text: str,
+                                                                         shown: str) -> None:
+    assert namer.text(text, platform) == shown
+
+
+def test_a_named_accounts_display_name_names_nobody_small(namer: Namer, tmp_path: Path) -> None:
+    from stormwatch.metrics import AccountStat
+    from stormwatch.report.content import named_account
+    from stormwatch.report.tables import write_accounts_csv
+
+    loud = AccountStat("x:2", "x", "LoudOutlet", "Loud (fan of @\u200bTinyVoice, x.com/TinyVoice)", 90_000, 3, 9)
+    assert named_account(namer, loud).name == f"Loud (fan of @participant-aaaa, {HIDDEN_LINK}"
+    write_accounts_csv(tmp_path / "accounts.csv", [loud], namer)
+    written = (tmp_path / "accounts.csv").read_text(encoding="utf-8-sig")
+    assert "LoudOutlet" in written and SMALL not in written.casefold()
+
+
 def test_blanks_and_line_breaks_between_words_are_kept(namer: Namer) -> None:
     assert namer.text("a  @TinyVoice\n\nb\tx.com/TinyVoice", "x") == f"a  @participant-aaaa\n\nb\t{HIDDEN_LINK}"
 
@@ -113,14 +184,16 @@ def hostile_rows() -> Batch:
     when = T0 + timedelta(hours=2, minutes=59, seconds=30)  # the newest posts of the window: on the dashboard
     created = iso_utc(when)
     loud = Account(uid="x:910000000000000001", platform="x", id="910000000000000001", handle="LoudOutlet",
-                   name="=HYPERLINK(\"https://evil.example\",\"Loud\")" + ESCAPES + "\u202eOutlet",
+                   name="=HYPERLINK(\"https://evil.example\",\"Loud\")" + ESCAPES + "\u202eOutlet ＠\u200b" + SMALL,
                    followers_count=95_000, following_count=1, posts_count=1, verified=False, created_at=None,
                    updated_at=created)
     tiny = Account(uid="x:910000000000000002", platform="x", id="910000000000000002", handle=SMALL,
                    name="-Tiny" + ESCAPES, followers_count=12, following_count=1, posts_count=1, verified=False,
                    created_at=None, updated_at=created)
     text = (f"=cmd|' /C calc'!A0 {ESCAPES} ＠{SMALL} ﹫{SMALL} x.com/{SMALL}/status/1358000000000000009 "
-            f"bsky.app/profile/{SMALL}.bsky.social mastodon.social/@{SMALL} \u202eevil\u202c #StandWithIssa")
+            f"bsky.app/profile/{SMALL}.bsky.social mastodon.social/@{SMALL} \u202eevil\u202c #StandWithIssa "
+            f"@\u200b{SMALL} @&#8203;{SMALL} @\u2060{SMALL} fxtwitter.com/{SMALL}/status/1 "
+            f"clearsky.app/{SMALL}.bsky.social")
     post = Post(uid="x:1358470000000000001", platform="x", id="1358470000000000001", author_uid=loud.uid,
                 created_at=created, ts=int(when.timestamp()), text=text, lang="en\x1b[31m", kind="original",
                 ref_uid=None, url="https://x.com/LoudOutlet/status/1358470000000000001", like_count=80_000,
@@ -128,7 +201,8 @@ def hostile_rows() -> Batch:
                 metrics_at=created, tags=("standwithissa", "=hyperlink(\"https://evil.example\")", "\x1b[2jtag"),
                 mentions=(SMALL,))
     own = Post(uid="x:1358470000000000002", platform="x", id="1358470000000000002", author_uid=tiny.uid,
-               created_at=created, ts=int(when.timestamp()) + 1, text="@LoudOutlet " + ESCAPES + " +1 #StandWithIssa",
+               created_at=created, ts=int(when.timestamp()) + 1,
+               text=f"@LoudOutlet @\u200b{SMALL} " + ESCAPES + " +1 #StandWithIssa",
                lang="en", kind="reply", ref_uid=post.uid, url=f"https://x.com/{SMALL}/status/1358470000000000002",
                like_count=70_000, repost_count=0, reply_count=0, quote_count=0, bookmark_count=0, impression_count=1,
                metrics_at=created, tags=("standwithissa", "-2+3"), mentions=("loudoutlet",))
@@ -183,3 +257,37 @@ def test_the_dashboard_frame_carries_no_control_character(hostile_campaign: Path
     frame = run("dashboard", "--config", str(hostile_campaign)).stdout
     assert "LoudOutlet" in frame and "[2J" in frame  # the hostile post is on screen, its escapes disarmed
     assert not UNSAFE.search(frame), repr(UNSAFE.search(frame))
+    # The screen drops invisible characters: `@\u200btinyvoice` must have been recognized as a mention before.
+    assert SMALL not in frame.casefold()
+
+
+def test_a_hidden_author_is_hidden_in_other_texts_in_any_form_also_in_the_export_processes(
+        memory_store: Store) -> None:
+    """An author the report hides need not be mentioned anywhere to be written into a link or a sentence; the
+    processes that write posts.csv get the same rule from the hand-over (`state`)."""
+    from stormwatch.config import CampaignConfig
+
+    campaign = CampaignConfig(name="c", hashtags=("StandWithIssa",), accounts=("Issaamro",), targets=(),
+                              sources=("x",), start=T0, end=T0 + timedelta(hours=3), timezone=ZoneInfo("UTC"),
+                              interval=timedelta(minutes=5), storm_interval=timedelta(minutes=1),
+                              daily_budget_usd=None)
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", 5000)
+    shown = [("x:7", "QuietAuthor", 30), ("x:8", "LoudOutlet", 90_000)]
+    namer = Namer.for_report(memory_store, campaign, policy, shown, known=[KnownAccount("x:8", "x", "LoudOutlet",
+                                                                                        90_000)])
+    text = "nitter.net/QuietAuthor said it, as quietauthor does; x.com/LoudOutlet and x.com/Issaamro too"
+    shown_text = f"{HIDDEN_LINK} said it, as {HIDDEN_ACCOUNT} does; x.com/LoudOutlet and x.com/Issaamro too"
+    assert namer.text(text, "x") == shown_text
+    assert Namer.from_state(policy, namer.state()).text(text, "x") == shown_text
+    # `summary --json` names by the same rules without any directory: every mention and link but the campaign's.
+    # (A word naming nobody hidden stays as it was written.)
+    assert Namer(policy).text("@\u200bQuietAuthor @&#8203;Issaamro fixupx.com/QuietAuthor", "x") == (
+        f"{HIDDEN_MENTION} @&#8203;Issaamro {HIDDEN_LINK}")
+
+
+def test_a_short_local_part_alone_is_not_looked_for_but_the_whole_handle_is() -> None:
+    policy = NamingPolicy(mode="pseudonymized", threshold=5000, always_named=frozenset())
+    namer = Namer(policy, [KnownAccount("bluesky:did:plc:z72i7hdynmk6r22z27h6tvur", "bluesky", "me.example.org", 7)],
+                  {"bluesky:did:plc:z72i7hdynmk6r22z27h6tvur": "participant-dddd"})
+    assert namer.text("tell me: example.com/me.example.org or me.example.org", "bluesky") == (
+        f"tell me: {HIDDEN_LINK} or {HIDDEN_ACCOUNT}")

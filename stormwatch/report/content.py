@@ -250,7 +250,8 @@ def named_account(namer: Namer, stat: AccountStat) -> NamedAccount:
     """An account as the report shows it: handle and name, or pseudonym and no name."""
     return NamedAccount(label=namer.label(stat.uid, stat.handle, stat.followers),
                         named=namer.is_named(stat.handle, stat.followers),
-                        name=namer.display_name(stat.name, stat.handle, stat.followers), platform=stat.platform,
+                        name=namer.display_name(stat.name, stat.handle, stat.followers, stat.platform),
+                        platform=stat.platform,
                         followers=stat.followers, posts=stat.posts, engagement=stat.engagement)
 
 

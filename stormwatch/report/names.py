@@ -8,8 +8,12 @@ reads, and an account that somehow has no label is shown hidden, never named. Po
 default-deny: a mentioned handle stays only when it is known to be named, a known smaller account becomes its
 label, and a handle we know nothing about becomes `@[hidden]`. Every way a platform writes a mention (`@`, `＠`,
 `﹫`) or a link to an account or post (with or without a scheme or `www.`: `x.com/NAME`, `bsky.app/profile/NAME`,
-`NAME.bsky.social`, `INSTANCE/@NAME`, `INSTANCE/users/NAME`, `at://…`) counts, as `platforms.py` lists them; a
-link stays only when it names an account the report names, and is otherwise replaced whole by `[link]`.
+`NAME.bsky.social`, `INSTANCE/@NAME`, `INSTANCE/users/NAME`, `at://…`, X's front-ends) counts, as `platforms.py`
+lists them; a link stays only when it names an account the report names, and is otherwise replaced whole by
+`[link]`; a bare DID is a mention. Texts are read as a reader sees them (`visible_form`: invisible characters gone,
+HTML entities decoded, NFKC), so `@\u200bname` is a mention. And the rule fails closed: a word that, so read, holds
+the handle of an account the report hides, its local part (`name` of `name.bsky.social` or `name@server`) or its
+DID, however it is wrapped, is hidden even when no form above recognized it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import Any
 
 from ..config import CampaignConfig
 from ..errors import StormwatchError
+from ..normalize.text import visible_form
 from ..platforms import PLATFORMS
 from ..store import Store
-from ..store.pseudonyms import LABEL_SHAPE
+from ..store.pseudonyms import LABEL_PREFIX, LABEL_SHAPE
 from .rows import KnownAccount
 
 PUBLIC = "public"
@@ -46,7 +51,15 @@ _ADDRESS = r"(?<![\w@\uff20\ufe6b.+\-])(?P<handle>[\w.+\-]*\w[@\uff20\ufe6b]\w[\
 _LEADING_WORD = re.compile(r"\w+")
 _GROUP_NAMES = re.compile(r"\(\?P<(handle|post|instance|remote)>")
 # A word that may hold a mention or a link: an at-sign, a slash, or a bare Bluesky handle (`name.bsky.social`).
-_MAY_NAME = re.compile(r"[@\uff20\ufe6b/]|bsky\.social", re.IGNORECASE)
+_MAY_NAME = re.compile(r"[@\uff20\ufe6b/]|bsky\.social|did:", re.IGNORECASE)
+# A Bluesky account named by its DID alone, outside any link (`did:plc:…`, `did:web:example.org`).
+_BARE_DID = r"(?<![\w.@/:-])(?P<handle>did:[a-z0-9]+:[\w.:%-]*\w)"
+# The words a fail-closed check compares with hidden handles (labels are words of their own, never compared).
+_RUN = re.compile(LABEL_PREFIX + r"\w+|\w+")
+_WORD = re.compile(r"\w+")
+# Words of the report's own making that a handle must not hide (`[link]`, `@[hidden]`).
+_MARKER_WORDS = frozenset({"hidden", "link"})
+_LOCAL_PART_LEAST = 4  # characters
 _WORD_CACHE_LIMIT = 200_000
 # Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
 _TEXT_CACHE_LIMIT = 20_000
@@ -100,7 +113,7 @@ class Namer:
     """
 
     def __init__(self, policy: NamingPolicy, known: Iterable[KnownAccount] = (),
-                 labels: Mapping[str, str] | None = None) -> None:
+                 labels: Mapping[str, str] | None = None, hidden: Iterable[str] = ()) -> None:
         self.policy = policy
         self._labels: dict[str, str] = dict(labels or {})
         self._shown: dict[str, tuple[str, bool]] = {}
@@ -119,6 +132,15 @@ class Namer:
             if held is None or account.followers < held.followers:
                 self._directory[key] = account
             self._by_uid[account.uid] = account
+        # The fail-closed check: every hidden account's handle, its local part and its DID (`hidden` are the
+        # handles of hidden authors, who need not be mentioned to be written into a path).
+        self._hidden_authors = list(hidden)
+        hidden_known = [a for a in self._by_uid.values() if not self.is_named(a.handle, a.followers)]
+        self._keys, self._compound = _hidden_keys(
+            [*self._hidden_authors, *(a.handle for a in hidden_known),
+             *(a.uid.split(":", 1)[1] for a in hidden_known if a.uid.startswith("bluesky:did:"))],
+            policy.always_named)
+        self._quick = self._keys | frozenset(self._compound)  # the first word of every key
 
     @classmethod
     def for_report(cls, store: Store, campaign: CampaignConfig, policy: NamingPolicy,
@@ -128,7 +150,9 @@ class Namer:
         `shown` are the (uid, handle, followers) of the accounts the report shows (the window's contributors),
         `known` the accounts its posts mention; their labels are assigned (or fetched) in one store call.
         """
-        namer = cls(policy, known)
+        shown = list(shown)
+        namer = cls(policy, known, hidden=[handle for _, handle, followers in shown
+                                           if handle and not policy.is_named(handle, followers)])
         if policy.pseudonymized:
             hidden = [uid for uid, handle, followers in shown if not policy.is_named(handle, followers)]
             hidden.extend(a.uid for a in namer._directory.values() if not policy.is_named(a.handle, a.followers))
@@ -141,7 +165,8 @@ class Namer:
         """What another process needs to rewrite post texts exactly as this Namer does: the directory of
         mentioned accounts and their labels (authors are handed over named already, see `named_authors`)."""
         known = list(self._directory.values())
-        return {"labels": {a.uid: self._labels[a.uid] for a in known if a.uid in self._labels}, "known": known}
+        return {"labels": {a.uid: self._labels[a.uid] for a in known if a.uid in self._labels}, "known": known,
+                "hidden": self._hidden_authors}
 
     def named_authors(self, authors: Iterable[tuple[str, str | None, int | None]]) -> dict[str, tuple[str, bool, int]]:
         """uid -> (label, named, followers) for the given (uid, handle, followers): how exports show authors."""
@@ -151,7 +176,7 @@ class Namer:
     @classmethod
     def from_state(cls, policy: NamingPolicy, state: dict[str, Any]) -> Namer:
         """A Namer in another process that names accounts as the one whose `state()` this is."""
-        return cls(policy, state["known"], state["labels"])
+        return cls(policy, state["known"], state["labels"], state.get("hidden", ()))
 
     def is_named(self, handle: str | None, followers: int | None) -> bool:
         """Whether an account appears under its own handle."""
@@ -174,9 +199,12 @@ class Namer:
             shown = self._shown[key] = (self.label(uid, handle, followers), self.is_named(handle, followers))
         return shown
 
-    def display_name(self, name: str | None, handle: str | None, followers: int | None) -> str | None:
-        """The display name, only for named accounts."""
-        return name if self.is_named(handle, followers) else None
+    def display_name(self, name: str | None, handle: str | None, followers: int | None,
+                     platform: str = "") -> str | None:
+        """The display name, only for named accounts, and with the mentions and links in it named as in texts."""
+        if not name or not self.is_named(handle, followers):
+            return None
+        return self.text(name, platform)
 
     def text(self, text: str, platform: str) -> str:
         """A post text as the report may show it: mentions of hidden accounts and (pseudonymized) links replaced."""
@@ -188,46 +216,119 @@ class Namer:
             return rewritten
         if len(self._texts) >= _TEXT_CACHE_LIMIT:
             self._texts.clear()
-        known = self._mentions.setdefault(platform, {})
-
-        pattern, forms = _text_forms()
-
-        def replace(match: re.Match[str]) -> str:
-            index = int(match.lastgroup[1:])  # type: ignore[index]  # the alternative that matched: `f<index>`
-            kind, form_platform = forms[index]
-            if kind == "url":
-                return HIDDEN_LINK
-            handle = match[f"handle_{index}"]
-            if kind == "address":
-                return self._address(handle)
-            if kind == "link":
-                groups = match.groupdict()
-                instance = groups.get(f"remote_{index}") or groups.get(f"instance_{index}")
-                return match[0] if self._names_link(form_platform, handle, instance) else HIDDEN_LINK
-            replacement = known.get(handle)
-            if replacement is None:
-                replacement = known[handle] = self._mention(handle, platform)
-            return replacement
-
         # The full pattern is slow (twenty alternatives, each tried at every character), but no form spans a
-        # space: it runs once per distinct space-separated word (words repeat across a campaign's posts), and
-        # not at all on a text without an at-sign, a slash or a Bluesky domain. Within a word, the leftmost
-        # match wins, so an `@name` inside a URL goes with the URL.
-        if _MAY_NAME.search(text) is None:
-            rewritten = text
-        else:
-            words = self._words.setdefault(platform, {})
-            if len(words) >= _WORD_CACHE_LIMIT:
-                words.clear()
-            parts = text.split(" ")
-            for index, word in enumerate(parts):
-                done = words.get(word)
-                if done is None:
-                    done = words[word] = pattern.sub(replace, word) if _MAY_NAME.search(word) else word
+        # space: each distinct space-separated word is judged once (words repeat across a campaign's posts), and
+        # most words are judged at a glance (nothing in them can name anyone).
+        words = self._words.setdefault(platform, {})
+        if len(words) >= _WORD_CACHE_LIMIT:
+            words.clear()
+        parts = text.split(" ")
+        changed = False
+        for index, word in enumerate(parts):
+            done = words.get(word)
+            if done is None:
+                done = words[word] = self._word(word, platform)
+            if done is not word:
                 parts[index] = done
-            rewritten = " ".join(parts)
+                changed = True
+        rewritten = " ".join(parts) if changed else text
         self._texts[key] = rewritten
         return rewritten
+
+    def _word(self, word: str, platform: str) -> str:
+        """One space-separated word of a text as the report shows it, judged as a reader sees it."""
+        seen = visible_form(word)
+        if _MAY_NAME.search(seen) is None and (not self._quick or self._quick.isdisjoint(_WORD.findall(
+                seen.casefold()))):
+            return word  # most words: nothing in them names anyone
+        done = self._rewrite(seen, platform)
+        if seen != word and done == seen:
+            # Nothing to hide in what a reader sees: the word as written (its joiners, its full-width letters).
+            return self._rewrite(word, platform)
+        return done
+
+    def _rewrite(self, word: str, platform: str) -> str:
+        """`word` with every mention, link and address the patterns recognize named by the policy, and whatever
+        else in it is a hidden handle hidden (`_hide_keys`). What a form recognized as naming a named account
+        stays (`mastodon.social/@name` beside a small `name@kolektiva.social`), but not a hidden handle elsewhere
+        in a kept link."""
+        if _MAY_NAME.search(word) is None:
+            return self._hide_keys(word)
+        known = self._mentions.setdefault(platform, {})
+        pattern, forms = _text_forms()
+        pieces: list[str] = []
+        done = 0
+        # Within a word, the leftmost match wins, so an `@name` inside a URL goes with the URL.
+        for match in pattern.finditer(word):
+            index = int(match.lastgroup[1:])  # type: ignore[index]  # the alternative that matched: `f<index>`
+            kind, form_platform = forms[index]
+            handle = match[f"handle_{index}"] if kind != "url" else ""
+            if kind == "url":
+                replacement = HIDDEN_LINK
+            elif kind == "address":
+                replacement = self._address(handle)
+            elif kind == "link":
+                groups = match.groupdict()
+                instance = groups.get(f"remote_{index}") or groups.get(f"instance_{index}")
+                replacement = match[0] if self._names_link(form_platform, handle, instance) else HIDDEN_LINK
+            elif kind == "did":
+                replacement = self._did(handle)
+            else:
+                replacement = known.get(handle) or known.setdefault(handle, self._mention(handle, platform))
+            if replacement == match[0]:
+                # Kept for its handle; the rest of it (a path before the handle, a query after) is checked too.
+                start, end = match.span(f"handle_{index}")
+                rest = f"{word[match.start():start]} {word[end:match.end()]}"
+                if self._hide_keys(rest) != rest:
+                    replacement = HIDDEN_LINK
+            pieces += [self._hide_keys(word[done:match.start()]), replacement]
+            done = match.end()
+        return "".join([*pieces, self._hide_keys(word[done:])])
+
+    def _hide_keys(self, word: str) -> str:
+        """The fail-closed rule: `word` (as a reader sees it, rewritten) with every hidden handle, local part or DID
+        that is still in it hidden; a blank-free run holding one that has a slash in it (a link) goes whole."""
+        if not self._quick:
+            return word
+        hits: list[tuple[int, int]] = []
+        for run in _RUN.finditer(word):
+            token = run[0].casefold()
+            if token not in self._quick:
+                continue
+            if token in self._keys:
+                hits.append(run.span())
+            for compound in self._compound.get(token, ()):
+                end = run.start() + len(compound)
+                after = word[end:end + 1]
+                if word[run.start():end].casefold() == compound and not (after.isalnum() or after == "_"):
+                    hits.append((run.start(), end))
+        if not hits:
+            return word
+        pieces: list[str] = []
+        done = 0
+        for blank_free in re.finditer(r"\S+", word):
+            inside = sorted(hit for hit in hits if blank_free.start() <= hit[0] < blank_free.end())
+            if not inside:
+                continue
+            if "/" in blank_free[0]:
+                pieces += [word[done:blank_free.start()], HIDDEN_LINK]
+                done = blank_free.end()
+                continue
+            for start, end in inside:
+                if start >= done:
+                    pieces += [word[done:start], HIDDEN_ACCOUNT]
+                    done = end
+                elif end > done:
+                    done = end  # overlapping hits (`name` and `name.bsky.social`): one replacement
+        return "".join([*pieces, word[done:]])
+
+    def _did(self, did: str) -> str:
+        """The replacement for a bare DID: kept for a named account, its label for a hidden one, else hidden."""
+        account = self._by_uid.get(f"bluesky:{did}") or self._by_uid.get(f"bluesky:{did.lower()}")
+        if did.casefold() in self.policy.always_named or (
+                account is not None and self.is_named(account.handle, account.followers)):
+            return did
+        return self.label(account.uid, account.handle, account.followers) if account is not None else HIDDEN_ACCOUNT
 
     def _names_link(self, platform: str, handle: str, instance: str | None) -> bool:
         """Whether a link to `handle` (at `instance`, on Mastodon) on `platform` names an account the report names."""
@@ -286,6 +387,7 @@ def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
                      + platform.handles.profile_links)
     for platform in PLATFORMS:
         forms.extend(("link", platform.name, p + r"\S*") for p in platform.handles.loose_links)
+    forms.append(("did", "bluesky", _BARE_DID))
     forms.append(("url", "", _LINK))
     forms.append(("address", "", _ADDRESS))
     # Mastodon's form first: `@user@server` is one handle, not `@user` and then `@server`.
@@ -299,3 +401,34 @@ def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
 def _numbered_groups(pattern: str, index: int) -> str:
     """`pattern` with its named groups renamed `<name>_<index>` (one regular expression cannot name a group twice)."""
     return _GROUP_NAMES.sub(lambda found: f"(?P<{found[1]}_{index}>", pattern)
+
+
+def _hidden_keys(handles: Iterable[str], named: frozenset[str]) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """What the fail-closed rule looks for, case-folded: single words (`tinyvoice`, a DID's `plc` id), and keys of
+    several words (`tiny-voice.bsky.social`, `jane.doe`) by their first word. Handles of accounts the policy
+    always names are never looked for (a small Bluesky `issaamro.example` must not hide the campaign's `@Issaamro`)."""
+    keys: set[str] = set()
+    add = keys.add
+    # A hundred thousand handles in a big report: plain string methods, regular expressions only where needed.
+    for handle in handles:
+        folded = visible_form(handle).casefold() if not handle.isascii() or "&" in handle else handle.lower()
+        if folded[:1] in "@\uff20\ufe6b":
+            folded = folded.lstrip("@\uff20\ufe6b")
+        if folded.startswith("did:"):
+            add(folded.split(":", 2)[-1])  # `did:plc:<id>`: the id alone names the account
+            continue
+        add(folded)
+        # The local part alone (`name` of `name.bsky.social`, `name@server`), when it is more than a short word
+        # (`me.example.org` must not hide every "me"; a whole handle is looked for however short).
+        local = folded.partition("@")[0] if "@" in folded else folded.partition(".")[0]
+        if len(local) >= _LOCAL_PART_LEAST:
+            add(local)
+    keys -= named | _MARKER_WORDS
+    single: set[str] = set()
+    compound: dict[str, list[str]] = {}
+    for key in keys:
+        if key.replace("_", "a").isalnum():  # one word (`\w+`)
+            single.add(key)
+        elif (first := _WORD.match(key)) is not None:
+            compound.setdefault(first[0], []).append(key)
+    return frozenset(single), {first: tuple(found) for first, found in compound.items()}

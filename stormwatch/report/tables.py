@@ -120,7 +120,10 @@ def write_accounts_csv(path: Path, contributors: Iterable[AccountStat], namer: N
             named = namer.is_named(account.handle, account.followers)
             writer.writerow((namer.label(account.uid, account.handle, account.followers),
                              "yes" if named else "no", account.platform, account.followers, account.posts,
-                             account.engagement, account.name if named else ""))
+                             account.engagement,
+                             # A named account's name can carry a small account's handle or link: named as in texts.
+                             namer.display_name(account.name, account.handle, account.followers, account.platform)
+                             or ""))
             count += 1
     return count
 
