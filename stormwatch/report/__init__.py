@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StormwatchError
+from ..store.files import process_running
 
 if TYPE_CHECKING:
     from ..config import CampaignConfig, Config
@@ -138,15 +139,8 @@ def remove_stale_partials(parent: Path) -> list[Path]:
 def _owner_running(name: str) -> bool:
     """Whether the process a working folder's name carries (`.<name>.<pid>.partial`) still runs."""
     pid = name[:-len(PARTIAL_SUFFIX)].rpartition(".")[2]
-    if not pid.isdigit():
-        return False  # a folder of an older version: no pid, no lock, dead
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it runs, as another user
-        return True
-    return True
+    # A folder of an older version has no pid (and no lock): dead.
+    return pid.isdigit() and process_running(int(pid))
 
 
 def _lock(folder: Path) -> int:

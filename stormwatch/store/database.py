@@ -32,7 +32,7 @@ from . import alerts as told_alerts
 from . import billing as billed_reads
 from . import intel, migrations, pages, pseudonyms, tallies
 from .alerts import AlertRecord
-from .files import private_file
+from .files import private_file, process_running
 from .sql import immediate_transaction
 
 # A database in memory (tests): no file, no WAL.
@@ -371,7 +371,7 @@ class Store:
             for run_id, pid in conn.execute(
                     "SELECT id, pid FROM runs WHERE campaign = ? AND source = ? AND status = 'running'",
                     (campaign, source)).fetchall():
-                if pid is None or not _process_alive(pid):
+                if pid is None or not process_running(pid):
                     conn.execute("UPDATE runs SET status = 'failed', error = ? WHERE id = ?",
                                  ("interrupted: the collecting process ended during this run", run_id))
                 elif pid == os.getpid():  # one job per source in a process: an open run of ours was cut short
@@ -603,16 +603,6 @@ def _may_write(path: Path) -> bool:
     if not file_mode & 0o222 or not folder_mode & 0o222:
         return False
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def utc_day(moment: datetime) -> str:

@@ -54,3 +54,16 @@ def open_private(path: Path, mode: str = "ab") -> int:
     if not existed:
         os.fchmod(descriptor, FILE_MODE)
     return descriptor
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this id runs (as any user): who still owns a lock file, a state file or a folder."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..normalize.text import one_line
 from ..times import iso_utc, parse_optional_time, parse_time
-from .files import private_file
+from .files import private_file, process_running
 
 STATE_BYTES = 4096
 ERROR_CHARS = 1000  # a longer error is cut: the state must fit its fixed-size file
@@ -73,16 +73,4 @@ def read_live_state(database: Path, source: str) -> LiveFeedState | None:
                               error=fields.get("error"), held=int(fields.get("held") or 0), pid=int(fields["pid"]))
     except (OSError, ValueError, KeyError, TypeError):  # none, or caught half-written: nothing to say
         return None
-    return state if state.source == source and _alive(state.pid) else None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return state if state.source == source and process_running(state.pid) else None
