@@ -104,6 +104,7 @@ class Connection:
     reason: str | None = None
     stalled_at: datetime | None = None
     keepalives: int = 0
+    writer: StreamWriter | None = field(default=None, repr=False, compare=False)
 
     @property
     def open(self) -> bool:
@@ -369,7 +370,11 @@ class FilteredStream:
         now = request.now
         with self._lock:
             state = self._apps.setdefault(app, _App())
-            if state.connection is not None and state.connection.open:
+            previous = state.connection
+        if previous is not None and previous.open and not self._left(previous):
+            return json_response(429, TOO_MANY_CONNECTIONS_BODY)
+        with self._lock:
+            if state.connection is not previous:  # another connection won the race for the app's one slot
                 return json_response(429, TOO_MANY_CONNECTIONS_BODY)
             first = bisect.bisect_right(self.storm.seconds, math.floor(now.timestamp()))
             connection = Connection(app, len(self._connections) + 1, now, first, first)
@@ -379,14 +384,33 @@ class FilteredStream:
         outcome.stream = lambda writer: self._serve(connection, selection, writer)
         return outcome
 
+    def _left(self, connection: Connection) -> bool:
+        """Whether an open connection's client has gone (closing it if so). A client that reconnects at once
+        after giving up closed its socket first, but its server thread may not have looked yet: wait a moment."""
+        deadline = time.monotonic() + 0.25
+        while time.monotonic() < deadline:
+            writer = connection.writer
+            if not connection.open or (writer is not None and writer.client_gone()):
+                self._close(connection, "client")
+                return True
+            time.sleep(self.poll_seconds / 2)
+        return False
+
+    def _close(self, connection: Connection, reason: str) -> None:
+        with self._lock:
+            if connection.closed_at is None:
+                connection.closed_at = self.host.clock.now()
+                connection.reason = "stall" if connection.stalled_at is not None and reason == "client" else reason
+
     def _serve(self, connection: Connection, selection: Selection, writer: StreamWriter) -> None:
+        connection.writer = writer
         faults = self.host.faults.snapshot()
         seconds = self.storm.seconds
         clock = self.host.clock
         last_write = time.monotonic()
         reason = "client"
         try:
-            while not writer.client_gone():
+            while connection.open and not writer.client_gone():
                 if connection.stalled_at is None:
                     high = bisect.bisect_right(seconds, math.floor(clock.now().timestamp()))
                     for position, tags in self._matching(connection.app, connection.next, high):
@@ -399,6 +423,7 @@ class FilteredStream:
                         last_write = time.monotonic()
                         if faults.stream_drop_every and connection.delivered >= faults.stream_drop_every:
                             reason = "drop"
+                            self._close(connection, reason)  # before the client can see it and reconnect
                             writer.abort()
                             return
                         if faults.stream_stall_every and connection.delivered >= faults.stream_stall_every:
@@ -414,9 +439,7 @@ class FilteredStream:
                     last_write = time.monotonic()
                 time.sleep(self.poll_seconds)
         finally:
-            with self._lock:
-                connection.closed_at = clock.now()
-                connection.reason = "stall" if connection.stalled_at is not None and reason == "client" else reason
+            self._close(connection, reason)
 
     def _matching(self, app: str, low: int, high: int) -> list[tuple[int, list[dict[str, str]]]]:
         """The positions in [low, high) matching any of the app's rules now, oldest first, with the rules matched."""
