@@ -443,9 +443,19 @@ def import_command(config_file: str | None, files: tuple[str, ...], campaign: st
 @click.option("--drop-every", type=int, default=0, help="Fault: a dropped connection every N requests.")
 @click.option("--slow-every", type=int, default=0, help="Fault: a slow response every N requests.")
 @click.option("--slow-seconds", type=float, default=2.0, show_default=True, help="How slow a slow response is.")
+@click.option("--x-search-reposts", is_flag=True,
+              help="X search and counts as before 2026-05-04, with reposts (default: today's, without).")
+@click.option("--stream-keepalive", type=float, default=20.0, show_default=True,
+              help="Seconds of silence before the X stream sends a keep-alive.")
+@click.option("--stream-drop-every", type=int, default=0, help="Fault: close an X stream after N posts sent.")
+@click.option("--stream-stall-every", type=int, default=0,
+              help="Fault: an X stream goes silent after N posts (no keep-alives) until the client leaves.")
+@click.option("--stream-rule-errors-every", type=int, default=0,
+              help="Fault: every Nth change to the X stream rules is refused (over the rule cap, or a 503).")
 @fail_cleanly
 def simulate(config_file: str | None, port: int | None, host: str, campaign: str | None, seed: int | None,
-             posts: int | None, truth: bool, **faults: Any) -> None:
+             posts: int | None, truth: bool, x_search_reposts: bool, stream_keepalive: float,
+             **faults: Any) -> None:
     """Serve a simulated storm over the X API v2 wire format (for rehearsals, the demo and tests)."""
     from .simulator.wiring import build_simulation, storm_truth
 
@@ -454,11 +464,14 @@ def simulate(config_file: str | None, port: int | None, host: str, campaign: str
     if truth:
         click.echo(json.dumps(storm_truth(config, chosen, seed=seed, posts=posts), indent=2))
         return
-    simulation = build_simulation(config, chosen, host=host, port=port, seed=seed, posts=posts, faults=faults)
+    simulation = build_simulation(config, chosen, host=host, port=port, seed=seed, posts=posts, faults=faults,
+                                  search_reposts=x_search_reposts, keepalive_seconds=stream_keepalive)
     simulation.start()
     clock_now = config.clock.now().isoformat(timespec="seconds")
     click.echo(f"simulated X API v2 for #{' #'.join(chosen.hashtags)} on {simulation.url} "
                f"(storm clock {clock_now}, {config.clock.speed:g}x); Ctrl-C stops")
+    click.echo("X search and counts: " + ("the old index, with reposts" if x_search_reposts else
+                                          "today's index, without reposts (the filtered stream has them)"))
     for url in simulation.instance_urls():
         click.echo(f"simulated Mastodon instance {url}")
     if simulation.jetstream is not None:

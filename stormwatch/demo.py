@@ -161,7 +161,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     campaign = config.campaigns[0]
     progress(f"building a seeded #StandWithIssa storm ({posts:,} posts, seed {seed})…")
     storm = Storm.build(storm_spec(config, campaign, seed=seed, posts=posts))
-    simulation = build_simulation(config, campaign, port=0, storm=storm, token=token, instances=DEMO_INSTANCES)
+    simulation = build_simulation(config, campaign, port=0, storm=storm, token=token, instances=DEMO_INSTANCES,
+                                  search_reposts=True)  # until the X stream collector lands (issue 16)
     simulation.start()
     platform = simulation.platform
     try:

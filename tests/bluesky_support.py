@@ -21,6 +21,8 @@ from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.x import SimulatedPlatform
 from tests.conftest import HASHTAGS, T0, storm_spec
 
+from .simulator_support import SEARCH_REPOSTS
+
 HANDLE = "organizer.bsky.social"
 APP_PASSWORD = "abcd-efgh-ijkl-mnop"
 HANDLE_ENV = "STORMWATCH_TEST_BSKY_HANDLE"
@@ -72,7 +74,7 @@ def logged_in(monkeypatch: pytest.MonkeyPatch) -> None:
 def service(storm: Storm, network: BlueskyNetwork) -> Iterator[tuple[SimulatedPlatform, BlueskyXrpc, ManualClock]]:
     """The simulated platform with Bluesky's XRPC mounted, its clock half an hour into the storm."""
     clock = ManualClock(T0 + timedelta(minutes=30))
-    with SimulatedPlatform(storm, clock, faults=Faults()) as platform:
+    with SimulatedPlatform(storm, clock, faults=Faults(), search_reposts=SEARCH_REPOSTS) as platform:
         xrpc = mount_bluesky(platform, accounts={HANDLE: APP_PASSWORD}, network=network)
         yield platform, xrpc, clock
 

@@ -59,6 +59,8 @@ from stormwatch.simulator.spec import StormSpec  # noqa: E402
 from stormwatch.simulator.storm import Storm  # noqa: E402
 from stormwatch.simulator.x import SimulatedPlatform  # noqa: E402
 
+from .simulator_support import SEARCH_REPOSTS  # noqa: E402
+
 T0 = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # the announced start: 18:00 in Hebron
 HASHTAGS = ("StandWithIssa", "DropTheCharges", "FreePoliticalPrisoners")
 TOKEN = "simulated-bearer-token-for-tests"
@@ -137,7 +139,7 @@ def small_storm() -> Storm:
 def platform(small_storm: Storm) -> Iterator[tuple[SimulatedPlatform, ManualClock]]:
     """The simulated platform serving the small storm, its clock at the start of the baseline."""
     clock = ManualClock(T0 - timedelta(hours=1))
-    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults()) as server:
+    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults(), search_reposts=SEARCH_REPOSTS) as server:
         yield server, clock
 
 
@@ -153,7 +155,7 @@ def collected(small_storm: Storm, tmp_path_factory: pytest.TempPathFactory):
 
     directory = tmp_path_factory.mktemp("collected")
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
-    with SimulatedPlatform(small_storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(small_storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         config = load_config(write_config(directory, server.url, campaign_extra="goal_posts = 3000\n"
                                           "goal_contributors = 400\n"))
         os.environ["X_BEARER_TOKEN"] = TOKEN

@@ -24,6 +24,8 @@ from stormwatch.simulator.wiring import Simulation
 from stormwatch.simulator.x import SimulatedPlatform
 from tests.conftest import T0, TOKEN, storm_spec, write_config
 
+from .simulator_support import SEARCH_REPOSTS
+
 INSTANCES = ("mastodon.social", "kolektiva.social")
 COUNTER = ("StopTheIncitement", "FactsNotFakes")
 PLACES = (1, 23424975, 44418)
@@ -58,7 +60,7 @@ def collected() -> Collected:
     environment = {"X_BEARER_TOKEN": TOKEN, HANDLE_ENV: HANDLE, PASSWORD_ENV: PASSWORD}
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
-    server = SimulatedPlatform(storm, clock, token=TOKEN).start()
+    server = SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS).start()
     atexit.register(server.stop)
     atexit.register(shutil.rmtree, directory, True)
     try:

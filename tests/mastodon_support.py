@@ -30,6 +30,8 @@ from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.sources.mastodon import MastodonSource
 from tests.conftest import HASHTAGS, T0, sample_path, storm_spec
 
+from .simulator_support import SEARCH_REPOSTS
+
 PLATFORMS = (("x", 0.5), ("mastodon", 0.3), ("bluesky", 0.2))
 SOCIAL, CHAOS = "mastodon.social", "chaos.social"
 TAG = "StandWithIssa"
@@ -127,7 +129,7 @@ def fediverse(storm: Storm, settings: dict[str, InstanceSettings], now: datetime
               faults: Faults | None = None) -> Iterator[Fediverse]:
     """Instances with these settings served on a free port, storm time standing at `now`."""
     clock = ManualClock(now)
-    with SimulatedPlatform(storm, clock, faults=faults or Faults()) as platform:
+    with SimulatedPlatform(storm, clock, faults=faults or Faults(), search_reposts=SEARCH_REPOSTS) as platform:
         yield Fediverse(platform, mount_mastodon(platform, settings), clock)
 
 

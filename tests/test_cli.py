@@ -25,6 +25,7 @@ from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.times import Clock
 
 from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 STORM_OVER = T0 + timedelta(hours=3, minutes=5)
 
@@ -38,7 +39,7 @@ def storm() -> Storm:
 def live(storm: Storm, tmp_path: Path) -> Iterator[tuple[SimulatedPlatform, Path]]:
     """The platform on a real-time storm clock that reads just after the storm, and a config sharing it."""
     clock = Clock(speed=1.0, anchor=STORM_OVER, anchor_wall=time.time())
-    with SimulatedPlatform(storm, clock, token=TOKEN, faults=Faults()) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, faults=Faults(), search_reposts=SEARCH_REPOSTS) as server:
         yield server, write_config(tmp_path, server.url, top_extra=clock_section(clock))
 
 

@@ -17,6 +17,7 @@ from stormwatch.simulator.storm import Storm
 from stormwatch.store import Store
 
 from .conftest import HASHTAGS, T0, TOKEN, collected_ids, storm_spec, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 
 @pytest.fixture(autouse=True)
@@ -237,7 +238,7 @@ def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_s
     spec = storm_spec(posts=1200, seed=5)
     storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.6), ("mastodon", 0.4))}))
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         mastodon = mount_mastodon(server, {"mastodon.social": InstanceSettings(),
                                            "chaos.social": InstanceSettings(),
                                            "closed.example": InstanceSettings(public_tags=False)})
@@ -276,7 +277,7 @@ def test_each_source_retries_by_its_own_policy(tmp_path: Path) -> None:
     storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.6), ("mastodon", 0.4))}))
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
     timelines = tuple(f"/i/mastodon.social/api/v1/timelines/tag/{tag}" for tag in HASHTAGS)
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         mount_mastodon(server, {"mastodon.social": InstanceSettings()})
         instances = instance_urls(server, ["mastodon.social"])
         # [x] retries 4 times (conftest); [mastodon] not at all
@@ -310,7 +311,8 @@ def test_a_missing_bluesky_login_is_a_remark_not_a_partial_run(tmp_path: Path, m
     monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
     monkeypatch.delenv("BLUESKY_APP_PASSWORD", raising=False)
     clock = ManualClock(T0 + timedelta(hours=1))
-    with SimulatedPlatform(Storm.build(storm_spec(300, seed=3)), clock, token=TOKEN) as server:
+    with SimulatedPlatform(Storm.build(storm_spec(300, seed=3)), clock, token=TOKEN,
+                           search_reposts=SEARCH_REPOSTS) as server:
         mount_bluesky(server)
         config_path = write_config(tmp_path, server.url, campaign_extra='sources = ["bluesky"]\n',
                                    top_extra=f'[bluesky]\nappview_url = "{server.url}"\nservice_url = "{server.url}"\n')

@@ -33,6 +33,7 @@ from stormwatch.times import Clock
 
 from .bluesky_support import eventually
 from .conftest import T0, TOKEN, clock_section, collected_ids, storm_spec, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 ADVICE = "disk full: free space on"
 
@@ -126,7 +127,7 @@ def test_a_live_feed_on_a_full_disk_says_so_once_and_stores_every_post_once_when
     storm = bluesky_storm()
     clock = ManualClock(T0 + timedelta(hours=1))
     caplog.set_level(logging.INFO, logger="stormwatch")
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         xrpc = mount_bluesky(server)
         with JetstreamServer(storm, clock, network=xrpc.network) as jetstream:
             config_path = bluesky_config(tmp_path, server, jetstream)
@@ -173,7 +174,7 @@ def test_scheduled_runs_on_a_full_disk_log_one_line_each_and_the_advice_once(tmp
     # a storm minute a wall second: the 1-minute storm interval runs a job every second
     clock = Clock(speed=60.0, anchor=T0 + timedelta(minutes=30), anchor_wall=time.time())
     environment = {**os.environ, "X_BEARER_TOKEN": TOKEN}
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         config_path = write_config(tmp_path, server.url, top_extra=clock_section(clock))
         process = subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config_path)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
@@ -207,7 +208,7 @@ def test_a_live_feed_that_cannot_reach_jetstream_is_down_until_it_connects_again
     storm = bluesky_storm()
     clock = ManualClock(T0 + timedelta(hours=1))
     caplog.set_level(logging.INFO, logger="stormwatch")
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         xrpc = mount_bluesky(server)
         jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
         port = jetstream.port

@@ -24,6 +24,7 @@ from stormwatch.store import Store
 from stormwatch.times import Clock
 
 from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 NOW = T0 - timedelta(minutes=30)  # half an hour before the storm
 JSON_FIELDS = {"campaign", "posts_last_7_days", "posts_per_day", "repost_share", "estimated_posts",
@@ -38,7 +39,8 @@ def storm_with_history() -> Storm:
 
 @pytest.fixture
 def server(storm_with_history: Storm) -> Iterator[SimulatedPlatform]:
-    with SimulatedPlatform(storm_with_history, ManualClock(NOW), token=TOKEN) as platform:
+    with SimulatedPlatform(storm_with_history, ManualClock(NOW), token=TOKEN,
+                           search_reposts=SEARCH_REPOSTS) as platform:
         yield platform
 
 

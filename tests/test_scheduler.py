@@ -22,6 +22,7 @@ from stormwatch.store import Store
 from stormwatch.times import Clock, from_epoch
 
 from .conftest import T0, TOKEN, clock_section, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 SEARCH = "/2/tweets/search/recent"
 JOB = "standwithissa/x"
@@ -86,7 +87,7 @@ def manual_storm_platform(small_storm):
     storm, whose wall time moves only by hand."""
     manual = ManualWall(1_000_000.0)
     clock = Clock(speed=120.0, anchor=T0 + timedelta(minutes=10), anchor_wall=manual(), wall=manual)
-    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults()) as server:
+    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults(), search_reposts=SEARCH_REPOSTS) as server:
         yield server, clock, manual
 
 
@@ -153,7 +154,7 @@ def test_the_background_scheduler_runs_each_job_at_once_and_stop_waits_for_it(
     # starts, and stopping it leaves no run open. (Waits for the first run, a fraction of a second.)
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
     clock = Clock(speed=120.0, anchor=T0 + timedelta(minutes=10), anchor_wall=time.time())
-    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults()) as server:
+    with SimulatedPlatform(small_storm, clock, token=TOKEN, faults=Faults(), search_reposts=SEARCH_REPOSTS) as server:
         config = load_config(write_config(tmp_path, server.url))
         collector = Collector(config, clock=clock)
         scheduled = ScheduledCollector(collector)

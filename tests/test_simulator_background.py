@@ -10,7 +10,7 @@ import requests
 
 from stormwatch.simulator import ManualClock, SimulatedPlatform, Storm, iter_storm
 
-from .simulator_support import CAMPAIGN_QUERY, COUNTS, SPEC, START, TOKEN
+from .simulator_support import CAMPAIGN_QUERY, COUNTS, SEARCH_REPOSTS, SPEC, START, TOKEN
 
 BACKGROUND = dataclasses.replace(SPEC, posts=800, background_days=8)
 
@@ -38,7 +38,7 @@ def test_hourly_counts_of_the_last_seven_days_are_the_background() -> None:
     storm = Storm.build(BACKGROUND)
     now = START - timedelta(minutes=30)  # before the storm: a week of everyday use
     clock = ManualClock(now)
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         response = requests.get(server.url + COUNTS, params={"query": CAMPAIGN_QUERY, "granularity": "hour"},
                                 headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
         originals = requests.get(server.url + COUNTS, params={"query": CAMPAIGN_QUERY + " -is:retweet",

@@ -13,7 +13,7 @@ import tweepy
 from stormwatch.simulator import Faults, ManualClock, SimulatedHost, SimulatedPlatform, Storm
 from stormwatch.simulator.host import DueFaults, FaultDraw, Request, Response, json_response
 
-from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SPEC, TOKEN, get, make_client
+from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SEARCH_REPOSTS, SPEC, TOKEN, get, make_client
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def clock() -> ManualClock:
 
 def test_faults_as_clients_see_them(storm: Storm, clock: ManualClock) -> None:
     faults = Faults(rate_limit_every=3, rate_limit_reset_seconds=60)
-    with SimulatedPlatform(storm, clock, token=TOKEN, faults=faults) as platform:
+    with SimulatedPlatform(storm, clock, token=TOKEN, faults=faults, search_reposts=SEARCH_REPOSTS) as platform:
         client = make_client(platform)
         client.search_recent_tweets(CAMPAIGN_QUERY)
         client.search_recent_tweets(CAMPAIGN_QUERY)

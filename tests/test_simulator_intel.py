@@ -19,6 +19,7 @@ from stormwatch.simulator.x import SimulatedPlatform
 
 from .conftest import T0, TOKEN, storm_spec
 from .intel_support import COUNTER, intel_spec
+from .simulator_support import SEARCH_REPOSTS
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_a_tag_trends_at_a_place_once_an_hour_brings_the_threshold_times_its_bar
 
 def test_the_simulated_x_serves_trends_as_x_documents_them(storm: Storm) -> None:
     clock = ManualClock(T0 + timedelta(minutes=30))
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         def get(path: str, **params: str) -> requests.Response:
             return requests.get(server.url + path, params=params, headers={"Authorization": f"Bearer {TOKEN}"},
                                 timeout=10)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from stormwatch.simulator import ManualClock, Post, SimulatedPlatform, Storm, StormSpec, User, snowflake
 from stormwatch.simulator.spec import REPOST
 
-from .simulator_support import SEARCH, START, TOKEN, get
+from .simulator_support import SEARCH, SEARCH_REPOSTS, START, TOKEN, get
 
 
 def _user(index: int, handle: str, followers: int) -> User:
@@ -75,7 +75,8 @@ def test_truth_arithmetic_on_a_hand_built_storm() -> None:
     assert as_json["per_minute"]["2021-02-24T15:02:00Z"] == 1
 
     # The server agrees with the truth on the same hand-built storm.
-    with SimulatedPlatform(storm, ManualClock(START + timedelta(hours=2)), token=TOKEN) as platform:
+    with SimulatedPlatform(storm, ManualClock(START + timedelta(hours=2)), token=TOKEN,
+                           search_reposts=SEARCH_REPOSTS) as platform:
         page = get(platform, SEARCH, query="#StandWithIssa OR #DropTheCharges", max_results=10,
                    start_time=START.isoformat(), end_time=(START + timedelta(hours=1)).isoformat(),
                    expansions="referenced_tweets.id").json()

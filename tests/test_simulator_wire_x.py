@@ -19,7 +19,7 @@ from stormwatch.simulator import Faults, ManualClock, SimulatedPlatform, Storm, 
 from stormwatch.simulator.wire_x import TWARC_EXPANSIONS, TWARC_TWEET_FIELDS, TWARC_USER_FIELDS
 
 from .conftest import recorded_bodies, sample_lines
-from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SPEC, TOKEN, get, make_client
+from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SEARCH_REPOSTS, SPEC, TOKEN, get, make_client
 
 JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number",
               type(None): "null"}
@@ -123,7 +123,8 @@ def storm() -> Storm:
 
 @pytest.fixture
 def platform(storm: Storm) -> Iterator[SimulatedPlatform]:
-    with SimulatedPlatform(storm, ManualClock(END + timedelta(minutes=10)), token=TOKEN) as served:
+    with SimulatedPlatform(storm, ManualClock(END + timedelta(minutes=10)), token=TOKEN,
+                           search_reposts=SEARCH_REPOSTS) as served:
         yield served
 
 
@@ -270,7 +271,7 @@ def test_error_objects_have_the_documented_structure(storm: Storm, platform: Sim
 def test_fault_bodies_have_the_documented_structure(storm: Storm) -> None:
     faults = Faults(server_error_every=2)
     with SimulatedPlatform(storm, ManualClock(END), token=TOKEN, faults=faults,
-                           rate_limits={"counts": 2}) as platform:
+                           rate_limits={"counts": 2}, search_reposts=SEARCH_REPOSTS) as platform:
         statuses = [get(platform, COUNTS, query=CAMPAIGN_QUERY) for _ in range(4)]
     assert [r.status_code for r in statuses] == [200, 503, 200, 429]
     for response in (statuses[1], statuses[3]):

@@ -14,7 +14,20 @@ import tweepy
 from stormwatch.simulator import ManualClock, SimulatedPlatform, Storm, snowflake
 from stormwatch.simulator.spec import REPOST, unescape_text
 
-from .simulator_support import CAMPAIGN_QUERY, COUNTS, END, SEARCH, SPEC, START, TOKEN, get, ids_of, make_client, sweep
+from .simulator_support import (
+    CAMPAIGN_QUERY,
+    COUNTS,
+    END,
+    SEARCH,
+    SEARCH_REPOSTS,
+    SPEC,
+    START,
+    TOKEN,
+    get,
+    ids_of,
+    make_client,
+    sweep,
+)
 
 ALL_TWEET_FIELDS = [
     "created_at", "author_id", "public_metrics", "entities", "referenced_tweets", "lang", "conversation_id",
@@ -36,7 +49,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def platform(storm: Storm, clock: ManualClock) -> Iterator[SimulatedPlatform]:
-    with SimulatedPlatform(storm, clock, token=TOKEN) as served:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as served:
         yield served
 
 
@@ -70,7 +83,7 @@ def test_full_sweep_equals_truth_with_no_post_fetched_twice(
 
 
 def test_sweep_pages_do_not_shift_while_posts_arrive(storm: Storm, storm_clock_mid: ManualClock) -> None:
-    with SimulatedPlatform(storm, storm_clock_mid, token=TOKEN) as platform:
+    with SimulatedPlatform(storm, storm_clock_mid, token=TOKEN, search_reposts=SEARCH_REPOSTS) as platform:
         client = make_client(platform)
         first_now = storm_clock_mid.now()
         ids: list[str] = []
@@ -119,7 +132,7 @@ def test_since_id_until_id_start_time_end_time(storm: Storm, platform: Simulated
 
 def test_default_end_time_is_thirty_seconds_ago_and_future_posts_do_not_exist(storm: Storm) -> None:
     moment = START + timedelta(minutes=5, seconds=7)
-    with SimulatedPlatform(storm, ManualClock(moment), token=TOKEN) as platform:
+    with SimulatedPlatform(storm, ManualClock(moment), token=TOKEN, search_reposts=SEARCH_REPOSTS) as platform:
         ids = ids_of(sweep(make_client(platform), start_time=SPEC.window_start))
     assert set(ids) == storm.truth(SPEC.window_start, moment - timedelta(seconds=30)).post_ids
     assert max(storm.post_by_id(i).created_at for i in ids) < moment - timedelta(seconds=30)  # type: ignore[union-attr]
@@ -333,7 +346,8 @@ def test_auth_and_unknown_paths(platform: SimulatedPlatform) -> None:
 
 
 def test_rate_limit_headers_and_exhaustion(storm: Storm, clock: ManualClock) -> None:
-    with SimulatedPlatform(storm, clock, token=TOKEN, rate_limits={"search": 3}) as platform:
+    with SimulatedPlatform(storm, clock, token=TOKEN, rate_limits={"search": 3},
+                           search_reposts=SEARCH_REPOSTS) as platform:
         client = make_client(platform)
         reset = int((clock.now() + timedelta(minutes=15)).timestamp())
         for remaining in (2, 1, 0):

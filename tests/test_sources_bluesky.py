@@ -43,6 +43,7 @@ from .bluesky_support import (
     truth_uris,
 )
 from .conftest import HASHTAGS, T0, sample_path
+from .simulator_support import SEARCH_REPOSTS
 
 # Fixtures the tests take by name, shared with the other Bluesky test modules.
 storm = bluesky_support.storm
@@ -295,7 +296,7 @@ def test_search_refusals_are_explained_in_one_line(service, campaign, monkeypatc
 
 def test_rate_limits_and_server_errors(storm, network, campaign, logged_in) -> None:
     clock = ManualClock(STORM_END)
-    with SimulatedPlatform(storm, clock, faults=Faults()) as platform:
+    with SimulatedPlatform(storm, clock, faults=Faults(), search_reposts=SEARCH_REPOSTS) as platform:
         mount_bluesky(platform, accounts={HANDLE: APP_PASSWORD}, network=network, rate_limit=2)
         source = BlueskySource(bluesky_config(platform.url), clock)
         cursor = source.first_cursor(campaign, "#DropTheCharges", clock.now())

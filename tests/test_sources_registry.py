@@ -31,6 +31,7 @@ from stormwatch.sources.capabilities import (
 )
 
 from .conftest import T0, TOKEN, storm_spec, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 CAPABILITIES = (Searchable, ReachLimited, Counted, Billed, MultiServer, Enriching, Streaming)
 # What each platform's source can do (the table in sources/capabilities.py).
@@ -51,7 +52,7 @@ def world(storm: Storm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     """A config for all three platforms, X and Mastodon served by the simulated platform."""
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
     clock = ManualClock(T0 + timedelta(hours=1))
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         mount_mastodon(server, {"mastodon.social": InstanceSettings()})
         instances = instance_urls(server, ["mastodon.social"])
         bluesky = f'[bluesky]\nappview_url = "{server.url}"\nservice_url = "{server.url}"\n'

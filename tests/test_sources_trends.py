@@ -34,6 +34,7 @@ from .bluesky_support import bluesky_config
 from .conftest import HASHTAGS, T0, TOKEN
 from .intel_support import intel_spec
 from .mastodon_support import cassette
+from .simulator_support import SEARCH_REPOSTS
 
 INSTANCES = ("mastodon.social", "kolektiva.social")
 SEEN = datetime(2021, 2, 7, 16, 30, tzinfo=UTC)
@@ -48,7 +49,7 @@ def storm() -> Storm:
 def world(storm: Storm):
     """X, two Mastodon instances and Bluesky's AppView on one port, the storm clock half an hour in."""
     clock = ManualClock(T0 + timedelta(minutes=30))
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         mastodon = mount_mastodon(server, INSTANCES)
         mount_bluesky(server)
         yield server, mastodon, clock

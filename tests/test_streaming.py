@@ -25,6 +25,7 @@ from stormwatch.streaming import followers, supervise
 
 from .bluesky_support import eventually
 from .conftest import T0, TOKEN, collected_ids, storm_spec, write_config
+from .simulator_support import SEARCH_REPOSTS
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +57,7 @@ def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_pat
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
     monkeypatch.setenv("BLUESKY_HANDLE", "organizer.bsky.social")
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", "abcd-efgh-ijkl-mnop")
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         xrpc = mount_bluesky(server, accounts={"organizer.bsky.social": "abcd-efgh-ijkl-mnop"})
         jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
         try:
@@ -105,7 +106,7 @@ def test_new_bluesky_authors_are_looked_up_beside_the_stream_before_any_schedule
     storm = Storm.build(type(spec)(**{**spec.__dict__, "platforms": (("x", 0.5), ("bluesky", 0.5))}))
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
     monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         xrpc = mount_bluesky(server)
         jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
         try:
@@ -158,7 +159,7 @@ def test_a_live_feed_outlives_another_process_holding_the_write_lock_and_says_it
     clock = ManualClock(T0 + timedelta(hours=1))
     monkeypatch.delenv("BLUESKY_HANDLE", raising=False)
     caplog.set_level(logging.INFO, logger="stormwatch")
-    with SimulatedPlatform(storm, clock, token=TOKEN) as server:
+    with SimulatedPlatform(storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
         xrpc = mount_bluesky(server)
         jetstream = JetstreamServer(storm, clock, network=xrpc.network).start()
         try:

@@ -7,7 +7,8 @@ against mocks. The rooms inside:
 * the storm: `spec.py` (what a storm is made of), `population.py` + `generator.py` (seeded generation),
   `truth.py` (the ground-truth oracle), `storm.py` (a materialized storm for the servers);
 * the serving: `host.py` (a fault-injecting HTTP host that knows no platform), one mount per platform
-  (`x.py` with `wire_x.py` and `query.py`, `mastodon.py`, `bluesky.py` over `atproto.py`), and
+  (`x.py` with `wire_x.py` and `query.py`, X's filtered stream `stream_x.py`, `mastodon.py`, `bluesky.py` over
+  `atproto.py`), and
   `jetstream.py` (Bluesky's event feed, its own websocket server); `clock.py` says what "now" is;
 * `wiring.py`: a stormwatch campaign's storm on the platforms of its sources (for the demo and `simulate`).
 
@@ -23,6 +24,7 @@ from stormwatch.simulator.host import Faults, RequestRecord, SimulatedHost
 from stormwatch.simulator.query import QueryEngine, QueryError, parse_query
 from stormwatch.simulator.spec import Post, StormSpec, User, snowflake, snowflake_ms
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.stream_x import FilteredStream, mount_stream
 from stormwatch.simulator.truth import Truth, TruthBuilder
 from stormwatch.simulator.wire_x import Selection, render_page, render_twarc_page
 from stormwatch.simulator.x import SimulatedPlatform, XApi, mount_x
@@ -30,6 +32,7 @@ from stormwatch.simulator.x import SimulatedPlatform, XApi, mount_x
 __all__ = [
     "Clock",
     "Faults",
+    "FilteredStream",
     "ManualClock",
     "Post",
     "QueryEngine",
@@ -47,6 +50,7 @@ __all__ = [
     "User",
     "XApi",
     "iter_storm",
+    "mount_stream",
     "mount_x",
     "parse_query",
     "render_page",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import select
 import socket
 import threading
 import time
@@ -50,6 +51,11 @@ class Faults:
     malformed_every: int = 0
     drop_every: int = 0
     only_paths: tuple[str, ...] = ()
+    # X's filtered stream (stream_x.py), per connection: close it after N posts sent, or go silent after N posts
+    # (no keep-alives, the connection left open); every Nth POST to the rules endpoint is refused in X's shapes.
+    stream_drop_every: int = 0
+    stream_stall_every: int = 0
+    stream_rule_errors_every: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def update(self, **changes: Any) -> None:
@@ -136,6 +142,50 @@ class Response:
     delay: float = 0.0
     malformed: bool = False
     drop: bool = False
+    # A streamed body (X's filtered stream): called with the open connection once the headers are sent; the body
+    # goes out chunked and the connection closes when it returns.
+    stream: Callable[[StreamWriter], None] | None = None
+
+
+class StreamWriter:
+    """The open connection of a streamed response: chunks out, and whether the client is still there."""
+
+    def __init__(self, connection: socket.socket, wfile: Any) -> None:
+        self._connection = connection
+        self._wfile = wfile
+        self.aborted = False
+
+    def write(self, data: bytes) -> bool:
+        """Send one chunk now; False when the client is gone."""
+        if self.aborted or not data:
+            return not self.aborted
+        try:
+            self._wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self._wfile.flush()
+        except OSError:
+            self.aborted = True
+            return False
+        return True
+
+    def client_gone(self) -> bool:
+        """Whether the client closed its end (or the host closed the connection); never blocks."""
+        if self.aborted:
+            return True
+        try:
+            readable, _, _ = select.select([self._connection], [], [], 0)
+            # A streaming client sends nothing after its request: readable means end of file or an error.
+            gone = bool(readable) and not self._connection.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            gone = True
+        self.aborted = gone
+        return gone
+
+    def abort(self) -> None:
+        """Close the connection without ending the body (a dropped stream: the client sees a broken chunk)."""
+        self.aborted = True
+        with contextlib.suppress(OSError):
+            self._wfile.flush()
+            self._connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -485,6 +535,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(outcome.status)
         for name, value in outcome.headers.items():
             self.send_header(name, value)
+        if outcome.stream is not None:
+            self._stream(outcome.stream)
+            return
         self.send_header("content-length", str(len(body)))
         if outcome.drop:
             self.end_headers()
@@ -497,6 +550,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _stream(self, body: Callable[[StreamWriter], None]) -> None:
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True  # a stream is the connection's last response
+        writer = StreamWriter(self.connection, self.wfile)
+        body(writer)
+        if not writer.aborted:
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"0\r\n\r\n")
 
     do_GET = _dispatch
     do_HEAD = _dispatch

@@ -269,12 +269,10 @@ def _has_positive_standalone(node: Node) -> bool:
     return all(_has_positive_standalone(child) for child in node.children)
 
 
-def parse_query(query: str) -> Node:
-    """Parse a recent-search query; raise `QueryError` (X's 400) for anything unsupported or invalid."""
-    if len(query) > MAX_QUERY_LENGTH:
-        raise QueryError(
-            query, f"Query length {len(query)} exceeds the maximum of {MAX_QUERY_LENGTH} characters", 1
-        )
+def parse_query(query: str, max_length: int = MAX_QUERY_LENGTH) -> Node:
+    """Parse a recent-search query (or a stream rule, up to `max_length`); raise `QueryError` (X's 400)."""
+    if len(query) > max_length:
+        raise QueryError(query, f"Query length {len(query)} exceeds the maximum of {max_length} characters", 1)
     node = _Parser(query).parse()
     if not _has_positive_standalone(node):
         raise QueryError(query, "Rules must contain at least one positive, non-stopword clause", 1)
@@ -307,11 +305,18 @@ def positions_from_bits(bits: int) -> array[int]:
 
 
 class QueryEngine:
-    """Evaluates queries over one platform's searchable posts (not deleted) of a storm, cached per query."""
+    """Evaluates queries over one platform's searchable posts (not deleted) of a storm, cached per query.
 
-    def __init__(self, storm: Storm, platform: str = "x", *, cache_size: int = 256) -> None:
+    `include_reposts=False` is X's search index since 2026-05-04: reposts are not in it at all (the filtered
+    stream still matches them); `max_length` is 512 for search queries, 1,024 for stream rules.
+    """
+
+    def __init__(self, storm: Storm, platform: str = "x", *, cache_size: int = 256, include_reposts: bool = True,
+                 max_length: int = MAX_QUERY_LENGTH) -> None:
         self.storm = storm
         self.platform = platform
+        self.include_reposts = include_reposts
+        self.max_length = max_length
         self._cache_size = cache_size
         self._cache: OrderedDict[str, array[int]] = OrderedDict()
         self._lock = threading.Lock()
@@ -325,7 +330,7 @@ class QueryEngine:
         by_lang: dict[str, list[int]] = {}
         users = storm.users
         for position, post in enumerate(storm.posts):
-            if post.platform != platform or post.deleted:
+            if post.platform != platform or post.deleted or (post.kind == REPOST and not include_reposts):
                 continue
             searchable.append(position)
             seen_tags: list[str] = []
@@ -360,7 +365,7 @@ class QueryEngine:
             if cached is not None:
                 self._cache.move_to_end(query)
                 return cached
-        node = parse_query(query)
+        node = parse_query(query, self.max_length)
         with self._lock:
             result = positions_from_bits(self._evaluate(node))
             self._cache[query] = result

@@ -24,6 +24,7 @@ from stormwatch.simulator.jetstream import JetstreamServer
 from stormwatch.simulator.mastodon import MastodonInstances, instance_urls, mount_mastodon
 from stormwatch.simulator.spec import StormSpec
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.stream_x import DEFAULT_KEEPALIVE_SECONDS, FilteredStream, mount_stream
 from stormwatch.simulator.truth import Truth
 from stormwatch.simulator.x import XApi, mount_x
 
@@ -49,6 +50,7 @@ class Simulation:
     storm: Storm
     platform: SimulatedHost
     x: XApi | None = None
+    stream: FilteredStream | None = None  # X's filtered stream and its rules, beside the X API
     mastodon: MastodonInstances | None = None
     instance_names: tuple[str, ...] = ()
     bluesky: BlueskyXrpc | None = None
@@ -63,6 +65,12 @@ class Simulation:
     def instance_urls(self) -> list[str]:
         """Base URLs of the simulated Mastodon instances (for `[mastodon] instances`)."""
         return instance_urls(self.platform, self.instance_names)
+
+    def x_stream_truth(self, config: Config, campaign: CampaignConfig) -> dict[str, Any]:
+        """What X's filtered stream delivered of the campaign window's X posts so far, and what its gaps missed
+        (`FilteredStream.truth`: connected_seconds, posts, missed_posts, missed_reposts, missed_post_ids, gaps)."""
+        assert self.stream is not None
+        return self.stream.truth(_x_truth(self, config, campaign), app=None)
 
     def start(self) -> Simulation:
         """Start serving."""
@@ -91,6 +99,8 @@ class MountOptions:
     host: str
     token: str | None
     instances: tuple[str, ...] | None
+    search_reposts: bool = False  # X's search index before 2026-05-04 (with reposts)
+    keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS  # the filtered stream's, in wall seconds
 
 
 @dataclass(frozen=True)
@@ -104,10 +114,13 @@ class SimulatorMount:
 
 
 def _attach_x(simulation: Simulation, config: Config, options: MountOptions) -> None:
-    simulation.x = mount_x(simulation.platform, token=options.token)
+    simulation.x = mount_x(simulation.platform, token=options.token, search_reposts=options.search_reposts)
+    simulation.stream = mount_stream(simulation.platform, token=options.token,
+                                     keepalive_seconds=options.keepalive_seconds)
 
 
 def _x_truth(simulation: Simulation, config: Config, campaign: CampaignConfig) -> Truth:
+    # What was published (the stream still delivers reposts; search alone no longer finds them).
     return simulation.storm.truth(campaign.start, campaign.end, platform="x", include_reposts=config.x.include_reposts,
                                   tags=campaign.hashtags)
 
@@ -179,14 +192,19 @@ def storm_spec(config: Config, campaign: CampaignConfig, *, seed: int | None = N
 def build_simulation(config: Config, campaign: CampaignConfig, *, host: str = "127.0.0.1", port: int | None = None,
                      seed: int | None = None, posts: int | None = None, faults: dict[str, Any] | None = None,
                      storm: Storm | None = None, token: str | None = None,
-                     instances: tuple[str, ...] | None = None) -> Simulation:
-    """The simulated platforms for a campaign's storm on the config's storm clock (not yet started)."""
+                     instances: tuple[str, ...] | None = None, search_reposts: bool = False,
+                     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS) -> Simulation:
+    """The simulated platforms for a campaign's storm on the config's storm clock (not yet started).
+
+    X's search and counts are today's (no reposts) unless `search_reposts`; its filtered stream is always served.
+    """
     storm = storm or Storm.build(storm_spec(config, campaign, seed=seed, posts=posts))
     chosen = {name: value for name, value in (faults or {}).items() if value}
     platform = SimulatedHost(storm, config.clock, host=host, port=config.simulation.port if port is None else port,
                              faults=Faults(**chosen))
     simulation = Simulation(storm=storm, platform=platform)
-    options = MountOptions(host=host, token=token or config.simulation.token or None, instances=instances)
+    options = MountOptions(host=host, token=token or config.simulation.token or None, instances=instances,
+                           search_reposts=search_reposts, keepalive_seconds=keepalive_seconds)
     for name, mount in MOUNTS.items():
         if mount.always or name in campaign.sources:
             mount.attach(simulation, config, options)

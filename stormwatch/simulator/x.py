@@ -2,7 +2,9 @@
 
 Endpoints: ``GET /2/tweets/search/recent``, ``GET /2/tweets/counts/recent``, ``GET /2/tweets?ids=``,
 ``GET /2/users?ids=``, ``GET /2/users/by?usernames=`` and ``GET /2/trends/by/woeid/{woeid}``
-(`trending.py`). Only posts and users of platform "x" are served,
+(`trending.py`); `SimulatedPlatform` mounts the filtered stream beside them (`stream_x.py`). Search and counts
+serve X's index as it is since 2026-05-04, without reposts, unless `search_reposts=True` (the old index, for
+old archives and comparisons). Only posts and users of platform "x" are served,
 and a post exists once ``created_at <= clock.now()``. The wire format is in `wire_x.py`, the search
 grammar in `query.py`.
 
@@ -49,6 +51,7 @@ from stormwatch.simulator.host import (
 from stormwatch.simulator.query import QueryEngine
 from stormwatch.simulator.spec import Post, User, snowflake
 from stormwatch.simulator.storm import Storm
+from stormwatch.simulator.stream_x import DEFAULT_KEEPALIVE_SECONDS, mount_stream
 from stormwatch.simulator.trending import TagSeconds, x_trends
 from stormwatch.simulator.wire_x import (
     PAGE_NOT_FOUND_BODY,
@@ -156,10 +159,11 @@ class XApi:
     """X API v2 over a storm (a `Mount`; see the module doc for the behaviour)."""
 
     def __init__(self, storm: Storm, *, token: str | None = None, rate_limits: Mapping[str, int] | None = None,
-                 rate_window_seconds: float = 900.0) -> None:
+                 rate_window_seconds: float = 900.0, search_reposts: bool = False) -> None:
         self.storm = storm
         self.token = token
-        self.engine = QueryEngine(storm, PLATFORM)
+        self.search_reposts = search_reposts
+        self.engine = QueryEngine(storm, PLATFORM, include_reposts=search_reposts)
         limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
         self._windows = {name: RateWindow(limits[name], rate_window_seconds) for name in DEFAULT_RATE_LIMITS}
         self._lock = threading.Lock()
@@ -476,9 +480,13 @@ class SimulatedPlatform(SimulatedHost):
         faults: Faults | None = None,
         rate_limits: Mapping[str, int] | None = None,
         rate_window_seconds: float = 900.0,
+        search_reposts: bool = False,
+        keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
     ) -> None:
         super().__init__(storm, clock, host=host, port=port, faults=faults)
-        self.x = mount_x(self, token=token, rate_limits=rate_limits, rate_window_seconds=rate_window_seconds)
+        self.x = mount_x(self, token=token, rate_limits=rate_limits, rate_window_seconds=rate_window_seconds,
+                         search_reposts=search_reposts)
+        self.stream = mount_stream(self, token=token, keepalive_seconds=keepalive_seconds)
 
     @property
     def engine(self) -> QueryEngine:
@@ -490,14 +498,19 @@ class SimulatedPlatform(SimulatedHost):
         return self.x.served_post_ids()
 
     def reset_observations(self) -> None:
-        """Forget the request log and served ids (rate-limit windows and fault counters keep going)."""
+        """Forget the request log, served and streamed ids (rate-limit windows and fault counters keep going)."""
         super().reset_observations()
         self.x.reset_observations()
+        self.stream.reset_observations()
 
 
 def mount_x(host: SimulatedHost, *, token: str | None = None, rate_limits: Mapping[str, int] | None = None,
-            rate_window_seconds: float = 900.0) -> XApi:
-    """Serve X API v2 over the host's storm at its root; returns the mount (for what it served)."""
-    api = XApi(host.storm, token=token, rate_limits=rate_limits, rate_window_seconds=rate_window_seconds)
+            rate_window_seconds: float = 900.0, search_reposts: bool = False) -> XApi:
+    """Serve X API v2 over the host's storm at its root; returns the mount (for what it served).
+
+    Search and counts leave reposts out, as X's index does since 2026-05-04, unless `search_reposts`.
+    """
+    api = XApi(host.storm, token=token, rate_limits=rate_limits, rate_window_seconds=rate_window_seconds,
+               search_reposts=search_reposts)
     host.mount(ROOT, api)
     return api
