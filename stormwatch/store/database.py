@@ -26,14 +26,15 @@ import sqlite_utils
 
 from ..errors import CollectorBusy, DatabaseDamaged, StoreError
 from ..models import Batch, Billing, CountBucket, Cursor, RunRecord, Trend
-from ..normalize.text import strip_controls
+from ..normalize.text import one_line, strip_controls
 from ..times import iso_utc, iso_utc_compact, parse_optional_time, parse_time
 from . import alerts as told_alerts
 from . import billing as billed_reads
-from . import intel, migrations, pages, pseudonyms, tallies
+from . import intel, migrations, pages, pseudonyms, streams, tallies
 from .alerts import AlertRecord
 from .files import private_file, process_running
 from .sql import immediate_transaction
+from .streams import StreamConnection
 
 # A database in memory (tests): no file, no WAL.
 MEMORY = ":memory:"
@@ -287,11 +288,15 @@ class Store:
     # --- writing pages --------------------------------------------------------------------------
 
     def save_page(self, batch: Batch, *, campaign: str | None, cursor: Cursor | None, run_id: int | None,
-                  collected_at: datetime, requests: int = 1, billing: Billing | None = None) -> PageResult:
-        """Store one page's rows, its cursor, the tallies and the run's counters in one transaction."""
+                  collected_at: datetime, requests: int = 1, billing: Billing | None = None,
+                  stream_connection: int | None = None) -> PageResult:
+        """Store one page's rows, its cursor, the tallies and the run's counters in one transaction (and, for a
+        stream's batch, that its connection was alive and what it stored for the campaign)."""
         now = iso_utc(collected_at)
         with self.transaction("store a page") as conn:
             posts_new, posts_updated = pages.write_batches(conn, [(batch, now)], campaign)
+            if stream_connection is not None:
+                streams.seen(conn, stream_connection, collected_at, {campaign: posts_new} if campaign else {})
             posts_read = len(batch.posts) + len(batch.context_posts)
             users_read = len(batch.accounts)
             cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
@@ -357,6 +362,23 @@ class Store:
         """Every trending entry fetched for a campaign in [since, until), oldest fetch first."""
         with self._guard("read trends"):
             return intel.select(self.conn, campaign, since, until)
+
+    # --- stream connections ---------------------------------------------------------------------
+
+    def open_stream_connection(self, source: str, at: datetime) -> int:
+        """Record that `source`'s stream connected at `at` (closing connections a dead process left open)."""
+        with self.transaction("record a stream connection") as conn:
+            return streams.open_connection(conn, source, at, os.getpid())
+
+    def close_stream_connection(self, connection_id: int, at: datetime, reason: str) -> None:
+        """Record that a stream connection ended at `at`, and why ("dropped", "stalled", "budget", ...)."""
+        with self.transaction("record a stream disconnection") as conn:
+            streams.close(conn, connection_id, at, one_line(reason))
+
+    def stream_connections(self, source: str, since: datetime, until: datetime) -> list[StreamConnection]:
+        """The source's stream connections overlapping [since, until), oldest first."""
+        with self._guard("read stream connections"):
+            return streams.select(self.conn, source, since, until)
 
     # --- the run log ----------------------------------------------------------------------------
 
