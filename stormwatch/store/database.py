@@ -310,6 +310,27 @@ class Store:
                     (requests, posts_read, users_read, posts_new, posts_updated, cost, run_id))
         return PageResult(posts_new, posts_updated, posts_read, users_read, cost)
 
+    def save_stream_batch(self, shares: Sequence[tuple[str | None, Batch, int | None]], *, collected_at: datetime,
+                          billing: Billing | None, stream_connection: int | None) -> dict[str | None, PageResult]:
+        """Store a stream batch, each (campaign or None for context, rows, run) share, in ONE transaction with its
+        tallies, billing (charged to the share's run) and the connection's sign of life."""
+        now = iso_utc(collected_at)
+        results: dict[str | None, PageResult] = {}
+        with self.transaction("store a stream batch") as conn:
+            for campaign, batch, run_id in shares:
+                posts_new, posts_updated = pages.write_batches(conn, [(batch, now)], campaign)
+                if stream_connection is not None:
+                    streams.seen(conn, stream_connection, collected_at, {campaign: posts_new} if campaign else {})
+                cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
+                posts_read, users_read = len(batch.posts) + len(batch.context_posts), len(batch.accounts)
+                if run_id is not None:
+                    conn.execute("UPDATE runs SET posts_read = posts_read + ?, users_read = users_read + ?, "
+                                 "posts_new = posts_new + ?, posts_updated = posts_updated + ?, "
+                                 "cost_usd = cost_usd + ? WHERE id = ?",
+                                 (posts_read, users_read, posts_new, posts_updated, cost, run_id))
+                results[campaign] = PageResult(posts_new, posts_updated, posts_read, users_read, cost)
+        return results
+
     def import_batches(self, batches: Sequence[tuple[Batch, str]], campaign: str) -> tuple[int, int]:
         """Store many (batch, collected_at) pairs in one transaction; returns (new members, posts updated)."""
         with self.transaction("import posts") as conn:
