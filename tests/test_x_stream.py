@@ -188,3 +188,143 @@ def test_every_post_while_connected_is_stored_once_with_reposts_and_drops(tmp_pa
         assert len(rows) >= 4 and all(r.closed_at is not None for r in rows)
         assert {r.reason for r in rows[:-1]} == {"dropped"} and rows[-1].reason == "stopped"
         assert sum(r.posts.get(CAMPAIGN, 0) for r in rows) == len(ids)
+
+
+@pytest.mark.slow
+def test_stalls_reconnect_and_search_adds_no_second_row(tmp_path: Path, storm: Storm) -> None:
+    with playing(storm, Faults(stream_stall_every=40)) as platform:
+        config = configured(tmp_path, platform)
+        following = follow(config, platform.clock)
+        try:
+            eventually(lambda: len(platform.stream.connections()) >= 3, timeout=30)
+        finally:
+            following.end()
+        streamed = stored(config)
+        with Store.open(config.storage.database) as store:
+            rows = store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))
+        assert len(rows) >= 3 and {r.reason for r in rows[:-1]} == {"stalled"}
+        assert set(streamed) == expected(storm, platform, newest(streamed))
+        # the scheduled search reads the same storm: what the stream stored is not stored a second time
+        collector = Collector(config, clock=platform.clock)
+        try:
+            collector.run_once()
+        finally:
+            collector.close()
+        after = stored(config)
+        assert len(after) == len(set(after)) and set(streamed) <= set(after) and len(after) > len(streamed)
+        everything = all_posts(config)
+        assert len(everything) == len(set(everything))
+
+
+@pytest.mark.slow
+def test_too_many_connections_is_said_and_search_goes_on(tmp_path: Path, storm: Storm) -> None:
+    from stormwatch.sources.x import TOO_MANY_CONNECTIONS
+    from stormwatch.store.live import read_live_state
+
+    with playing(storm) as platform:
+        config = configured(tmp_path, platform)
+        # another program holds the app's one connection
+        held = requests.get(platform.url + "/2/tweets/search/stream", stream=True, timeout=10,
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+        assert held.status_code == 200
+        following = follow(config, platform.clock)
+        try:
+            eventually(lambda: TOO_MANY_CONNECTIONS in (following.follower.state or ""))
+            state = read_live_state(config.storage.database, "x")
+            assert state is not None and state.failing and TOO_MANY_CONNECTIONS in (state.error or "")
+            records = following.collector.run_once()  # the scheduled search carries on meanwhile
+            assert records and records[0].status in ("ok", "partial") and records[0].posts_new > 0
+            held.close()  # the other program leaves: the stream connects
+            eventually(lambda: following.follower.state == "connected")
+            eventually(lambda: following.follower.posts_stored > 0 or stored(config))
+            state = read_live_state(config.storage.database, "x")
+            assert state is not None and not state.failing
+        finally:
+            held.close()
+            following.end()
+        ids = stored(config)
+        assert len(ids) == len(set(ids))
+
+
+@pytest.mark.slow
+def test_budget_spent_disconnects_with_reason_budget(tmp_path: Path, storm: Storm) -> None:
+    from stormwatch.store.live import read_live_state
+
+    with playing(storm) as platform:
+        config = configured(tmp_path, platform, budget=0.2)
+        following = follow(config, platform.clock)
+        try:
+            eventually(lambda: following.follower.state == "budget", timeout=30)
+            with Store.open(config.storage.database) as store:
+                rows = store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))
+                spent = store.spent(CAMPAIGN, T0.strftime("%Y-%m-%d"))
+            assert rows[-1].reason == "budget" and spent >= 0.2
+            state = read_live_state(config.storage.database, "x")
+            assert state is not None and "budget" in (state.error or "")
+            time.sleep(1.0)  # it stays disconnected (the budget day has not turned)
+            assert not platform.stream.connected()
+        finally:
+            following.end()
+        with Store.open(config.storage.database) as store:
+            assert len(store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))) == 1
+
+
+def test_stream_off_keeps_search_only(tmp_path: Path, storm: Storm) -> None:
+    with SimulatedPlatform(storm, ManualClock(T0), token=TOKEN) as platform:
+        config = configured(tmp_path, platform, x_extra="stream = false\n")
+        collector = Collector(config, clock=ManualClock(T0))
+        try:
+            assert not [f for f in followers(collector, config.campaigns) if isinstance(f, XStreamFollower)]
+        finally:
+            collector.close()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stream_loses_nothing_stored_and_doubles_nothing(tmp_path: Path, storm: Storm) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import clock_section
+
+    with playing(storm, at=timedelta(minutes=20)) as platform:
+        path = write_config(tmp_path, platform.url, top_extra=clock_section(platform.clock))
+        config = load_config(path)
+        env = {**__import__("os").environ, "X_BEARER_TOKEN": TOKEN}
+
+        def collect() -> subprocess.Popen[bytes]:
+            return subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(path)], env=env,
+                                    cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        first = collect()
+        try:
+            eventually(lambda: config.storage.database.exists() and len(stored(config)) > 50, timeout=40)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            before = set(stored(config))
+            with Store.open(config.storage.database) as store:
+                (abandoned,) = store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))
+            assert abandoned.closed_at is None  # left open by the dead process
+            second = collect()
+            try:
+                eventually(lambda: len(stored(config)) > len(before) + 50, timeout=40)
+            finally:
+                second.terminate()
+                second.wait(timeout=20)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        ids = stored(config)
+        assert len(ids) == len(set(ids)) and before <= set(ids)
+        with Store.open(config.storage.database) as store:
+            rows = store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))
+        assert rows[0].reason == "collector stopped" and rows[0].closed_at == rows[0].last_seen_at
+        assert rows[-1].reason == "stopped"
+        # everything the second process's connections delivered is stored, once
+        second_rows = [c for c in platform.stream.connections() if c.number > 1]
+        tags = {tag.casefold() for tag in HASHTAGS}
+        up_to = newest(ids)
+        wanted = {p.native_id for c in second_rows for p in storm.posts[c.first:c.next]
+                  if p.platform == "x" and not p.deleted and p.id <= up_to
+                  and tags & {t.casefold() for _, _, t in p.hashtags}}
+        assert wanted <= set(ids)
