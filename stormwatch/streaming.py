@@ -452,7 +452,6 @@ class XStreamFollower:
         self._budget: str | None = None
         self._budget_checked = 0.0
 
-    # StreamEvents, called from the reader's thread
     def paused(self) -> str | None:
         """Why the stream is to be disconnected now: outside every window, or the day's budget spent."""
         if self._budget is not None:
@@ -541,16 +540,23 @@ class _StreamWriter:
         f = self.f
         wait = f.batch_seconds - (time.monotonic() - self.pending[0][2]) if self.pending else f.batch_seconds
         try:
-            item = f._queue.get(timeout=max(0.0, min(wait, f.batch_seconds)))
+            item: tuple[Any, ...] | None = f._queue.get(timeout=max(0.0, min(wait, f.batch_seconds)))
         except queue.Empty:
             item = None
-        if item is not None and item[0] == "line":
+        while item is not None and item[0] == "line":  # take every line waiting, up to a batch
             self.pending.append(item[1:])
-            f.held = len(self.pending)
-        if self.pending and (item is None or item[0] != "line" or len(self.pending) >= f.batch_posts
+            if len(self.pending) >= f.batch_posts:
+                item = None
+                break
+            try:
+                item = f._queue.get_nowait()
+            except queue.Empty:
+                item = None
+        f.held = len(self.pending)
+        if self.pending and (item is not None or len(self.pending) >= f.batch_posts
                              or time.monotonic() - self.pending[0][2] >= f.batch_seconds):
             self.flush(stop)
-        if item is None or item[0] == "line":
+        if item is None:
             return
         if item[0] == "open":
             self.connection = self.store.open_stream_connection(SOURCE_X, item[1])
@@ -602,7 +608,7 @@ class _StreamWriter:
         archive = f.archive
         if archive is not None:
             for campaign, pages in by_campaign.items():
-                _until_stored(functools.partial(_archive_all, archive, campaign, pages), stop, f)
+                _until_stored(functools.partial(archive.write_many, campaign, pages), stop, f)
         _until_stored(functools.partial(self._rotate_runs, now), stop, f)
         billing = f.source.billing(utc_day(now))
         others = Batch(context_posts=tuple(context), accounts=tuple(accounts))
@@ -674,11 +680,6 @@ class _StreamWriter:
             self.flush(threading.Event())
         if self.connection is not None:
             self.close("stopped", self.f.clock.now())
-
-
-def _archive_all(archive: RawArchive, campaign: str, pages: list[RawPage]) -> None:
-    for page in pages:
-        archive.write(campaign, page)
 
 
 def _until_stored(step: Callable[[], T], stop: threading.Event, follower: XStreamFollower) -> T:
