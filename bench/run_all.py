@@ -14,7 +14,7 @@ import time
 
 from .common import BENCH
 
-BENCHMARKS = ("bench_import", "bench_collector", "bench_dashboard", "bench_report", "bench_copypaste")
+BENCHMARKS = ("bench_import", "bench_collector", "bench_dashboard", "bench_report", "bench_copypaste", "bench_x_stream")
 
 
 def main() -> None:

@@ -78,6 +78,8 @@ class XConfig:
     user_read_usd: float = 0.010
     counts_request_usd: float = 0.005
     trends_request_usd: float = 0.010
+    stream: bool = True  # during each storm window X is read from the filtered stream (reposts are only there)
+    stream_lead: timedelta = timedelta(minutes=30)  # connected this long before the window's start
 
     def read_cost(self, posts: int, users: int, counts_requests: int) -> float:
         """What reading this many posts and users and making this many counts requests costs (USD)."""
@@ -264,18 +266,14 @@ class Config:
 
     def secrets(self) -> tuple[str, ...]:
         """Values of every secret the config names that are set, so logs can redact them."""
-        names = [self.x.bearer_token_env, self.bluesky.app_password_env]
-        if self.mastodon.access_token_env:
-            names.append(self.mastodon.access_token_env)
+        names = [self.x.bearer_token_env, self.bluesky.app_password_env, self.mastodon.access_token_env or ""]
         values = tuple(v for v in (os.environ.get(n, "").strip() for n in names) if len(v) >= 4)
         return values + self.alerts.urls()  # whole URLs: console.secret_parts finds what in them is secret
 
 
 def config_path(option: str | os.PathLike[str] | None) -> Path:
     """The config file to use: the option, else $STORMWATCH_CONFIG, else ./config.toml."""
-    if option:
-        return Path(option)
-    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    return Path(option) if option else Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -315,7 +313,6 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         if campaign.name in seen:
             raise ConfigError(f"{path}: campaigns[{index}].name: {campaign.name!r} is used twice")
         seen.add(campaign.name)
-    for index, campaign in enumerate(campaigns):
         if "mastodon" in campaign.sources and not mastodon.instances:
             raise ConfigError(f"{path}: campaigns[{index}].sources: \"mastodon\" needs mastodon.instances, "
                               'e.g. instances = ["mastodon.social"]')
@@ -495,6 +492,8 @@ def _x(table: _Table) -> XConfig:
         user_read_usd=_nonnegative(table, "user_read_usd", XConfig.user_read_usd),
         counts_request_usd=_nonnegative(table, "counts_request_usd", XConfig.counts_request_usd),
         trends_request_usd=_nonnegative(table, "trends_request_usd", XConfig.trends_request_usd),
+        stream=table.get("stream", bool, True),
+        stream_lead=_duration(table, "stream_lead", XConfig.stream_lead, timedelta(0)),
     )
     table.finish()
     return config

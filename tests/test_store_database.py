@@ -114,3 +114,26 @@ def test_times_are_datetimes_in_and_out_and_iso_text_in_the_file(memory_store: S
     store.save_counts(None, "c", "x", "#a", [bucket], fetched_at=T0)
     assert store.last_counted_bucket("c", "x", "#a") == T0
     assert store.last_counted_bucket("c", "x", "#b") is None
+
+
+def test_stream_connections_count_what_each_batch_stored_and_a_dead_process_leaves_a_gap(tmp_path: Path) -> None:
+    path = tmp_path / "streams.db"
+    code = ("from datetime import datetime, UTC; from stormwatch.store import Store; import os\n"
+            f"s = Store.open({str(path)!r}); s.open_stream_connection('x', datetime(2021, 2, 7, 16, tzinfo=UTC))\n"
+            "os._exit(0)")  # killed while connected: its row stays open
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    with Store.open(path) as store:
+        (dead,) = store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))
+        assert dead.closed_at is None
+        opened = store.open_stream_connection("x", T0 + timedelta(minutes=5))
+        store.save_page(Batch(posts=(x_post("1"), x_post("2"))), campaign="c", cursor=None, run_id=None,
+                        collected_at=T0 + timedelta(minutes=6), stream_connection=opened)
+        store.save_page(Batch(posts=(x_post("2"), x_post("3"))), campaign="c", cursor=None, run_id=None,
+                        collected_at=T0 + timedelta(minutes=7), stream_connection=opened)
+        store.close_stream_connection(opened, T0 + timedelta(minutes=8), "dropped\x1b[2J")
+        first, second = store.stream_connections("x", T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert first.reason == "collector stopped" and first.closed_at == first.last_seen_at
+    assert second.posts == {"c": 3}  # post 2 came twice: stored once, counted once
+    assert (second.opened_at, second.last_seen_at, second.closed_at) == (
+        T0 + timedelta(minutes=5), T0 + timedelta(minutes=8), T0 + timedelta(minutes=8))
+    assert second.reason == "dropped[2J" and second.ended_at == second.closed_at

@@ -74,6 +74,7 @@ def test_a_release_1_database_upgrades_in_place_and_keeps_every_row(tmp_path: Pa
         assert after.pop("schema_migrations")
         assert after.pop("alerts") == []  # a table of a later migration (m005_alerts): new, so empty
         assert after.pop("trends") == []  # and m006_trends
+        assert after.pop("stream_connections") == []  # and m007_stream_connections
         assert after == before
         assert_tallies_match_a_rebuild(store, CAMPAIGN)
         # what release 1 stored reads back through today's store

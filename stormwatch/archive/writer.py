@@ -60,8 +60,13 @@ class RawArchive:
 
     def write(self, campaign: str, page: RawPage) -> Path:
         """Append one page; returns the file written."""
-        path = archive_path(self.root, campaign, page)
-        line = json.dumps(archive_line(page, campaign), ensure_ascii=False, separators=(",", ":")) + "\n"
+        return self.write_many(campaign, [page])
+
+    def write_many(self, campaign: str, pages: list[RawPage]) -> Path:
+        """Append pages (of one day: a stream's batch) as one gzip member; returns the file written."""
+        path = archive_path(self.root, campaign, pages[0])
+        line = "".join(json.dumps(archive_line(page, campaign), ensure_ascii=False, separators=(",", ":")) + "\n"
+                       for page in pages)
         with self._lock:
             try:
                 # Owner-only, folders and file: the archive holds every post and account as received.

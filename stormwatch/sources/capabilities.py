@@ -13,6 +13,7 @@ extending it that a source satisfies by having the methods (no base class to inh
 | `MultiServer` | queries go to different servers: one failing does not stop the others | Mastodon |
 | `Enriching` | profile and counter lookups run after the sweep (what a live feed leaves out) | Bluesky |
 | `Streaming` | a live feed followed beside the scheduled jobs (`streaming.py`) | Bluesky |
+| `FilteredStreaming` | a stream filtered by the app's rules, connected during storm windows (`streaming.py`) | X |
 | `Trending` | the platform's trending list per place, fetched every `trends_interval` in the window | X, Mastodon |
 | `TargetWatching` | the campaign's targets' own posts, swept from a cursor like a search | X, Mastodon, Bluesky |
 | `Interruptible` | requests in flight are cut short when collecting stops (SIGTERM), not waited for | Mastodon |
@@ -21,7 +22,8 @@ extending it that a source satisfies by having the methods (no base class to inh
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -211,4 +213,77 @@ class Interruptible(Source, Protocol):
 
     def stop_with(self, stop: threading.Event) -> None:
         """Cut this source's requests short once `stop` is set."""
+        ...
+
+
+@dataclass(frozen=True)
+class StreamDelays:
+    """How the stream reconnects (X's guidance; wall seconds), small in tests."""
+
+    stall: float = 30.0  # no byte (keep-alives come every 20 s) for this long: stalled, reconnect
+    network_step: float = 0.25  # network errors: linear backoff by this step...
+    network_max: float = 16.0  # ...up to this
+    http_first: float = 5.0  # HTTP errors: exponential from this...
+    http_max: float = 320.0  # ...up to this
+    rate_limited_first: float = 60.0  # 429 (TooManyConnections too): exponential from a minute
+    watch: float = 0.2  # how often shutdown and pauses are looked at while connected or waiting
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class StreamRule:
+    """One rule of the app's stream: its value and tag (and X's id once it exists)."""
+
+    value: str
+    tag: str
+    id: str | None = None
+    member: str | None = None  # the campaign (or companion) whose membership a post matching it joins
+    hashtags: tuple[str, ...] | None = None  # ... when it carries one of these (None: the rule is not by tag)
+
+
+@dataclass(frozen=True)
+class RulesReconciled:
+    """What reconciling the app's rules did: added, deleted (stale `stormwatch:` rules) and foreign rules kept."""
+
+    added: tuple[StreamRule, ...]
+    deleted: tuple[StreamRule, ...]
+    foreign: tuple[StreamRule, ...]
+
+
+class StreamEvents(Protocol):
+    """What the stream tells its follower, all from the stream's thread."""
+
+    def paused(self) -> str | None:
+        """Why the stream should be disconnected now ("budget", "window", ...), or None to stay connected."""
+
+    def connected(self, at: datetime) -> None:
+        """A connection was made."""
+
+    def line(self, body: dict[str, Any], at: datetime) -> None:
+        """One post line as received (`data`, `includes`, `matching_rules`)."""
+
+    def disconnected(self, reason: str, at: datetime) -> None:
+        """The connection ended: "dropped", "stalled", "stopped", a pause's reason."""
+
+    def trouble(self, why: str, retry_in: float) -> None:
+        """A connection attempt (or the rules) failed; the next comes in `retry_in` seconds."""
+
+
+@runtime_checkable
+class FilteredStreaming(Billed, Protocol):
+    """A stream filtered by the app's rules (X's filtered stream: one connection per app serves every campaign),
+    followed during the storm windows beside the scheduled search (`streaming.XStreamFollower`)."""
+
+    @property
+    def stream_lead(self) -> timedelta | None:
+        """How long before a storm window the stream connects; None when the stream is switched off."""
+        ...
+
+    def stream_rules(self, campaigns: Sequence[CampaignConfig]) -> list[StreamRule]:
+        """The rules covering the campaigns (each naming the membership its posts join)."""
+        ...
+
+    def follow_stream(self, rules: list[StreamRule], stop: threading.Event, events: StreamEvents,
+                      delays: StreamDelays | None = None) -> None:
+        """Reconcile the rules and follow the stream until `stop`, reconnecting as the platform asks."""
         ...

@@ -3,21 +3,25 @@ own posts (a `from:` search swept like the campaign's). The only tweepy importer
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 import tweepy
+import urllib3
 
-from ..config import CampaignConfig, RetryPolicy, XConfig
+from ..config import TARGETS_SUFFIX, CampaignConfig, RetryPolicy, XConfig
 from ..errors import MalformedPage, RateLimited, SourceError
 from ..models import Billing, Cursor, RateLimit, RawPage
 from ..platforms import or_queries, snowflake_ms, x_search_queries
 from ..times import Clock, from_epoch, iso_utc, iso_utc_seconds
-from .capabilities import trends_query
+from .capabilities import RulesReconciled, StreamDelays, StreamEvents, StreamRule, trends_query
 from .http import RateLimitHeaders, network_failure, raise_if_exhausted, rate_limit, where
 
 SOURCE = "x"
@@ -94,6 +98,8 @@ class XSource:
         self.client = tweepy.Client(bearer_token=token, return_type=requests.Response, wait_on_rate_limit=False)
         self.client.session = _HostSession(config.api_base, config.timeout)
         self.client.session.headers["User-Agent"] = self.client.user_agent
+        self._token = token
+        self._stream_client: _StreamClient | None = None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -101,8 +107,10 @@ class XSource:
         return self.config.retry_policy
 
     def close(self) -> None:
-        """Release the HTTP connection pool."""
+        """Release the HTTP connection pools."""
         self.client.session.close()
+        if self._stream_client is not None:
+            self._stream_client.session.close()
 
     @property
     def counts_cost(self) -> float:
@@ -241,6 +249,61 @@ class XSource:
             if not next_token:
                 return
 
+    @property
+    def stream_lead(self) -> timedelta | None:
+        """How long before a storm window the filtered stream connects (None: `[x] stream = false`)."""
+        return self.config.stream_lead if self.config.stream else None
+
+    @property
+    def stream_client(self) -> _StreamClient:
+        """tweepy's StreamingClient for this app (rules and the stream), sharing nothing with search."""
+        if self._stream_client is None:
+            session = _HostSession(self.config.api_base, self.config.timeout)
+            self._stream_client = _StreamClient(self._token, session, self._no_loop)
+            session.headers["User-Agent"] = self._stream_client.user_agent
+        return self._stream_client
+
+    def _no_loop(self, url: str, params: dict[str, Any]) -> None:
+        raise SourceError("x stream: follow_stream() connects the stream")
+
+    def stream_rules(self, campaigns: Sequence[CampaignConfig]) -> list[StreamRule]:
+        """The rules that cover these campaigns on the filtered stream (see `stream_rules`)."""
+        return stream_rules(campaigns)
+
+    def reconcile_rules(self, wanted: Sequence[StreamRule]) -> RulesReconciled:
+        """Make the app's rules `wanted`: add the missing, delete stale `stormwatch:` rules, keep foreign ones."""
+        client = self.stream_client
+        body = _json(self._get(lambda _q, **p: client.get_rules(**p), "stream rules"))
+        have = [StreamRule(str(r.get("value", "")), str(r.get("tag") or ""), str(r.get("id", "")))
+                for r in body.get("data") or [] if isinstance(r, dict)]
+        ours = [r for r in have if r.tag.startswith(TAG_PREFIX)]
+        keys = {(r.value, r.tag) for r in wanted}
+        stale = [r for r in ours if (r.value, r.tag) not in keys]
+        present = {(r.value, r.tag) for r in ours}
+        missing = [r for r in dict.fromkeys(wanted) if (r.value, r.tag) not in present]
+        if stale:
+            self._get(lambda _q, **p: client.delete_rules([r.id for r in stale], **p), "stream rules")
+        if missing:
+            added = _json(self._get(lambda _q, **p: client.add_rules(
+                [tweepy.StreamRule(r.value, tag=r.tag) for r in missing], **p), "stream rules"))
+            problems = [e for e in added.get("errors") or []
+                        if isinstance(e, dict) and e.get("title") != "DuplicateRule"]
+            if problems:
+                raise SourceError("x stream: rules refused: " + "; ".join(_api_error(e) for e in problems))
+        foreign = tuple(r for r in have if not r.tag.startswith(TAG_PREFIX))
+        if foreign:
+            log.info("x stream: %d rules of another program on this app are left alone: %s", len(foreign),
+                     ", ".join(f"{r.value!r} ({r.tag or 'no tag'})" for r in foreign))
+        return RulesReconciled(tuple(missing), tuple(stale), foreign)
+
+    def follow_stream(self, rules: list[StreamRule], stop: threading.Event, events: StreamEvents,
+                      delays: StreamDelays | None = None) -> None:
+        """Follow the filtered stream with `rules` until `stop` is set, telling `events` everything."""
+        loop = _StreamLoop(self, rules, stop, events, delays or StreamDelays())
+        client = self.stream_client
+        client._loop = loop.run
+        client.filter(expansions=EXPANSIONS, tweet_fields=TWEET_FIELDS, user_fields=USER_FIELDS)
+
     def _get(self, method: Any, query: str, **params: Any) -> requests.Response:
         params = {k: v for k, v in params.items() if v is not None}
         log.debug("x: %s %r %s", method.__name__, query,
@@ -296,9 +359,192 @@ def _status(response: Any) -> str:
     return f"{getattr(response, 'status_code', '?')} {getattr(response, 'reason', '') or ''}".strip()
 
 
+def _api_error(error: dict[str, Any]) -> str:
+    return str(error.get("details") or error.get("detail") or error.get("title") or error)
+
+
 def _messages(exc: tweepy.HTTPException) -> list[str]:
     messages = [str(m) for m in exc.api_messages]
     for error in exc.api_errors:
         if isinstance(error, dict) and error.get("detail") and error["detail"] not in messages:
             messages.append(str(error["detail"]))
     return messages
+
+
+# --- the filtered stream -------------------------------------------------------------------------------------
+
+STREAM_ROUTE = "/2/tweets/search/stream"
+TAG_PREFIX = "stormwatch:"
+MAX_RULE_LENGTH = 1024  # pay-per-use: 1,000 rules per app of at most 1,024 characters
+TOO_MANY_CONNECTIONS = "another program is connected to this app's stream"
+
+
+def stream_rules(campaigns: Sequence[CampaignConfig]) -> list[StreamRule]:
+    """The rules covering campaigns: their hashtags, their counter-hashtags and their targets' `from:` (each
+    tagged `stormwatch:<campaign>[:<role>]`), split like search queries to fit 1,024 characters each."""
+    rules: list[StreamRule] = []
+    for campaign in campaigns:
+        tag = TAG_PREFIX + campaign.name
+        groups = [("", build_queries(campaign.hashtags, include_reposts=True, max_length=MAX_RULE_LENGTH)),
+                  (":counter", build_queries(campaign.counter_hashtags, include_reposts=True,
+                                             max_length=MAX_RULE_LENGTH) if campaign.counter_hashtags else []),
+                  (":targets", target_queries(campaign.targets, MAX_RULE_LENGTH))]
+        members = {"": (campaign.name, campaign.hashtags), ":targets": (campaign.name + TARGETS_SUFFIX, None)}
+        counter = campaign.counter()
+        if counter is not None:
+            members[":counter"] = (counter.name, counter.hashtags)
+        rules += [StreamRule(value, tag + role, None, *members[role]) for role, values in groups for value in values]
+    return rules
+
+
+class _StreamClient(tweepy.StreamingClient):  # type: ignore[misc]  # tweepy is untyped
+    """tweepy's StreamingClient with stormwatch's own connection loop: stalls detected, waits cut short by
+    shutdown, and every connection and disconnection told to the follower (tweepy's loop sleeps unstoppably)."""
+
+    def __init__(self, token: str, session: requests.Session, loop: Callable[[str, dict[str, Any]], None]) -> None:
+        super().__init__(token, return_type=requests.Response, wait_on_rate_limit=False)
+        self.session = session
+        self._loop = loop
+
+    def _connect(self, method: str, endpoint: str, **kwargs: Any) -> None:
+        self.session.headers["Authorization"] = f"Bearer {self.bearer_token}"
+        self._loop(f"{TWEEPY_HOST}/2/tweets/{endpoint}/stream", dict(kwargs.get("params") or {}))
+
+
+class _Refused(Exception):
+    """The stream answered a connection with an HTTP error."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+class _StreamLoop:
+    """One follow of the stream: rules reconciled, connected while not paused, reconnected per X's guidance."""
+
+    def __init__(self, source: XSource, rules: list[StreamRule], stop: threading.Event, events: StreamEvents,
+                 delays: StreamDelays) -> None:
+        self.source = source
+        self.rules = rules
+        self.stop = stop
+        self.events = events
+        self.delays = delays
+        self.network_wait = 0.0
+        self.http_wait: float | None = None
+        self.reconciled = False
+
+    def run(self, url: str, params: dict[str, Any]) -> None:
+        while not self.stop.is_set():
+            if self.events.paused() is not None:
+                self.stop.wait(self.delays.watch)
+                continue
+            try:
+                if not self.reconciled:
+                    self.source.reconcile_rules(self.rules)
+                    self.reconciled = True
+                self._connection(url, params)
+                continue
+            except _Refused as exc:
+                self.reconciled = False  # the rules may be what is wrong (or gone): read them again
+                wait = self._http_wait(exc.status)
+                why = exc.args[0]
+            except SourceError as exc:  # the rules endpoints refused or failed
+                wait = self._http_wait(429 if isinstance(exc, RateLimited) else 500)
+                why = str(exc)
+            except requests.exceptions.RequestException as exc:
+                wait = self.network_wait
+                self.network_wait = min(self.network_wait + self.delays.network_step, self.delays.network_max)
+                why = network_failure(self.source.config.api_base, exc)
+            self.events.trouble(why, wait)
+            self.stop.wait(wait)
+
+    def _http_wait(self, status: int) -> float:
+        delays = self.delays
+        first = delays.rate_limited_first if status in (420, 429) else delays.http_first
+        wait = min(max(first, self.http_wait or 0.0), delays.http_max)
+        self.http_wait = wait * 2
+        return wait
+
+    def _connection(self, url: str, params: dict[str, Any]) -> None:
+        session = self.source.stream_client.session
+        response = session.request("GET", url, params=params, stream=True,
+                                   timeout=(self.delays.connect_timeout, self.delays.stall))
+        with response:
+            if response.status_code != 200:
+                raise _Refused(response.status_code, _refusal(response))
+            self.network_wait, self.http_wait = 0.0, None
+            clock = self.source.clock
+            self.events.connected(clock.now())
+            cut: list[str] = []  # why the watch shut the connection (shutdown, a pause)
+            done = threading.Event()
+            watch = threading.Thread(target=self._watch, args=(response, done, cut), daemon=True,
+                                     name="stormwatch-x-stream-watch")
+            watch.start()
+            reason = "dropped"  # X closed the connection
+            try:
+                for line in response.iter_lines(chunk_size=STREAM_CHUNK):
+                    if cut:
+                        break
+                    if line:
+                        self.events.line(_line(line), clock.now())
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if not cut and _timed_out(exc):
+                    reason = "stalled"
+            finally:
+                done.set()
+            self.events.disconnected(cut[0] if cut else reason, clock.now())
+
+    def _watch(self, response: requests.Response, done: threading.Event, cut: list[str]) -> None:
+        """Shut the connection's socket when collecting stops or the stream must pause (a read blocks up to the
+        stall timeout otherwise)."""
+        while not done.wait(self.delays.watch):
+            reason = "stopped" if self.stop.is_set() else self.events.paused()
+            if reason is not None:
+                cut.append(reason)
+                _shut(response)
+                return
+
+
+STREAM_CHUNK = 1024
+
+
+def _line(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        return {"errors": [{"title": "stream line is not JSON", "detail": str(exc)}]}
+    return body if isinstance(body, dict) else {"errors": [{"title": "stream line is not an object"}]}
+
+
+def _refusal(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if isinstance(body, dict) and body.get("connection_issue") == "TooManyConnections":
+        return f"x stream: {TOO_MANY_CONNECTIONS} (429 TooManyConnections)"
+    detail = body.get("detail") or body.get("title") if isinstance(body, dict) else None
+    return f"x stream: {where(response)}: {_status(response)}" + (f": {detail}" if detail else "")
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a read failed for want of bytes (a stall) rather than a broken connection."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+            return True
+        seen = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else seen.__context__
+    return False
+
+
+def _shut(response: requests.Response) -> None:
+    """Shut the socket under a streamed response so that a read blocked on it ends now."""
+    connection = getattr(response.raw, "_connection", None) or getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        else:
+            response.close()
+    except OSError:
+        pass

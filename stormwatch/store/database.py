@@ -26,14 +26,15 @@ import sqlite_utils
 
 from ..errors import CollectorBusy, DatabaseDamaged, StoreError
 from ..models import Batch, Billing, CountBucket, Cursor, RunRecord, Trend
-from ..normalize.text import strip_controls
+from ..normalize.text import one_line, strip_controls
 from ..times import iso_utc, iso_utc_compact, parse_optional_time, parse_time
 from . import alerts as told_alerts
 from . import billing as billed_reads
-from . import intel, migrations, pages, pseudonyms, tallies
+from . import intel, migrations, pages, pseudonyms, streams, tallies
 from .alerts import AlertRecord
 from .files import private_file, process_running
 from .sql import immediate_transaction
+from .streams import StreamConnection
 
 # A database in memory (tests): no file, no WAL.
 MEMORY = ":memory:"
@@ -287,11 +288,15 @@ class Store:
     # --- writing pages --------------------------------------------------------------------------
 
     def save_page(self, batch: Batch, *, campaign: str | None, cursor: Cursor | None, run_id: int | None,
-                  collected_at: datetime, requests: int = 1, billing: Billing | None = None) -> PageResult:
-        """Store one page's rows, its cursor, the tallies and the run's counters in one transaction."""
+                  collected_at: datetime, requests: int = 1, billing: Billing | None = None,
+                  stream_connection: int | None = None) -> PageResult:
+        """Store one page's rows, its cursor, the tallies and the run's counters in one transaction (and, for a
+        stream's batch, that its connection was alive and what it stored for the campaign)."""
         now = iso_utc(collected_at)
         with self.transaction("store a page") as conn:
             posts_new, posts_updated = pages.write_batches(conn, [(batch, now)], campaign)
+            if stream_connection is not None:
+                streams.seen(conn, stream_connection, collected_at, {campaign: posts_new} if campaign else {})
             posts_read = len(batch.posts) + len(batch.context_posts)
             users_read = len(batch.accounts)
             cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
@@ -304,6 +309,27 @@ class Store:
                     "cost_usd = cost_usd + ? WHERE id = ?",
                     (requests, posts_read, users_read, posts_new, posts_updated, cost, run_id))
         return PageResult(posts_new, posts_updated, posts_read, users_read, cost)
+
+    def save_stream_batch(self, shares: Sequence[tuple[str | None, Batch, int | None]], *, collected_at: datetime,
+                          billing: Billing | None, stream_connection: int | None) -> dict[str | None, PageResult]:
+        """Store a stream batch, each (campaign or None for context, rows, run) share, in ONE transaction with its
+        tallies, billing (charged to the share's run) and the connection's sign of life."""
+        now = iso_utc(collected_at)
+        results: dict[str | None, PageResult] = {}
+        with self.transaction("store a stream batch") as conn:
+            for campaign, batch, run_id in shares:
+                posts_new, posts_updated = pages.write_batches(conn, [(batch, now)], campaign)
+                if stream_connection is not None:
+                    streams.seen(conn, stream_connection, collected_at, {campaign: posts_new} if campaign else {})
+                cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
+                posts_read, users_read = len(batch.posts) + len(batch.context_posts), len(batch.accounts)
+                if run_id is not None:
+                    conn.execute("UPDATE runs SET posts_read = posts_read + ?, users_read = users_read + ?, "
+                                 "posts_new = posts_new + ?, posts_updated = posts_updated + ?, "
+                                 "cost_usd = cost_usd + ? WHERE id = ?",
+                                 (posts_read, users_read, posts_new, posts_updated, cost, run_id))
+                results[campaign] = PageResult(posts_new, posts_updated, posts_read, users_read, cost)
+        return results
 
     def import_batches(self, batches: Sequence[tuple[Batch, str]], campaign: str) -> tuple[int, int]:
         """Store many (batch, collected_at) pairs in one transaction; returns (new members, posts updated)."""
@@ -357,6 +383,23 @@ class Store:
         """Every trending entry fetched for a campaign in [since, until), oldest fetch first."""
         with self._guard("read trends"):
             return intel.select(self.conn, campaign, since, until)
+
+    # --- stream connections ---------------------------------------------------------------------
+
+    def open_stream_connection(self, source: str, at: datetime) -> int:
+        """Record that `source`'s stream connected at `at` (closing connections a dead process left open)."""
+        with self.transaction("record a stream connection") as conn:
+            return streams.open_connection(conn, source, at, os.getpid())
+
+    def close_stream_connection(self, connection_id: int, at: datetime, reason: str) -> None:
+        """Record that a stream connection ended at `at`, and why ("dropped", "stalled", "budget", ...)."""
+        with self.transaction("record a stream disconnection") as conn:
+            streams.close(conn, connection_id, at, one_line(reason))
+
+    def stream_connections(self, source: str, since: datetime, until: datetime) -> list[StreamConnection]:
+        """The source's stream connections overlapping [since, until), oldest first."""
+        with self._guard("read stream connections"):
+            return streams.select(self.conn, source, since, until)
 
     # --- the run log ----------------------------------------------------------------------------
 

@@ -145,6 +145,12 @@ def m006_trends(db: sqlite_utils.Database) -> None:
     _execute_all(db, schema.TRENDS)
 
 
+@MIGRATIONS()
+def m007_stream_connections(db: sqlite_utils.Database) -> None:
+    """The filtered stream's connections (X since 2026-05-04: reposts come only from the stream)."""
+    _execute_all(db, schema.STREAM_CONNECTIONS)
+
+
 # What a release-1 file (user_version 1) already holds.
 RELEASE_1_MIGRATIONS = ("m001_collected_rows", "m002_running_tallies", "m003_billed_reads", "m004_pseudonyms")
 

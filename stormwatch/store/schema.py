@@ -101,6 +101,14 @@ TRENDS = (
     "PRIMARY KEY (campaign, platform, location, seen_at, rank)) WITHOUT ROWID",
 )
 
+# X's filtered stream (issue 16): each connection of a source's stream, its life and what it stored per campaign
+# (store/streams.py). Gaps are the time between connections, derived when read.
+STREAM_CONNECTIONS = (
+    "CREATE TABLE stream_connections (id INTEGER PRIMARY KEY, source TEXT NOT NULL, opened_at TEXT NOT NULL, "
+    "last_seen_at TEXT NOT NULL, closed_at TEXT, reason TEXT, posts TEXT NOT NULL DEFAULT '{}', pid INTEGER)",
+    "CREATE INDEX stream_connections_by_source ON stream_connections (source, opened_at)",
+)
+
 # Which migrations a database has had (store/migrations.py), in the order they were applied (rowid order).
 MIGRATION_LOG = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (migration_set TEXT NOT NULL, name TEXT NOT NULL, "
