@@ -3,6 +3,7 @@ the gaps may have missed, through `summary`, `status`, the dashboard and the rep
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,7 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from stormwatch.cli import main
 from stormwatch.config import Config, load_config
 from stormwatch.metrics import StreamGap, campaign_window, stream_coverage
 from stormwatch.models import Batch, Post
@@ -177,3 +180,44 @@ def test_a_collector_killed_while_connected_is_a_gap_before_and_after_the_next_c
     assert before.posts == 1 and before.connected_since is None
     assert after is not None and after.gaps == (StreamGap(minutes(30), minutes(50), "collector stopped"),)
     assert after.connected_since == minutes(50)
+
+
+# --- summary ---------------------------------------------------------------------------------------------------
+
+
+def run(*args: str) -> str:
+    """A stormwatch command through click's runner: its output (it must succeed)."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_summary_json_has_the_stream_and_the_plain_summary_a_line_with_each_gap(tmp_path: Path) -> None:
+    path = write_setup(tmp_path)
+    config = load_config(path)
+    with database(config) as store:
+        two_connections_and_a_kill(store)
+        save(store, None, minutes(200), post_at("o1", minutes(10), reposts=30, metrics_at=minutes(180)))
+    data = json.loads(run("summary", "--json", "--config", str(path)))
+    assert data["x_stream"] == {
+        "connected_seconds": 7500, "posts": 6, "reposts_missed_estimate": 30,
+        "gaps": [{"from": "2021-02-07T16:20:00.000Z", "to": "2021-02-07T16:25:00.000Z", "reason": "dropped"},
+                 {"from": "2021-02-07T16:40:00.000Z", "to": "2021-02-07T17:00:00.000Z",
+                  "reason": "collector stopped"},
+                 {"from": "2021-02-07T18:30:00.000Z", "to": "2021-02-07T19:00:00.000Z", "reason": "budget"}]}
+    assert "estimate" in data["definitions"]["x_stream.reposts_missed_estimate"]
+    text = run("summary", "--config", str(path))
+    assert ("x stream                 2h05m  connected of 3h00m, 6 posts stored; 3 gaps (Asia/Hebron): "
+            "18:20–18:25 (dropped), 18:40–19:00 (collector stopped), 20:30–21:00 (budget)") in text
+    assert "  reposts missed             ≈30  in the gaps: an estimate, not a count" in text
+
+
+def test_with_the_stream_off_the_summary_says_not_reported_never_zero(tmp_path: Path) -> None:
+    path = write_setup(tmp_path, x_extra="stream = false")
+    with database(load_config(path)) as store:
+        save(store, None, minutes(5), post_at("s1", minutes(4)))
+    data = json.loads(run("summary", "--json", "--config", str(path)))
+    assert data["x_stream"] is None and "x_stream.posts" not in data["definitions"]
+    text = run("summary", "--config", str(path))
+    stream_line = next(line for line in text.splitlines() if "x stream" in line)
+    assert "—" in stream_line and "0" not in stream_line

@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from ..config import Config
+from ..metrics.stream import ESTIMATE_NOTE
 from ..normalize.text import one_line
 from ..platforms import find_platform, label, not_reported_note
-from ..times import parse_time
+from ..times import format_duration, parse_time
 from .content import human_time
 
 
@@ -29,7 +30,7 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
                      "these are the figures so far")
     if not data["posts"]:
         lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
-        return "\n".join(lines)
+        return "\n".join(lines + stream_lines(data, zone))
 
     def figure(value: int | None) -> str:
         return "—" if value is None else f"{value:,}"
@@ -54,7 +55,39 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     note = not_reported_note(data["by_platform"])
     if note:
         lines.append(f"  — not reported: {note}")
-    return "\n".join(lines + intel_lines(data))
+    return "\n".join(lines + stream_lines(data, zone) + intel_lines(data))
+
+
+def stream_lines(data: dict[str, Any], zone: Any) -> list[str]:
+    """X's filtered stream over the window (when the summary has it): connected time, posts, every gap with its
+    reason in `zone`; then the reposts the gaps may have missed, said to be an estimate."""
+    if "x_stream" not in data:
+        return []
+    stream = data["x_stream"]
+    if stream is None:
+        return ["  x stream                   —  off: X read by search only, which returns no reposts"]
+    gaps = stream["gaps"]
+    span = stream["connected_seconds"] + sum(
+        (parse_time(g["to"]) - parse_time(g["from"])).total_seconds() for g in gaps)
+    connected = format_duration(timedelta(seconds=stream["connected_seconds"]))
+    line = (f"  x stream    {connected:>18}  connected of {format_duration(timedelta(seconds=span))}, "
+            f"{stream['posts']:,} posts stored; ")
+    line += (f"{_count(len(gaps), 'gap')} ({zone.key}): " + ", ".join(
+        f"{human_span(parse_time(g['from']), parse_time(g['to']), zone)} ({one_line(g['reason'])})" for g in gaps)
+        if gaps else "no gaps")
+    lines = [line]
+    if gaps and stream["reposts_missed_estimate"] is not None:
+        estimate = f"≈{stream['reposts_missed_estimate']:,}"
+        lines.append(f"  reposts missed     {estimate:>11}  in the gaps: {ESTIMATE_NOTE}")
+    return lines
+
+
+def human_span(since: Any, until: Any, zone: Any) -> str:
+    """`18:20–18:25` in `zone` (the day too, `Sun 7 Feb 23:50–Mon 8 Feb 00:10`, when it is not one day)."""
+    start, end = since.astimezone(zone), until.astimezone(zone)
+    if start.date() == end.date():
+        return f"{start:%H:%M}–{end:%H:%M}"
+    return f"{start:%a} {start.day} {start:%b %H:%M}–{end:%a} {end.day} {end:%b %H:%M}"
 
 
 def intel_lines(data: dict[str, Any]) -> list[str]:
