@@ -221,3 +221,41 @@ def test_with_the_stream_off_the_summary_says_not_reported_never_zero(tmp_path: 
     text = run("summary", "--config", str(path))
     stream_line = next(line for line in text.splitlines() if "x stream" in line)
     assert "—" in stream_line and "0" not in stream_line
+
+
+# --- status ----------------------------------------------------------------------------------------------------
+
+
+def stream_status(path: Path) -> str:
+    """The `x stream:` line of `stormwatch status`."""
+    return next(line.strip() for line in run("status", "--config", str(path)).splitlines() if "x stream" in line)
+
+
+def test_status_says_since_when_the_stream_is_connected_or_the_gap_going_on(tmp_path: Path) -> None:
+    path = write_setup(tmp_path, frozen_at=minutes(22))
+    with database(load_config(path)) as store:
+        a = store.open_stream_connection("x", minutes(-30))
+        save(store, a, minutes(5), post_at("a1", minutes(4)), post_at("a2", minutes(5)))
+        store.close_stream_connection(a, minutes(20), "dropped")
+    assert stream_status(path) == "x stream: disconnected since 18:20 (dropped), 2 posts stored"
+    status = json.loads(run("status", "--json", "--config", str(path)))["campaigns"][0]["x_stream"]
+    assert status["gaps"] == [{"from": "2021-02-07T16:20:00.000Z", "to": "2021-02-07T16:22:00.000Z",
+                               "reason": "dropped"}]
+    path = write_setup(tmp_path, frozen_at=minutes(45))
+    with database(load_config(path)) as store:
+        b = store.open_stream_connection("x", minutes(25))
+        save(store, b, minutes(40), post_at("b1", minutes(30)))
+    assert stream_status(path) == "x stream: connected since 18:25, 3 posts stored"
+    path = write_setup(tmp_path, frozen_at=minutes(-60))
+    assert stream_status(path) == "x stream: connects at 17:30 (30 min before the storm)"
+
+
+def test_status_after_the_storm_and_with_the_stream_off(tmp_path: Path) -> None:
+    path = write_setup(tmp_path)
+    with database(load_config(path)) as store:
+        two_connections_and_a_kill(store)
+    assert stream_status(path) == ("x stream: storm over: connected 2h05m of the window, 3 gaps, 6 posts "
+                                   "(`stormwatch summary` lists the gaps)")
+    path = write_setup(tmp_path, x_extra="stream = false")
+    assert stream_status(path) == "x stream: off — X is read by search only, which returns no reposts"
+    assert json.loads(run("status", "--json", "--config", str(path)))["campaigns"][0]["x_stream"] is None

@@ -99,7 +99,7 @@ def stream_coverage(store: Store, config: Config, campaign: CampaignConfig, wind
               if start < until and end > since]
     connected = _Timeline([(start, end) for start, end, _why in spans])
     gaps = _gaps(spans, since, until)
-    alive = [start for start, end, _row in inside if end >= now]
+    alive = [start for start, _end, why in spans if not why]  # open, its process running (during the lead too)
     coverage = StreamCoverage(
         since=since, until=until, now=now, connected_seconds=round(connected.covered(since, until)),
         posts=sum(row.posts.get(campaign.name, 0) for _start, _end, row in inside),

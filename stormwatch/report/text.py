@@ -161,7 +161,30 @@ def status_text(report: Any, config: Config) -> str:
                              f"({state}, moved {when(cursor.updated_at)})")
             for error in source.recent_errors:
                 lines.append(f"    ! {one_line(_error_in_zone(error, when))}")
+            if source.source == "x" and (stream := _stream_state(campaign, chosen, config, report.now, when)):
+                lines.append(f"  x stream: {stream}")
     return "\n".join(lines)
+
+
+def _stream_state(campaign: Any, chosen: Any, config: Config, now: Any, when: Callable[[Any], str]) -> str | None:
+    """X's filtered stream in a few words: connected since when, the gap going on, when it connects, or how the
+    window went; "off" when the config keeps X to search (which returns no reposts)."""
+    stream = campaign.x_stream
+    if stream is None:
+        return "off — X is read by search only, which returns no reposts" if not config.x.stream else None
+    duty = chosen.start - config.x.stream_lead
+    if now < duty:
+        return f"connects at {when(duty)} ({config.x.stream_lead.total_seconds() / 60:,.0f} min before the storm)"
+    if stream.connected_since is not None:
+        return f"connected since {when(stream.connected_since)}, {stream.posts:,} posts stored"
+    if now < chosen.end:
+        gap = stream.current_gap
+        if gap is None:  # in the lead, before the window's figures begin
+            return f"not connected (due since {when(duty)})"
+        return f"disconnected since {when(gap.start)} ({one_line(gap.reason)}), {stream.posts:,} posts stored"
+    connected = format_duration(timedelta(seconds=stream.connected_seconds))
+    return (f"storm over: connected {connected} of the window, {_count(len(stream.gaps), 'gap')}, "
+            f"{stream.posts:,} posts (`stormwatch summary` lists the gaps)")
 
 
 def _count(number: int, thing: str) -> str:
