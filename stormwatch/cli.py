@@ -242,7 +242,8 @@ def summary(config_file: str | None, campaign: str | None, since: str | None, un
     chosen, window = _window(config, campaign, since, until)
     with Store.open_for_reading(config.storage.database) as store:
         _note_access(store)
-        data = {**campaign_summary(store, chosen, window).to_json(), **summary_fields(store, config, chosen, window)}
+        data = {**campaign_summary(store, chosen, window, config=config).to_json(),
+                **summary_fields(store, config, chosen, window)}
     # A window still running: the figures are the storm so far.
     data["interim"] = config.clock.now() < window.until
     if as_json:

@@ -119,6 +119,8 @@ class Snapshot:
     impressions_from: tuple[str, ...] = ()  # platforms with posts here that report impressions
     notes: tuple[str, ...] = ()  # low-priority lines, shown when there is room (dropped whole first)
     intel: intel.LiveIntel | None = None  # trending, targets' responses, copy-paste, counter-hashtags
+    x_stream: metrics.StreamCoverage | None = None  # X's filtered stream over the storm so far (metrics/stream.py)
+    x_stream_off: bool = False  # the campaign collects X without the stream: search only, no reposts
 
     @property
     def posts_last_minute(self) -> int:
@@ -185,7 +187,9 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
                     if health.last_alert else None),
         budget_runs_out_at=health.budget_runs_out_at, budget_paused_until=paused,
         impressions_from=tuple(p for p in by_platform if _reports_impressions(p)),
-        intel=intel.live(store, campaign, now))
+        intel=intel.live(store, campaign, now),
+        x_stream=metrics.stream_coverage(store, config, campaign, window, now, estimate=False),
+        x_stream_off="x" in campaign.sources and not config.x.stream)
     return _with_alerts(snapshot, campaign)
 
 
@@ -320,6 +324,9 @@ def _parts(snapshot: Snapshot, console: Console, width: int) -> list[ScreenPart]
         *text_part(5, 3, _targets(snapshot), console, width),
         ScreenPart(9, 0, len(health), len(health), lambda _rows: Group(*health)),
     ]
+    # X's stream beside the sources' state: a gap going on is never dropped (reposts are being missed).
+    stream, stream_drop = _stream(snapshot)
+    parts += text_part(8, stream_drop, stream, console, width)
     for index, alert in enumerate(snapshot.alerts):
         parts += text_part(10 + index, 0, Text(f"⚠ {screen_text(alert)}", style="bold white on red"), console, width)
     parts += text_part(40, 2, _fading_note(snapshot), console, width)
@@ -571,6 +578,32 @@ def _source_segment(source: SourceLine, snapshot: Snapshot, full: bool) -> Text:
         text.append(f" · next {_local(source.next_run_at, snapshot)}")
     text.append(f" · {source.requests_today:,} req")
     return text
+
+
+def _stream(snapshot: Snapshot) -> tuple[Text | None, int]:
+    """X's filtered stream in one line, with its drop priority: connected since when, or the gap going on."""
+    stream = snapshot.x_stream
+    text = Text(no_wrap=True)
+    text.append("x stream ", style="bold")
+    if snapshot.x_stream_off:
+        text.append("off — search only: reposts not collected", style="yellow")
+        return text, 1
+    if stream is None:
+        return None, 1
+    gap = stream.current_gap
+    if stream.connected_since is not None:
+        text.append(f"connected since {_local(stream.connected_since, snapshot)}", style="green")
+        text.append(f" · {stream.posts:,} posts")
+    elif gap is not None and snapshot.now < snapshot.end:
+        text.append(f"disconnected since {_local(gap.start, snapshot)} ({screen_text(gap.reason)})", style="bold red")
+        text.append(" — reposts are being missed")
+        return text, 0
+    elif snapshot.now < snapshot.end:
+        text.append("not connected yet", style="dim")
+    else:
+        text.append(f"connected {format_duration(timedelta(seconds=stream.connected_seconds))} of the storm, "
+                    f"{len(stream.gaps):,} gap{'' if len(stream.gaps) == 1 else 's'}")
+    return text, 1
 
 
 def _spend(snapshot: Snapshot) -> Text | None:

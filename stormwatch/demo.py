@@ -219,7 +219,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
 
     with Store.open(config.storage.database) as store:
         window = campaign_window(campaign)
-        result = summary(store, campaign, window)
+        result = summary(store, campaign, window, config=config)
         found = intel.summary_fields(store, config, campaign, window)
         report = None
         if write_report:

@@ -364,3 +364,30 @@ def test_impressions_are_a_dash_where_no_platform_reports_them(collected) -> Non
         snapshot = take_snapshot(store, config, config.campaigns[0], now=DURING)
     only_mastodon = replace(snapshot, by_platform={"mastodon": snapshot.totals.posts}, impressions_from=())
     assert "impressions — (not reported by Mastodon)" in draw(only_mastodon, 120, 40)
+
+
+@pytest.mark.parametrize(("width", "height"), ((80, 24), (120, 40)))
+def test_the_x_stream_line_is_whole_connected_or_in_a_gap(copy, width: int, height: int) -> None:
+    config, _ = copy
+    campaign = config.campaigns[0]
+    with Store.open(config.storage.database) as store:
+        dropped = store.open_stream_connection("x", T0 - timedelta(minutes=30))
+        store.close_stream_connection(dropped, T0 + timedelta(minutes=20), "dropped")
+        gap = take_snapshot(store, config, campaign, now=DURING, list_size=20)
+        store.open_stream_connection("x", T0 + timedelta(minutes=25))
+        connected = take_snapshot(store, config, campaign, now=DURING, list_size=20)
+    for snapshot, line in ((gap, "x stream disconnected since 18:20 (dropped) — reposts are being missed"),
+                           (connected, "x stream connected since 18:25 · 0 posts")):
+        for case in (snapshot, three_sources(snapshot)):
+            lines = assert_drawn_whole(draw(case, width, height), width, height)
+            assert any(line in drawn for drawn in lines), f"{line!r} not whole at {width}x{height}"
+            assert any("x partial" in drawn or "x ok" in drawn for drawn in lines)  # the sources' state stays
+
+
+def test_with_the_stream_off_the_dashboard_says_reposts_are_not_collected(copy) -> None:
+    config, _ = copy
+    config = replace(config, x=replace(config.x, stream=False))
+    with Store.open(config.storage.database) as store:
+        snapshot = take_snapshot(store, config, config.campaigns[0], now=DURING)
+    assert snapshot.x_stream is None
+    assert "x stream off — search only: reposts not collected" in draw(snapshot, 120, 40)

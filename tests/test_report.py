@@ -561,3 +561,50 @@ def test_only_the_charts_module_imports_matplotlib() -> None:
     assert importers == ["report/charts.py"]
     source = (PACKAGE / "report" / "charts.py").read_text(encoding="utf-8")
     assert source.index('matplotlib.use("Agg")') < source.index("from matplotlib")
+
+
+def test_the_coverage_section_states_the_x_stream_its_gaps_and_the_estimate_as_an_estimate(tmp_path: Path) -> None:
+    from .test_x_stream_figures import (
+        AFTER,
+        database,
+        minutes,
+        post_at,
+        save,
+        two_connections_and_a_kill,
+        write_setup,
+    )
+
+    config = load_config(write_setup(tmp_path))
+    campaign = config.campaign("standwithissa")
+    with database(config) as store:
+        two_connections_and_a_kill(store)
+        save(store, None, minutes(200), post_at("o1", minutes(10), reposts=30, metrics_at=minutes(180)))
+        folder = write_report(store, config, campaign, metrics.campaign_window(campaign), out_dir=tmp_path / "r",
+                              now=AFTER)
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    coverage = markdown[markdown.index("## Coverage"):]
+    assert "their coverage is the stream's connected time — 2 h 05 min of 3 h 00 min (69%)" in coverage
+    assert "The stream stored 6 posts. X's counts below count what search returns" in coverage
+    for row in ("| Sun 7 Feb 2021, 18:20 | Sun 7 Feb 2021, 18:25 | 5 min | dropped |",
+                "| Sun 7 Feb 2021, 18:40 | Sun 7 Feb 2021, 19:00 | 20 min | collector stopped |",
+                "| Sun 7 Feb 2021, 20:30 | Sun 7 Feb 2021, 21:00 | 30 min | budget |"):
+        assert row in coverage
+    assert "Reposts the gaps may have missed: about 30 — an estimate, not a count" in coverage
+    assert json.loads((folder / "summary.json").read_text())["x_stream"]["reposts_missed_estimate"] == 30
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Gaps in X&#x27;s filtered stream (times in Asia/Hebron)" in html or \
+        "Gaps in X's filtered stream (times in Asia/Hebron)" in html
+
+
+def test_with_the_x_stream_off_the_report_says_x_reposts_are_not_in_the_figures(tmp_path: Path) -> None:
+    from .test_x_stream_figures import AFTER, database, minutes, post_at, save, write_setup
+
+    config = load_config(write_setup(tmp_path, x_extra="stream = false"))
+    campaign = config.campaign("standwithissa")
+    with database(config) as store:
+        save(store, None, minutes(5), post_at("s1", minutes(4)))
+        folder = write_report(store, config, campaign, metrics.campaign_window(campaign), out_dir=tmp_path / "r",
+                              now=AFTER)
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    assert "X's filtered stream was off for this campaign" in markdown and "Gaps in X's" not in markdown
+    assert json.loads((folder / "summary.json").read_text())["x_stream"] is None

@@ -27,6 +27,7 @@ from .figures import (
 )
 from .from_rows import ENGAGEMENT_SQL
 from .reader import ReaderChoice, figure_reader
+from .stream import ESTIMATE_NOTE, StreamCoverage, stream_coverage
 from .windows import Window, bucket_origin, bucket_seconds_for, window_where
 
 # --- totals, volume, peak -----------------------------------------------------------------------
@@ -281,6 +282,14 @@ DEFINITIONS = {
     "engagement": "likes + reposts + replies + quotes received by non-repost posts, each post once",
     "peak_posts_per_minute": "posts in the busiest minute of the window",
 }
+STREAM_DEFINITIONS = {
+    "x_stream.connected_seconds": "seconds of the window (from the stream's start, up to now during the storm) "
+                                  "that X's filtered stream was connected: reposts are collected only then",
+    "x_stream.posts": "posts the stream's connections during the window stored for the campaign",
+    "x_stream.gaps": "the parts of the window the stream was not connected, each with how the connection before "
+                     "it ended",
+    "x_stream.reposts_missed_estimate": ESTIMATE_NOTE,
+}
 
 
 @dataclass(frozen=True)
@@ -291,6 +300,8 @@ class Summary:
     window: dict[str, Any]
     totals: CampaignTotals
     peak: Peak
+    x_stream: StreamCoverage | None = None  # X's filtered stream over the window (None: off, or not read)
+    x_stream_read: bool = False  # whether the stream was asked about (a summary read without the config was not)
 
     def to_json(self) -> dict[str, Any]:
         """One flat JSON object with the headline figures and a per-platform split. A figure a platform cannot
@@ -319,12 +330,17 @@ class Summary:
             "last_post_at": figures["last_post_at"],
             "by_platform": by_platform,
             "not_reported": unreported,
-            "definitions": DEFINITIONS,
+            "definitions": {**DEFINITIONS, **(STREAM_DEFINITIONS if self.x_stream is not None else {})},
+            # null when the stream is off or the campaign does not collect X: not reported, never 0
+            **({"x_stream": self.x_stream.to_json() if self.x_stream else None} if self.x_stream_read else {}),
         }
 
 
-def summary(store: Store, campaign: CampaignConfig, window: Window, *, reader: ReaderChoice = "auto") -> Summary:
-    """Headline figures for a campaign window."""
+def summary(store: Store, campaign: CampaignConfig, window: Window, *, reader: ReaderChoice = "auto",
+            config: Config | None = None, now: datetime | None = None) -> Summary:
+    """Headline figures for a campaign window; with the config, X's filtered stream over it as of `now` too."""
+    stream = stream_coverage(store, config, campaign, window, now or config.clock.now()) if config else None
     return Summary(campaign=campaign.name, window=window.to_json(),
                    totals=totals(store, campaign.name, window, reader=reader),
-                   peak=peak_minute(store, campaign.name, window, reader=reader))
+                   peak=peak_minute(store, campaign.name, window, reader=reader),
+                   x_stream=stream, x_stream_read=config is not None)

@@ -17,6 +17,7 @@ from ..times import iso_utc, iso_utc_compact, parse_optional_time
 from .budget import budget_runway
 from .campaign import campaign_size, totals
 from .reader import ReaderChoice
+from .stream import StreamCoverage, stream_coverage
 from .windows import campaign_window
 
 # X serves posts up to 30 s before a request: the newest minute a finished run has completely.
@@ -93,6 +94,7 @@ class CampaignHealth:
     budget_runs_out_at: datetime | None = None  # during the storm window, at the pace of the last 15 minutes
     last_alert: AlertRecord | None = None
     posts_in_window: int | None = None  # campaign posts in the storm window (`posts` counts all collected)
+    x_stream: StreamCoverage | None = None  # X's filtered stream over the storm window so far (None: off, no X)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, times as ISO-8601 UTC."""
@@ -101,7 +103,8 @@ class CampaignHealth:
                 "daily_budget_usd": self.daily_budget_usd,
                 "spent_today_usd": self.spent_today_usd, "sources": [s.to_json() for s in self.sources],
                 "budget_runs_out_at": _iso(self.budget_runs_out_at),
-                "last_alert": self.last_alert.to_json() if self.last_alert else None}
+                "last_alert": self.last_alert.to_json() if self.last_alert else None,
+                "x_stream": self.x_stream.to_json() if self.x_stream else None}
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,10 @@ def collection_status(store: Store, config: Config, campaigns: tuple[CampaignCon
     """Campaigns, sources, cursors, last runs, errors, requests and spend."""
     now = now or config.clock.now()
     return CollectionStatus(database=str(store.path), now=now, campaigns=tuple(
-        replace(campaign_health(store, c, now), posts_in_window=totals(store, c.name, campaign_window(c)).all.posts)
+        replace(campaign_health(store, c, now), posts_in_window=totals(store, c.name, campaign_window(c)).all.posts,
+                # (a status read without a config, as some callers do, has no stream to tell of)
+                x_stream=stream_coverage(store, config, c, campaign_window(c), now, estimate=False) if config
+                else None)
         for c in campaigns))
 
 

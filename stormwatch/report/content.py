@@ -177,7 +177,7 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
     """Read every figure, table and series the report shows, naming accounts through `namer` (the config says
     which queries' platform counts are the campaign's coverage)."""
     name = campaign.name
-    summary = metrics.summary(store, campaign, window)
+    summary = metrics.summary(store, campaign, window, config=config, now=generated_at)
     bucket_seconds = metrics.bucket_seconds_for(window)
     volume = metrics.volume(store, name, window, bucket_seconds)
     # An interim report: the buckets after the writing time are the future, not quiet minutes.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..metrics import DEFINITIONS, Totals
+from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Totals
 from ..platforms import not_reported
 from .content import (
     NamedAccount,
@@ -354,7 +354,7 @@ def _hashtags_and_targets(content: ReportContent, drawn: dict[str, Chart]) -> li
 
 
 def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
-    blocks: list[Block] = [Heading("Coverage")]
+    blocks: list[Block] = [Heading("Coverage"), *_stream_coverage(content)]
     with_counts = [c for c in content.coverage if c.has_counts]
     if not with_counts:
         sources = ", ".join(platform_name(c.source) for c in content.coverage) or "none"
@@ -378,6 +378,48 @@ def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
     for coverage in with_counts:
         blocks.append(_gaps_table(content, coverage))
     return blocks
+
+
+def _stream_coverage(content: ReportContent) -> list[Block]:
+    """X's filtered stream: reposts on X are covered by its connected time, each gap (from, to, why) in the
+    campaign's zone, and the reposts the gaps may have missed, as the estimate it is."""
+    summary = content.summary
+    if not summary.x_stream_read or "x" not in content.campaign.sources:
+        return []
+    stream = summary.x_stream
+    if stream is None:
+        return [Paragraph("X's filtered stream was off for this campaign ([x] stream = false): X was read by search "
+                          "only, which since 4 May 2026 returns no reposts, so X reposts made in the window are not "
+                          "in these figures.", note=True)]
+    zone = content.timezone
+    span = stream.connected_seconds + stream.gap_seconds
+    share = f" ({stream.connected_seconds / span:.0%})" if span else ""
+    blocks: list[Block] = [Paragraph(
+        "Since 4 May 2026 X's search and X's counts return no reposts: reposts on X come only from X's filtered "
+        "stream, so their coverage is the stream's connected time — "
+        f"{_duration(stream.connected_seconds)} of {_duration(span)}{share}, from "
+        f"{human_time(stream.since, zone)} to {human_time(stream.until, zone)} ({content.timezone_name}). "
+        f"The stream stored {number(stream.posts)} posts. X's counts below count what search returns: "
+        "posts that are not reposts.")]
+    blocks.append(Table(
+        caption=f"Gaps in X's filtered stream (times in {content.timezone_name})",
+        header=("From", "To", "Length", "Why"),
+        rows=tuple((human_time(gap.start, zone), human_time(gap.end, zone), _duration(round(gap.seconds)),
+                    gap.reason) for gap in stream.gaps),
+        numeric=(False, False, True, False), empty="The stream was connected throughout."))
+    if stream.gaps and stream.reposts_missed_estimate is not None:
+        blocks.append(Paragraph(f"Reposts the gaps may have missed: about {number(stream.reposts_missed_estimate)} "
+                                f"— {ESTIMATE_NOTE}.", note=True))
+    return blocks
+
+
+def _duration(seconds: int) -> str:
+    """`2 h 05 min`, `20 min`, `45 s`."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
 
 
 def _gaps_table(content: ReportContent, coverage: SourceCoverage) -> Table:

@@ -10,9 +10,10 @@ from datetime import timedelta
 from typing import Any
 
 from ..config import Config
+from ..metrics.stream import ESTIMATE_NOTE
 from ..normalize.text import one_line
 from ..platforms import find_platform, label, not_reported_note
-from ..times import parse_time
+from ..times import format_duration, parse_time
 from .content import human_time
 
 
@@ -29,7 +30,7 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
                      "these are the figures so far")
     if not data["posts"]:
         lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
-        return "\n".join(lines)
+        return "\n".join(lines + stream_lines(data, zone))
 
     def figure(value: int | None) -> str:
         return "—" if value is None else f"{value:,}"
@@ -54,7 +55,39 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     note = not_reported_note(data["by_platform"])
     if note:
         lines.append(f"  — not reported: {note}")
-    return "\n".join(lines + intel_lines(data))
+    return "\n".join(lines + stream_lines(data, zone) + intel_lines(data))
+
+
+def stream_lines(data: dict[str, Any], zone: Any) -> list[str]:
+    """X's filtered stream over the window (when the summary has it): connected time, posts, every gap with its
+    reason in `zone`; then the reposts the gaps may have missed, said to be an estimate."""
+    if "x_stream" not in data:
+        return []
+    stream = data["x_stream"]
+    if stream is None:
+        return ["  x stream                   —  off: X read by search only, which returns no reposts"]
+    gaps = stream["gaps"]
+    span = stream["connected_seconds"] + sum(
+        (parse_time(g["to"]) - parse_time(g["from"])).total_seconds() for g in gaps)
+    connected = format_duration(timedelta(seconds=stream["connected_seconds"]))
+    line = (f"  x stream    {connected:>18}  connected of {format_duration(timedelta(seconds=span))}, "
+            f"{stream['posts']:,} posts stored; ")
+    line += (f"{_count(len(gaps), 'gap')} ({zone.key}): " + ", ".join(
+        f"{human_span(parse_time(g['from']), parse_time(g['to']), zone)} ({one_line(g['reason'])})" for g in gaps)
+        if gaps else "no gaps")
+    lines = [line]
+    if gaps and stream["reposts_missed_estimate"] is not None:
+        estimate = f"≈{stream['reposts_missed_estimate']:,}"
+        lines.append(f"  reposts missed     {estimate:>11}  in the gaps: {ESTIMATE_NOTE}")
+    return lines
+
+
+def human_span(since: Any, until: Any, zone: Any) -> str:
+    """`18:20–18:25` in `zone` (the day too, `Sun 7 Feb 23:50–Mon 8 Feb 00:10`, when it is not one day)."""
+    start, end = since.astimezone(zone), until.astimezone(zone)
+    if start.date() == end.date():
+        return f"{start:%H:%M}–{end:%H:%M}"
+    return f"{start:%a} {start.day} {start:%b %H:%M}–{end:%a} {end.day} {end:%b %H:%M}"
 
 
 def intel_lines(data: dict[str, Any]) -> list[str]:
@@ -128,7 +161,30 @@ def status_text(report: Any, config: Config) -> str:
                              f"({state}, moved {when(cursor.updated_at)})")
             for error in source.recent_errors:
                 lines.append(f"    ! {one_line(_error_in_zone(error, when))}")
+            if source.source == "x" and (stream := _stream_state(campaign, chosen, config, report.now, when)):
+                lines.append(f"  x stream: {stream}")
     return "\n".join(lines)
+
+
+def _stream_state(campaign: Any, chosen: Any, config: Config, now: Any, when: Callable[[Any], str]) -> str | None:
+    """X's filtered stream in a few words: connected since when, the gap going on, when it connects, or how the
+    window went; "off" when the config keeps X to search (which returns no reposts)."""
+    stream = campaign.x_stream
+    if stream is None:
+        return "off — X is read by search only, which returns no reposts" if not config.x.stream else None
+    duty = chosen.start - config.x.stream_lead
+    if now < duty:
+        return f"connects at {when(duty)} ({config.x.stream_lead.total_seconds() / 60:,.0f} min before the storm)"
+    if stream.connected_since is not None:
+        return f"connected since {when(stream.connected_since)}, {stream.posts:,} posts stored"
+    if now < chosen.end:
+        gap = stream.current_gap
+        if gap is None:  # in the lead, before the window's figures begin
+            return f"not connected (due since {when(duty)})"
+        return f"disconnected since {when(gap.start)} ({one_line(gap.reason)}), {stream.posts:,} posts stored"
+    connected = format_duration(timedelta(seconds=stream.connected_seconds))
+    return (f"storm over: connected {connected} of the window, {_count(len(stream.gaps), 'gap')}, "
+            f"{stream.posts:,} posts (`stormwatch summary` lists the gaps)")
 
 
 def _count(number: int, thing: str) -> str:
