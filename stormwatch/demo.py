@@ -161,8 +161,8 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     campaign = config.campaigns[0]
     progress(f"building a seeded #StandWithIssa storm ({posts:,} posts, seed {seed})…")
     storm = Storm.build(storm_spec(config, campaign, seed=seed, posts=posts))
-    simulation = build_simulation(config, campaign, port=0, storm=storm, token=token, instances=DEMO_INSTANCES,
-                                  search_reposts=True)  # until the X stream collector lands (issue 16)
+    # Today's X: search serves no reposts, the filtered stream does (the collector follows it in the window).
+    simulation = build_simulation(config, campaign, port=0, storm=storm, token=token, instances=DEMO_INSTANCES)
     simulation.start()
     platform = simulation.platform
     try:

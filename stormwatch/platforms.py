@@ -67,6 +67,8 @@ class Reports:
     follower_counts: bool  # accounts come with their follower counts
     billed: bool  # reads cost money (the collector counts spend and obeys budgets)
     volume_counts: bool  # the platform counts a query's posts per minute (coverage check)
+    # Whether those counts count reposts: X's counts (since 2026-05-04) count what its search returns, no reposts.
+    counts_reposts: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ X = Platform(
                      # drops the scheme when it shortens a link): `fxtwitter.com/NAME`, `nitter.net/NAME`...
                      _SCHEME + _X_HOSTS + r"/+@?(?P<handle>\w{1,50})"),
     ),
-    reports=Reports(impressions=True, reposts_as_posts=True, follower_counts=True, billed=True, volume_counts=True),
+    reports=Reports(impressions=True, reposts_as_posts=True, follower_counts=True, billed=True, volume_counts=True,
+                    counts_reposts=False),
     snowflake_epoch_ms=X_SNOWFLAKE_EPOCH_MS,
 )
 

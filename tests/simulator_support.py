@@ -13,7 +13,7 @@ from stormwatch.simulator import SimulatedPlatform, StormSpec
 TOKEN = "test-bearer-token"
 # X's search index has had no reposts since 2026-05-04 and the simulator serves it so by default; the tests that
 # build a SimulatedPlatform still ask for the old index, until the X stream collector lands (issue 16).
-SEARCH_REPOSTS = True
+SEARCH_REPOSTS = False
 START = datetime(2021, 2, 24, 15, 0, tzinfo=UTC)
 END = datetime(2021, 2, 24, 18, 0, tzinfo=UTC)
 SPEC = StormSpec(

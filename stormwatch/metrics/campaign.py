@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..config import CampaignConfig, Config
-from ..platforms import not_reported, x_search_queries
+from ..platforms import find_platform, not_reported, x_search_queries
 from ..store import Store
 from ..times import from_epoch, iso_utc, parse_time
 from .figures import (
@@ -251,12 +251,17 @@ def counted_queries(config: Config, campaign: CampaignConfig, source: str) -> tu
 
 def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | None = None,
              source: str = "x", *, queries: Collection[str], reader: ReaderChoice = "auto") -> list[CoverageBucket]:
-    """Collected posts against the platform's counts of `queries` (`counted_queries`) per bucket; `counted` is
-    None where no count was fetched. The counts of split queries add up (each counts its own hashtags)."""
+    """Collected posts (those the platform's counts count: no reposts on X) against the platform's counts of
+    `queries` (`counted_queries`) per bucket; `counted` is None where no count was fetched. The counts of split
+    queries add up (each counts its own hashtags)."""
     size = bucket_seconds or bucket_seconds_for(window)
     # the same origin as `volume`, so the platform's counts land in the buckets the collected posts are in
     origin = bucket_origin(window, size)
     collected = volume(store, campaign, Window(window.since, window.until, source), size, reader=reader)
+    found = find_platform(source)
+    # A platform that counts what its search returns (X since 2026-05-04: no reposts) is compared like with like.
+    reposts = ({} if found is None or found.reports.counts_reposts
+               else _repost_buckets(store, campaign, Window(window.since, window.until, source), origin, size))
     counted: dict[int, int] = {}
     wanted = list(dict.fromkeys(queries))
     marks = ", ".join("?" * len(wanted))
@@ -266,8 +271,15 @@ def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | 
             (campaign, source, *wanted, iso_utc(window.since), iso_utc(window.until))):
         index = (int(parse_time(start).timestamp()) - origin) // size
         counted[index] = counted.get(index, 0) + count
-    return [CoverageBucket(start=b.start, collected=b.posts, counted=counted.get(i))
+    return [CoverageBucket(start=b.start, collected=b.posts - reposts.get(i, 0), counted=counted.get(i))
             for i, b in enumerate(collected.buckets)]
+
+
+def _repost_buckets(store: Store, campaign: str, window: Window, origin: int, size: int) -> dict[int, int]:
+    """Reposts per bucket of a window (for comparing with counts that leave reposts out)."""
+    where, args = window_where(campaign, window)
+    return dict(store.conn.execute(f"SELECT (c.ts - ?) / ?, count(*) FROM campaign_posts c WHERE {where} "
+                                   "AND c.kind = 'repost' GROUP BY 1", [origin, size, *args]).fetchall())
 
 
 # --- summary ------------------------------------------------------------------------------------
