@@ -150,12 +150,22 @@ def collected(small_storm: Storm, tmp_path_factory: pytest.TempPathFactory):
     The collector starts after the storm, so collection begins at the announced start (T0).
     Read-only for tests: copy the database before writing to it.
     """
+    return _collect_after_the_storm(small_storm, tmp_path_factory, search_reposts=SEARCH_REPOSTS)
+
+
+@pytest.fixture(scope="session")
+def collected_today(small_storm: Storm, tmp_path_factory: pytest.TempPathFactory):
+    """As `collected`, from today's X: search (and its counts) without reposts, and no stream after the storm."""
+    return _collect_after_the_storm(small_storm, tmp_path_factory, search_reposts=False)
+
+
+def _collect_after_the_storm(small_storm: Storm, tmp_path_factory: pytest.TempPathFactory, *, search_reposts: bool):
     from stormwatch.collector import Collector
     from stormwatch.config import load_config
 
     directory = tmp_path_factory.mktemp("collected")
     clock = ManualClock(T0 + timedelta(hours=3, minutes=5))
-    with SimulatedPlatform(small_storm, clock, token=TOKEN, search_reposts=SEARCH_REPOSTS) as server:
+    with SimulatedPlatform(small_storm, clock, token=TOKEN, search_reposts=search_reposts) as server:
         config = load_config(write_config(directory, server.url, campaign_extra="goal_posts = 3000\n"
                                           "goal_contributors = 400\n"))
         os.environ["X_BEARER_TOKEN"] = TOKEN
