@@ -40,6 +40,7 @@ DEMO_BLUESKY_PASSWORD_ENV = "STORMWATCH_DEMO_BLUESKY_PASSWORD"
 DEMO_START = datetime(2021, 2, 7, 16, 0, tzinfo=UTC)  # 18:00 in Hebron
 DEMO_HOURS = 5
 DEMO_LEAD = timedelta(hours=1)
+SETUP_SECONDS = 3.0  # wall seconds from the clock's making to the build-up's start (see `run_demo`)
 # Polls a little more often than twice a (wall) second would be pointless: the platform lags 30 storm seconds.
 POLLS_PER_WALL_SECOND = 2.0
 
@@ -52,6 +53,9 @@ raw_archive = "raw"
 [x]
 bearer_token_env = "{token_env}"
 api_base = "{api_base}"
+# Reposts come only from the filtered stream. At the demo's speed 30 storm minutes pass in under a second: the
+# stream connects as the demo starts, an hour of storm time before the window.
+stream_lead = "1h"
 retries = 5
 retry_backoff = "200ms"
 max_backoff = "2s"
@@ -152,7 +156,10 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
     os.environ[DEMO_BLUESKY_PASSWORD_ENV] = secrets.token_urlsafe(12)
 
     # The platform needs its port before the config can name it, and the clock before either.
-    clock = Clock(speed=speed, anchor=DEMO_START - DEMO_LEAD, anchor_wall=time.time() + 1.0)
+    # The storm clock reaches the build-up's start a few seconds from now, once the storm is built and the
+    # servers and the collector are up: at the demo's speed a second of setup is most of an hour of storm time,
+    # and X's filtered stream cannot read back what was posted before it connected.
+    clock = Clock(speed=speed, anchor=DEMO_START - DEMO_LEAD, anchor_wall=time.time() + SETUP_SECONDS)
     config_path = folder / "config.toml"
     draft = _config_text(clock=clock, api_base="http://127.0.0.1:0", seed=seed, posts=posts, poll=poll,
                          reports=base / "reports", end=end, port=0)

@@ -362,9 +362,10 @@ def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
                                 "no coverage chart and gaps in collection cannot be measured here.", note=True))
         return blocks
     blocks.append(Paragraph("Each platform that offers it was asked for its own count of posts matching the campaign's "
-                            "query. Collected below counted means posts were missed (deleted, protected, or a "
-                            "collection gap); collected above counted can happen when posts arrive late in the "
-                            "platform's index."))
+                            "query, and is compared with the posts collected that its count counts (on X, posts "
+                            "that are not reposts). Collected below counted means posts were missed (deleted, "
+                            "protected, or a collection gap); collected above counted can happen when posts arrive "
+                            "late in the platform's index."))
     blocks += _charts(drawn, "coverage.png")
     rows = []
     for coverage in with_counts:

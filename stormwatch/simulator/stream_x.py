@@ -414,12 +414,15 @@ class FilteredStream:
                 if connection.stalled_at is None:
                     high = bisect.bisect_right(seconds, math.floor(clock.now().timestamp()))
                     for position, tags in self._matching(connection.app, connection.next, high):
-                        if not writer.write(self._line(position, tags, selection)):
-                            return
+                        line = self._line(position, tags, selection)
+                        # Counted as delivered before it is written: a line written as the client leaves may
+                        # still reach it, and the truth must never say a post the client got was missed.
                         with self._lock:
                             connection.next = position + 1
                             connection.delivered += 1
                             self._delivered[self.storm.posts[position].native_id] += 1
+                        if not writer.write(line):
+                            return
                         last_write = time.monotonic()
                         if faults.stream_drop_every and connection.delivered >= faults.stream_drop_every:
                             reason = "drop"
