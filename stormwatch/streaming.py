@@ -92,8 +92,8 @@ class FeedHealth:
         """One failure: recorded as the feed's state and logged in one line (a full disk said once)."""
         text = self._failure(error, held)
         held_text = f", {held:,} events held" if held else ""
-        log.warning("%s live feed: %s (%s failure in a row%s); %s in %.0fs", self.source, text,
-                    _ordinal(self.failures), held_text, what, retry_in)
+        log.warning("%s live feed: %s (failure in a row: %d%s); %s in %.0fs", self.source, text,
+                    self.failures, held_text, what, retry_in)
 
     def stopped(self, error: BaseException, held: int) -> None:
         """The feed stops for good (a damaged database): recorded as down and said in one line, with why."""
@@ -163,11 +163,6 @@ class FeedHealth:
             self._state_unwritable = True
         else:
             self._state_unwritable = False
-
-
-def _ordinal(number: int) -> str:
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    return f"{number}{suffix}"
 
 
 class ProfileLookups:
@@ -413,6 +408,8 @@ BATCH_POSTS = 200
 BATCH_SECONDS = 0.5
 # While paused for the budget, the day's spend is looked at again this often (wall seconds).
 BUDGET_CHECK_SECONDS = 1.0
+# Wall seconds the stream stays connected past a window's end: a post of its last moment is delivered a moment later.
+STREAM_TAIL_SECONDS = 3.0
 STREAM_RUNS = "x-stream"  # the runs that carry the stream's reads and cost (a search's run is "x")
 SOURCE_X = "x"
 STREAM_URL = "https://api.twitter.com/2/tweets/search/stream"
@@ -451,6 +448,7 @@ class XStreamFollower:
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._budget: str | None = None
         self._budget_checked = 0.0
+        self._tail_until = 0.0
 
     def paused(self) -> str | None:
         """Why the stream is to be disconnected now: outside every window, or the day's budget spent."""
@@ -476,7 +474,10 @@ class XStreamFollower:
 
     def _active(self, now: datetime) -> bool:
         lead = self.source.stream_lead
-        return lead is not None and any(c.start - lead <= now < c.end for c in self.campaigns)
+        if lead is not None and any(c.start - lead <= now < c.end for c in self.campaigns):
+            self._tail_until = time.monotonic() + STREAM_TAIL_SECONDS
+            return True
+        return time.monotonic() < self._tail_until  # a post of a window's last moment reaches the stream after it
 
     def follow(self, stop: threading.Event) -> None:
         """Follow the stream, storing its lines, until `stop` is set (returns within about a second)."""
