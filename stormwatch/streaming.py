@@ -307,20 +307,7 @@ class StreamFollower:
 
     def _until_done(self, step: Callable[[], object], stop: threading.Event) -> None:
         """Run one storage step, again with capped backoff while the database or the disk refuses it."""
-        delay = STORE_BACKOFF
-        while True:
-            try:
-                step()
-                return
-            except DatabaseDamaged:
-                raise  # nothing more is written into a damaged file: the supervisor says so
-            except StoreError as exc:
-                if stop.is_set():
-                    raise _Stopping from None
-                self.health.failed(exc, self.held, delay, what="trying again")
-                if stop.wait(delay):
-                    raise _Stopping from None
-                delay = min(delay * 2, STORE_MAX_BACKOFF)
+        _until_stored(step, stop, self)
 
 
 def followers(collector: Collector, campaigns: Sequence[CampaignConfig]) -> list[StreamFollower | XStreamFollower]:
@@ -683,7 +670,7 @@ class _StreamWriter:
             self.close("stopped", self.f.clock.now())
 
 
-def _until_stored(step: Callable[[], T], stop: threading.Event, follower: XStreamFollower) -> T:
+def _until_stored(step: Callable[[], T], stop: threading.Event, follower: StreamFollower | XStreamFollower) -> T:
     """Run one storage step, again with capped backoff while the database or the disk refuses it."""
     delay = STORE_BACKOFF
     while True:

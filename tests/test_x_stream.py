@@ -230,8 +230,12 @@ def test_too_many_connections_is_said_and_search_goes_on(tmp_path: Path, storm: 
         following = follow(config, platform.clock)
         try:
             eventually(lambda: TOO_MANY_CONNECTIONS in (following.follower.state or ""))
-            state = read_live_state(config.storage.database, "x")
-            assert state is not None and state.failing and TOO_MANY_CONNECTIONS in (state.error or "")
+
+            def said_down() -> bool:  # the state file is written by the follower's thread a moment later
+                state = read_live_state(config.storage.database, "x")
+                return state is not None and state.failing and TOO_MANY_CONNECTIONS in (state.error or "")
+
+            eventually(said_down)
             records = following.collector.run_once()  # the scheduled search carries on meanwhile
             assert records and records[0].status in ("ok", "partial") and records[0].posts_new > 0
             held.close()  # the other program leaves: the stream connects
