@@ -342,14 +342,7 @@ class Collector:
                     raise SourceError(f"{exc} (stopped by shutdown before retrying)") from None
 
     def _archived(self, campaign: CampaignConfig, page: RawPage, normalize: Callable[[RawPage], T], what: str) -> T:
-        """A page archived as received, then normalized (MalformedPage saying which page otherwise)."""
-        # Archive first: if normalizing fails, the page is still kept and can be re-processed later.
-        if self.archive is not None:
-            self.archive.write(campaign.name, page)
-        try:
-            return normalize(page)
-        except MalformedPage as exc:
-            raise MalformedPage(f"{page.source}: {what} for {campaign.name}: {exc}") from None
+        return archived(self.archive, campaign.name, page, normalize, what)
 
     def _store_page(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage, run_id: int,
                     outcome: _RunLog) -> None:
@@ -398,9 +391,7 @@ class Collector:
 
     def _store_context(self, store: Store, campaign: CampaignConfig, page: RawPage, run_id: int) -> None:
         """Store a page that adds to what is known (accounts, counters) without making anything a member."""
-        if self.archive is not None:
-            self.archive.write(campaign.name, page)
-        batch = registry.normalize_page(page)
+        batch = self._archived(campaign, page, registry.normalize_page, f"{page.endpoint} page")
         store.save_page(batch, campaign=None, cursor=None, run_id=run_id, collected_at=page.retrieved_at)
 
     def _budget_reached(self, store: Store, campaign: CampaignConfig, outcome: _RunLog) -> bool:
@@ -436,3 +427,15 @@ def _progress(store: Store, run_id: int) -> tuple[int, int]:
     record = store.run(run_id)
     return (record.posts_read, record.posts_new) if record else (0, 0)
 
+
+def archived(archive: RawArchive | None, campaign: str, page: RawPage, normalize: Callable[[RawPage], T],
+             what: str) -> T:
+    """A page archived as received, then normalized (MalformedPage saying which page otherwise): the one step
+    every page read takes, the collector's and the plan's."""
+    # Archive first: if normalizing fails, the page is still kept and can be re-processed later.
+    if archive is not None:
+        archive.write(campaign, page)
+    try:
+        return normalize(page)
+    except MalformedPage as exc:
+        raise MalformedPage(f"{page.source}: {what} for {campaign}: {exc}") from None

@@ -249,6 +249,16 @@ class XSource:
             if not next_token:
                 return
 
+    def repost_sample(self, campaign: CampaignConfig, start: datetime, end: datetime) -> RawPage:
+        """One page (at most 100) of the campaign's newest posts without reposts in [start, end), with their
+        metrics: the plan's sample of how often its posts are reposted (search has served no reposts since
+        2026-05-04, and neither do the counts)."""
+        query = self.counted_queries(campaign, include_reposts=False)[0]
+        response = self._get(self.client.search_recent_tweets, query, max_results=100, tweet_fields=TWEET_FIELDS,
+                             expansions=EXPANSIONS, user_fields=USER_FIELDS, start_time=iso_utc_seconds(start),
+                             end_time=iso_utc_seconds(end))
+        return self._page("search", response, _json(response), Cursor(campaign.name, SOURCE, query), query)
+
     @property
     def stream_lead(self) -> timedelta | None:
         """How long before a storm window the filtered stream connects (None: `[x] stream = false`)."""

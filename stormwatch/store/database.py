@@ -435,6 +435,15 @@ class Store:
             conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
                          (requests, cost_usd, run_id))
 
+    def bill_reads(self, run_id: int, batch: Batch, billing: Billing) -> float:
+        """Bill a page that is read but not stored (the plan's sample) against a run; what it cost."""
+        with self.transaction("bill a page") as conn:
+            cost = billed_reads.bill_page(conn, billing, batch)
+            conn.execute("UPDATE runs SET requests = requests + 1, posts_read = posts_read + ?, "
+                         "users_read = users_read + ?, cost_usd = cost_usd + ? WHERE id = ?",
+                         (len(batch.posts) + len(batch.context_posts), len(batch.accounts), cost, run_id))
+        return cost
+
     def finish_run(self, run_id: int, status: str, finished_at: datetime, *, error: str | None = None,
                    rate_limit_reset: datetime | None = None) -> RunRecord:
         """Close a run record with its final status."""
