@@ -323,8 +323,9 @@ def _budget(words: _Words) -> list[Alert]:
     spent = f"${runway.spent_today_usd:.2f} of ${runway.budget_usd:.2f}"
     if runway.reached:
         return [Alert("budget_reached", f"budget_reached:{day}", f"Daily budget reached: {spent} spent today",
-                      (f"X post reads are paused until {words.at(runway.resets_at)}; counts and free platforms "
-                       "go on", "Raise daily_budget_usd in config.toml to read more today"))]
+                      (f"X post reads (search and the filtered stream) are paused until "
+                       f"{words.at(runway.resets_at)}: reposts made meanwhile are not collected; counts and free "
+                       "platforms go on", "Raise daily_budget_usd in config.toml to read more today"))]
     pace = (f"At this pace (${runway.usd_per_hour:.2f} an hour) it runs out at {words.at(runway.runs_out_at)}"
             if runway.runs_out_at else f"At this pace it lasts until the daily reset at {words.at(runway.resets_at)}")
     return [Alert("budget_warning", f"budget_warning:{day}", f"Daily budget {runway.share_spent:.0%} spent: {spent}",

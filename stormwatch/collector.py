@@ -22,7 +22,7 @@ from .archive.writer import RawArchive
 from .config import TARGETS_SUFFIX, CampaignConfig, Config, RetryPolicy
 from .console import DISK_FULL, log_bug
 from .errors import CredentialsError, DatabaseDamaged, MalformedPage, RateLimited, SourceError, StormwatchError
-from .models import Cursor, RawPage, RunRecord
+from .models import Billing, Cursor, RawPage, RunRecord
 from .normalize.text import one_line
 from .sources import registry
 from .sources.capabilities import (
@@ -349,9 +349,8 @@ class Collector:
         batch = self._archived(campaign, page, registry.normalize_page, f"{page.endpoint} page")
         for problem in batch.errors:
             outcome.note(f"{source.name}: {problem}")
-        billing = source.billing(utc_day(page.retrieved_at)) if isinstance(source, Billed) else None
         result = store.save_page(batch, campaign=campaign.name, cursor=page.cursor, run_id=run_id,
-                                 collected_at=page.retrieved_at, billing=billing)
+                                 collected_at=page.retrieved_at, billing=self._billing(source, page))
         log.debug("%s/%s: %s page stored: %d posts (%d new), %d accounts, $%.3f; sweep %s", campaign.name,
                   source.name, page.endpoint, len(batch.posts), result.posts_new, len(batch.accounts), result.cost_usd,
                   "continues" if page.cursor.pending else f"done at {page.cursor.position}")
@@ -376,23 +375,33 @@ class Collector:
                 outcome: _RunLog) -> None:
         """Fill in what a live feed leaves out: follower counts of new authors, counters of recent posts."""
         now = self.clock.now()
+        if isinstance(source, Billed) and campaign.daily_budget_usd is not None \
+                and store.spent(campaign.owner, utc_day(now)) >= campaign.daily_budget_usd:
+            return  # lookups are reads like any other: they wait for the next budget day
         try:
             accounts = store.authors_without_followers(campaign.name, source.name, ENRICH_ACCOUNTS)
             for page in source.profile_pages(accounts, campaign.name):
-                self._store_context(store, campaign, page, run_id)
+                self._store_context(store, campaign, source, page, run_id)
             posts = store.posts_needing_counters(campaign.name, source.name, now - COUNTERS_REFRESH,
                                                  int((now - COUNTERS_HORIZON).timestamp()), ENRICH_POSTS)
             for page in source.lookup_pages(posts, campaign.name):
-                self._store_context(store, campaign, page, run_id)
+                self._store_context(store, campaign, source, page, run_id)
         except RateLimited as exc:
             outcome.note(f"{exc}; profiles and counters wait for the next run")
         except (SourceError, MalformedPage) as exc:
             outcome.note(f"profiles and counters not refreshed: {exc}")
 
-    def _store_context(self, store: Store, campaign: CampaignConfig, page: RawPage, run_id: int) -> None:
+    def _store_context(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage,
+                       run_id: int) -> None:
         """Store a page that adds to what is known (accounts, counters) without making anything a member."""
         batch = self._archived(campaign, page, registry.normalize_page, f"{page.endpoint} page")
-        store.save_page(batch, campaign=None, cursor=None, run_id=run_id, collected_at=page.retrieved_at)
+        store.save_page(batch, campaign=None, cursor=None, run_id=run_id, collected_at=page.retrieved_at,
+                        billing=self._billing(source, page))
+
+    @staticmethod
+    def _billing(source: Source, page: RawPage) -> Billing | None:
+        """What reading the page costs, for a source that bills (reads are billed on the page's UTC day)."""
+        return source.billing(utc_day(page.retrieved_at)) if isinstance(source, Billed) else None
 
     def _budget_reached(self, store: Store, campaign: CampaignConfig, outcome: _RunLog) -> bool:
         if campaign.daily_budget_usd is None:

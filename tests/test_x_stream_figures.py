@@ -250,6 +250,18 @@ def test_status_says_since_when_the_stream_is_connected_or_the_gap_going_on(tmp_
     assert stream_status(path) == "x stream: connects at 17:30 (30 min before the storm)"
 
 
+def test_status_lists_the_rules_other_programs_keep_on_the_app(tmp_path: Path) -> None:
+    path = write_setup(tmp_path, frozen_at=minutes(45))
+    hostile = "from:someone\x1b[31m " + "x" * 200
+    with database(load_config(path)) as store:
+        store.open_stream_connection("x", minutes(25), [("from:someone_else", "another-tool"), (hostile, "")])
+    lines = [line.strip() for line in run("status", "--config", str(path)).splitlines() if "x stream" in line]
+    assert lines[0] == "x stream: connected since 18:25, 0 posts stored"
+    assert lines[1].startswith("x stream: 2 rules of another program on this app, left alone (its posts are not "
+                               "stored): 'from:someone_else' (another-tool), 'from:someone[31m xxx")
+    assert "\x1b" not in lines[1] and lines[1].endswith("…' (no tag)")
+
+
 def test_status_after_the_storm_and_with_the_stream_off(tmp_path: Path) -> None:
     path = write_setup(tmp_path)
     with database(load_config(path)) as store:

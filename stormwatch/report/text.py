@@ -163,6 +163,8 @@ def status_text(report: Any, config: Config) -> str:
                 lines.append(f"    ! {one_line(_error_in_zone(error, when))}")
             if source.source == "x" and (stream := _stream_state(campaign, chosen, config, report.now, when)):
                 lines.append(f"  x stream: {stream}")
+                if campaign.x_stream is not None and campaign.x_stream.foreign_rules:
+                    lines.append(f"  x stream: {_foreign_rules(campaign.x_stream.foreign_rules)}")
     return "\n".join(lines)
 
 
@@ -185,6 +187,23 @@ def _stream_state(campaign: Any, chosen: Any, config: Config, now: Any, when: Ca
     connected = format_duration(timedelta(seconds=stream.connected_seconds))
     return (f"storm over: connected {connected} of the window, {_count(len(stream.gaps), 'gap')}, "
             f"{stream.posts:,} posts (`stormwatch summary` lists the gaps)")
+
+
+FOREIGN_RULES_SHOWN = 3
+RULE_CHARS = 80
+
+
+def _foreign_rules(rules: tuple[tuple[str, str], ...]) -> str:
+    """The rules other programs keep on the app's stream (never touched), a few of them quoted, cleaned."""
+    def quoted(value: str, tag: str) -> str:
+        value = one_line(value)
+        value = value if len(value) <= RULE_CHARS else value[:RULE_CHARS - 1] + "…"
+        return f"{value!r} ({one_line(tag) or 'no tag'})"
+
+    shown = ", ".join(quoted(value, tag) for value, tag in rules[:FOREIGN_RULES_SHOWN])
+    more = f" and {len(rules) - FOREIGN_RULES_SHOWN:,} more" if len(rules) > FOREIGN_RULES_SHOWN else ""
+    return (f"{_count(len(rules), 'rule')} of another program on this app, left alone (its posts are not "
+            f"stored): {shown}{more}")
 
 
 def _count(number: int, thing: str) -> str:

@@ -279,6 +279,9 @@ class StreamEvents(Protocol):
     def trouble(self, why: str, retry_in: float) -> None:
         """A connection attempt (or the rules) failed; the next comes in `retry_in` seconds."""
 
+    def reconciled(self, done: RulesReconciled) -> None:
+        """The app's rules were made the wanted ones (what was added, deleted, and other programs' rules kept)."""
+
 
 @runtime_checkable
 class FilteredStreaming(Billed, Protocol):

@@ -386,10 +386,11 @@ class Store:
 
     # --- stream connections ---------------------------------------------------------------------
 
-    def open_stream_connection(self, source: str, at: datetime) -> int:
-        """Record that `source`'s stream connected at `at` (closing connections a dead process left open)."""
+    def open_stream_connection(self, source: str, at: datetime, foreign_rules: Sequence[tuple[str, str]] = ()) -> int:
+        """Record that `source`'s stream connected at `at`, with the (value, tag) of other programs' rules on the
+        app (closing connections a dead process left open)."""
         with self.transaction("record a stream connection") as conn:
-            return streams.open_connection(conn, source, at, os.getpid())
+            return streams.open_connection(conn, source, at, os.getpid(), foreign_rules)
 
     def close_stream_connection(self, connection_id: int, at: datetime, reason: str) -> None:
         """Record that a stream connection ended at `at`, and why ("dropped", "stalled", "budget", ...)."""
