@@ -378,6 +378,9 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
 
 
 @main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="The demo's folder is this file's folder (default: data/demo/config.toml): its config.toml, "
+                   "database and log go there; an empty folder or an earlier demo's.")
 @click.option("--duration", type=float, default=60.0, show_default=True,
               help="Wall-clock seconds the storm takes to play out.")
 @click.option("--headless", is_flag=True,
@@ -386,7 +389,7 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
               help="About how many campaign posts the storm has.")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Storm seed.")
 @fail_cleanly
-def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
+def demo(config_file: str | None, duration: float, headless: bool, posts: int, seed: int) -> None:
     """A #StandWithIssa storm on the simulated platform: collected live, then reported (no account needed)."""
     import secrets
     from pathlib import Path
@@ -400,7 +403,8 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     interactive = is_terminal() and not headless
     base = Path.cwd()
     token = secrets.token_urlsafe(24)  # the simulated platform's bearer token for this run only
-    folder = fresh_demo_folder(base)
+    chosen = _chosen_config(config_file)
+    folder = fresh_demo_folder(base, Path(chosen).absolute().parent if chosen else None)
     from .config import ALERT_URLS_ENV
 
     alert_secrets = tuple(os.environ.get(ALERT_URLS_ENV, "").split())  # redacted with their secret parts
@@ -414,7 +418,7 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
                 _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop)
 
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
-                      progress=click.echo)
+                      progress=click.echo, folder=folder)
     click.echo(summary_text({**result.summary.to_json(), **result.intel}, result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")

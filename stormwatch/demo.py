@@ -45,6 +45,7 @@ SETUP_SECONDS = 3.0  # wall seconds from the clock's making to the build-up's st
 # Polls a little more often than twice a (wall) second would be pointless: the platform lags 30 storm seconds.
 POLLS_PER_WALL_SECOND = 2.0
 
+DEMO_MARK = "# Written by `stormwatch demo`"
 DEMO_CONFIG = """\
 # Written by `stormwatch demo`: the #StandWithIssa storm replayed on the simulated platform, {speed:.0f}x faster.
 [storage]
@@ -124,10 +125,16 @@ class DemoResult:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # the campaign's, for printing its times
 
 
-def fresh_demo_folder(base: Path) -> Path:
-    """Empty `base/data/demo` (every demo starts clean) and return it."""
-    folder = demo_folder(base)
+def fresh_demo_folder(base: Path, folder: Path | None = None) -> Path:
+    """Empty the demo's folder (`base/data/demo`, or `folder`: every demo starts clean) and return it; a folder
+    holding anything but an earlier demo's files is refused, never emptied."""
+    folder = folder or demo_folder(base)
     if folder.exists():
+        config = folder / "config.toml"
+        earlier = config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(DEMO_MARK)
+        if not earlier and any(folder.iterdir()):
+            raise StormwatchError(f"{folder}: not empty and not a demo's folder; the demo writes its config, database "
+                                  "and log into a folder of its own (choose an empty one with --config)")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     return folder
@@ -140,13 +147,14 @@ def demo_folder(base: Path) -> Path:
 
 def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int = 2021, token: str | None = None,
              live_view: Callable[[Collector, ScheduledCollector, threading.Event], None] | None = None,
-             progress: Callable[[str], None] = print, write_report: bool = True) -> DemoResult:
+             progress: Callable[[str], None] = print, write_report: bool = True,
+             folder: Path | None = None) -> DemoResult:
     """Run the demo in `base/data/demo` (emptied first by `fresh_demo_folder`); report under `base/reports`.
 
     With `live_view`, it is called to show the storm until the stop event is set (the dashboard);
     otherwise progress lines are printed. Ctrl-C ends the storm early; the report covers what was collected.
     """
-    folder = demo_folder(base)
+    folder = folder or demo_folder(base)
     end = DEMO_START + timedelta(hours=DEMO_HOURS)
     storm_span = (end - DEMO_START + DEMO_LEAD).total_seconds()
     speed = storm_span / duration
