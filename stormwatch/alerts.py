@@ -194,6 +194,11 @@ class _Words:
         return local_time(moment, self.zone, self.now)
 
     @property
+    def paced_until(self) -> datetime:
+        """The end of the last complete minute: the stored posts' pace is of the five minutes before it."""
+        return self.campaign.start + timedelta(minutes=len(self.figures.minutes))
+
+    @property
     def pace(self) -> float | None:
         """Posts per minute over the last five complete minutes (None before five are complete)."""
         recent = self.figures.minutes[-5:]
@@ -253,7 +258,8 @@ def _goals(words: _Words) -> list[Alert]:
                     else f"{words.tag}: {milestone}% of the {name} goal, {value:,} of {goal:,}")
         others = [f"{other.capitalize()} {v:,} of {g:,} ({v / g:.0%})"
                   for other, v, g in measures if other != name and g]
-        pace = f"Pace: {words.pace:.0f} posts a minute over the last 5 minutes" if words.pace is not None else ""
+        pace = (f"Pace: {words.pace:.0f} posts a minute in the 5 minutes to {words.at(words.paced_until)}"
+                if words.pace is not None else "")
         lines = ["; ".join(part for part in (pace, *others[:1]) if part)] if pace or others else []
         if words.now < campaign.end:
             lines.append(words.time_left())

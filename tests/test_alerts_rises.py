@@ -88,9 +88,10 @@ def test_hijack_is_told_once_per_rise_of_the_counter_tags_share(tmp_path: Path) 
         second_rise = told(watcher, store, range(69, 100))
     assert len(first_rise) == 1 and len(second_rise) == 1  # checked every minute: told once per rise
     (when, key, headline), (later, other_key, _) = first_rise[0], second_rise[0]
-    # Told at the first complete minute above 25% (share of the 15 minutes before it), named by that minute.
+    # Told at the first complete minute above 25% (share of the 15 minutes before it), named by the minute the rise
+    # began (its share clearly above the level it fell back below: 20%).
     since = datetime.fromisoformat(key.removeprefix("hijack:").replace("Z", "+00:00"))
-    assert T0 + timedelta(minutes=20) < since <= when and when - since < timedelta(minutes=2)
+    assert T0 + timedelta(minutes=20) < since <= when and when - since < timedelta(minutes=4)
     assert other_key != key and later > T0 + timedelta(minutes=70)
     assert "#StandWithIssa is being hijacked: #StopTheIncitement have" in headline
 

@@ -4,7 +4,7 @@ minutes, and since when it has been, for alerts told once per rise.
 A rise is read at complete minutes only (the minutes the collection has finished, as every live figure), so the
 minute it began never moves once told: that minute is the rise's name (`copy_paste:<minute>`), and a restarted
 collector, or `collect --once` from cron, names the same rise the same way. The share at each minute is over the
-`span` that ends there; a rise ends at the first minute the share is at or below the threshold again.
+`span` that ends there; a rise ends at the first minute the share is clearly below the threshold again (`FALL`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .copypaste import WARN_SHARE, CopyAudit
 
 HIJACK_SHARE = 0.25  # the counter-hashtags' share of voice over the last 15 minutes that is told as a hijack
 MIN_POSTS = 20  # a share over fewer posts (the quiet before a storm) is no rise
+FALL = 0.05  # a rise ends when the share falls this far below its threshold (a share wavering at it is one rise)
 SPAN = timedelta(minutes=15)
 MINUTE = timedelta(minutes=1)
 
@@ -92,13 +93,14 @@ def hijack_rise(store: Store, campaign: CampaignConfig, until: datetime, *, thre
 
 def _rise(store: Store, key: tuple[str, str], share_at: ShareAt, until: datetime, earliest: datetime,
           threshold: float) -> Rise | None:
-    """Walk back from `until`, minute by minute, while the share stays above `threshold` (reading again only the
-    minutes not checked for the rise followed before)."""
+    """Walk back from `until`, minute by minute, while the share stays above `threshold` less `FALL` (reading again
+    only the minutes not checked for the rise followed before)."""
     until = until.replace(second=0, microsecond=0)
     memos = _MEMOS.setdefault(store, {})
     share, posts = share_at(until)
     if share <= threshold or posts < MIN_POSTS:
-        memos.pop(key, None)
+        if share <= threshold - FALL or posts < MIN_POSTS:
+            memos.pop(key, None)
         return None
     memo = memos.get(key)
     since = until
@@ -107,7 +109,7 @@ def _rise(store: Store, key: tuple[str, str], share_at: ShareAt, until: datetime
             since = memo.since  # checked before: above at every minute from there
             break
         before, counted = share_at(since - MINUTE)
-        if before <= threshold or counted < MIN_POSTS:
+        if before <= threshold - FALL or counted < MIN_POSTS:
             break
         since -= MINUTE
     memos[key] = _Memo(since, until)
