@@ -351,7 +351,22 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     collector = Collector(config, clock=config.clock, stop=stop)
     collector.check_credentials()
     _stop_on_signals(stop)
+    from .store import collector_lock
+
     scheduled = ScheduledCollector(collector, chosen.name)
+    try:
+        with collector_lock(config.storage.database, "stormwatch dashboard --collect"):
+            _watch_collecting(config, chosen, scheduled, stop, interactive, names)
+    finally:
+        collector.close()
+
+
+def _watch_collecting(config: Config, chosen: Any, scheduled: Any, stop: threading.Event, interactive: bool,
+                      names: str | None) -> None:
+    """The dashboard beside the scheduled collector in this process, until Ctrl-C or `stop`."""
+    from .dashboard import print_once, take_snapshot
+    from .store import Store
+
     scheduled.start()
     try:
         with Store.open(config.storage.database) as store:
@@ -362,7 +377,6 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
                 print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs(), names=names))
     finally:
         scheduled.stop()
-        collector.close()
 
 
 def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,

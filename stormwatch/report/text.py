@@ -157,7 +157,8 @@ def status_text(report: Any, config: Config) -> str:
                              f"${source.spent_today_usd:,.2f}")
             for cursor in source.cursors:
                 state = "sweep in progress" if cursor.pending else "sweep complete"
-                lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
+                newest = local_stamps(cursor.position, zone, report.now) if cursor.position else "-"
+                lines.append(f"    {cursor.query}: newest {newest} "
                              f"({state}, moved {when(cursor.updated_at)})")
             errors = errors_in_zone(source.recent_errors, zone, report.now, run_reason)
             lines.extend(f"    ! {error}" for error in errors)
