@@ -194,11 +194,6 @@ class _Words:
         return local_time(moment, self.zone, self.now)
 
     @property
-    def paced_until(self) -> datetime:
-        """The end of the last complete minute: the stored posts' pace is of the five minutes before it."""
-        return self.campaign.start + timedelta(minutes=len(self.figures.minutes))
-
-    @property
     def pace(self) -> float | None:
         """Posts per minute over the last five complete minutes (None before five are complete)."""
         recent = self.figures.minutes[-5:]
@@ -258,8 +253,8 @@ def _goals(words: _Words) -> list[Alert]:
                     else f"{words.tag}: {milestone}% of the {name} goal, {value:,} of {goal:,}")
         others = [f"{other.capitalize()} {v:,} of {g:,} ({v / g:.0%})"
                   for other, v, g in measures if other != name and g]
-        pace = (f"Pace: {words.pace:.0f} posts a minute in the 5 minutes to {words.at(words.paced_until)}"
-                if words.pace is not None else "")
+        paced = campaign.start + timedelta(minutes=len(words.figures.minutes))  # the last complete minute's end
+        pace = f"Pace: {words.pace:.0f} posts a minute in the 5 minutes to {words.at(paced)}" if words.pace else ""
         lines = ["; ".join(part for part in (pace, *others[:1]) if part)] if pace or others else []
         if words.now < campaign.end:
             lines.append(words.time_left())
