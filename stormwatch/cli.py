@@ -46,9 +46,13 @@ def _chosen_config(config_file: str | None) -> str | None:
     """The command's own --config, else the one given before the command (`stormwatch --config F status`)."""
     if config_file:
         return config_file
-    context = click.get_current_context(silent=True)
-    root = context.find_root() if context is not None else None
-    return root.params.get("config_file") if root is not None else None
+    context: click.Context | None = click.get_current_context(silent=True)
+    # Given before the command (`stormwatch --config F status`) or before a group's command (`alerts --config F list`).
+    while context is not None:
+        if context.params.get("config_file"):
+            return str(context.params["config_file"])
+        context = context.parent
+    return None
 
 
 def _load(config_file: str | None) -> Config:
@@ -107,14 +111,22 @@ def init(config_file: str | None, force: bool, simulated: bool, port: int) -> No
 
 @main.command()
 @config_option
-@click.option("--once", is_flag=True, help="One run for every campaign and source, then exit.")
+@click.option("--once", is_flag=True, help="One run for every campaign and source, then the alerts due; then exit "
+                                           "(the cron way).")
 @click.option("--campaign", default=None, help="Only this campaign.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @fail_cleanly
 def collect(config_file: str | None, once: bool, campaign: str | None, verbose: bool) -> None:
-    """Collect posts: once, or on the schedule until Ctrl-C / SIGTERM."""
+    """Collect posts and tell the alerts: once, or on the schedule until Ctrl-C / SIGTERM.
+
+    A platform whose credentials are missing (X without X_BEARER_TOKEN) is skipped, said in one line, and the
+    others are collected; the exit code is then 1. One collector per database: a second is refused.
+    """
+    from .alerts import check_once
     from .collector import Collector
     from .plan import goal_budget_warning
+    from .report.text import alert_text
+    from .store import collector_lock
 
     config = _load(config_file)
     _logging(config, verbose=verbose)
@@ -125,21 +137,40 @@ def collect(config_file: str | None, once: bool, campaign: str | None, verbose: 
             click.echo(f"stormwatch: warning: {chosen.name}: {warning}", err=True)
     stop = threading.Event()
     collector = Collector(config, clock=config.clock, stop=stop)
-    collector.check_credentials()
+    skipped = collector.skip_missing_credentials()
+    for line in skipped:
+        click.echo(f"stormwatch: {line}", err=True)
     _stop_on_signals(stop)
+    failed = False
     try:
-        if once:
-            records = collector.run_once(campaign)
-            for record in records:
-                click.echo(_run_line(record))
-            if any(r.status == "failed" for r in records):
-                sys.exit(1)
-            return
-        from .scheduler import run_until_stopped
+        with collector_lock(config.storage.database, "stormwatch collect" + (" --once" if once else "")):
+            if once:
+                records = collector.run_once(campaign)
+                for record in records:
+                    click.echo(_run_line(record))
+                for name, told in check_once(collector.config, collector.config.selected(campaign), config.clock):
+                    zone = config.alerts.timezone or config.campaign(name).timezone
+                    click.echo(alert_text(told, zone, config.clock.now()))
+                failed = any(r.status == "failed" for r in records)
+            else:
+                from .scheduler import run_until_stopped
 
-        run_until_stopped(collector, campaign)
+                run_until_stopped(collector, campaign)
     finally:
         collector.close()
+    if stop.is_set():
+        click.echo(_stopped(config, campaign))
+    if failed or skipped:
+        sys.exit(1)
+
+
+def _stopped(config: Config, campaign: str | None) -> str:
+    """The one line said when Ctrl-C or SIGTERM stopped collecting: what is stored, and how to go on."""
+    from .store import Store
+
+    with Store.open(config.storage.database) as store:
+        posts = sum(store.count_campaign_posts(chosen.name) for chosen in config.selected(campaign))
+    return f"stopped: {posts:,} posts stored; `stormwatch collect` resumes"
 
 
 def _refuse_a_frozen_clock(config: Config) -> None:
@@ -220,8 +251,12 @@ def _window(config: Config, campaign_name: str | None, since: str | None, until:
 
 def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--campaign, --since and --until."""
-    command = click.option("--until", default=None, help="Window end (default: the campaign's end).")(command)
-    command = click.option("--since", default=None, help="Window start (default: the campaign's start).")(command)
+    times = ("an ISO 8601 time: 2021-02-07T18:00 in the campaign's time zone, or with its offset, "
+             "2021-02-07T16:00:00Z")
+    command = click.option("--until", default=None, metavar="TIME",
+                           help=f"Window end, {times} (default: the campaign's end).")(command)
+    command = click.option("--since", default=None, metavar="TIME",
+                           help=f"Window start, {times} (default: the campaign's start).")(command)
     return click.option("--campaign", default=None, help="The campaign (needed when there are several).")(command)
 
 
@@ -316,7 +351,22 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     collector = Collector(config, clock=config.clock, stop=stop)
     collector.check_credentials()
     _stop_on_signals(stop)
+    from .store import collector_lock
+
     scheduled = ScheduledCollector(collector, chosen.name)
+    try:
+        with collector_lock(config.storage.database, "stormwatch dashboard --collect"):
+            _watch_collecting(config, chosen, scheduled, stop, interactive, names)
+    finally:
+        collector.close()
+
+
+def _watch_collecting(config: Config, chosen: Any, scheduled: Any, stop: threading.Event, interactive: bool,
+                      names: str | None) -> None:
+    """The dashboard beside the scheduled collector in this process, until Ctrl-C or `stop`."""
+    from .dashboard import print_once, take_snapshot
+    from .store import Store
+
     scheduled.start()
     try:
         with Store.open(config.storage.database) as store:
@@ -327,7 +377,6 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
                 print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs(), names=names))
     finally:
         scheduled.stop()
-        collector.close()
 
 
 def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,
@@ -343,6 +392,9 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
 
 
 @main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="The demo's folder is this file's folder (default: data/demo/config.toml): its config.toml, "
+                   "database and log go there; an empty folder or an earlier demo's.")
 @click.option("--duration", type=float, default=60.0, show_default=True,
               help="Wall-clock seconds the storm takes to play out.")
 @click.option("--headless", is_flag=True,
@@ -351,7 +403,7 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
               help="About how many campaign posts the storm has.")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Storm seed.")
 @fail_cleanly
-def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
+def demo(config_file: str | None, duration: float, headless: bool, posts: int, seed: int) -> None:
     """A #StandWithIssa storm on the simulated platform: collected live, then reported (no account needed)."""
     import secrets
     from pathlib import Path
@@ -365,7 +417,8 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     interactive = is_terminal() and not headless
     base = Path.cwd()
     token = secrets.token_urlsafe(24)  # the simulated platform's bearer token for this run only
-    folder = fresh_demo_folder(base)
+    chosen = _chosen_config(config_file)
+    folder = fresh_demo_folder(base, Path(chosen).absolute().parent if chosen else None)
     from .config import ALERT_URLS_ENV
 
     alert_secrets = tuple(os.environ.get(ALERT_URLS_ENV, "").split())  # redacted with their secret parts
@@ -379,7 +432,7 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
                 _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop)
 
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
-                      progress=click.echo)
+                      progress=click.echo, folder=folder)
     click.echo(summary_text({**result.summary.to_json(), **result.intel}, result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")
@@ -505,7 +558,8 @@ def plan(config_file: str | None, campaign: str | None, as_json: bool) -> None:
 
 
 @main.group()
-def alerts() -> None:
+@config_option
+def alerts(config_file: str | None) -> None:
     """Alerts to the organizers' group: send a test message, list what was told."""
 
 
@@ -540,8 +594,9 @@ def alerts_test(config_file: str | None, campaign: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @fail_cleanly
 def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_json: bool) -> None:
-    """The alerts told so far, newest first."""
+    """The alerts told so far, newest first (times in the alerts' time zone; JSON: ISO 8601 UTC)."""
     from .alerts import history
+    from .report.text import history_text
     from .store import Store
 
     config = _load(config_file)
@@ -553,16 +608,8 @@ def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_js
         return
     if not told:
         click.echo("no alerts yet")
-    for alert in told:
-        tried = alert["services_tried"]
-        delivery = ("being delivered" if tried is None else "not sent (no services)" if tried == 0
-                    else f"reached {alert['services_ok']} of {tried} services")
-        lines = alert["text"].split("\n")
-        click.echo(f"{alert['sent_at']} {alert['campaign']} {alert['kind']}: {lines[0]} [{delivery}]")
-        for line in lines[1:]:
-            click.echo(f"    {line}")
-        if alert["error"]:
-            click.echo(f"    ! {alert['error']}")
+        return
+    click.echo(history_text(told, config))
 
 
 def run() -> None:

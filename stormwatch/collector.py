@@ -107,6 +107,27 @@ class Collector:
             for name in campaign.sources:
                 self.source(name)
 
+    def skip_missing_credentials(self) -> list[str]:
+        """Build every configured source now; a platform whose credentials are missing is left out of this
+        collector's campaigns (the others collect): one line for each left out. Raise when none is left."""
+        skipped: dict[str, CredentialsError] = {}
+        for campaign in self.config.campaigns:
+            for name in campaign.sources:
+                if name not in skipped:
+                    try:
+                        self.source(name)
+                    except CredentialsError as exc:
+                        skipped[name] = exc
+        if not skipped:
+            return []
+        campaigns = tuple(dataclasses.replace(c, sources=tuple(s for s in c.sources if s not in skipped))
+                          for c in self.config.campaigns)
+        if not any(c.sources for c in campaigns):
+            raise next(iter(skipped.values()))
+        self.config = dataclasses.replace(self.config, campaigns=campaigns)
+        return [f"{name} skipped: {str(exc).removeprefix(f'{name}: ')}; or take \"{name}\" out of the campaign's "
+                f"sources in {self.config.path.name} (collecting the other platforms)" for name, exc in skipped.items()]
+
     def close(self) -> None:
         """Close every source."""
         for source in self._sources.values():

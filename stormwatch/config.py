@@ -149,8 +149,8 @@ class ReportConfig:
 
 
 # What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
-ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
-               "budget_warning", "budget_reached", "new_target", "storm_ended", "trending", "target_response")
+ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered", "budget_warning",
+               "budget_reached", "new_target", "storm_ended", "trending", "target_response", "copy_paste", "hijack")
 ALERT_URLS_ENV = "STORMWATCH_ALERT_URLS"
 
 
@@ -280,16 +280,16 @@ def config_path(option: str | os.PathLike[str] | None) -> Path:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a config file; raise ConfigError naming the file and key path on any problem."""
     path = Path(path)
-    label = str(path)
     try:
         # utf-8-sig: a byte-order mark that some editors put at the start is not an error.
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise ConfigError(f"{label}: no such file (write one with `stormwatch init`)") from None
+        raise ConfigError(f"{path.absolute()}: no config file there (name yours with --config PATH or ${CONFIG_ENV}; "
+                          "`stormwatch init` writes a new one)") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{label}: cannot read: {exc}") from None
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(raw, path)
 
 

@@ -159,10 +159,15 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
     new_recent = metrics.new_contributors(store, campaign.name, window, spark_end - timedelta(minutes=5),
                                           reader=reader) - metrics.new_contributors(store, campaign.name, window,
                                                                                     spark_end, reader=reader)
-    peak = metrics.peak_minute(store, campaign.name, window, reader=reader)
-    # "Fading" compares with the busiest minute so far (a re-read of an old storm must not see its future peak).
+    # "Fading" compares with the busiest minute so far (a re-read of an old storm must not see its future peak), and
+    # the peak is of the same complete minutes as the last full minute, the 5-minute mean and the sparkline: a
+    # minute still filling (a slow source not caught up) is in none of them.
     so_far = metrics.per_minute(store, campaign.name, window.since,
                                 max(window.since, min(spark_end, window.until)), reader=reader)
+    busiest = max(range(len(so_far)), key=so_far.__getitem__, default=None)
+    peak = metrics.Peak(None if busiest is None or not so_far[busiest]
+                        else window.since.replace(second=0, microsecond=0) + timedelta(minutes=busiest),
+                        so_far[busiest] if busiest is not None else 0)
     policy = NamingPolicy.for_campaign(campaign, names or config.dashboard_names, config.report.pseudonymize_below)
     top = metrics.top_accounts(store, campaign.name, window, limit=list_size, reader=reader)
     latest = metrics.latest_posts(store, campaign.name, window, limit=list_size)

@@ -207,8 +207,8 @@ def test_summary_json_has_the_stream_and_the_plain_summary_a_line_with_each_gap(
                  {"from": "2021-02-07T18:30:00.000Z", "to": "2021-02-07T19:00:00.000Z", "reason": "budget"}]}
     assert "estimate" in data["definitions"]["x_stream.reposts_missed_estimate"]
     text = run("summary", "--config", str(path))
-    assert ("x stream                 2h05m  connected of 3h00m, 6 posts stored; 3 gaps (Asia/Hebron): "
-            "18:20–18:25 (dropped), 18:40–19:00 (collector stopped), 20:30–21:00 (budget)") in text
+    assert ("x stream                 2h05m  connected of 3h00m, 6 posts stored; 3 gaps: Sun 7 Feb 18:20–18:25 "
+            "(dropped), Sun 7 Feb 18:40–19:00 (collector stopped), Sun 7 Feb 20:30–21:00 (budget)") in text
     assert "  reposts missed             ≈30  in the gaps: an estimate, not a count" in text
 
 

@@ -58,6 +58,11 @@ class PageResult:
     cost_usd: float
 
 
+def no_database(path: Path) -> str:
+    """The one line said when a command needs the database and there is none yet."""
+    return f"{path.absolute()}: no database yet (`stormwatch collect` with this config collects into it)"
+
+
 class Store:
     """A stormwatch database: open it, write through its methods, close it."""
 
@@ -86,7 +91,7 @@ class Store:
         in_memory = os.fspath(path) == MEMORY
         path = Path(path)
         if not create and not in_memory and not path.exists():
-            raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
+            raise StoreError(no_database(path))
         if not in_memory and path.exists() and not _may_write(path):
             raise _NotWritable(f"{path}: the database is read-only here (it, or its folder, cannot be written)", None)
         try:
@@ -129,7 +134,7 @@ class Store:
         """
         path = Path(path)
         if not path.exists():
-            raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
+            raise StoreError(no_database(path))
         if _may_write(path):
             try:
                 return cls.open(path, create=False, busy_timeout=busy_timeout)
