@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rich import box
 from rich.cells import cell_len
@@ -31,10 +31,13 @@ from .metrics.snapshot import (
     PostLine,
     Snapshot,
     SourceLine,
+    clock_phrases,
     local_time,
+    source_parts,
+    spend_parts,
+    stream_parts,
     take_snapshot,
 )
-from .times import format_duration
 
 # The snapshot (what is shown) lives in metrics/snapshot.py, shared with the live web page (web/).
 __all__ = ["NEW_BLUESKY_ACCOUNT", "AccountLine", "PostLine", "Snapshot", "SourceLine", "print_once", "render",
@@ -111,23 +114,14 @@ def _compact(number: float) -> str:
 
 
 def _header(snapshot: Snapshot, width: int) -> Text:
-    now, start, end = snapshot.now, snapshot.start, snapshot.end
-    if now < start:
-        clocks = [f"storm starts in {format_duration(start - now)}", f"starts in {format_duration(start - now)}"]
-    elif now < end:
-        clocks = [f"{format_duration(now - start)} into the storm · ends in {format_duration(end - now)}",
-                  f"{format_duration(now - start)} in · {format_duration(end - now)} left"]
-    else:
-        ago = f", {format_duration(now - end)} ago" if now - end >= timedelta(minutes=1) else ""
-        clocks = [f"storm over: ended {_local(end, snapshot)}{ago}",
-                  f"ended {_local(end, snapshot)}"]
+    clocks = list(clock_phrases(snapshot))
     first = f"#{snapshot.hashtags[0]}" + (f" +{len(snapshot.hashtags) - 1}" if len(snapshot.hashtags) > 1 else "")
     if snapshot.names == "pseudonymized":
         names = [f"names: pseudonymized below {snapshot.names_threshold:,} followers", "names: pseudonymized",
                  "names hidden"]
     else:
         names = ["names: public (everyone named)", "names: public", "names public"]
-    local = _local(now, snapshot)
+    local = _local(snapshot.now, snapshot)
 
     def variant(tags: str, clock: str, zone: str, mode: str) -> Text:
         text = Text(no_wrap=True)
@@ -304,72 +298,20 @@ def _latest(snapshot: Snapshot, rows: int) -> Panel:
     return Panel(lines, title="latest posts", title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 
-_STATUS_STYLES = {"ok": "green", "partial": "yellow", "rate_limited": "yellow", "failed": "bold red"}
-
-
 def _source_segment(source: SourceLine, snapshot: Snapshot, full: bool) -> Text:
-    """One source's state in words: `x ok 19:39 · next 19:41 · 81 req`, `x failing since 19:20 (4 runs)`."""
-    text = Text(no_wrap=True)
-    text.append(f"{source.name} ", style="bold")
-    if source.last_status == "failed":
-        since = _local(source.failing_since or source.last_run_at or snapshot.now, snapshot)
-        runs = f" ({source.failed_runs} runs)" if source.failed_runs > 1 else ""
-        text.append(f"failing since {since}{runs}", style="bold red")
-    elif source.backoff_until and source.backoff_until > snapshot.now:
-        text.append(f"rate-limited until {_local(source.backoff_until, snapshot)}", style="yellow")
-    elif source.paused_until is not None:
-        text.append(f"paused by the budget until {_local(source.paused_until, snapshot)}", style="yellow")
-    else:
-        status = (source.last_status or "not run").replace("_", "-")
-        text.append(status + (" since" if status == "running" else ""),
-                    style=_STATUS_STYLES.get(source.last_status or "", "dim"))
-        if source.last_run_at:
-            text.append(f" {_local(source.last_run_at, snapshot)}")
-        if source.last_status == "partial" and source.reason:
-            text.append(f" ({source.reason})", style="yellow")
-    if full and source.next_run_at and source.next_run_at > snapshot.now:
-        text.append(f" · next {_local(source.next_run_at, snapshot)}")
-    text.append(f" · {source.requests_today:,} req")
-    return text
+    """One source's state in words (metrics/snapshot.py): `x ok 19:39 · next 19:41 · 81 req`."""
+    return Text.assemble(*source_parts(source, snapshot, full), no_wrap=True)
 
 
 def _stream(snapshot: Snapshot) -> tuple[Text | None, int]:
     """X's filtered stream in one line, with its drop priority: connected since when, or the gap going on."""
-    stream = snapshot.x_stream
-    text = Text(no_wrap=True)
-    text.append("x stream ", style="bold")
-    if snapshot.x_stream_off:
-        text.append("off — search only: reposts not collected", style="yellow")
-        return text, 1
-    if stream is None:
-        return None, 1
-    gap = stream.current_gap
-    if stream.connected_since is not None:
-        text.append(f"connected since {_local(stream.connected_since, snapshot)}", style="green")
-        text.append(f" · {stream.posts:,} posts")
-    elif gap is not None and snapshot.now < snapshot.end:
-        text.append(f"disconnected since {_local(gap.start, snapshot)} ({screen_text(gap.reason)})", style="bold red")
-        text.append(" — reposts are being missed")
-        return text, 0
-    elif snapshot.now < snapshot.end:
-        text.append("not connected yet", style="dim")
-    else:
-        text.append(f"connected {format_duration(timedelta(seconds=stream.connected_seconds))} of the storm, "
-                    f"{len(stream.gaps):,} gap{'' if len(stream.gaps) == 1 else 's'}")
-    return text, 1
+    parts, drop = stream_parts(snapshot)
+    return (Text.assemble(*parts, no_wrap=True) if parts else None), drop
 
 
 def _spend(snapshot: Snapshot) -> Text | None:
-    if not any(s.paused_until is not None or s.spent_today_usd for s in snapshot.sources) \
-            and snapshot.budget_usd is None:
-        return None
-    text = Text(no_wrap=True)
-    text.append(f"spent today ${snapshot.spent_today_usd:,.2f}", style="bold")
-    if snapshot.budget_usd is not None:
-        text.append(f" of ${snapshot.budget_usd:,.2f}", style="bold")
-    if snapshot.budget_runs_out_at is not None:
-        text.append(f", runs out {_local(snapshot.budget_runs_out_at, snapshot)} at this pace", style="yellow")
-    return text
+    parts = spend_parts(snapshot)
+    return Text.assemble(*parts, no_wrap=True) if parts else None
 
 
 def _health(snapshot: Snapshot, width: int) -> list[Text]:

@@ -21,6 +21,7 @@ from ..normalize.text import one_line
 from ..report.names import Namer, NamingPolicy
 from ..report.rows import KnownAccount
 from ..store import Store
+from ..times import format_duration
 
 SPARK_MINUTES = 60
 NEW_BLUESKY_ACCOUNT = "(new Bluesky account)"
@@ -106,6 +107,8 @@ class Snapshot:
     intel: intel.LiveIntel | None = None  # trending, targets' responses, copy-paste, counter-hashtags
     x_stream: metrics.StreamCoverage | None = None  # X's filtered stream over the storm so far (metrics/stream.py)
     x_stream_off: bool = False  # the campaign collects X without the stream: search only, no reposts
+    # Complete minutes of the whole window so far, oldest first (from `start`): the web page's storm chart.
+    per_minute_window: tuple[int, ...] = ()
 
     @property
     def posts_last_minute(self) -> int:
@@ -167,7 +170,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         latest=tuple(_post_line(namer, p) for p in latest),
         sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd,
         names=policy.mode, names_threshold=policy.threshold,
-        fading=metrics.current_fading(so_far, window.since),
+        fading=metrics.current_fading(so_far, window.since), per_minute_window=tuple(so_far),
         last_alert=((health.last_alert.sent_at, health.last_alert.headline)
                     if health.last_alert else None),
         budget_runs_out_at=health.budget_runs_out_at, budget_paused_until=paused,
@@ -278,3 +281,85 @@ def _with_alerts(snapshot: Snapshot, campaign: CampaignConfig) -> Snapshot:
 def local_time(moment: datetime, snapshot: Snapshot) -> str:
     """A moment as HH:MM in the campaign's time zone."""
     return moment.astimezone(ZoneInfo(snapshot.timezone)).strftime("%H:%M")
+
+
+# --- the words: what the dashboard and the web page say of a snapshot, each drawing them its own way -----------
+
+Parts = list[tuple[str, str]]  # (text, style): a rich style name, which the web page maps to a class
+_STATUS_STYLES = {"ok": "green", "partial": "yellow", "rate_limited": "yellow", "failed": "bold red"}
+
+
+def clock_phrases(snapshot: Snapshot) -> tuple[str, str]:
+    """The storm clock in words, long and short: starts in, into the storm and ends in, or ended when."""
+    now, start, end = snapshot.now, snapshot.start, snapshot.end
+    if now < start:
+        return f"storm starts in {format_duration(start - now)}", f"starts in {format_duration(start - now)}"
+    if now < end:
+        return (f"{format_duration(now - start)} into the storm · ends in {format_duration(end - now)}",
+                f"{format_duration(now - start)} in · {format_duration(end - now)} left")
+    ago = f", {format_duration(now - end)} ago" if now - end >= timedelta(minutes=1) else ""
+    return f"storm over: ended {local_time(end, snapshot)}{ago}", f"ended {local_time(end, snapshot)}"
+
+
+def source_parts(source: SourceLine, snapshot: Snapshot, full: bool) -> Parts:
+    """One source's state: `x ok 19:39 · next 19:41 · 81 req`, `x failing since 19:20 (4 runs)`; the next run
+    only when `full`."""
+    parts: Parts = [(f"{source.name} ", "bold")]
+    if source.last_status == "failed":
+        since = local_time(source.failing_since or source.last_run_at or snapshot.now, snapshot)
+        runs = f" ({source.failed_runs} runs)" if source.failed_runs > 1 else ""
+        parts.append((f"failing since {since}{runs}", "bold red"))
+    elif source.backoff_until and source.backoff_until > snapshot.now:
+        parts.append((f"rate-limited until {local_time(source.backoff_until, snapshot)}", "yellow"))
+    elif source.paused_until is not None:
+        parts.append((f"paused by the budget until {local_time(source.paused_until, snapshot)}", "yellow"))
+    else:
+        status = (source.last_status or "not run").replace("_", "-")
+        parts.append((status + (" since" if status == "running" else ""),
+                      _STATUS_STYLES.get(source.last_status or "", "dim")))
+        if source.last_run_at:
+            parts.append((f" {local_time(source.last_run_at, snapshot)}", ""))
+        if source.last_status == "partial" and source.reason:
+            parts.append((f" ({one_line(source.reason)})", "yellow"))
+    if full and source.next_run_at and source.next_run_at > snapshot.now:
+        parts.append((f" · next {local_time(source.next_run_at, snapshot)}", ""))
+    parts.append((f" · {source.requests_today:,} req", ""))
+    return parts
+
+
+def stream_parts(snapshot: Snapshot) -> tuple[Parts | None, int]:
+    """X's filtered stream, with how readily its line gives way (0: never, a gap going on): connected since when,
+    or the gap going on; None when the campaign does not follow the stream."""
+    stream = snapshot.x_stream
+    parts: Parts = [("x stream ", "bold")]
+    if snapshot.x_stream_off:
+        return [*parts, ("off — search only: reposts not collected", "yellow")], 1
+    if stream is None:
+        return None, 1
+    gap = stream.current_gap
+    if stream.connected_since is not None:
+        parts += [(f"connected since {local_time(stream.connected_since, snapshot)}", "green"),
+                  (f" · {stream.posts:,} posts", "")]
+    elif gap is not None and snapshot.now < snapshot.end:
+        parts += [(f"disconnected since {local_time(gap.start, snapshot)} ({one_line(gap.reason)})", "bold red"),
+                  (" — reposts are being missed", "")]
+        return parts, 0
+    elif snapshot.now < snapshot.end:
+        parts.append(("not connected yet", "dim"))
+    else:
+        parts.append((f"connected {format_duration(timedelta(seconds=stream.connected_seconds))} of the storm, "
+                      f"{len(stream.gaps):,} gap{'' if len(stream.gaps) == 1 else 's'}", ""))
+    return parts, 1
+
+
+def spend_parts(snapshot: Snapshot) -> Parts | None:
+    """The spend against the budget, and when it runs out at this pace; None when nothing is billed or budgeted."""
+    if not any(s.paused_until is not None or s.spent_today_usd for s in snapshot.sources) \
+            and snapshot.budget_usd is None:
+        return None
+    parts: Parts = [(f"spent today ${snapshot.spent_today_usd:,.2f}", "bold")]
+    if snapshot.budget_usd is not None:
+        parts.append((f" of ${snapshot.budget_usd:,.2f}", "bold"))
+    if snapshot.budget_runs_out_at is not None:
+        parts.append((f", runs out {local_time(snapshot.budget_runs_out_at, snapshot)} at this pace", "yellow"))
+    return parts
