@@ -55,10 +55,12 @@ def _load(config_file: str | None) -> Config:
     return load_config(config_path(_chosen_config(config_file)))
 
 
-def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True) -> None:
+def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True,
+             secrets: tuple[str, ...] = ()) -> None:
     from .console import setup_logging
 
-    setup_logging(config.storage.log_file, secrets=config.secrets(), verbose=verbose, quiet=quiet, console=console)
+    setup_logging(config.storage.log_file, secrets=(*config.secrets(), *secrets), verbose=verbose, quiet=quiet,
+                  console=console)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -290,7 +292,6 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 @fail_cleanly
 def dashboard(config_file: str | None, campaign: str | None, with_collector: bool, names: str | None) -> None:
     """The live storm dashboard (one still frame when not on a terminal)."""
-    from .collector import Collector
     from .console import is_terminal
     from .dashboard import print_once, take_snapshot
 
@@ -308,16 +309,12 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
                 return
             _watch(config, chosen, store, None, threading.Event(), names)
         return
-    from .scheduler import ScheduledCollector
     from .store import Store
 
-    _refuse_a_frozen_clock(config)
     stop = threading.Event()
-    collector = Collector(config, clock=config.clock, stop=stop)
-    collector.check_credentials()
     _stop_on_signals(stop)
-    scheduled = ScheduledCollector(collector, chosen.name)
-    scheduled.start()
+    scheduled = _start_collector(config, chosen.name, stop)
+    collector = scheduled.collector
     try:
         with Store.open(config.storage.database) as store:
             if interactive:
@@ -340,6 +337,76 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
                              list_size=20, names=names)
 
     run_live(read, stop)
+
+
+@main.command()
+@config_option
+@click.option("--campaign", default=None, help="The campaign (needed when there are several).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but this computer's lets everyone on that network with the link in.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option("--names", type=click.Choice(["pseudonymized", "public"]), default="pseudonymized", show_default=True,
+              help="Pseudonymize small accounts as reports do, or name every account (a red banner says so).")
+@click.option("--collect", "with_collector", is_flag=True, help="Also run the scheduled collector in this process.")
+@click.option("--new-link", is_flag=True, help="Make a new secret link: every link given out before stops working.")
+@fail_cleanly
+def serve(config_file: str | None, campaign: str | None, host: str, port: int, names: str, with_collector: bool,
+          new_link: bool) -> None:
+    """The team's live page: a private, read-only web view of the storm for phones (Ctrl-C stops it)."""
+    from .web import link_file, link_secret, prepare
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    secret = link_secret(link_file(config), new=new_link)
+    # The secret is in the link: redacted from every log line like the platforms' credentials.
+    _logging(config, quiet=True, secrets=(secret,))
+    stop = threading.Event()
+    scheduled = None
+    if with_collector:
+        from .store import Store
+
+        Store.open(config.storage.database).close()  # made (or upgraded) before the page opens it read-only
+        scheduled = _start_collector(config, chosen.name, stop)
+    try:
+        page = prepare(config, chosen, secret, host=host, port=port, names=names,
+                       next_runs=scheduled.next_runs if scheduled else None)
+        _tell_page(page.url, host, names, page.live.access_note())
+        page.run()
+    finally:
+        stop.set()
+        if scheduled is not None:
+            scheduled.stop()
+            scheduled.collector.close()
+
+
+def _start_collector(config: Config, campaign: str, stop: threading.Event) -> Any:
+    """The scheduled collector of one campaign, started in this process (`dashboard --collect`, `serve --collect`);
+    `stop` ends its runs early."""
+    from .collector import Collector
+    from .scheduler import ScheduledCollector
+
+    _refuse_a_frozen_clock(config)
+    collector = Collector(config, clock=config.clock, stop=stop)
+    collector.check_credentials()
+    scheduled = ScheduledCollector(collector, campaign)
+    scheduled.start()
+    return scheduled
+
+
+def _tell_page(url: str, host: str, names: str, note: str | None) -> None:
+    """Print the page's link and its QR code, and what it shows to whom."""
+    from .web import is_loopback, qr_text
+
+    if note:
+        click.echo(note, err=True)
+    if not is_loopback(host):
+        click.echo(f"stormwatch: warning: listening on {host}: everyone on that network who has the link can see "
+                   "the page", err=True)
+    if names == "public":
+        click.echo("stormwatch: warning: --names public: every account is named on the page", err=True)
+    click.echo(qr_text(url))
+    click.echo(f"live page: {url}")
+    click.echo("anyone with this link can see the page; `--new-link` makes a new one (Ctrl-C stops the page)")
 
 
 @main.command()
