@@ -103,10 +103,13 @@ async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(live: LiveView, secret: str) -> ASGIApp:
-    """The live page's ASGI application for `live` (already started), behind the guard for `secret`."""
+def build_app(live: LiveView, secret: str, closing: threading.Event | None = None) -> ASGIApp:
+    """The live page's ASGI application for `live` (already started), behind the guard for `secret`; event streams
+    end once `closing` is set (so that the server stops at once)."""
+    closing = closing or threading.Event()
     script = (HERE / "static" / "live.js").read_bytes()
     style = (HERE / "static" / "style.css").read_bytes()
+    icon = (HERE / "static" / "icon.svg").read_bytes()
     streams = {"open": 0}
 
     async def page(request: Request) -> Response:
@@ -121,20 +124,24 @@ def build_app(live: LiveView, secret: str) -> ASGIApp:
     async def style_css(request: Request) -> Response:
         return Response(style, media_type="text/css; charset=utf-8")
 
+    async def icon_svg(request: Request) -> Response:
+        return Response(icon, media_type="image/svg+xml")
+
     async def events(request: Request) -> Response:
         if streams["open"] >= MAX_STREAMS:
             return Response("Too many live viewers: the page falls back to polling.\n", status_code=503,
                             media_type="text/plain; charset=utf-8")
-        return StreamingResponse(_event_stream(live, streams), media_type="text/event-stream",
+        return StreamingResponse(_event_stream(live, streams, closing), media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})
 
     routes = [Route("/", page, methods=["GET", "HEAD"]), Route("/feed.json", feed, methods=["GET", "HEAD"]),
               Route("/events", events, methods=["GET"]), Route("/live.js", live_js, methods=["GET", "HEAD"]),
-              Route("/style.css", style_css, methods=["GET", "HEAD"])]
+              Route("/style.css", style_css, methods=["GET", "HEAD"]),
+              Route("/icon.svg", icon_svg, methods=["GET", "HEAD"])]
     return Guard(Starlette(routes=routes), secret)
 
 
-async def _event_stream(live: LiveView, streams: dict[str, int]) -> AsyncIterator[bytes]:
+async def _event_stream(live: LiveView, streams: dict[str, int], closing: threading.Event) -> AsyncIterator[bytes]:
     """The views as server-sent events: the current one at once, then each new one; a ping when nothing changed
     for PING_SECONDS (so the page knows the server is there)."""
     streams["open"] += 1
@@ -142,7 +149,7 @@ async def _event_stream(live: LiveView, streams: dict[str, int]) -> AsyncIterato
         sent = live.latest()
         yield _event("view", sent.feed)
         quiet_since = time.monotonic()
-        while True:
+        while not closing.is_set():
             await asyncio.sleep(_CHANGE_POLL)
             latest = live.latest()
             if latest.version != sent.version:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 
 import segno
 import uvicorn
@@ -120,6 +121,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the page's event streams to end as soon as it is asked to stop (Ctrl-C)."""
+
+    def __init__(self, config: uvicorn.Config, closing: threading.Event) -> None:
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.closing.set()
+        super().handle_exit(sig, frame)
+
+
 @dataclass
 class PageServer:
     """A started live page: its link, its refreshing view and its uvicorn server."""
@@ -128,6 +141,7 @@ class PageServer:
     live: LiveView
     server: uvicorn.Server
     sock: socket.socket
+    closing: threading.Event
     thread: threading.Thread | None = None
 
     def run(self) -> None:
@@ -139,7 +153,8 @@ class PageServer:
             self.sock.close()
 
     def stop(self) -> None:
-        """Stop a server running in a thread (open event streams are closed after a second)."""
+        """Stop a server running in a thread (its open event streams end first)."""
+        self.closing.set()
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout=15)
@@ -157,11 +172,13 @@ def prepare(config: Config, campaign: CampaignConfig, secret: str, *, host: str 
     except BaseException:
         sock.close()
         raise
-    uv_config = uvicorn.Config(build_app(live, secret), access_log=False, log_config=None, lifespan="off",
+    closing = threading.Event()
+    uv_config = uvicorn.Config(build_app(live, secret, closing), access_log=False, log_config=None, lifespan="off",
                                server_header=False, date_header=False, timeout_graceful_shutdown=1,
                                ws="none")
     actual_port = sock.getsockname()[1]
-    return PageServer(url=page_url(host, actual_port, secret), live=live, server=uvicorn.Server(uv_config), sock=sock)
+    return PageServer(url=page_url(host, actual_port, secret), live=live, server=_Server(uv_config, closing),
+                      sock=sock, closing=closing)
 
 
 @contextlib.contextmanager
