@@ -328,13 +328,16 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
 
 
 def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,
-           names: str | None = None) -> None:
-    """Run the live dashboard for a campaign until Ctrl-C or `stop`."""
+           names: str | None = None, notes: tuple[str, ...] = ()) -> None:
+    """Run the live dashboard for a campaign until Ctrl-C or `stop`, with `notes` below it."""
+    from dataclasses import replace
+
     from .dashboard import run_live, take_snapshot
 
     def read() -> Any:
-        return take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
-                             list_size=20, names=names)
+        snapshot = take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
+                                 list_size=20, names=names)
+        return replace(snapshot, notes=(*snapshot.notes, *notes))
 
     run_live(read, stop)
 
@@ -417,8 +420,11 @@ def _tell_page(url: str, host: str, names: str, note: str | None) -> None:
 @click.option("--posts", type=click.IntRange(100, 500_000), default=5000, show_default=True,
               help="About how many campaign posts the storm has.")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Storm seed.")
+@click.option("--serve", "serve_page", is_flag=True, help="Also show the team's live page (`stormwatch serve`).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The live page's port (with --serve).")
 @fail_cleanly
-def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
+def demo(duration: float, headless: bool, posts: int, seed: int, serve_page: bool, port: int) -> None:
     """A #StandWithIssa storm on the simulated platform: collected live, then reported (no account needed)."""
     import secrets
     from pathlib import Path
@@ -443,10 +449,25 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
             from .store import Store
 
             with Store.open(collector.config.storage.database) as store:
-                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop)
+                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop,
+                       notes=tuple(f"live page: {link}" for link in links))
+
+    page_view = None
+    links: list[str] = []
+    if serve_page:
+        def page_view(config: Any, scheduled: Any) -> Any:
+            from .store import Store
+            from .web import in_thread, link_file, link_secret, prepare
+
+            Store.open(config.storage.database).close()  # made before the page opens it read-only
+            secret = link_secret(link_file(config), new=True)
+            page = prepare(config, config.campaigns[0], secret, port=port, next_runs=scheduled.next_runs)
+            _tell_page(page.url, "127.0.0.1", "pseudonymized", None)
+            links.append(page.url)  # on the dashboard too: it takes the whole screen
+            return in_thread(page)
 
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
-                      progress=click.echo)
+                      progress=click.echo, page_view=page_view)
     click.echo(summary_text({**result.summary.to_json(), **result.intel}, result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")
