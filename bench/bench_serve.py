@@ -24,14 +24,9 @@ from urllib.parse import urlsplit
 from stormwatch.config import load_config
 from stormwatch.web import in_thread, link_file, link_secret, prepare
 
+from .bench_dashboard import percentile
 from .common import SMOKE, machine, table
 from .setup import imported_database, label, scratch_copy, storm_archive
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The value below which `share` of the sorted values fall."""
-    ordered = sorted(values) or [0.0]
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def writer(database: object, config_path: object, pages: object, seconds: float) -> subprocess.Popen[str]:
@@ -101,11 +96,11 @@ def main() -> None:
         with_viewers = json.loads(busy.communicate(timeout=300)[0].strip().splitlines()[-1])
     change = (with_viewers["p95_ms"] - without["p95_ms"]) / without["p95_ms"] if without["p95_ms"] else 0.0
     rows = [("", "p50", "p95", "max", "count"),
-            ("page update (page or feed, per request)", f"{1000 * percentile(timings, 0.5):.1f} ms",
-             f"{1000 * percentile(timings, 0.95):.1f} ms", f"{1000 * max(timings, default=0):.1f} ms",
+            ("page update (page or feed, per request)", f"{1000 * percentile(timings or [0.0], 0.5):.1f} ms",
+             f"{1000 * percentile(timings or [0.0], 0.95):.1f} ms", f"{1000 * max(timings, default=0):.1f} ms",
              f"{len(timings):,}"),
-            ("refresh of the figures (one for all viewers)", f"{1000 * percentile(refreshes, 0.5):.0f} ms",
-             f"{1000 * percentile(refreshes, 0.95):.0f} ms", f"{1000 * max(refreshes, default=0):.0f} ms",
+            ("refresh of the figures (one for all viewers)", f"{1000 * percentile(refreshes or [0.0], 0.5):.0f} ms",
+             f"{1000 * percentile(refreshes or [0.0], 0.95):.0f} ms", f"{1000 * max(refreshes, default=0):.0f} ms",
              f"{len(refreshes):,}"),
             ("collector page, no viewers", f"mean {without['mean_ms']:.1f} ms", f"{without['p95_ms']:.1f} ms", "",
              f"{without['pages']:,}"),

@@ -195,7 +195,7 @@ def test_addresses_links_and_the_qr_code() -> None:
     assert page_url("127.0.0.1", 8765, "abc") == "http://127.0.0.1:8765/abc/"
     assert page_url("::1", 8765, "abc") == "http://[::1]:8765/abc/"
     code = qr_text("http://127.0.0.1:8765/" + "a" * 32 + "/")
-    assert code.count("\n") > 10 and "█" in code or "▀" in code
+    assert code.count("\n") > 10 and ("█" in code or "▀" in code)
     sock = bind("127.0.0.1", 0)
     try:
         with pytest.raises(StormwatchError, match="cannot listen there"):
