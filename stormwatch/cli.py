@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -59,10 +60,12 @@ def _load(config_file: str | None) -> Config:
     return load_config(config_path(_chosen_config(config_file)))
 
 
-def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True) -> None:
+def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True,
+             secrets: tuple[str, ...] = ()) -> None:
     from .console import setup_logging
 
-    setup_logging(config.storage.log_file, secrets=config.secrets(), verbose=verbose, quiet=quiet, console=console)
+    setup_logging(config.storage.log_file, secrets=(*config.secrets(), *secrets), verbose=verbose, quiet=quiet,
+                  console=console)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -325,7 +328,6 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 @fail_cleanly
 def dashboard(config_file: str | None, campaign: str | None, with_collector: bool, names: str | None) -> None:
     """The live storm dashboard (one still frame when not on a terminal)."""
-    from .collector import Collector
     from .console import is_terminal
     from .dashboard import print_once, take_snapshot
 
@@ -333,9 +335,9 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     chosen = config.campaign(campaign)
     interactive = is_terminal()
     _logging(config, quiet=True, console=not interactive)
-    if not with_collector:
-        from .store import Store
+    from .store import Store, collector_lock
 
+    if not with_collector:
         with Store.open_for_reading(config.storage.database) as store:
             _note_access(store)
             if not interactive:
@@ -343,22 +345,11 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
                 return
             _watch(config, chosen, store, None, threading.Event(), names)
         return
-    from .scheduler import ScheduledCollector
-    from .store import Store
-
-    _refuse_a_frozen_clock(config)
     stop = threading.Event()
-    collector = Collector(config, clock=config.clock, stop=stop)
-    collector.check_credentials()
     _stop_on_signals(stop)
-    from .store import collector_lock
-
-    scheduled = ScheduledCollector(collector, chosen.name)
-    try:
-        with collector_lock(config.storage.database, "stormwatch dashboard --collect"):
-            _watch_collecting(config, chosen, scheduled, stop, interactive, names)
-    finally:
-        collector.close()
+    with collector_lock(config.storage.database, "stormwatch dashboard --collect"):
+        scheduled = _start_collector(config, chosen.name, stop)
+        _watch_collecting(config, chosen, scheduled, stop, interactive, names)
 
 
 def _watch_collecting(config: Config, chosen: Any, scheduled: Any, stop: threading.Event, interactive: bool,
@@ -367,7 +358,6 @@ def _watch_collecting(config: Config, chosen: Any, scheduled: Any, stop: threadi
     from .dashboard import print_once, take_snapshot
     from .store import Store
 
-    scheduled.start()
     try:
         with Store.open(config.storage.database) as store:
             if interactive:
@@ -377,18 +367,94 @@ def _watch_collecting(config: Config, chosen: Any, scheduled: Any, stop: threadi
                 print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs(), names=names))
     finally:
         scheduled.stop()
+        scheduled.collector.close()
 
 
 def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,
-           names: str | None = None) -> None:
-    """Run the live dashboard for a campaign until Ctrl-C or `stop`."""
+           names: str | None = None, notes: tuple[str, ...] = ()) -> None:
+    """Run the live dashboard for a campaign until Ctrl-C or `stop`, with `notes` below it."""
+    from dataclasses import replace
+
     from .dashboard import run_live, take_snapshot
 
     def read() -> Any:
-        return take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
-                             list_size=20, names=names)
+        snapshot = take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
+                                 list_size=20, names=names)
+        return replace(snapshot, notes=(*snapshot.notes, *notes))
 
     run_live(read, stop)
+
+
+@main.command()
+@config_option
+@click.option("--campaign", default=None, help="The campaign (needed when there are several).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but this computer's lets everyone on that network with the link in.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option("--names", type=click.Choice(["pseudonymized", "public"]), default="pseudonymized", show_default=True,
+              help="Pseudonymize small accounts as reports do, or name every account (a red banner says so).")
+@click.option("--collect", "with_collector", is_flag=True, help="Also run the scheduled collector in this process.")
+@click.option("--new-link", is_flag=True, help="Make a new secret link: every link given out before stops working.")
+@fail_cleanly
+def serve(config_file: str | None, campaign: str | None, host: str, port: int, names: str, with_collector: bool,
+          new_link: bool) -> None:
+    """The team's live page: a private, read-only web view of the storm for phones (Ctrl-C stops it)."""
+    from .web import link_file, link_secret
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    secret = link_secret(link_file(config), new=new_link)
+    # The secret is in the link: redacted from every log line like the platforms' credentials.
+    _logging(config, quiet=True, secrets=(secret,))
+    stop = threading.Event()
+    scheduled = None
+    with contextlib.ExitStack() as held:
+        if with_collector:
+            from .store import Store, collector_lock
+
+            held.enter_context(collector_lock(config.storage.database, "stormwatch serve --collect"))
+            Store.open(config.storage.database).close()  # made (or upgraded) before the page opens it read-only
+            scheduled = _start_collector(config, chosen.name, stop)
+        _serve_page(config, chosen, secret, host, port, names, scheduled, stop)
+
+
+def _serve_page(config: Config, chosen: Any, secret: str, host: str, port: int, names: str, scheduled: Any,
+                stop: threading.Event) -> None:
+    """Serve the live page until Ctrl-C, then stop the collector beside it (if any)."""
+    try:
+        from .web import prepare
+
+        page = prepare(config, chosen, secret, host=host, port=port, names=names,
+                       next_runs=scheduled.next_runs if scheduled else None)
+        _tell_page(page.url, host, names, page.live.access_note())
+        page.run()
+    finally:
+        stop.set()
+        if scheduled is not None:
+            scheduled.stop()
+            scheduled.collector.close()
+
+
+def _start_collector(config: Config, campaign: str, stop: threading.Event) -> Any:
+    """The scheduled collector of one campaign, started in this process (`dashboard --collect`, `serve --collect`);
+    `stop` ends its runs early."""
+    from .collector import Collector
+    from .scheduler import ScheduledCollector
+
+    _refuse_a_frozen_clock(config)
+    collector = Collector(config, clock=config.clock, stop=stop)
+    collector.check_credentials()
+    scheduled = ScheduledCollector(collector, campaign)
+    scheduled.start()
+    return scheduled
+
+
+def _tell_page(url: str, host: str, names: str, note: str | None) -> None:
+    """Print the page's link and its QR code, and what it shows to whom."""
+    from .web import page_notice
+
+    for line, to_stderr in page_notice(url, host, names, note):
+        click.echo(line, err=to_stderr)
 
 
 @main.command()
@@ -402,14 +468,18 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
 @click.option("--posts", type=click.IntRange(100, 500_000), default=5000, show_default=True,
               help="About how many campaign posts the storm has.")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Storm seed.")
+@click.option("--serve", "serve_page", is_flag=True, help="Also show the team's live page (`stormwatch serve`).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The live page's port (with --serve).")
 @fail_cleanly
-def demo(config_file: str | None, duration: float, headless: bool, posts: int, seed: int) -> None:
+def demo(config_file: str | None, duration: float, headless: bool, posts: int, seed: int, serve_page: bool,
+         port: int) -> None:
     """A #StandWithIssa storm on the simulated platform: collected live, then reported (no account needed)."""
     import secrets
     from pathlib import Path
 
     from .console import is_terminal, setup_logging
-    from .demo import fresh_demo_folder, run_demo
+    from .demo import fresh_demo_folder, run_demo, serve_during_demo
     from .report.text import summary_text
 
     if duration < 5:
@@ -429,10 +499,18 @@ def demo(config_file: str | None, duration: float, headless: bool, posts: int, s
             from .store import Store
 
             with Store.open(collector.config.storage.database) as store:
-                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop)
+                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop,
+                       notes=tuple(f"live page: {link}" for link in links))
 
+    links: list[str] = []  # the live page's, shown on the dashboard too: it takes the whole screen
+
+    def tell(url: str) -> None:
+        _tell_page(url, "127.0.0.1", "pseudonymized", None)
+        links.append(url)
+
+    page_view = serve_during_demo(port, tell) if serve_page else None
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
-                      progress=click.echo, folder=folder)
+                      progress=click.echo, folder=folder, page_view=page_view)
     click.echo(summary_text({**result.summary.to_json(), **result.intel}, result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")

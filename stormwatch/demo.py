@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 from . import intel
 from .alerts import AlertWatcher
 from .collector import Collector
-from .config import ALERT_URLS_ENV, CampaignConfig, load_config
+from .config import ALERT_URLS_ENV, CampaignConfig, Config, load_config
 from .errors import StormwatchError
 from .metrics import Summary, campaign_window, summary
 from .report.text import alert_text
@@ -148,11 +150,14 @@ def demo_folder(base: Path) -> Path:
 def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int = 2021, token: str | None = None,
              live_view: Callable[[Collector, ScheduledCollector, threading.Event], None] | None = None,
              progress: Callable[[str], None] = print, write_report: bool = True,
-             folder: Path | None = None) -> DemoResult:
+             folder: Path | None = None,
+             page_view: Callable[[Config, ScheduledCollector], AbstractContextManager[Any]] | None = None
+             ) -> DemoResult:
     """Run the demo in `base/data/demo` (emptied first by `fresh_demo_folder`); report under `base/reports`.
 
     With `live_view`, it is called to show the storm until the stop event is set (the dashboard);
-    otherwise progress lines are printed. Ctrl-C ends the storm early; the report covers what was collected.
+    otherwise progress lines are printed. With `page_view`, the context it returns is held while the storm
+    plays (the live web page). Ctrl-C ends the storm early; the report covers what was collected.
     """
     folder = folder or demo_folder(base)
     end = DEMO_START + timedelta(hours=DEMO_HOURS)
@@ -216,10 +221,11 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         watcher.daemon = True
         watcher.start()
         try:
-            if live_view is not None:
-                live_view(collector, scheduled, stop)
-            else:
-                _print_progress(config.storage.database, campaign, collecting, stop, progress)
+            with page_view(config, scheduled) if page_view is not None else contextlib.nullcontext():
+                if live_view is not None:
+                    live_view(collector, scheduled, stop)
+                else:
+                    _print_progress(config.storage.database, campaign, collecting, stop, progress)
         except KeyboardInterrupt:
             progress("stopped early: reporting what was collected")
         finally:
@@ -311,3 +317,20 @@ def _print_progress(database: Path, campaign: CampaignConfig, clock: Clock, stop
             extra += f", share of voice {voice:.0%}" if voice is not None else ""
             progress(f"  storm time {local_time(clock.now(), campaign.timezone, campaign.start)}: {posts:,} posts "
                      f"collected{status}{extra}")
+
+
+def serve_during_demo(port: int, tell: Callable[[str], object]
+                      ) -> Callable[[Config, ScheduledCollector], AbstractContextManager[Any]]:
+    """`run_demo`'s `page_view` for `demo --serve`: the live page on `port` with a new secret link (given to
+    `tell`), pseudonymized, served in a thread while the storm plays."""
+    def page_view(config: Config, scheduled: ScheduledCollector) -> AbstractContextManager[Any]:
+        from .store import Store
+        from .web import in_thread, link_file, link_secret, prepare
+
+        Store.open(config.storage.database).close()  # made before the page opens it read-only
+        secret = link_secret(link_file(config), new=True)
+        page = prepare(config, config.campaigns[0], secret, port=port, next_runs=scheduled.next_runs)
+        tell(page.url)
+        return in_thread(page)
+
+    return page_view

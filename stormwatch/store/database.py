@@ -74,6 +74,9 @@ class Store:
         self.busy_timeout = busy_timeout
         self.access = access
         self.labels_not_stored = 0  # pseudonyms made in memory only, because the database is read-only
+        # campaign -> uid -> label made in memory (read-only): a live view asks again every second, and an account
+        # must keep its label while the store is open, not get a new one on each refresh.
+        self._labels_in_memory: dict[str, dict[str, str]] = {}
 
     @property
     def read_only(self) -> bool:
@@ -123,19 +126,20 @@ class Store:
         return store
 
     @classmethod
-    def open_for_reading(cls, path: str | os.PathLike[str], *,
-                         busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Store:
+    def open_for_reading(cls, path: str | os.PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                         writable: bool = True) -> Store:
         """Open an existing database for a command that only reads (status, summary, report, the dashboard).
 
         Opened as usual when this process may write it (so an upgrade and new report pseudonyms are stored);
         read-only when it may not (a shared copy, another user's file, a file marked read-only, even for root);
         and as an unchanging snapshot (`immutable`) when even reading needs files SQLite cannot create (the
-        WAL's -shm beside a database in a folder this user cannot write). `access` says which.
+        WAL's -shm beside a database in a folder this user cannot write). `access` says which. Without
+        `writable`, never opened for writing (the live web page: no request may write anything).
         """
         path = Path(path)
         if not path.exists():
             raise StoreError(no_database(path))
-        if _may_write(path):
+        if writable and _may_write(path):
             try:
                 return cls.open(path, create=False, busy_timeout=busy_timeout)
             except _NotWritable:
@@ -527,10 +531,16 @@ class Store:
         if self.read_only:
             # Nothing can be stored: labels not assigned before are made for this one report (and counted, so
             # the report can say its labels will differ next time).
-            with self._guard("read pseudonyms"):
-                labels, fresh = pseudonyms.assign_pseudonyms(self.conn, campaign, uids, store=False)
-            self.labels_not_stored += fresh
-            return labels
+            made = self._labels_in_memory.setdefault(campaign, {})
+            wanted = list(dict.fromkeys(uids))
+            new = [uid for uid in wanted if uid not in made]
+            if new:
+                with self._guard("read pseudonyms"):
+                    labels, fresh = pseudonyms.assign_pseudonyms(self.conn, campaign, new, store=False,
+                                                                 also_taken=set(made.values()))
+                made.update(labels)
+                self.labels_not_stored += fresh
+            return {uid: made[uid] for uid in wanted}
         wanted = list(dict.fromkeys(uids))
         if len(wanted) <= pseudonyms.FEW:
             # A dashboard asks every second for the accounts on screen: no write lock when all have labels.
