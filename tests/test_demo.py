@@ -15,6 +15,7 @@ def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Pa
     leftover = tmp_path / "data" / "demo" / "stormwatch.db"  # a previous demo's database: it must not survive
     leftover.parent.mkdir(parents=True)
     leftover.write_text("old demo data")
+    (leftover.parent / "config.toml").write_text("# Written by `stormwatch demo`: an earlier one\n")
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180, env=environment)
     assert result.returncode == 0, result.stderr
     report_line = result.stdout.strip().splitlines()[-1]
