@@ -36,7 +36,7 @@ from .simulator_support import SEARCH_REPOSTS
 CAPABILITIES = (Searchable, ReachLimited, Counted, Billed, MultiServer, Enriching, Streaming)
 # What each platform's source can do (the table in sources/capabilities.py).
 EXPECTED = {
-    "x": {Searchable, ReachLimited, Counted, Billed},
+    "x": {Searchable, ReachLimited, Counted, Billed, Enriching},  # counters read again (a streamed post has none)
     "mastodon": {Searchable, MultiServer},
     "bluesky": {Searchable, Enriching, Streaming},
 }

@@ -9,9 +9,10 @@ extending it that a source satisfies by having the methods (no base class to inh
 | `Searchable` | queries swept from a stored cursor, without gaps | X, Mastodon, Bluesky |
 | `ReachLimited` | search reaches back only so far: say so when the storm began earlier | X |
 | `Counted` | the platform counts a query's posts per minute or hour, for a price (volume, coverage, the plan) | X |
+| `RepostSampled` | counts without reposts: the plan estimates them from a sample's repost counts | X |
 | `Billed` | reads cost money: the store bills them, the daily budget stops them | X |
 | `MultiServer` | queries go to different servers: one failing does not stop the others | Mastodon |
-| `Enriching` | profile and counter lookups run after the sweep (what a live feed leaves out) | Bluesky |
+| `Enriching` | profile and counter lookups run after the sweep (what a live feed leaves out) | X (counters), Bluesky |
 | `Streaming` | a live feed followed beside the scheduled jobs (`streaming.py`) | Bluesky |
 | `FilteredStreaming` | a stream filtered by the app's rules, connected during storm windows (`streaming.py`) | X |
 | `Trending` | the platform's trending list per place, fetched every `trends_interval` in the window | X, Mastodon |
