@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -87,13 +86,6 @@ def collected_uids(pages: list[RawPage]) -> list[str]:
 def timeline_requests(platform: SimulatedPlatform) -> list:
     """The tag-timeline requests the platform has served."""
     return [r for r in platform.requests() if "/timelines/tag/" in r.path]
-
-
-def free_port() -> int:
-    """A localhost port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

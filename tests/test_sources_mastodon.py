@@ -36,12 +36,12 @@ from tests.mastodon_support import (
     collected_uids,
     expected_uids,
     fediverse,
-    free_port,
     odd_instance,
     sweep,
     tag_responses,
     timeline_requests,
 )
+from tests.port_support import refused_port
 
 # Fixtures the tests take by name, shared with the other Mastodon test modules.
 storm = mastodon_support.storm
@@ -254,10 +254,11 @@ def test_instance_without_public_tag_timelines(storm: Storm, caplog: pytest.LogC
 
 
 def test_unreachable_instance_is_a_transient_error_naming_it() -> None:
-    config = MastodonConfig(instances=(f"http://127.0.0.1:{free_port()}/i/nowhere.social",), timeout=2.0)
-    source = MastodonSource(config, ManualClock(T0), TOKEN)
-    with pytest.raises(SourceError) as caught:
-        list(source.search(source.first_cursor(campaign(), "nowhere.social#StandWithIssa", T0), T0))
+    with refused_port() as port:
+        config = MastodonConfig(instances=(f"http://127.0.0.1:{port}/i/nowhere.social",), timeout=2.0)
+        source = MastodonSource(config, ManualClock(T0), TOKEN)
+        with pytest.raises(SourceError) as caught:
+            list(source.search(source.first_cursor(campaign(), "nowhere.social#StandWithIssa", T0), T0))
     assert caught.value.transient
     assert str(caught.value).startswith("mastodon: nowhere.social: cannot reach http://127.0.0.1:")
     assert "connection refused" in str(caught.value) and TOKEN not in str(caught.value)
