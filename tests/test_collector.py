@@ -37,6 +37,7 @@ def run_until_caught_up(collector: Collector, limit: int = 200) -> list:
     raise AssertionError(f"not caught up after {limit} runs: {[r.status for r in records[-5:]]}")
 
 
+@pytest.mark.slow  # plays a storm
 def test_live_storm_with_faults_is_collected_exactly_once(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     config_path = write_config(tmp_path, server.url)
@@ -226,6 +227,7 @@ def test_wrong_token_fails_the_run_naming_the_variable(tmp_path: Path, platform:
 
 
 
+@pytest.mark.slow  # plays a storm
 def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_stop_the_rest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stormwatch.simulator.clock import ManualClock

@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import render_twarc_page
 from stormwatch.store import Store
 
+from .cli_support import Ran, invoke
 from .conftest import HASHTAGS, T0, sample_path, write_config
 
 
@@ -35,9 +34,8 @@ def storm_archive(storm: Storm, path: Path, *, compress: bool = False) -> list[d
     return lines
 
 
-def run_import(config: Path, *files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stormwatch", "import", *map(str, files), "--config", str(config)],
-                          capture_output=True, text=True, timeout=120)
+def run_import(config: Path, *files: Path) -> Ran:
+    return invoke("import", *files, "--config", config)
 
 
 def members(config: Path) -> list[str]:
@@ -50,6 +48,7 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path, "http://127.0.0.1:9")
 
 
+@pytest.mark.slow  # imports a storm
 def test_a_twarc2_archive_imports_to_the_ground_truth_and_twice_changes_nothing(small_storm: Storm, config: Path,
                                                                                   tmp_path: Path) -> None:
     archive = tmp_path / "storm.jsonl.gz"
@@ -77,6 +76,7 @@ def test_a_twarc2_archive_imports_to_the_ground_truth_and_twice_changes_nothing(
         in_window.posts, in_window.contributors, in_window.engagement)
 
 
+@pytest.mark.slow  # imports a storm
 def test_broken_lines_are_reported_as_file_and_line_and_the_rest_is_kept(small_storm: Storm, config: Path,
                                                                            tmp_path: Path) -> None:
     archive = tmp_path / "damaged.jsonl"
@@ -96,6 +96,7 @@ def test_broken_lines_are_reported_as_file_and_line_and_the_rest_is_kept(small_s
     assert set(members(config)) == expected
 
 
+@pytest.mark.slow  # imports a storm
 def test_a_gzip_archive_cut_short_keeps_every_complete_line(small_storm: Storm, config: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole.jsonl.gz"
     storm_archive(small_storm, whole, compress=True)
@@ -142,6 +143,7 @@ def test_a_missing_file_is_one_line(config: Path, tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stderr.strip() == f"stormwatch: error: {missing}: no such file"
 
 
+@pytest.mark.slow  # imports a storm
 def test_import_library_call_reports_progress(small_storm: Storm, tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "http://127.0.0.1:9"))
     archive = tmp_path / "storm.jsonl"
@@ -154,6 +156,7 @@ def test_import_library_call_reports_progress(small_storm: Storm, tmp_path: Path
     assert seen == sorted(seen) and seen[-1] == archive.stat().st_size
 
 
+@pytest.mark.slow  # imports a storm
 def test_our_own_raw_archive_reimports_to_the_same_campaign(collected, tmp_path: Path) -> None:
     source_config, _ = collected
     raw = sorted((source_config.storage.raw_archive / "standwithissa").glob("*.jsonl.gz"))
@@ -181,6 +184,7 @@ def campaign_config(tmp_path: Path, hashtags: list[str], start: str, end: str) -
     return path
 
 
+@pytest.mark.slow  # imports a storm
 def test_a_mastodon_status_array_and_a_bluesky_post_view_array(tmp_path: Path) -> None:
     import yaml
 

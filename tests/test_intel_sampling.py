@@ -65,6 +65,7 @@ def distinct_texts(store: Store) -> int:
     return audit.texts
 
 
+@pytest.mark.slow
 def test_the_exact_audit_runs_below_the_bound_and_a_sample_at_one_text_less(storm: Store) -> None:
     texts = distinct_texts(storm)
     exact = window_copies(storm, "bench", START, END)
@@ -75,7 +76,7 @@ def test_the_exact_audit_runs_below_the_bound_and_a_sample_at_one_text_less(stor
     assert below.basis == f"estimated from a sample of {below.sampled} distinct texts"
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, *(pytest.param(seed, marks=pytest.mark.slow) for seed in (2, 3))])
 def test_identical_copies_are_counted_exactly_and_the_estimate_is_near_the_exact_share(storm: Store,
                                                                                         seed: int) -> None:
     exact = window_copies(storm, "bench", START, END)
@@ -90,7 +91,7 @@ def test_identical_copies_are_counted_exactly_and_the_estimate_is_near_the_exact
     assert sampled.top[0].text == exact.top[0].text and sampled.top[0].accounts >= 2
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, *(pytest.param(seed, marks=pytest.mark.slow) for seed in (2, 3))])
 def test_near_identical_copies_are_estimated_from_the_sample_within_the_tolerance(varied: Store, seed: int) -> None:
     exact = window_copies(varied, "bench", START, END)
     assert exact.sampled is None and exact.copies >= 600 and exact.top[0].accounts >= 600
@@ -130,6 +131,7 @@ def found() -> Collected:
     return collected()
 
 
+@pytest.mark.slow  # reads the storm-intelligence storm, played and collected
 def test_summary_json_says_the_share_is_estimated_from_a_sample(found: Collected) -> None:
     campaign = found.config.campaigns[0]
     window = metrics.campaign_window(campaign)
@@ -147,6 +149,7 @@ def test_summary_json_says_the_share_is_estimated_from_a_sample(found: Collected
     assert f"≈{sampled['duplicate_share']:.0%}" in line and f"({basis})" in line
 
 
+@pytest.mark.slow  # reads the storm-intelligence storm, played and collected
 def test_the_report_says_the_copy_paste_share_is_estimated_from_a_sample(found: Collected) -> None:
     campaign = found.config.campaigns[0]
     window = metrics.campaign_window(campaign)
@@ -169,6 +172,7 @@ def test_the_report_says_the_copy_paste_share_is_estimated_from_a_sample(found: 
     assert f"estimated from a sample of {copies.sampled:,} texts" in paragraph
 
 
+@pytest.mark.slow  # reads the storm-intelligence storm, played and collected
 def test_the_dashboard_line_shows_an_estimated_share_with_a_sign(found: Collected) -> None:
     campaign = found.config.campaigns[0]
     window = metrics.campaign_window(campaign)
