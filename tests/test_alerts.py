@@ -192,6 +192,7 @@ def test_budget_warning_then_reached_once_each(tmp_path: Path, platform: tuple, 
     assert "paused until 08 Feb 02:00" in reached["message"]  # 00:00 UTC, the next day, in Hebron
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_a_failing_or_hanging_service_never_holds_up_collection(tmp_path: Path, platform: tuple, alert_env: None,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, clock = platform
@@ -231,6 +232,7 @@ def test_a_failing_or_hanging_service_never_holds_up_collection(tmp_path: Path, 
         failing.close()
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_a_service_that_never_answers_times_out(tmp_path: Path, platform: tuple, alert_env: None,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, clock = platform

@@ -166,6 +166,7 @@ def test_the_daily_budget_stops_post_reads_but_not_counts(tmp_path: Path, platfo
     assert max(server.served_post_ids().values()) == 1
 
 
+@pytest.mark.slow  # collects, then imports a storm
 def test_raw_archive_is_twarc2_lines_that_reprocess_to_the_same_rows(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))

@@ -76,7 +76,23 @@ def test_the_exact_audit_runs_below_the_bound_and_a_sample_at_one_text_less(stor
     assert below.basis == f"estimated from a sample of {below.sampled} distinct texts"
 
 
-@pytest.mark.parametrize("seed", [1, *(pytest.param(seed, marks=pytest.mark.slow) for seed in (2, 3))])
+def test_a_small_storm_above_a_small_bound_is_sampled_and_its_identical_copies_still_counted(tmp_path: Path) -> None:
+    """The sampling of the slow tests below, on a storm small enough for the fast lane."""
+    with stored(tmp_path, storm_posts(600)) as small:
+        exact = window_copies(small, "bench", START, END)
+        sampled = window_copies(small, "bench", START, END, max_near_texts=60)
+        steps = CopyAudit("bench", START, END, max_near_texts=60)
+        while not steps.update(small, limit=100):
+            pass
+    assert exact.sampled is None and exact.basis == "exact" and exact.share > 0.3
+    assert sampled.sampled is not None and 20 <= sampled.sampled <= 60
+    assert sampled.basis == f"estimated from a sample of {sampled.sampled} distinct texts"
+    assert sampled.posts == exact.posts and exact.copies - 0.01 * exact.posts <= sampled.copies <= exact.copies
+    assert (steps.figures().posts, steps.figures().sampled) == (sampled.posts, sampled.sampled)
+
+
+@pytest.mark.slow  # a storm of thousands of posts
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_identical_copies_are_counted_exactly_and_the_estimate_is_near_the_exact_share(storm: Store,
                                                                                         seed: int) -> None:
     exact = window_copies(storm, "bench", START, END)
@@ -91,7 +107,8 @@ def test_identical_copies_are_counted_exactly_and_the_estimate_is_near_the_exact
     assert sampled.top[0].text == exact.top[0].text and sampled.top[0].accounts >= 2
 
 
-@pytest.mark.parametrize("seed", [1, *(pytest.param(seed, marks=pytest.mark.slow) for seed in (2, 3))])
+@pytest.mark.slow  # a storm of thousands of posts
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_near_identical_copies_are_estimated_from_the_sample_within_the_tolerance(varied: Store, seed: int) -> None:
     exact = window_copies(varied, "bench", START, END)
     assert exact.sampled is None and exact.copies >= 600 and exact.top[0].accounts >= 600
@@ -105,6 +122,7 @@ def test_near_identical_copies_are_estimated_from_the_sample_within_the_toleranc
     assert "Issa Amro is a " in estimate.top[0].text and 300 < estimate.top[0].accounts <= exact.top[0].accounts
 
 
+@pytest.mark.slow  # a storm of thousands of posts
 def test_the_dashboards_audit_read_in_steps_agrees_with_the_window_read_whole(varied: Store) -> None:
     whole = CopyAudit("bench", START, END, max_near_texts=400, seed=2)
     whole.read_window(varied)

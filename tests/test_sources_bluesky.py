@@ -209,6 +209,7 @@ def sweep(source: BlueskySource, cursor: Cursor, clock: ManualClock, pages: list
             assert failures < 20
 
 
+@pytest.mark.slow  # sweeps a whole storm again and again
 def test_search_backfill_equals_the_truth_without_gaps_across_interrupted_sweeps(
         service, storm, network, campaign, logged_in) -> None:
     platform, xrpc, clock = service

@@ -103,6 +103,7 @@ def test_instance_names_queries_and_first_cursor() -> None:
     assert int(during.position) + 1 == int(T0.timestamp() * 1000) << 16
 
 
+@pytest.mark.slow  # sweeps a whole storm
 def test_full_sweep_over_two_instances_equals_the_truth(storm: Storm, fedi: Fediverse) -> None:
     source = fedi.source()
     now = fedi.clock.now()
