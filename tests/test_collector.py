@@ -111,6 +111,7 @@ def test_partial_errors_in_a_page_are_recorded_not_fatal(tmp_path: Path, platfor
     collector.close()
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_an_expired_pagination_token_resumes_below_the_oldest_stored_post(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
@@ -138,6 +139,7 @@ def test_an_expired_pagination_token_resumes_below_the_oldest_stored_post(tmp_pa
     collector.close()
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_the_daily_budget_stops_post_reads_but_not_counts(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
@@ -197,6 +199,7 @@ def test_the_first_sweep_starts_at_the_storm_start_when_it_is_past(tmp_path: Pat
         server.storm.truth(T0, clock.now() - timedelta(seconds=30)).post_ids)
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_a_stale_cursor_beyond_seven_days_restarts_within_reach(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     config_path = write_config(tmp_path, server.url)
