@@ -13,6 +13,7 @@ import pytest
 from stormwatch import metrics
 from stormwatch.config import load_config
 from stormwatch.importer import import_archives
+from stormwatch.importer.reader import pack, read_batches, unpack
 from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import render_twarc_page
 from stormwatch.store import Store
@@ -36,6 +37,24 @@ def storm_archive(storm: Storm, path: Path, *, compress: bool = False) -> list[d
 
 def run_import(config: Path, *files: Path) -> Ran:
     return invoke("import", *files, "--config", config)
+
+
+def test_the_reading_half_gives_in_this_process_what_its_worker_sends(tmp_path: Path) -> None:
+    """`stormwatch import` reads in a worker process of its own (slow); its reading, in this process: the
+    campaign's members in batches, each problem with its place, progress, and the totals last."""
+    path = tmp_path / "two.jsonl"
+    member = {"id": "1", "text": "#StandWithIssa now", "created_at": "2021-02-07T16:00:00.000Z",
+              "entities": {"hashtags": [{"start": 0, "end": 14, "tag": "StandWithIssa"}]}}
+    other = {"id": "2", "text": "unrelated", "created_at": "2021-02-07T16:01:00.000Z"}
+    path.write_text(json.dumps({"data": [member, other]}) + "\n{broken\n", encoding="utf-8")
+    messages = list(read_batches([path], frozenset({"standwithissa"})))
+    batches = [batch for message in messages if message[0] == "batch" for batch in message[1]]
+    assert [post.uid for batch, _ in batches for post in batch.posts] == ["x:1"]  # the member only
+    problems = [message[1] for message in messages if message[0] == "problem"]
+    assert len(problems) == 1 and problems[0].startswith(f"{path}:2: not valid JSON")
+    assert [m for m in messages if m[0] == "progress"][-1] == ("progress", str(path), path.stat().st_size)
+    assert messages[-1] == ("done", 1, 2)  # one record (the broken line is none) holding two posts
+    assert unpack(pack(batches)) == batches  # as the worker sends them and the writer reads them
 
 
 def members(config: Path) -> list[str]:

@@ -345,6 +345,40 @@ def test_escape_markdown_neutralizes_markup() -> None:
     assert escape_markdown("two\nlines\r\tand tab") == "two lines  and tab"
 
 
+def test_the_reports_steps_in_this_process_name_by_the_policy_and_escape_everything(campaign_copy: Path,
+                                                                                      store: Store,
+                                                                                      tmp_path: Path) -> None:
+    """What a whole report (slow: charts, and posts.csv written by workers) does, step by step in this process:
+    pseudonyms, posts.csv as a worker writes its part, the page and the Markdown."""
+    from stormwatch.report.document import build_document
+    from stormwatch.report.export import export_posts
+    from stormwatch.report.html import render_html
+    from stormwatch.report.markdown import render_markdown
+
+    config = load_config(campaign_copy)
+    campaign = config.campaigns[0]
+    window = metrics.campaign_window(campaign)
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", config.report.pseudonymize_below)
+    namer, contributors = name_accounts(store, campaign, window, policy)
+    authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
+    rows = export_posts(namer, authors, store, campaign.name, window, campaign.timezone, tmp_path / "posts.csv")
+    content = gather(store, campaign, window, namer, contributors, generated_at=T0 + timedelta(hours=4),
+                     config=config)
+    document = build_document(content, [])
+    page, markdown = render_html(document, tmp_path), render_markdown(document)
+    with (tmp_path / "posts.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert rows == len(list(csv.reader(handle))) - 1 > 0  # a row per post, after the header
+    assert 'http-equiv="Content-Security-Policy"' in page and "<script" not in page
+    texts = {"posts.csv": readable_text(tmp_path / "posts.csv"), "report.html": page, "report.md": markdown}
+    hidden = hidden_handles(config.storage.database, config)
+    assert "tinyhostile" in hidden
+    for name, text in texts.items():  # as whole_word() finds them: a handle is a word of its own
+        words = {word.casefold() for word in re.findall(r"[\w-]+", text)}
+        assert not words & {handle.casefold() for handle in hidden}, name
+        for handle in (h for h in hidden if not re.fullmatch(r"[\w-]+", h)):
+            assert not whole_word(handle).search(text), f"{handle} appears in {name}"
+
+
 # --- names --------------------------------------------------------------------------------------
 
 
