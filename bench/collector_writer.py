@@ -42,7 +42,9 @@ def main() -> None:
             timings.append(time.perf_counter() - started)
             time.sleep(interval)
         store.finish_run(run_id, "ok", datetime.now(UTC))
-    emit({"pages": len(timings), "mean_ms": round(1000 * sum(timings) / max(1, len(timings)), 2)})
+    ordered = sorted(timings) or [0.0]
+    emit({"pages": len(timings), "mean_ms": round(1000 * sum(timings) / max(1, len(timings)), 2),
+          "p95_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)})
 
 
 if __name__ == "__main__":

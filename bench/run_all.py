@@ -14,7 +14,8 @@ import time
 
 from .common import BENCH
 
-BENCHMARKS = ("bench_import", "bench_collector", "bench_dashboard", "bench_report", "bench_copypaste", "bench_x_stream")
+BENCHMARKS = ("bench_import", "bench_collector", "bench_dashboard", "bench_report", "bench_copypaste", "bench_x_stream",
+              "bench_serve")
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ During a storm the organizers are in a Signal, Telegram or Matrix group, not at 
   condition key (`goal:posts:50`, `fading:2021-02-07T16:41:00.000Z`, `source_failing:x:812`...);
 * **due** (pure): which of those to tell now: not told before (the `alerts` table is the memory, so a restarted
   collector does not tell anything twice), of a kind `[alerts] kinds` chooses, and at least `min_gap` (storm
-  time) after the last alert of the same kind;
-* the **watcher** (a thread started beside the scheduled jobs) reads the figures every little while, records
+  time) after the last alert of the same kind (kinds told once per subject excepted);
+* the **watcher** (a thread beside the scheduled jobs) reads the figures after each run and every little while, records
   what is due, and hands it to the **sender** (a thread of its own), which delivers each alert through every
   configured service separately, with a timeout, and records how many were reached. A failing or hanging
   service is logged and recorded, and simply tried again with the next alert: collection never waits for it.
@@ -44,7 +44,7 @@ from .normalize.text import one_line
 from .platforms import label as platform_label
 from .store import AlertRecord, Store, utc_day
 from .store.live import LiveFeedState
-from .times import Clock, format_duration, iso_utc
+from .times import Clock, format_duration, iso_utc, local_time
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ MILESTONES = (50, 100)  # percent of a goal
 FAILING_RUNS = 3  # failed runs in a row before a source is reported failing
 LIVE_FAILING_AFTER = timedelta(minutes=2)  # a live feed down this long (storm clock) is reported failing
 BUDGET_WARNING_SHARE = 0.8
-END_GRACE = timedelta(minutes=15)  # late posts come in; the end is told then, or when the report is written
+END_GRACE = timedelta(minutes=15)  # the end is told when every source ran past it, the report is written, or then
+# Once per subject (a target, a tag, the start, the end): never held back by `min_gap` (two new targets: both told)
+ONCE_EACH = frozenset({"storm_soon", "storm_started", "storm_ended", "new_target", "trending", "target_response"})
 RUNS_READ = 20  # recent runs per source the conditions look at
 SENDER_IDLE = 0.5  # seconds the sender waits for work between checks of its stop flag
 TEST_KIND = "test"
@@ -93,6 +95,9 @@ class Figures:
     # which a slow source can hold back well before the end).
     peak: int = 0
     live: dict[str, LiveFeedState] = field(default_factory=dict)  # live feeds' states, by source
+    copies: intel.Rise | None = None  # the copy-paste share above its threshold, since when (complete minutes)
+    hijack: intel.Rise | None = None  # the counter-hashtags' share of voice above its threshold, since when
+    counter_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,11 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
     ended = now >= campaign.end
     loudest = _loudest_named(store, config, campaign, window) if ended else None
     hits = intel.trending(store, campaign.name, campaign.hashtags, window.since, max(window.since, now))
+    rising = campaign.in_window(now) and complete > window.since  # shares of the storm's complete minutes
     return Figures(now=now, totals=metrics.totals(store, campaign.name, window).all, minutes=tuple(minutes),
+                   copies=intel.copy_rise(store, campaign, complete) if rising else None,
+                   hijack=intel.hijack_rise(store, campaign, complete) if rising else None,
+                   counter_tags=campaign.counter_hashtags,
                    runs=runs, runway=metrics.budget_runway(store, campaign, now),
                    targets=tuple(metrics.target_mentions(store, campaign, window)), loudest_named=loudest,
                    report=report, trending=tuple(hit for hit in hits if hit.rank_now is not None),
@@ -148,7 +157,7 @@ def conditions(campaign: CampaignConfig, figures: Figures, told: set[str], zone:
     """Every alert whose condition holds at `figures.now` (told or not; `due` chooses)."""
     words = _Words(campaign, figures, zone)
     found: list[Alert] = []
-    for make in (_storm_clock, _goals, _fading, _budget, _targets, _trending, _responses):
+    for make in (_storm_clock, _goals, _fading, _budget, _targets, _trending, _responses, _copy_paste, _hijack):
         found.extend(make(words))
     found.extend(_sources(words, told))
     return found
@@ -163,7 +172,7 @@ def due(found: Sequence[Alert], told: set[str], last_by_kind: dict[str, datetime
         if alert.key in told or alert.kind not in settings.kinds:
             continue
         previous = last.get(alert.kind)
-        if previous is not None and now - previous < settings.min_gap:
+        if alert.kind not in ONCE_EACH and previous is not None and now - previous < settings.min_gap:
             continue  # told again later, if the condition still holds then
         chosen.append(alert)
         last[alert.kind] = now
@@ -182,10 +191,7 @@ class _Words:
 
     def at(self, moment: datetime) -> str:
         """A moment as local HH:MM (with the date when it is not today, locally)."""
-        local = moment.astimezone(self.zone)
-        if local.date() != self.now.astimezone(self.zone).date():
-            return f"{local:%d %b %H:%M}"
-        return f"{local:%H:%M}"
+        return local_time(moment, self.zone, self.now)
 
     @property
     def pace(self) -> float | None:
@@ -218,15 +224,16 @@ def _storm_clock(words: _Words) -> list[Alert]:
         return [Alert("storm_started", "storm_started", f"{words.tag} storm has started ({zone})",
                       (goal_line, words.time_left()))]
     figures = words.figures
-    if now >= campaign.end and (figures.report is not None or now >= campaign.end + END_GRACE):
+    collected = all(runs and runs[0].started_at >= campaign.end for runs in figures.runs.values())
+    if now >= campaign.end and (figures.report is not None or collected or now >= campaign.end + END_GRACE):
         totals = figures.totals
         lines = [f"{totals.posts:,} posts by {totals.contributors:,} people; peak {figures.peak:,} posts a minute",
                  f"Potential reach {_compact(totals.potential_reach)}; engagement {_compact(totals.engagement)}"]
         if figures.loudest_named:
             handle, posts = figures.loudest_named
             lines[-1] += f"; most active named account @{_clean(handle)} ({posts:,} posts)"
-        lines.append(f"Report: {figures.report}" if figures.report is not None
-                     else f"Report: run `stormwatch report --campaign {campaign.name}`")
+        lines.append(f"The report is written: {figures.report}" if figures.report is not None
+                     else "Every platform is collected past the end: the report can be written now")
         return [Alert("storm_ended", "storm_ended", f"{words.tag} storm has ended ({words.at(campaign.end)} "
                                                     f"{words.zone.key})", tuple(lines))]
     return []
@@ -246,7 +253,8 @@ def _goals(words: _Words) -> list[Alert]:
                     else f"{words.tag}: {milestone}% of the {name} goal, {value:,} of {goal:,}")
         others = [f"{other.capitalize()} {v:,} of {g:,} ({v / g:.0%})"
                   for other, v, g in measures if other != name and g]
-        pace = f"Pace: {words.pace:.0f} posts a minute over the last 5 minutes" if words.pace is not None else ""
+        paced = campaign.start + timedelta(minutes=len(words.figures.minutes))  # the last complete minute's end
+        pace = f"Pace: {words.pace:.0f} posts a minute in the 5 minutes to {words.at(paced)}" if words.pace else ""
         lines = ["; ".join(part for part in (pace, *others[:1]) if part)] if pace or others else []
         if words.now < campaign.end:
             lines.append(words.time_left())
@@ -323,8 +331,8 @@ def _budget(words: _Words) -> list[Alert]:
     spent = f"${runway.spent_today_usd:.2f} of ${runway.budget_usd:.2f}"
     if runway.reached:
         return [Alert("budget_reached", f"budget_reached:{day}", f"Daily budget reached: {spent} spent today",
-                      (f"X post reads are paused until {words.at(runway.resets_at)}; counts and free platforms "
-                       "go on", "Raise daily_budget_usd in config.toml to read more today"))]
+                      (f"X post reads (search, stream) paused until {words.at(runway.resets_at)}: reposts made "
+                       "meanwhile are lost; counts and free platforms go on", "Raise daily_budget_usd to read more"))]
     pace = (f"At this pace (${runway.usd_per_hour:.2f} an hour) it runs out at {words.at(runway.runs_out_at)}"
             if runway.runs_out_at else f"At this pace it lasts until the daily reset at {words.at(runway.resets_at)}")
     return [Alert("budget_warning", f"budget_warning:{day}", f"Daily budget {runway.share_spent:.0%} spent: {spent}",
@@ -374,6 +382,29 @@ def _responses(words: _Words) -> list[Alert]:
         found.append(Alert("target_response", f"target_response:{post.platform}:{post.account.casefold()}",
                            f"@{_clean(post.account)} {what} on {where}", tuple(lines)))
     return found
+
+
+def _copy_paste(words: _Words) -> list[Alert]:
+    """The copy-paste share of the last 15 minutes rose above its threshold: told once per rise, with the advice."""
+    rise = words.figures.copies
+    if rise is None:
+        return []
+    advice = intel.ADVICE[0].upper() + intel.ADVICE[1:]
+    return [Alert("copy_paste", f"copy_paste:{iso_utc(rise.since)}",
+                  f"{words.tag}: {rise.share:.0%} of the last 15 minutes' posts are copies",
+                  (f"{advice}.", f"Above {intel.WARN_SHARE:.0%} since {words.at(rise.since)}; {words.so_far()}"))]
+
+
+def _hijack(words: _Words) -> list[Alert]:
+    """The counter-hashtags' share of voice of the last 15 minutes rose above its threshold: told once per rise."""
+    rise = words.figures.hijack
+    if rise is None:
+        return []
+    tags = " ".join(f"#{tag}" for tag in words.figures.counter_tags)
+    return [Alert("hijack", f"hijack:{iso_utc(rise.since)}",
+                  f"{words.tag} is being hijacked: {tags} have {rise.share:.0%} of the last 15 minutes' posts",
+                  (f"Above {intel.HIJACK_SHARE:.0%} since {words.at(rise.since)}; {rise.posts:,} posts in those "
+                   "15 minutes", "Keep posting with the campaign's own tags; answering under theirs gives them reach"))]
 
 
 def _posts(count: int) -> str:
@@ -444,14 +475,6 @@ def _summary(results: Sequence[ServiceResult]) -> str | None:
     return "; ".join(problems) or None
 
 
-class _Delivery:
-    """One alert waiting for the sender."""
-
-    def __init__(self, alert_id: int, alert: Alert) -> None:
-        self.alert_id = alert_id
-        self.alert = alert
-
-
 class Sender:
     """A thread that delivers recorded alerts to every service and records how it went, one alert at a time."""
 
@@ -460,7 +483,7 @@ class Sender:
         self.urls = tuple(urls)
         self.timeout = timeout
         self.redact = redact
-        self._queue: queue.Queue[_Delivery] = queue.Queue()
+        self._queue: queue.Queue[tuple[int, Alert]] = queue.Queue()  # recorded alerts waiting for the sender
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-sender", daemon=True)
 
@@ -470,7 +493,7 @@ class Sender:
 
     def submit(self, alert_id: int, alert: Alert) -> None:
         """Queue a recorded alert for delivery (returns at once)."""
-        self._queue.put(_Delivery(alert_id, alert))
+        self._queue.put((alert_id, alert))
 
     def close(self, wait: float) -> None:
         """Deliver what is queued for up to `wait` seconds, then stop (what is left stays recorded, undelivered)."""
@@ -492,9 +515,9 @@ class Sender:
             except queue.Empty:
                 continue
             try:
-                self.deliver(item.alert_id, item.alert)
+                self.deliver(*item)
             except Exception:  # never let one alert end the sender
-                log.exception("alerts: delivering alert %d failed", item.alert_id)
+                log.exception("alerts: delivering alert %d failed", item[0])
             finally:
                 self._queue.task_done()
 
@@ -524,6 +547,7 @@ class AlertWatcher:
     clock: Clock
     on_alert: OnAlert | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _wake: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _sender: Sender | None = None
 
@@ -543,9 +567,14 @@ class AlertWatcher:
         self._sender = self._new_sender()
         self._sender.start()
 
+    def wake(self) -> None:
+        """Check now rather than at the next interval (a run has just stored what it found)."""
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop checking; give the sender the alerts' timeout to deliver what is queued."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10.0)
         if self._sender is not None:
@@ -595,7 +624,11 @@ class AlertWatcher:
 
     def _run(self) -> None:
         with Store.open(self.config.storage.database) as store:
-            while not self._stop.wait(self.interval):
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
                 try:
                     self.check(store=store)
                 except StormwatchError as exc:  # the database locked or the disk full: one line, tried again
@@ -613,6 +646,16 @@ def _redact(config: Config, text: str) -> str:
 
 def _redacted(config: Config, headline: str, lines: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     return _redact(config, headline), tuple(_redact(config, line) for line in lines)
+
+
+def check_once(config: Config, campaigns: tuple[CampaignConfig, ...], clock: Clock) -> list[tuple[str, AlertRecord]]:
+    """(campaign, alert) for each alert due now, decided, recorded and sent here as the scheduled collector's watcher
+    does (for `collect --once`, run by cron, which keeps no watcher between runs); none without `[alerts]`."""
+    if not config.alerts.enabled:
+        return []
+    told: list[tuple[str, AlertRecord]] = []
+    AlertWatcher(config, campaigns, clock, lambda name, record: told.append((name, record))).check()
+    return told
 
 
 def start_watcher(config: Config, campaigns: tuple[CampaignConfig, ...], clock: Clock,
@@ -639,9 +682,9 @@ class TestOutcome:
 def send_test(store: Store, config: Config, campaign: CampaignConfig, now: datetime) -> TestOutcome:
     """Send a test message through each configured service separately and record it in the history."""
     urls = config.alerts.urls()
-    local = now.astimezone(config.alerts.timezone or campaign.timezone)
+    zone = config.alerts.timezone or campaign.timezone
     alert = Alert(TEST_KIND, f"{TEST_KIND}:{iso_utc(now)}", f"stormwatch test for #{campaign.hashtags[0]}",
-                  (f"Sent {local:%H:%M} {local.tzinfo}: alerts for {campaign.name} reach this group.",))
+                  (f"Sent {local_time(now, zone, now)} {zone.key}: alerts for {campaign.name} reach this group.",))
     results: tuple[ServiceResult, ...] = ()
     alert_id = store.record_alert(campaign.name, alert.kind, alert.key, alert.text, now)
     if urls:

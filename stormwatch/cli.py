@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -46,19 +47,25 @@ def _chosen_config(config_file: str | None) -> str | None:
     """The command's own --config, else the one given before the command (`stormwatch --config F status`)."""
     if config_file:
         return config_file
-    context = click.get_current_context(silent=True)
-    root = context.find_root() if context is not None else None
-    return root.params.get("config_file") if root is not None else None
+    context: click.Context | None = click.get_current_context(silent=True)
+    # Given before the command (`stormwatch --config F status`) or before a group's command (`alerts --config F list`).
+    while context is not None:
+        if context.params.get("config_file"):
+            return str(context.params["config_file"])
+        context = context.parent
+    return None
 
 
 def _load(config_file: str | None) -> Config:
     return load_config(config_path(_chosen_config(config_file)))
 
 
-def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True) -> None:
+def _logging(config: Config, *, verbose: bool = False, quiet: bool = False, console: bool = True,
+             secrets: tuple[str, ...] = ()) -> None:
     from .console import setup_logging
 
-    setup_logging(config.storage.log_file, secrets=config.secrets(), verbose=verbose, quiet=quiet, console=console)
+    setup_logging(config.storage.log_file, secrets=(*config.secrets(), *secrets), verbose=verbose, quiet=quiet,
+                  console=console)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -107,14 +114,22 @@ def init(config_file: str | None, force: bool, simulated: bool, port: int) -> No
 
 @main.command()
 @config_option
-@click.option("--once", is_flag=True, help="One run for every campaign and source, then exit.")
+@click.option("--once", is_flag=True, help="One run for every campaign and source, then the alerts due; then exit "
+                                           "(the cron way).")
 @click.option("--campaign", default=None, help="Only this campaign.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @fail_cleanly
 def collect(config_file: str | None, once: bool, campaign: str | None, verbose: bool) -> None:
-    """Collect posts: once, or on the schedule until Ctrl-C / SIGTERM."""
+    """Collect posts and tell the alerts: once, or on the schedule until Ctrl-C / SIGTERM.
+
+    A platform whose credentials are missing (X without X_BEARER_TOKEN) is skipped, said in one line, and the
+    others are collected; the exit code is then 1. One collector per database: a second is refused.
+    """
+    from .alerts import check_once
     from .collector import Collector
     from .plan import goal_budget_warning
+    from .report.text import alert_text
+    from .store import collector_lock
 
     config = _load(config_file)
     _logging(config, verbose=verbose)
@@ -125,21 +140,40 @@ def collect(config_file: str | None, once: bool, campaign: str | None, verbose: 
             click.echo(f"stormwatch: warning: {chosen.name}: {warning}", err=True)
     stop = threading.Event()
     collector = Collector(config, clock=config.clock, stop=stop)
-    collector.check_credentials()
+    skipped = collector.skip_missing_credentials()
+    for line in skipped:
+        click.echo(f"stormwatch: {line}", err=True)
     _stop_on_signals(stop)
+    failed = False
     try:
-        if once:
-            records = collector.run_once(campaign)
-            for record in records:
-                click.echo(_run_line(record))
-            if any(r.status == "failed" for r in records):
-                sys.exit(1)
-            return
-        from .scheduler import run_until_stopped
+        with collector_lock(config.storage.database, "stormwatch collect" + (" --once" if once else "")):
+            if once:
+                records = collector.run_once(campaign)
+                for record in records:
+                    click.echo(_run_line(record))
+                for name, told in check_once(collector.config, collector.config.selected(campaign), config.clock):
+                    zone = config.alerts.timezone or config.campaign(name).timezone
+                    click.echo(alert_text(told, zone, config.clock.now()))
+                failed = any(r.status == "failed" for r in records)
+            else:
+                from .scheduler import run_until_stopped
 
-        run_until_stopped(collector, campaign)
+                run_until_stopped(collector, campaign)
     finally:
         collector.close()
+    if stop.is_set():
+        click.echo(_stopped(config, campaign))
+    if failed or skipped:
+        sys.exit(1)
+
+
+def _stopped(config: Config, campaign: str | None) -> str:
+    """The one line said when Ctrl-C or SIGTERM stopped collecting: what is stored, and how to go on."""
+    from .store import Store
+
+    with Store.open(config.storage.database) as store:
+        posts = sum(store.count_campaign_posts(chosen.name) for chosen in config.selected(campaign))
+    return f"stopped: {posts:,} posts stored; `stormwatch collect` resumes"
 
 
 def _refuse_a_frozen_clock(config: Config) -> None:
@@ -220,8 +254,12 @@ def _window(config: Config, campaign_name: str | None, since: str | None, until:
 
 def window_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--campaign, --since and --until."""
-    command = click.option("--until", default=None, help="Window end (default: the campaign's end).")(command)
-    command = click.option("--since", default=None, help="Window start (default: the campaign's start).")(command)
+    times = ("an ISO 8601 time: 2021-02-07T18:00 in the campaign's time zone, or with its offset, "
+             "2021-02-07T16:00:00Z")
+    command = click.option("--until", default=None, metavar="TIME",
+                           help=f"Window end, {times} (default: the campaign's end).")(command)
+    command = click.option("--since", default=None, metavar="TIME",
+                           help=f"Window start, {times} (default: the campaign's start).")(command)
     return click.option("--campaign", default=None, help="The campaign (needed when there are several).")(command)
 
 
@@ -290,7 +328,6 @@ def report(config_file: str | None, campaign: str | None, since: str | None, unt
 @fail_cleanly
 def dashboard(config_file: str | None, campaign: str | None, with_collector: bool, names: str | None) -> None:
     """The live storm dashboard (one still frame when not on a terminal)."""
-    from .collector import Collector
     from .console import is_terminal
     from .dashboard import print_once, take_snapshot
 
@@ -298,9 +335,9 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
     chosen = config.campaign(campaign)
     interactive = is_terminal()
     _logging(config, quiet=True, console=not interactive)
-    if not with_collector:
-        from .store import Store
+    from .store import Store, collector_lock
 
+    if not with_collector:
         with Store.open_for_reading(config.storage.database) as store:
             _note_access(store)
             if not interactive:
@@ -308,16 +345,19 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
                 return
             _watch(config, chosen, store, None, threading.Event(), names)
         return
-    from .scheduler import ScheduledCollector
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    with collector_lock(config.storage.database, "stormwatch dashboard --collect"):
+        scheduled = _start_collector(config, chosen.name, stop)
+        _watch_collecting(config, chosen, scheduled, stop, interactive, names)
+
+
+def _watch_collecting(config: Config, chosen: Any, scheduled: Any, stop: threading.Event, interactive: bool,
+                      names: str | None) -> None:
+    """The dashboard beside the scheduled collector in this process, until Ctrl-C or `stop`."""
+    from .dashboard import print_once, take_snapshot
     from .store import Store
 
-    _refuse_a_frozen_clock(config)
-    stop = threading.Event()
-    collector = Collector(config, clock=config.clock, stop=stop)
-    collector.check_credentials()
-    _stop_on_signals(stop)
-    scheduled = ScheduledCollector(collector, chosen.name)
-    scheduled.start()
     try:
         with Store.open(config.storage.database) as store:
             if interactive:
@@ -327,22 +367,100 @@ def dashboard(config_file: str | None, campaign: str | None, with_collector: boo
                 print_once(take_snapshot(store, config, chosen, next_runs=scheduled.next_runs(), names=names))
     finally:
         scheduled.stop()
-        collector.close()
+        scheduled.collector.close()
 
 
 def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: threading.Event,
-           names: str | None = None) -> None:
-    """Run the live dashboard for a campaign until Ctrl-C or `stop`."""
+           names: str | None = None, notes: tuple[str, ...] = ()) -> None:
+    """Run the live dashboard for a campaign until Ctrl-C or `stop`, with `notes` below it."""
+    from dataclasses import replace
+
     from .dashboard import run_live, take_snapshot
 
     def read() -> Any:
-        return take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
-                             list_size=20, names=names)
+        snapshot = take_snapshot(store, config, campaign, next_runs=scheduled.next_runs() if scheduled else None,
+                                 list_size=20, names=names)
+        return replace(snapshot, notes=(*snapshot.notes, *notes))
 
     run_live(read, stop)
 
 
 @main.command()
+@config_option
+@click.option("--campaign", default=None, help="The campaign (needed when there are several).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but this computer's lets everyone on that network with the link in.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on.")
+@click.option("--names", type=click.Choice(["pseudonymized", "public"]), default="pseudonymized", show_default=True,
+              help="Pseudonymize small accounts as reports do, or name every account (a red banner says so).")
+@click.option("--collect", "with_collector", is_flag=True, help="Also run the scheduled collector in this process.")
+@click.option("--new-link", is_flag=True, help="Make a new secret link: every link given out before stops working.")
+@fail_cleanly
+def serve(config_file: str | None, campaign: str | None, host: str, port: int, names: str, with_collector: bool,
+          new_link: bool) -> None:
+    """The team's live page: a private, read-only web view of the storm for phones (Ctrl-C stops it)."""
+    from .web import link_file, link_secret
+
+    config = _load(config_file)
+    chosen = config.campaign(campaign)
+    secret = link_secret(link_file(config), new=new_link)
+    # The secret is in the link: redacted from every log line like the platforms' credentials.
+    _logging(config, quiet=True, secrets=(secret,))
+    stop = threading.Event()
+    scheduled = None
+    with contextlib.ExitStack() as held:
+        if with_collector:
+            from .store import Store, collector_lock
+
+            held.enter_context(collector_lock(config.storage.database, "stormwatch serve --collect"))
+            Store.open(config.storage.database).close()  # made (or upgraded) before the page opens it read-only
+            scheduled = _start_collector(config, chosen.name, stop)
+        _serve_page(config, chosen, secret, host, port, names, scheduled, stop)
+
+
+def _serve_page(config: Config, chosen: Any, secret: str, host: str, port: int, names: str, scheduled: Any,
+                stop: threading.Event) -> None:
+    """Serve the live page until Ctrl-C, then stop the collector beside it (if any)."""
+    try:
+        from .web import prepare
+
+        page = prepare(config, chosen, secret, host=host, port=port, names=names,
+                       next_runs=scheduled.next_runs if scheduled else None)
+        _tell_page(page.url, host, names, page.live.access_note())
+        page.run()
+    finally:
+        stop.set()
+        if scheduled is not None:
+            scheduled.stop()
+            scheduled.collector.close()
+
+
+def _start_collector(config: Config, campaign: str, stop: threading.Event) -> Any:
+    """The scheduled collector of one campaign, started in this process (`dashboard --collect`, `serve --collect`);
+    `stop` ends its runs early."""
+    from .collector import Collector
+    from .scheduler import ScheduledCollector
+
+    _refuse_a_frozen_clock(config)
+    collector = Collector(config, clock=config.clock, stop=stop)
+    collector.check_credentials()
+    scheduled = ScheduledCollector(collector, campaign)
+    scheduled.start()
+    return scheduled
+
+
+def _tell_page(url: str, host: str, names: str, note: str | None) -> None:
+    """Print the page's link and its QR code, and what it shows to whom."""
+    from .web import page_notice
+
+    for line, to_stderr in page_notice(url, host, names, note):
+        click.echo(line, err=to_stderr)
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="The demo's folder is this file's folder (default: data/demo/config.toml): its config.toml, "
+                   "database and log go there; an empty folder or an earlier demo's.")
 @click.option("--duration", type=float, default=60.0, show_default=True,
               help="Wall-clock seconds the storm takes to play out.")
 @click.option("--headless", is_flag=True,
@@ -350,14 +468,18 @@ def _watch(config: Config, campaign: Any, store: Any, scheduled: Any, stop: thre
 @click.option("--posts", type=click.IntRange(100, 500_000), default=5000, show_default=True,
               help="About how many campaign posts the storm has.")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Storm seed.")
+@click.option("--serve", "serve_page", is_flag=True, help="Also show the team's live page (`stormwatch serve`).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The live page's port (with --serve).")
 @fail_cleanly
-def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
+def demo(config_file: str | None, duration: float, headless: bool, posts: int, seed: int, serve_page: bool,
+         port: int) -> None:
     """A #StandWithIssa storm on the simulated platform: collected live, then reported (no account needed)."""
     import secrets
     from pathlib import Path
 
     from .console import is_terminal, setup_logging
-    from .demo import fresh_demo_folder, run_demo
+    from .demo import fresh_demo_folder, run_demo, serve_during_demo
     from .report.text import summary_text
 
     if duration < 5:
@@ -365,7 +487,8 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
     interactive = is_terminal() and not headless
     base = Path.cwd()
     token = secrets.token_urlsafe(24)  # the simulated platform's bearer token for this run only
-    folder = fresh_demo_folder(base)
+    chosen = _chosen_config(config_file)
+    folder = fresh_demo_folder(base, Path(chosen).absolute().parent if chosen else None)
     from .config import ALERT_URLS_ENV
 
     alert_secrets = tuple(os.environ.get(ALERT_URLS_ENV, "").split())  # redacted with their secret parts
@@ -376,10 +499,18 @@ def demo(duration: float, headless: bool, posts: int, seed: int) -> None:
             from .store import Store
 
             with Store.open(collector.config.storage.database) as store:
-                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop)
+                _watch(collector.config, collector.config.campaigns[0], store, scheduled, stop,
+                       notes=tuple(f"live page: {link}" for link in links))
 
+    links: list[str] = []  # the live page's, shown on the dashboard too: it takes the whole screen
+
+    def tell(url: str) -> None:
+        _tell_page(url, "127.0.0.1", "pseudonymized", None)
+        links.append(url)
+
+    page_view = serve_during_demo(port, tell) if serve_page else None
     result = run_demo(base=base, duration=duration, posts=posts, seed=seed, token=token, live_view=live_view,
-                      progress=click.echo)
+                      progress=click.echo, folder=folder, page_view=page_view)
     click.echo(summary_text({**result.summary.to_json(), **result.intel}, result.timezone))
     if interactive and result.alerts:  # headless, they were printed as they came
         click.echo("alerts told during the storm:")
@@ -505,7 +636,8 @@ def plan(config_file: str | None, campaign: str | None, as_json: bool) -> None:
 
 
 @main.group()
-def alerts() -> None:
+@config_option
+def alerts(config_file: str | None) -> None:
     """Alerts to the organizers' group: send a test message, list what was told."""
 
 
@@ -540,8 +672,9 @@ def alerts_test(config_file: str | None, campaign: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @fail_cleanly
 def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_json: bool) -> None:
-    """The alerts told so far, newest first."""
+    """The alerts told so far, newest first (times in the alerts' time zone; JSON: ISO 8601 UTC)."""
     from .alerts import history
+    from .report.text import history_text
     from .store import Store
 
     config = _load(config_file)
@@ -553,16 +686,8 @@ def alerts_list(config_file: str | None, campaign: str | None, limit: int, as_js
         return
     if not told:
         click.echo("no alerts yet")
-    for alert in told:
-        tried = alert["services_tried"]
-        delivery = ("being delivered" if tried is None else "not sent (no services)" if tried == 0
-                    else f"reached {alert['services_ok']} of {tried} services")
-        lines = alert["text"].split("\n")
-        click.echo(f"{alert['sent_at']} {alert['campaign']} {alert['kind']}: {lines[0]} [{delivery}]")
-        for line in lines[1:]:
-            click.echo(f"    {line}")
-        if alert["error"]:
-            click.echo(f"    ! {alert['error']}")
+        return
+    click.echo(history_text(told, config))
 
 
 def run() -> None:

@@ -22,7 +22,7 @@ from .archive.writer import RawArchive
 from .config import TARGETS_SUFFIX, CampaignConfig, Config, RetryPolicy
 from .console import DISK_FULL, log_bug
 from .errors import CredentialsError, DatabaseDamaged, MalformedPage, RateLimited, SourceError, StormwatchError
-from .models import Cursor, RawPage, RunRecord
+from .models import Billing, Cursor, RawPage, RunRecord
 from .normalize.text import one_line
 from .sources import registry
 from .sources.capabilities import (
@@ -106,6 +106,27 @@ class Collector:
         for campaign in self.config.campaigns:
             for name in campaign.sources:
                 self.source(name)
+
+    def skip_missing_credentials(self) -> list[str]:
+        """Build every configured source now; a platform whose credentials are missing is left out of this
+        collector's campaigns (the others collect): one line for each left out. Raise when none is left."""
+        skipped: dict[str, CredentialsError] = {}
+        for campaign in self.config.campaigns:
+            for name in campaign.sources:
+                if name not in skipped:
+                    try:
+                        self.source(name)
+                    except CredentialsError as exc:
+                        skipped[name] = exc
+        if not skipped:
+            return []
+        campaigns = tuple(dataclasses.replace(c, sources=tuple(s for s in c.sources if s not in skipped))
+                          for c in self.config.campaigns)
+        if not any(c.sources for c in campaigns):
+            raise next(iter(skipped.values()))
+        self.config = dataclasses.replace(self.config, campaigns=campaigns)
+        return [f"{name} skipped: {str(exc).removeprefix(f'{name}: ')}; or take \"{name}\" out of the campaign's "
+                f"sources in {self.config.path.name} (collecting the other platforms)" for name, exc in skipped.items()]
 
     def close(self) -> None:
         """Close every source."""
@@ -342,23 +363,15 @@ class Collector:
                     raise SourceError(f"{exc} (stopped by shutdown before retrying)") from None
 
     def _archived(self, campaign: CampaignConfig, page: RawPage, normalize: Callable[[RawPage], T], what: str) -> T:
-        """A page archived as received, then normalized (MalformedPage saying which page otherwise)."""
-        # Archive first: if normalizing fails, the page is still kept and can be re-processed later.
-        if self.archive is not None:
-            self.archive.write(campaign.name, page)
-        try:
-            return normalize(page)
-        except MalformedPage as exc:
-            raise MalformedPage(f"{page.source}: {what} for {campaign.name}: {exc}") from None
+        return archived(self.archive, campaign.name, page, normalize, what)
 
     def _store_page(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage, run_id: int,
                     outcome: _RunLog) -> None:
         batch = self._archived(campaign, page, registry.normalize_page, f"{page.endpoint} page")
         for problem in batch.errors:
             outcome.note(f"{source.name}: {problem}")
-        billing = source.billing(utc_day(page.retrieved_at)) if isinstance(source, Billed) else None
         result = store.save_page(batch, campaign=campaign.name, cursor=page.cursor, run_id=run_id,
-                                 collected_at=page.retrieved_at, billing=billing)
+                                 collected_at=page.retrieved_at, billing=self._billing(source, page))
         log.debug("%s/%s: %s page stored: %d posts (%d new), %d accounts, $%.3f; sweep %s", campaign.name,
                   source.name, page.endpoint, len(batch.posts), result.posts_new, len(batch.accounts), result.cost_usd,
                   "continues" if page.cursor.pending else f"done at {page.cursor.position}")
@@ -383,25 +396,33 @@ class Collector:
                 outcome: _RunLog) -> None:
         """Fill in what a live feed leaves out: follower counts of new authors, counters of recent posts."""
         now = self.clock.now()
+        if isinstance(source, Billed) and campaign.daily_budget_usd is not None \
+                and store.spent(campaign.owner, utc_day(now)) >= campaign.daily_budget_usd:
+            return  # lookups are reads like any other: they wait for the next budget day
         try:
             accounts = store.authors_without_followers(campaign.name, source.name, ENRICH_ACCOUNTS)
             for page in source.profile_pages(accounts, campaign.name):
-                self._store_context(store, campaign, page, run_id)
+                self._store_context(store, campaign, source, page, run_id)
             posts = store.posts_needing_counters(campaign.name, source.name, now - COUNTERS_REFRESH,
                                                  int((now - COUNTERS_HORIZON).timestamp()), ENRICH_POSTS)
             for page in source.lookup_pages(posts, campaign.name):
-                self._store_context(store, campaign, page, run_id)
+                self._store_context(store, campaign, source, page, run_id)
         except RateLimited as exc:
             outcome.note(f"{exc}; profiles and counters wait for the next run")
         except (SourceError, MalformedPage) as exc:
             outcome.note(f"profiles and counters not refreshed: {exc}")
 
-    def _store_context(self, store: Store, campaign: CampaignConfig, page: RawPage, run_id: int) -> None:
+    def _store_context(self, store: Store, campaign: CampaignConfig, source: Source, page: RawPage,
+                       run_id: int) -> None:
         """Store a page that adds to what is known (accounts, counters) without making anything a member."""
-        if self.archive is not None:
-            self.archive.write(campaign.name, page)
-        batch = registry.normalize_page(page)
-        store.save_page(batch, campaign=None, cursor=None, run_id=run_id, collected_at=page.retrieved_at)
+        batch = self._archived(campaign, page, registry.normalize_page, f"{page.endpoint} page")
+        store.save_page(batch, campaign=None, cursor=None, run_id=run_id, collected_at=page.retrieved_at,
+                        billing=self._billing(source, page))
+
+    @staticmethod
+    def _billing(source: Source, page: RawPage) -> Billing | None:
+        """What reading the page costs, for a source that bills (reads are billed on the page's UTC day)."""
+        return source.billing(utc_day(page.retrieved_at)) if isinstance(source, Billed) else None
 
     def _budget_reached(self, store: Store, campaign: CampaignConfig, outcome: _RunLog) -> bool:
         if campaign.daily_budget_usd is None:
@@ -436,3 +457,15 @@ def _progress(store: Store, run_id: int) -> tuple[int, int]:
     record = store.run(run_id)
     return (record.posts_read, record.posts_new) if record else (0, 0)
 
+
+def archived(archive: RawArchive | None, campaign: str, page: RawPage, normalize: Callable[[RawPage], T],
+             what: str) -> T:
+    """A page archived as received, then normalized (MalformedPage saying which page otherwise): the one step
+    every page read takes, the collector's and the plan's."""
+    # Archive first: if normalizing fails, the page is still kept and can be re-processed later.
+    if archive is not None:
+        archive.write(campaign, page)
+    try:
+        return normalize(page)
+    except MalformedPage as exc:
+        raise MalformedPage(f"{page.source}: {what} for {campaign}: {exc}") from None

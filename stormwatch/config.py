@@ -80,6 +80,7 @@ class XConfig:
     trends_request_usd: float = 0.010
     stream: bool = True  # during each storm window X is read from the filtered stream (reposts are only there)
     stream_lead: timedelta = timedelta(minutes=30)  # connected this long before the window's start
+    reposts_per_original: float | None = None  # the plan's repost estimate; None: from a sample of recent search
 
     def read_cost(self, posts: int, users: int, counts_requests: int) -> float:
         """What reading this many posts and users and making this many counts requests costs (USD)."""
@@ -148,8 +149,8 @@ class ReportConfig:
 
 
 # What alerts.py can tell the organizers (each kind can be chosen in `[alerts] kinds`).
-ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered",
-               "budget_warning", "budget_reached", "new_target", "storm_ended", "trending", "target_response")
+ALERT_KINDS = ("storm_soon", "storm_started", "goal", "fading", "source_failing", "source_recovered", "budget_warning",
+               "budget_reached", "new_target", "storm_ended", "trending", "target_response", "copy_paste", "hijack")
 ALERT_URLS_ENV = "STORMWATCH_ALERT_URLS"
 
 
@@ -279,16 +280,16 @@ def config_path(option: str | os.PathLike[str] | None) -> Path:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a config file; raise ConfigError naming the file and key path on any problem."""
     path = Path(path)
-    label = str(path)
     try:
         # utf-8-sig: a byte-order mark that some editors put at the start is not an error.
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise ConfigError(f"{label}: no such file (write one with `stormwatch init`)") from None
+        raise ConfigError(f"{path.absolute()}: no config file there (name yours with --config PATH or ${CONFIG_ENV}; "
+                          "`stormwatch init` writes a new one)") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{label}: cannot read: {exc}") from None
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(raw, path)
 
 
@@ -475,9 +476,7 @@ def _x(table: _Table) -> XConfig:
     if not _ENV_NAME.fullmatch(env):
         table.fail("bearer_token_env", f"{env!r} is not an environment variable name (put the token itself "
                    "in the environment, never in this file)")
-    api_base = table.get("api_base", str, XConfig.api_base).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+(/\S*)?$", api_base):
-        table.fail("api_base", f"{api_base!r} is not an http(s) URL")
+    api_base = _url(table, "api_base", XConfig.api_base, ("https", "http"))
     max_query = table.get("max_query_length", int, XConfig.max_query_length)
     if max_query < 64:
         table.fail("max_query_length", f"must be at least 64, not {max_query}")
@@ -494,6 +493,7 @@ def _x(table: _Table) -> XConfig:
         trends_request_usd=_nonnegative(table, "trends_request_usd", XConfig.trends_request_usd),
         stream=table.get("stream", bool, True),
         stream_lead=_duration(table, "stream_lead", XConfig.stream_lead, timedelta(0)),
+        reposts_per_original=_nonnegative(table, "reposts_per_original", None),
     )
     table.finish()
     return config
@@ -508,9 +508,9 @@ def _retry_policy(table: _Table) -> RetryPolicy:
                        max_backoff=_seconds(table, "max_backoff", RetryPolicy.max_backoff))
 
 
-def _nonnegative(table: _Table, key: str, default: float) -> float:
-    value: float = table.get(key, float, default)
-    if value < 0:
+def _nonnegative(table: _Table, key: str, default: Any) -> Any:
+    value = table.get(key, float, default)
+    if value is not None and value < 0:
         table.fail(key, f"must not be negative, not {value!r}")
     return value
 
@@ -526,7 +526,7 @@ def _env_name(table: _Table, key: str, default: str | None) -> str | None:
 def _url(table: _Table, key: str, default: str, schemes: tuple[str, ...]) -> str:
     value: str = table.get(key, str, default).rstrip("/")
     if not any(value.startswith(f"{scheme}://") for scheme in schemes) or len(value) <= len(schemes[0]) + 3:
-        table.fail(key, f"{value!r} is not a {'/'.join(schemes)} URL")
+        table.fail(key, f"{value!r} is not {'an http(s)' if schemes[-1] == 'http' else 'a ' + '/'.join(schemes)} URL")
     return value
 
 

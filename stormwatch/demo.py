@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -10,7 +11,8 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,15 +21,16 @@ from zoneinfo import ZoneInfo
 from . import intel
 from .alerts import AlertWatcher
 from .collector import Collector
-from .config import ALERT_URLS_ENV, CampaignConfig, load_config
+from .config import ALERT_URLS_ENV, CampaignConfig, Config, load_config
 from .errors import StormwatchError
 from .metrics import Summary, campaign_window, summary
+from .report.text import alert_text
 from .scheduler import ScheduledCollector
 from .simulator.storm import Storm
 from .simulator.wiring import build_simulation, storm_spec
 from .sources import registry
 from .store import AlertRecord, Store
-from .times import Clock, format_duration
+from .times import Clock, format_duration, local_span, local_time
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ SETUP_SECONDS = 3.0  # wall seconds from the clock's making to the build-up's st
 # Polls a little more often than twice a (wall) second would be pointless: the platform lags 30 storm seconds.
 POLLS_PER_WALL_SECOND = 2.0
 
+DEMO_MARK = "# Written by `stormwatch demo`"
 DEMO_CONFIG = """\
 # Written by `stormwatch demo`: the #StandWithIssa storm replayed on the simulated platform, {speed:.0f}x faster.
 [storage]
@@ -123,10 +127,16 @@ class DemoResult:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # the campaign's, for printing its times
 
 
-def fresh_demo_folder(base: Path) -> Path:
-    """Empty `base/data/demo` (every demo starts clean) and return it."""
-    folder = demo_folder(base)
+def fresh_demo_folder(base: Path, folder: Path | None = None) -> Path:
+    """Empty the demo's folder (`base/data/demo`, or `folder`: every demo starts clean) and return it; a folder
+    holding anything but an earlier demo's files is refused, never emptied."""
+    folder = folder or demo_folder(base)
     if folder.exists():
+        config = folder / "config.toml"
+        earlier = config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(DEMO_MARK)
+        if not earlier and any(folder.iterdir()):
+            raise StormwatchError(f"{folder}: not empty and not a demo's folder; the demo writes its config, database "
+                                  "and log into a folder of its own (choose an empty one with --config)")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     return folder
@@ -139,13 +149,17 @@ def demo_folder(base: Path) -> Path:
 
 def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int = 2021, token: str | None = None,
              live_view: Callable[[Collector, ScheduledCollector, threading.Event], None] | None = None,
-             progress: Callable[[str], None] = print, write_report: bool = True) -> DemoResult:
+             progress: Callable[[str], None] = print, write_report: bool = True,
+             folder: Path | None = None,
+             page_view: Callable[[Config, ScheduledCollector], AbstractContextManager[Any]] | None = None
+             ) -> DemoResult:
     """Run the demo in `base/data/demo` (emptied first by `fresh_demo_folder`); report under `base/reports`.
 
     With `live_view`, it is called to show the storm until the stop event is set (the dashboard);
-    otherwise progress lines are printed. Ctrl-C ends the storm early; the report covers what was collected.
+    otherwise progress lines are printed. With `page_view`, the context it returns is held while the storm
+    plays (the live web page). Ctrl-C ends the storm early; the report covers what was collected.
     """
-    folder = demo_folder(base)
+    folder = folder or demo_folder(base)
     end = DEMO_START + timedelta(hours=DEMO_HOURS)
     storm_span = (end - DEMO_START + DEMO_LEAD).total_seconds()
     speed = storm_span / duration
@@ -183,11 +197,13 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         progress(f"simulated X API on {platform.url}, Mastodon instances {', '.join(DEMO_INSTANCES)} and Bluesky; "
                  f"storm clock {speed:.0f}x: {DEMO_HOURS} storm hours and {format_duration(DEMO_LEAD)} of build-up "
                  f"in {duration:.0f} s")
+        progress(f"the storm: {local_span(campaign.start, campaign.end, campaign.timezone)}; "
+                 f"times in {campaign.timezone.key}")
         told: list[str] = []
         zone = config.alerts.timezone or campaign.timezone
 
         def on_alert(name: str, record: AlertRecord) -> None:
-            told.append(alert_lines(record, zone))
+            told.append(alert_text(record, zone, config.clock.now()))
             if live_view is None:  # the dashboard shows the last alert itself
                 progress(told[-1])
 
@@ -195,17 +211,21 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
         progress(f"alerts: sent to {len(urls)} service(s) from ${config.alerts.urls_env}" if urls else
                  f"alerts: printed here, not sent (set {config.alerts.urls_env} to Apprise URLs to send them)")
         stop = threading.Event()
-        collector = Collector(config, clock=config.clock, stop=stop)
+        # The collector's clock stands still at the storm's end: a run of the last moments (and the last run below)
+        # is stamped with the end, so the frozen demo's dashboard and `status` show no run after the storm.
+        collecting = replace(config.clock, until=end)
+        collector = Collector(config, clock=collecting, stop=stop)
         scheduled = ScheduledCollector(collector, on_alert=on_alert)
         scheduled.start()
         watcher = threading.Timer(max(0.0, config.clock.wall_time(end) - time.time()) + 1.0, stop.set)
         watcher.daemon = True
         watcher.start()
         try:
-            if live_view is not None:
-                live_view(collector, scheduled, stop)
-            else:
-                _print_progress(config.storage.database, campaign, config.clock, stop, progress)
+            with page_view(config, scheduled) if page_view is not None else contextlib.nullcontext():
+                if live_view is not None:
+                    live_view(collector, scheduled, stop)
+                else:
+                    _print_progress(config.storage.database, campaign, collecting, stop, progress)
         except KeyboardInterrupt:
             progress("stopped early: reporting what was collected")
         finally:
@@ -214,7 +234,7 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
             scheduled.stop()
             collector.close()
         # One last run finishes any sweep the stop interrupted, so the report covers the whole storm.
-        finisher = Collector(config, clock=config.clock)
+        finisher = Collector(config, clock=collecting)
         try:
             finisher.run_once()
         finally:
@@ -235,17 +255,10 @@ def run_demo(*, base: Path, duration: float = 60.0, posts: int = 5000, seed: int
             report = write(store, config, campaign, window, now=config.clock.now())
         # The storm's last word: its end, with the headline figures and where the report is.
         AlertWatcher(config, (campaign,), config.clock, on_alert).check(
-            report=report / "report.html" if report else None, store=store)
+            collecting.now(), report=report / "report.html" if report else None, store=store)
     freeze_clock(config_path, end)
     return DemoResult(folder=folder, config_path=config_path, report=report, summary=result, alerts=tuple(told),
                       intel=found, timezone=campaign.timezone)
-
-
-def alert_lines(record: AlertRecord, zone: ZoneInfo) -> str:
-    """An alert as the demo prints it: local time and headline, its figures indented below."""
-    moment = record.sent_at.astimezone(zone)
-    headline, *lines = record.text.split("\n")
-    return "\n".join([f"  alert {moment:%H:%M}: {headline}", *(f"           {line}" for line in lines)])
 
 
 def _config_text(*, clock: Clock, api_base: str, seed: int, posts: int, poll: timedelta, reports: Path,
@@ -302,4 +315,22 @@ def _print_progress(database: Path, campaign: CampaignConfig, clock: Clock, stop
             extra = f"; {copies.share:.0%} copy-pasted (15 min)" if copies.posts else ""
             voice = found.recent_counter.share_of_voice if found.recent_counter is not None else None
             extra += f", share of voice {voice:.0%}" if voice is not None else ""
-            progress(f"  storm time {clock.now():%H:%M} UTC: {posts:,} posts collected{status}{extra}")
+            progress(f"  storm time {local_time(clock.now(), campaign.timezone, campaign.start)}: {posts:,} posts "
+                     f"collected{status}{extra}")
+
+
+def serve_during_demo(port: int, tell: Callable[[str], object]
+                      ) -> Callable[[Config, ScheduledCollector], AbstractContextManager[Any]]:
+    """`run_demo`'s `page_view` for `demo --serve`: the live page on `port` with a new secret link (given to
+    `tell`), pseudonymized, served in a thread while the storm plays."""
+    def page_view(config: Config, scheduled: ScheduledCollector) -> AbstractContextManager[Any]:
+        from .store import Store
+        from .web import in_thread, link_file, link_secret, prepare
+
+        Store.open(config.storage.database).close()  # made before the page opens it read-only
+        secret = link_secret(link_file(config), new=True)
+        page = prepare(config, config.campaigns[0], secret, port=port, next_runs=scheduled.next_runs)
+        tell(page.url)
+        return in_thread(page)
+
+    return page_view

@@ -1,13 +1,21 @@
 """The pre-storm cost plan: what collecting the storm on X will cost, from X's own counts and the config's prices.
 
 X bills every post and user read, so "will the budget last?" must be answered before the storm starts. The plan
-asks X's counts endpoint (`GET /2/tweets/counts/recent`, hourly, the last 7 days) for the campaign's query with
-and without reposts (`-is:retweet`): one request each per query, billed and recorded as a run of source `plan`.
+asks X's counts endpoint (`GET /2/tweets/counts/recent`, hourly, the last 7 days) for the campaign's query
+(one request per query, and one for the targets' and the counter-hashtags' queries) and, unless the config says
+how often its posts are reposted, reads one page of recent search; all billed and recorded as a run of source
+`plan`.
 
 The rules (stated here because every figure depends on them):
 
-* **posts per day** = posts counted over the last 7 days / the days counted; **repost share** = 1 - posts
-  without reposts / all posts.
+* **reposts**: X's counts have counted no reposts since 2026-05-04 (they count what search returns), so the
+  counts give the campaign's own posts (originals, quotes, replies) and the reposts are estimated: the own posts
+  counted x **reposts per own post**, which is `[x] reposts_per_original` when set, else the mean
+  `retweet_count` of a sample: one page of recent search (at most 100 of the campaign's newest own posts made
+  at least `SAMPLE_SETTLED` before now, so that their reposts have mostly come), billed and recorded like the
+  counts. No sample (no post old enough): the reposts are not estimated, and the plan says so.
+* **posts per day** = (own posts counted + reposts estimated) over the last 7 days / the days counted;
+  **repost share** = reposts estimated / that total.
 * **expected posts** in the window = the larger of the everyday pace over the window (posts per day x window
   days) and `goal_posts`: the storm is planned to reach its goal, and will not bring less than an ordinary day.
   With `include_reposts = false` only the share that is not reposts is read.
@@ -43,12 +51,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .archive.writer import RawArchive
+from .collector import archived
 from .config import DEFAULT_CONFIG, CampaignConfig, Config, XConfig, parse_config
-from .errors import RateLimited, SourceError, StormwatchError
+from .errors import MalformedPage, RateLimited, SourceError, StormwatchError
 from .platforms import x_search_queries
 from .sources import registry
-from .sources.capabilities import TARGETS_FOLLOW_UP, Counted, Source, TargetWatching
-from .store import Store
+from .sources.capabilities import TARGETS_FOLLOW_UP, Counted, RepostSampled, Source, TargetWatching
+from .store import Store, utc_day
 from .times import Clock, format_duration, iso_utc
 
 log = logging.getLogger(__name__)
@@ -59,6 +68,8 @@ REACH_MARGIN = timedelta(minutes=2)  # X refuses a start_time exactly 7 days bac
 COUNTS_LAG = timedelta(seconds=30)  # X counts up to 30 seconds before now
 AUTHORS_PER_POST = 0.3
 PAID_PLATFORM = "x"
+SAMPLE_SETTLED = timedelta(days=1)  # the repost sample's posts are this old at least: their reposts have come
+FROM_SAMPLE, FROM_CONFIG = "sample", "config"
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ class Plan:
     requests_made: int
     plan_cost_usd: float
     intel: IntelCost | None = None  # trends, the targets' posts, the counter-hashtags (included in the costs above)
+    reposts_per_original: float | None = None  # reposts per own post: None when not estimated
+    reposts_from: str | None = None  # FROM_SAMPLE, FROM_CONFIG, or None (not estimated)
+    sample_posts: int = 0  # own posts in the sample page
 
     @property
     def posts_per_day(self) -> float | None:
@@ -94,8 +108,8 @@ class Plan:
 
     @property
     def repost_share(self) -> float | None:
-        """The share of reposts among those posts."""
-        if not self.posts_last_7_days or self.posts_without_reposts_last_7_days is None:
+        """The share of reposts among those posts (estimated; None when it could not be)."""
+        if not self.posts_last_7_days or self.posts_without_reposts_last_7_days is None or self.reposts_from is None:
             return None
         return 1 - self.posts_without_reposts_last_7_days / self.posts_last_7_days
 
@@ -121,6 +135,10 @@ class Plan:
             "trends_cost_usd": round(self.intel.trends_cost_usd, 2) if self.intel else 0.0,
             "targets_cost_usd": round(self.intel.targets_cost_usd, 2) if self.intel else 0.0,
             "counter_cost_usd": round(self.intel.counter_cost_usd, 2) if self.intel else 0.0,
+            "reposts_per_original": (round(self.reposts_per_original, 3) if self.reposts_per_original is not None
+                                     else None),
+            "reposts_estimated_from": self.reposts_from,
+            "sample_posts": self.sample_posts if self.reposts_from == FROM_SAMPLE else None,
         }
 
 
@@ -264,36 +282,49 @@ def make_plan(store: Store, config: Config, campaign: CampaignConfig, clock: Clo
             raise StormwatchError(f"plan: the {x.name} source cannot count posts")
         now = clock.now()
         since, until = now - COUNTED_SPAN + REACH_MARGIN, now - COUNTS_LAG
-        counted = _queries(x, campaign, include_reposts)
-        totals, requests = _count(store, config, campaign, x, counted, since, until, now)
-        all_posts, without_reposts = totals["all"], totals["originals"]
+        read = _read(store, config, campaign, x, since, until, now)
         queries = len(x.counted_queries(campaign, include_reposts=include_reposts))
     finally:
         if owned:
             x.close()
     days = (until - since) / timedelta(days=1)
+    own = read.totals["own"]
+    reposts = round(own * read.ratio) if read.ratio is not None else 0
+    all_posts = own + reposts
     per_day = all_posts / days
-    share = 1 - without_reposts / all_posts if all_posts else 0.0
-    extra = intel_estimate(config, campaign, totals["targets"] / days, totals["counter"] / days)
+    share = reposts / all_posts if all_posts else 0.0
+    extra = intel_estimate(config, campaign, read.totals["targets"] / days, read.totals["counter"] / days)
     planned = estimate(config, campaign, per_day, share, include_reposts=include_reposts, queries=queries)
     originals = estimate(config, campaign, per_day, share, include_reposts=False,
                          queries=len(x.counted_queries(campaign, include_reposts=False)))
     return Plan(campaign=campaign.name, counted_since=since, counted_until=until, posts_last_7_days=all_posts,
-                posts_without_reposts_last_7_days=without_reposts, window_days=window_days,
+                posts_without_reposts_last_7_days=own, window_days=window_days,
                 include_reposts=include_reposts, goal_posts=campaign.goal_posts, estimated_posts=planned.posts,
                 estimated_authors=planned.authors, counts_requests=planned.counts_requests,
                 estimated_cost_usd=planned.cost_usd + extra.cost_usd,
                 cost_without_reposts_usd=originals.cost_usd + extra.cost_usd,
                 daily_budget_usd=campaign.daily_budget_usd,
                 budget_runs_out_at=budget_runs_out(campaign, planned.cost_usd + extra.cost_usd), free_platforms=free,
-                requests_made=requests, plan_cost_usd=requests * x.counts_cost, intel=extra)
+                requests_made=read.requests, plan_cost_usd=read.cost_usd, intel=extra,
+                reposts_per_original=read.ratio, reposts_from=read.ratio_from, sample_posts=read.sample_posts)
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What the plan read from X: posts counted per label, the reposts-per-post ratio and where it came from."""
+
+    totals: dict[str, int]
+    ratio: float | None
+    ratio_from: str | None
+    sample_posts: int
+    requests: int
+    cost_usd: float
 
 
 def _queries(source: Counted, campaign: CampaignConfig, include_reposts: bool) -> list[tuple[str, str]]:
-    """What the plan counts: the campaign's queries with and without reposts, the targets' `from:` queries and the
-    counter-hashtags' queries, each labelled by what it counts."""
-    counted = [("all", q) for q in source.counted_queries(campaign, include_reposts=True)]
-    counted += [("originals", q) for q in source.counted_queries(campaign, include_reposts=False)]
+    """What the plan counts: the campaign's own posts (its queries without reposts: X counts none since
+    2026-05-04), the targets' `from:` queries and the counter-hashtags' queries, each labelled by what it counts."""
+    counted = [("own", q) for q in source.counted_queries(campaign, include_reposts=False)]
     if isinstance(source, TargetWatching):
         counted += [("targets", q) for q in source.target_queries(campaign)]
     counter = campaign.counter()
@@ -302,31 +333,43 @@ def _queries(source: Counted, campaign: CampaignConfig, include_reposts: bool) -
     return counted
 
 
-def _count(store: Store, config: Config, campaign: CampaignConfig, source: Counted, queries: list[tuple[str, str]],
-           since: datetime, until: datetime, now: datetime) -> tuple[dict[str, int], int]:
-    """(posts per label, requests made) over [since, until), each request billed in a `plan` run."""
+def _read(store: Store, config: Config, campaign: CampaignConfig, source: Counted, since: datetime,
+          until: datetime, now: datetime) -> _Reads:
+    """Count the queries over [since, until) and, without `reposts_per_original`, read the repost sample: each
+    request billed in a `plan` run and each page archived as received."""
     archive = RawArchive(config.storage.raw_archive) if config.storage.raw_archive else None
     run_id = store.start_run(campaign.name, PLAN_SOURCE, now)
-    totals = {"all": 0, "originals": 0, "targets": 0, "counter": 0}
-    requests = 0
+    totals = {"own": 0, "targets": 0, "counter": 0}
+    requests, cost = 0, 0.0
+    ratio, sampled = config.x.reposts_per_original, 0
+    ratio_from: str | None = FROM_CONFIG
     error = None
     try:
-        for label, query in queries:
+        for label, query in _queries(source, campaign, config.x.include_reposts):
             for page in source.counts(campaign.name, query, since, until, granularity="hour"):
-                requests += 1
+                requests, cost = requests + 1, cost + source.counts_cost
                 store.add_requests(run_id, 1, source.counts_cost)
-                if archive is not None:
-                    archive.write(campaign.name, page)
-                totals[label] += sum(b.count for b in registry.normalize_counts(page))
-    except (RateLimited, SourceError) as exc:
+                totals[label] += sum(b.count for b in archived(archive, campaign.name, page,
+                                                               registry.normalize_counts, "counts page"))
+        if ratio is None and isinstance(source, RepostSampled):
+            ratio, ratio_from = None, None
+            if until - SAMPLE_SETTLED > since:
+                page = source.repost_sample(campaign, since, until - SAMPLE_SETTLED)
+                batch = archived(archive, campaign.name, page, registry.normalize_page, "repost sample page")
+                requests += 1
+                cost += store.bill_reads(run_id, batch, source.billing(utc_day(page.retrieved_at)))
+                own = [post for post in batch.posts if post.kind != "repost"]
+                if own:
+                    ratio, ratio_from, sampled = sum(p.repost_count or 0 for p in own) / len(own), FROM_SAMPLE, len(own)
+    except (RateLimited, SourceError, MalformedPage) as exc:
         error = str(exc)
         if getattr(exc, "request_made", False):
             store.add_requests(run_id, 1, source.counts_cost)
-        raise StormwatchError(f"plan: X's counts could not be read: {exc}") from None
+        raise StormwatchError(f"plan: X could not be read: {exc}") from None
     finally:
         store.finish_run(run_id, "failed" if error else "ok", now, error=error)
-        log.info("plan for %s: %d counts requests, $%.3f", campaign.name, requests, requests * source.counts_cost)
-    return totals, requests
+        log.info("plan for %s: %d requests, $%.3f", campaign.name, requests, cost)
+    return _Reads(totals, ratio, ratio_from if ratio is not None else None, sampled, requests, cost)
 
 
 def plan_text(plan: Plan, campaign: CampaignConfig, config: Config | None = None) -> str:
@@ -339,9 +382,13 @@ def plan_text(plan: Plan, campaign: CampaignConfig, config: Config | None = None
     if plan.posts_last_7_days is not None:
         share = plan.repost_share or 0.0
         reposts = "reposts included" if plan.include_reposts else "reposts left out (include_reposts = false)"
+        own = plan.posts_without_reposts_last_7_days or 0
+        counted = (f"{own:,} counted and {plan.posts_last_7_days - own:,} reposts estimated ({share:.0%})"
+                   if plan.reposts_from else f"{own:,} counted, reposts not included")
         lines += [
-            f"  x: {plan.posts_last_7_days:,} posts in the last 7 days ({plan.posts_per_day or 0:,.0f} a day, "
-            f"{share:.0%} reposts)",
+            f"  x: {plan.posts_last_7_days:,} posts in the last 7 days ({plan.posts_per_day or 0:,.0f} a day): "
+            + counted,
+            "  x: " + _reposts_said(plan),
             f"  x: expect to read {plan.estimated_posts:,} posts ({reposts}; goal {plan.goal_posts or 0:,}) "
             f"and {plan.estimated_authors:,} authors, {plan.counts_requests:,} counts requests",
             f"  x: estimated cost ${plan.estimated_cost_usd:,.2f}; "
@@ -359,13 +406,26 @@ def plan_text(plan: Plan, campaign: CampaignConfig, config: Config | None = None
         else:
             lines.append(f"  x: the daily budget ${plan.daily_budget_usd:,.2f} runs out at "
                          f"{local(plan.budget_runs_out_at)} at the goal's pace (post reads pause until 00:00 UTC)")
-        lines.append(f"  (this plan made {plan.requests_made} counts requests: ${plan.plan_cost_usd:.3f})")
+        sample = " and read one page of recent search" if plan.reposts_from == FROM_SAMPLE else ""
+        counts = plan.requests_made - (1 if plan.reposts_from == FROM_SAMPLE else 0)
+        lines.append(f"  (this plan made {counts} counts requests{sample}: ${plan.plan_cost_usd:.3f})")
     warning = goal_budget_warning(config, campaign) if config is not None else None
     if warning:
         lines.append(f"  ! {warning}")
     for name in plan.free_platforms:
         lines.append(f"  {name}: free (reads cost nothing)")
     return "\n".join(lines)
+
+
+def _reposts_said(plan: Plan) -> str:
+    """Where the repost estimate comes from, in a line (X's counts have counted no reposts since 2026-05-04)."""
+    if plan.reposts_from == FROM_CONFIG:
+        return f"reposts: {plan.reposts_per_original:,.2f} per post, from [x] reposts_per_original"
+    if plan.reposts_from == FROM_SAMPLE:
+        return (f"reposts: {plan.reposts_per_original:,.2f} per post, the mean retweet_count of a sample of "
+                f"{plan.sample_posts:,} posts a day old or more (X's counts count no reposts)")
+    return ("reposts not estimated: no post a day old or more to sample (X's counts count no reposts); "
+            "set [x] reposts_per_original")
 
 
 # --- the example config `stormwatch init` writes ---------------------------------------------------------------

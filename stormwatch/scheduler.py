@@ -140,6 +140,8 @@ class ScheduledCollector:
         except Exception as exc:  # a bug: one line (not APScheduler's traceback with each run)
             log_bug(log, job_id, exc)
             return
+        if self._alerts is not None:
+            self._alerts.wake()  # what the run stored is told now (a target named for the first time), not later
         if record.status == "rate_limited" and record.rate_limit_reset:
             wall = self.clock.wall_time(record.rate_limit_reset)
             with self._lock:

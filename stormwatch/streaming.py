@@ -37,7 +37,7 @@ from .errors import DatabaseDamaged, MalformedPage, SourceError, StoreError, Sto
 from .models import Account, Batch, Cursor, Post, RawPage
 from .normalize.text import one_line
 from .sources import registry
-from .sources.capabilities import Enriching, FilteredStreaming, StreamDelays, Streaming
+from .sources.capabilities import Enriching, FilteredStreaming, RulesReconciled, StreamDelays, Streaming
 from .store import BUSY_TIMEOUT_SECONDS, Store, utc_day
 from .store.live import LiveFeedState, write_live_state
 from .times import Clock, from_epoch, iso_utc_seconds
@@ -436,6 +436,7 @@ class XStreamFollower:
         self._budget: str | None = None
         self._budget_checked = 0.0
         self._tail_until = 0.0
+        self.foreign_rules: tuple[tuple[str, str], ...] = ()  # (value, tag) of other programs' rules on the app
 
     def paused(self) -> str | None:
         """Why the stream is to be disconnected now: outside every window, or the day's budget spent."""
@@ -458,6 +459,10 @@ class XStreamFollower:
     def trouble(self, why: str, retry_in: float) -> None:
         """An attempt failed (TooManyConnections, an HTTP or network error, the rules)."""
         self._queue.put(("trouble", why, retry_in))
+
+    def reconciled(self, done: RulesReconciled) -> None:
+        """The app's rules were reconciled: the other programs' rules are recorded with the next connection."""
+        self.foreign_rules = tuple((rule.value, rule.tag) for rule in done.foreign)
 
     def _active(self, now: datetime) -> bool:
         lead = self.source.stream_lead
@@ -547,7 +552,7 @@ class _StreamWriter:
         if item is None:
             return
         if item[0] == "open":
-            self.connection = self.store.open_stream_connection(SOURCE_X, item[1])
+            self.connection = self.store.open_stream_connection(SOURCE_X, item[1], f.foreign_rules)
             f.state = "connected"
             f.health.connected()
             log.info("x stream: connected (%d rules)", len(f.rules))

@@ -118,6 +118,7 @@ class Clock:
     anchor_wall: float = 0.0
     wall: Callable[[], float] = field(default=time.time, compare=False, repr=False)
     frozen: bool = False  # it always reads `anchor` (a finished demo: its storm as it ended)
+    until: datetime | None = None  # it stands still once it reads this (the demo's collector, at the storm's end)
 
     @property
     def simulated(self) -> bool:
@@ -130,7 +131,8 @@ class Clock:
             return from_epoch(self.wall())
         if self.frozen:
             return self.anchor
-        return self.anchor + timedelta(seconds=(self.wall() - self.anchor_wall) * self.speed)
+        moment = self.anchor + timedelta(seconds=(self.wall() - self.anchor_wall) * self.speed)
+        return moment if self.until is None or moment < self.until else self.until
 
     def wall_seconds(self, storm: timedelta) -> float:
         """How many wall-clock seconds a storm-time span takes."""
@@ -166,3 +168,48 @@ def window_time(text: str, timezone: ZoneInfo) -> datetime:
     if not EARLIEST_TIME <= moment < LATEST_TIME:
         raise ValueError(f"{text!r} is not between 1970 and 2100")
     return moment
+
+
+# --- times shown to people ----------------------------------------------------------------------
+# Every time a person reads is in the campaign's zone, named once per screen or document by the caller. A time
+# carries its date when it is not the day of `today` (or, in a span, when the span crosses midnight).
+
+
+def local_day(moment: datetime, zone: tzinfo) -> str:
+    """The local date in words: `Sun 7 Feb`."""
+    local = moment.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+def local_time(moment: datetime, zone: tzinfo, today: datetime | None = None) -> str:
+    """`18:05` in `zone` when it falls on `today`'s local date, `Mon 8 Feb 00:05` otherwise (and with no `today`)."""
+    local = moment.astimezone(zone)
+    if today is not None and local.date() == today.astimezone(zone).date():
+        return f"{local:%H:%M}"
+    return f"{local_day(local, zone)} {local:%H:%M}"
+
+
+def local_span(since: datetime, until: datetime, zone: tzinfo, today: datetime | None = None,
+               arrow: str = " → ") -> str:
+    """A span in `zone`: `18:00 → 23:00` on `today`, `Sun 7 Feb 18:00 → 23:00` on another day, and
+    `Mon 7 Dec 23:00 → Tue 8 Dec 02:00` when it crosses midnight."""
+    start, end = since.astimezone(zone), until.astimezone(zone)
+    if start.date() != end.date():
+        return f"{local_time(start, zone)}{arrow}{local_time(end, zone)}"
+    return f"{local_time(start, zone, today)}{arrow}{end:%H:%M}"
+
+
+_ISO_STAMP = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def local_stamps(text: str, zone: tzinfo, today: datetime | None = None) -> str:
+    """`text` with every ISO-8601 time that has a zone (`2021-02-07T16:10:00Z`, as errors store them) shown as
+    `local_time` in `zone`."""
+
+    def shown(match: re.Match[str]) -> str:
+        try:
+            return local_time(parse_time(match.group(0)), zone, today)
+        except ValueError:
+            return match.group(0)
+
+    return _ISO_STAMP.sub(shown, text)

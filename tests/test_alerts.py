@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from stormwatch import metrics
-from stormwatch.alerts import AlertWatcher, service_label
+from stormwatch.alerts import ONCE_EACH, AlertWatcher, service_label
 from stormwatch.collector import Collector
 from stormwatch.config import Config, load_config
 from stormwatch.console import secret_parts
@@ -142,10 +142,11 @@ def test_each_kind_is_told_once_per_condition_as_the_storm_goes(tmp_path: Path, 
     for alert in sorted(records, key=lambda r: r.sent_at):
         by_kind.setdefault(alert.kind, []).append(alert.sent_at)
     assert any(len(moments) > 1 for moments in by_kind.values())
-    for moments in by_kind.values():
-        assert all(b - a >= timedelta(minutes=10) for a, b in itertools.pairwise(moments))
+    for kind, moments in by_kind.items():
+        if kind not in ONCE_EACH:  # once per subject: two targets named in one run are both told in that run
+            assert all(b - a >= timedelta(minutes=10) for a, b in itertools.pairwise(moments))
     end = next(m for m in receiver.messages if "has ended" in m["title"])
-    assert "stormwatch report --campaign standwithissa" in end["message"]
+    assert "the report can be written now" in end["message"] and "stormwatch report" not in end["message"]
     assert busiest > 0 and f"peak {busiest:,} posts a minute" in end["message"]  # the whole window's busiest minute
     assert all(len(m["message"].splitlines()) <= 3 for m in receiver.messages)
 
@@ -189,7 +190,7 @@ def test_budget_warning_then_reached_once_each(tmp_path: Path, platform: tuple, 
     budget = [key for key in told if key.startswith("budget")]
     assert budget == ["budget_warning:2021-02-07", "budget_reached:2021-02-07"]
     reached = next(m for m in receiver.messages if m["title"].startswith("Daily budget reached"))
-    assert "paused until 08 Feb 02:00" in reached["message"]  # 00:00 UTC, the next day, in Hebron
+    assert "paused until Mon 8 Feb 02:00" in reached["message"]  # 00:00 UTC, the next day, in Hebron
 
 
 @pytest.mark.slow  # waits out real timeouts

@@ -137,7 +137,7 @@ def test_accounts_may_be_written_as_any_platform_writes_them(tmp_path: Path) -> 
 def test_not_toml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[storage\n"))
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match=r"nope.toml: no config file there \(name yours with --config PATH"):
         load_config(tmp_path / "nope.toml")
 
 

@@ -16,20 +16,26 @@ from stormwatch.config import load_config
 from stormwatch.demo import (
     DEMO_HOURS,
     DEMO_LEAD,
+    DEMO_MARK,
     DEMO_START,
     _config_text,
     demo_folder,
     freeze_clock,
     fresh_demo_folder,
 )
+from stormwatch.errors import StormwatchError
 from stormwatch.sources import registry
 from stormwatch.times import Clock
 
 
 def test_the_demo_starts_clean_and_its_config_names_the_simulation_and_stands_still_once_over(tmp_path: Path) -> None:
-    leftover = demo_folder(tmp_path) / "stormwatch.db"
+    leftover = demo_folder(tmp_path) / "stormwatch.db"  # an earlier demo's: it must not survive
     leftover.parent.mkdir(parents=True)
     leftover.write_text("old demo data")
+    with pytest.raises(StormwatchError, match="not a demo's folder"):  # nothing says whose it is: kept
+        fresh_demo_folder(tmp_path)
+    assert leftover.read_text() == "old demo data"
+    (leftover.parent / "config.toml").write_text(f"{DEMO_MARK}: an earlier one\n")
     folder = fresh_demo_folder(tmp_path)
     assert folder == tmp_path / "data" / "demo" and list(folder.iterdir()) == []
     end = DEMO_START + timedelta(hours=DEMO_HOURS)
@@ -60,6 +66,7 @@ def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Pa
     leftover = tmp_path / "data" / "demo" / "stormwatch.db"  # a previous demo's database: it must not survive
     leftover.parent.mkdir(parents=True)
     leftover.write_text("old demo data")
+    (leftover.parent / "config.toml").write_text("# Written by `stormwatch demo`: an earlier one\n")
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180, env=environment)
     assert result.returncode == 0, result.stderr
     report_line = result.stdout.strip().splitlines()[-1]

@@ -20,7 +20,6 @@ DESIGN = REPO.parent / "shared" / "DESIGN.md"
 # Rooms DESIGN.md lists that later issues build. A room here may be missing; once it is built, take it out.
 AWAITING: dict[str, str] = {
     "privacy/": "issue 19: participant safety in one room",
-    "web/": "issue 18: the team's live page, stormwatch serve",
 }
 MAX_MODULE_LINES = 700
 # Each third-party library and the one room that may import it (a module path, or a package ending in "/").
@@ -39,12 +38,18 @@ LIBRARY_ROOMS = {
     "sqlite_utils": ("store/",),
     "datasketch": ("intel/copypaste.py",),
     "numpy": ("intel/copypaste.py",),
+    # The live page (web/): the ASGI framework, its server, its templates and the terminal's QR code.
+    "starlette": ("web/",),
+    "uvicorn": ("web/",),
+    "jinja2": ("web/",),
+    "segno": ("web/",),
 }
 # The room that must import each library (so that a rule above never outlives the code it guards).
 LIBRARY_HOMES = {"tweepy": "sources/x.py", "mastodon": "sources/mastodon.py", "atproto_client": "sources/bluesky.py",
                  "websockets": "sources/bluesky.py", "apscheduler": "scheduler.py", "matplotlib": "report/charts.py",
                  "rich": "dashboard.py", "click": "cli.py", "sqlite_utils": "store/",
-                 "datasketch": "intel/copypaste.py"}
+                 "datasketch": "intel/copypaste.py", "starlette": "web/", "uvicorn": "web/", "jinja2": "web/",
+                 "segno": "web/"}
 
 
 def design_rooms() -> set[str]:

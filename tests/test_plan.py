@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stormwatch.config import Config, load_config
-from stormwatch.plan import AUTHORS_PER_POST, budget_runs_out, goal_budget_warning, make_plan
+from stormwatch.plan import AUTHORS_PER_POST, budget_runs_out, goal_budget_warning, make_plan, plan_text
 from stormwatch.simulator.clock import ManualClock
 from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.x import SimulatedPlatform
@@ -22,12 +22,12 @@ from stormwatch.times import Clock
 
 from .cli_support import invoke
 from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
-from .simulator_support import SEARCH_REPOSTS
 
 NOW = T0 - timedelta(minutes=30)  # half an hour before the storm
 JSON_FIELDS = {"campaign", "posts_last_7_days", "posts_per_day", "repost_share", "estimated_posts",
                "estimated_cost_usd", "daily_budget_usd", "budget_covers", "budget_runs_out_at",
-               "cost_without_reposts_usd", "trends_cost_usd", "targets_cost_usd", "counter_cost_usd"}
+               "cost_without_reposts_usd", "trends_cost_usd", "targets_cost_usd", "counter_cost_usd",
+               "reposts_per_original", "reposts_estimated_from", "sample_posts"}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +37,7 @@ def storm_with_history() -> Storm:
 
 @pytest.fixture
 def server(storm_with_history: Storm) -> Iterator[SimulatedPlatform]:
-    with SimulatedPlatform(storm_with_history, ManualClock(NOW), token=TOKEN,
-                           search_reposts=SEARCH_REPOSTS) as platform:
+    with SimulatedPlatform(storm_with_history, ManualClock(NOW), token=TOKEN) as platform:  # today's X
         yield platform
 
 
@@ -58,13 +57,24 @@ def test_the_plan_reads_the_week_as_the_truth_has_it(tmp_path: Path, server: Sim
         (run,) = store.last_runs(campaign.name)
     assert plan.counted_since is not None and plan.counted_until is not None
     truth = server.storm.truth(plan.counted_since, plan.counted_until)
-    assert plan.posts_last_7_days == truth.posts > 200
-    assert plan.repost_share == pytest.approx(truth.reposts / truth.posts)
-    assert plan.posts_per_day == pytest.approx(truth.posts / ((plan.counted_until - plan.counted_since).total_seconds()
-                                                              / 86400))
-    # the plan's own counts requests (with and without reposts, the targets' from: query) are billed and recorded
-    assert (run.source, run.status, run.requests, run.cost_usd) == ("plan", "ok", 3, pytest.approx(0.015))
-    assert plan.requests_made == 3
+    # X's counts count no reposts (since 2026-05-04): the own posts are counted, the reposts estimated from the
+    # retweet_count of a sample of posts a day old or more
+    own = truth.posts - truth.reposts
+    assert plan.posts_without_reposts_last_7_days == own > 100
+    assert plan.reposts_from == "sample" and 50 < plan.sample_posts <= 100
+    assert plan.reposts_per_original is not None
+    estimated = plan.posts_last_7_days - own  # type: ignore[operator]
+    assert estimated == round(own * plan.reposts_per_original)
+    assert abs(estimated - truth.reposts) <= 0.25 * truth.reposts, (estimated, truth.reposts)
+    assert plan.repost_share == pytest.approx(estimated / (own + estimated))
+    assert plan.posts_per_day == pytest.approx((own + estimated) / ((plan.counted_until - plan.counted_since)
+                                                                    .total_seconds() / 86400))
+    # the plan's own requests (counts of the campaign and the targets' from: query, one search page) are billed and
+    # recorded: a counts request at $0.005, the sample's posts and authors as any read
+    assert (run.source, run.status, run.requests) == ("plan", "ok", 3)
+    assert run.posts_read >= plan.sample_posts and run.users_read > 0
+    assert run.cost_usd == pytest.approx(2 * 0.005 + run.posts_read * 0.005 + run.users_read * 0.010)
+    assert plan.requests_made == 3 and plan.plan_cost_usd == pytest.approx(run.cost_usd)
 
     # the rules: the goal is larger than three hours of everyday use, so 3,000 posts and 400 authors are read
     assert (plan.estimated_posts, plan.estimated_authors) == (3000, 400)
@@ -72,7 +82,7 @@ def test_the_plan_reads_the_week_as_the_truth_has_it(tmp_path: Path, server: Sim
     # storm intelligence: worldwide trends every 5 minutes (36 requests at $0.01); the targets never post
     assert plan.intel is not None and (plan.intel.trends_requests, plan.intel.target_posts) == (36, 0)
     assert plan.estimated_cost_usd == pytest.approx(3000 * 0.005 + 400 * 0.010 + 180 * 0.005 + 36 * 0.01)
-    share = truth.reposts / truth.posts
+    share = plan.repost_share
     originals_cost = (round(3000 * (1 - share)) * 0.005 + round(400 * (1 - share)) * 0.010 + 180 * 0.005
                       + 36 * 0.01)
     assert plan.cost_without_reposts_usd == pytest.approx(originals_cost)
@@ -81,6 +91,38 @@ def test_the_plan_reads_the_week_as_the_truth_has_it(tmp_path: Path, server: Sim
     assert plan.budget_runs_out_at == campaign.start + timedelta(hours=3) * (10 / plan.estimated_cost_usd)
     assert set(plan.to_json()) == JSON_FIELDS
     assert "mastodon" not in plan.free_platforms
+    # a second plan the same UTC day reads the same sample: X bills a post once a day
+    with Store.open(config.storage.database) as store:
+        again = make_plan(store, config, campaign, clock)  # type: ignore[arg-type]
+    assert again.plan_cost_usd == pytest.approx(2 * 0.005)
+
+
+def test_reposts_per_original_from_the_config_reads_no_sample(tmp_path: Path, server: SimulatedPlatform,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+    config = load_config(write_config(tmp_path, server.url, budget=10.0, x_extra="reposts_per_original = 4"))
+    with Store.open(config.storage.database) as store:
+        plan = make_plan(store, config, config.campaigns[0], ManualClock(NOW))  # type: ignore[arg-type]
+    own = plan.posts_without_reposts_last_7_days
+    assert own and plan.posts_last_7_days == own * 5 and plan.repost_share == pytest.approx(0.8)
+    assert (plan.reposts_from, plan.sample_posts, plan.requests_made) == ("config", 0, 2)
+    assert plan.to_json()["reposts_estimated_from"] == "config" and plan.to_json()["sample_posts"] is None
+    text = plan_text(plan, config.campaigns[0], config)
+    assert "reposts: 4.00 per post, from [x] reposts_per_original" in text
+    assert "this plan made 2 counts requests: $0.010" in text
+
+
+def test_without_a_post_old_enough_to_sample_the_plan_says_reposts_are_not_estimated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+    with SimulatedPlatform(Storm.build(storm_spec(posts=300)), ManualClock(NOW), token=TOKEN) as platform:
+        config = load_config(write_config(tmp_path, platform.url, budget=10.0))
+        with Store.open(config.storage.database) as store:
+            plan = make_plan(store, config, config.campaigns[0], ManualClock(NOW))  # type: ignore[arg-type]
+    assert plan.reposts_from is None and plan.reposts_per_original is None and plan.repost_share is None
+    data = plan.to_json()
+    assert data["reposts_per_original"] is None and data["reposts_estimated_from"] is None
+    assert "reposts not estimated: no post a day old or more to sample" in plan_text(plan, config.campaigns[0])
 
 
 def test_everyday_use_drives_the_estimate_without_a_goal(tmp_path: Path, server: SimulatedPlatform,
@@ -142,6 +184,7 @@ def test_the_plan_command_prints_the_json_fields(tmp_path: Path, server: Simulat
     assert set(data) == JSON_FIELDS and data["campaign"] == "standwithissa"
     assert data["estimated_posts"] == 3000 and data["budget_covers"] is True and data["budget_runs_out_at"] is None
     assert 0.3 < data["repost_share"] < 0.7 and data["posts_last_7_days"] > 200
+    assert data["reposts_estimated_from"] == "sample" and data["reposts_per_original"] > 0
     text = invoke("plan", "--config", config_path, env={"X_BEARER_TOKEN": TOKEN})
     assert "the daily budget $30.00 covers it" in text.stdout, text.stderr
     assert "of which trends $0.36 (36 requests)" in text.stdout

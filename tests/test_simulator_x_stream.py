@@ -243,6 +243,9 @@ def test_every_post_published_while_connected_arrives_once_with_its_rules(storm:
             eventually(lambda: len(client.lines) >= 200, timeout=8)
         finally:
             client.stop()
+        # the server's side sees the client leave a moment later (and may send a line meanwhile): the figures below
+        # are read once it has
+        eventually(lambda: not platform.stream.connected(), timeout=8)
         wanted = expected(storm, platform, client)
         got = {line["data"]["id"]: {rule["tag"] for rule in line["matching_rules"]} for line in client.lines}
         assert len(client.ids()) == len(set(client.ids()))  # once each

@@ -38,3 +38,20 @@ def test_labels_grow_longer_once_a_quarter_of_them_are_taken() -> None:
     label = new_label(crowded)
     assert re.fullmatch(r"participant-[0-9a-f]{6}", label)
     assert LABEL.fullmatch(new_label(set()))
+
+
+def test_a_read_only_store_keeps_the_labels_it_made_while_open(tmp_path) -> None:
+    database = tmp_path / "pseudonyms.db"
+    with Store.open(database) as store:
+        stored = store.assign_pseudonyms("c", ["x:1"])
+    with Store.open_for_reading(database, writable=False) as store:
+        assert store.read_only
+        first = store.assign_pseudonyms("c", ["x:1", "x:2", "x:3"])
+        # a live view asks every second: an account keeps the label it was given, and a new one gets another
+        again = store.assign_pseudonyms("c", ["x:3", "x:2", "x:4"])
+        assert first["x:1"] == stored["x:1"]
+        assert again["x:2"] == first["x:2"] and again["x:3"] == first["x:3"]
+        assert len({*first.values(), *again.values()}) == 4
+        assert store.labels_not_stored == 3
+    with Store.open(database) as store:
+        assert rows(store, "SELECT uid FROM pseudonyms") == [("x:1",)]  # nothing was written

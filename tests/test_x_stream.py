@@ -170,6 +170,7 @@ def load_config_text(text: str) -> Config:
 @pytest.mark.slow
 def test_every_post_while_connected_is_stored_once_with_reposts_and_drops(tmp_path: Path, storm: Storm) -> None:
     with playing(storm, Faults(stream_drop_every=50)) as platform:
+        post_rule(platform, "from:someone_else", "another-tool")  # another program's rule on the same app
         config = configured(tmp_path, platform)
         following = follow(config, platform.clock)
         try:
@@ -188,6 +189,9 @@ def test_every_post_while_connected_is_stored_once_with_reposts_and_drops(tmp_pa
         assert len(rows) >= 4 and all(r.closed_at is not None for r in rows)
         assert {r.reason for r in rows[:-1]} == {"dropped"} and rows[-1].reason == "stopped"
         assert sum(r.posts.get(CAMPAIGN, 0) for r in rows) == len(ids)
+        # the other program's rule is left alone, and recorded with the connections for `status`
+        assert {r.foreign_rules for r in rows} == {(("from:someone_else", "another-tool"),)}
+        assert ("from:someone_else", "another-tool") in {(r["value"], r.get("tag")) for r in rules_of(platform)}
 
 
 @pytest.mark.slow
@@ -332,3 +336,36 @@ def test_kill_9_mid_stream_loses_nothing_stored_and_doubles_nothing(tmp_path: Pa
                   if p.platform == "x" and not p.deleted and p.id <= up_to
                   and tags & {t.casefold() for _, _, t in p.hashtags}}
         assert wanted <= set(ids)
+
+
+@pytest.mark.slow
+def test_a_gaps_repost_estimate_against_the_truth(tmp_path: Path, storm: Storm) -> None:
+    from stormwatch.metrics import campaign_window, stream_coverage
+
+    speed = 480.0  # eight storm minutes a wall second
+    clock = SimClock.starting_at(T0 - timedelta(minutes=40), speed=speed)
+    with SimulatedPlatform(storm, clock, token=TOKEN, keepalive_seconds=0.2) as platform:  # today's X
+        config = configured(tmp_path, platform)
+        campaign = config.campaigns[0]
+        following = follow(config, clock)  # from the stream's lead, 17:30 (Hebron) ...
+        eventually(lambda: clock.now() >= T0 + timedelta(minutes=75), timeout=30)
+        following.end()  # ... to about 19:15; the collector is down for 40 storm minutes ...
+        eventually(lambda: clock.now() >= T0 + timedelta(minutes=115), timeout=30)
+        following = follow(config, clock)  # ... and follows again to the end
+        eventually(lambda: clock.now() >= campaign.end + timedelta(minutes=2), timeout=60)
+        following.end()
+        # after the storm the search sweeps the window: the gap's originals, quotes and replies, never its reposts
+        collector = Collector(config, clock=clock)
+        try:
+            collector.run_once()
+        finally:
+            collector.close()
+        truth = platform.stream.truth(storm.truth(campaign.start, campaign.end))
+        with Store.open(config.storage.database) as store:
+            coverage = stream_coverage(store, config, campaign, campaign_window(campaign), clock.now())
+    assert coverage is not None and coverage.reposts_missed_estimate is not None
+    assert [gap.reason for gap in coverage.gaps] == ["stopped"]
+    assert truth["missed_reposts"] > 50
+    # an estimate, not a count: within a third of the reposts the truth says the gap cost
+    assert abs(coverage.reposts_missed_estimate - truth["missed_reposts"]) <= truth["missed_reposts"] / 3, (
+        coverage.reposts_missed_estimate, truth["missed_reposts"])

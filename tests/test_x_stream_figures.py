@@ -207,8 +207,8 @@ def test_summary_json_has_the_stream_and_the_plain_summary_a_line_with_each_gap(
                  {"from": "2021-02-07T18:30:00.000Z", "to": "2021-02-07T19:00:00.000Z", "reason": "budget"}]}
     assert "estimate" in data["definitions"]["x_stream.reposts_missed_estimate"]
     text = run("summary", "--config", str(path))
-    assert ("x stream                 2h05m  connected of 3h00m, 6 posts stored; 3 gaps (Asia/Hebron): "
-            "18:20–18:25 (dropped), 18:40–19:00 (collector stopped), 20:30–21:00 (budget)") in text
+    assert ("x stream                 2h05m  connected of 3h00m, 6 posts stored; 3 gaps: Sun 7 Feb 18:20–18:25 "
+            "(dropped), Sun 7 Feb 18:40–19:00 (collector stopped), Sun 7 Feb 20:30–21:00 (budget)") in text
     assert "  reposts missed             ≈30  in the gaps: an estimate, not a count" in text
 
 
@@ -248,6 +248,18 @@ def test_status_says_since_when_the_stream_is_connected_or_the_gap_going_on(tmp_
     assert stream_status(path) == "x stream: connected since 18:25, 3 posts stored"
     path = write_setup(tmp_path, frozen_at=minutes(-60))
     assert stream_status(path) == "x stream: connects at 17:30 (30 min before the storm)"
+
+
+def test_status_lists_the_rules_other_programs_keep_on_the_app(tmp_path: Path) -> None:
+    path = write_setup(tmp_path, frozen_at=minutes(45))
+    hostile = "from:someone\x1b[31m " + "x" * 200
+    with database(load_config(path)) as store:
+        store.open_stream_connection("x", minutes(25), [("from:someone_else", "another-tool"), (hostile, "")])
+    lines = [line.strip() for line in run("status", "--config", str(path)).splitlines() if "x stream" in line]
+    assert lines[0] == "x stream: connected since 18:25, 0 posts stored"
+    assert lines[1].startswith("x stream: 2 rules of another program on this app, left alone (its posts are not "
+                               "stored): 'from:someone_else' (another-tool), 'from:someone[31m xxx")
+    assert "\x1b" not in lines[1] and lines[1].endswith("…' (no tag)")
 
 
 def test_status_after_the_storm_and_with_the_stream_off(tmp_path: Path) -> None:

@@ -30,14 +30,15 @@ from .copypaste import (
     window_copies,
 )
 from .counter import CounterFigures, counter_figures
+from .rises import HIJACK_SHARE, Rise, copy_rise, hijack_rise
 from .targets import TargetPost, first_responses, target_posts
 from .text import shown
 from .trends import TrendHit, fetched, is_hit, trending
 
-__all__ = ["ADVICE", "MAX_NEAR_TEXTS", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures", "CounterFigures",
-           "IntelSummary", "LiveIntel", "RepeatedText", "TargetPost", "TrendHit", "counter_figures", "fetched",
-           "first_responses", "intel_summary", "is_hit", "live", "shown", "summary_fields", "target_posts", "trending",
-           "window_copies"]
+__all__ = ["ADVICE", "HIJACK_SHARE", "MAX_NEAR_TEXTS", "RECENT", "WARN_SHARE", "CopyAudit", "CopyFigures",
+           "CounterFigures", "IntelSummary", "LiveIntel", "RepeatedText", "Rise", "TargetPost", "TrendHit", "copy_rise",
+           "counter_figures", "fetched", "first_responses", "hijack_rise", "intel_summary", "is_hit", "live", "shown",
+           "summary_fields", "target_posts", "trending", "window_copies"]
 
 RECENT = timedelta(minutes=15)  # the dashboard's copy-paste share and share of voice are of the last 15 minutes
 

@@ -60,6 +60,7 @@ class StreamCoverage:
     gaps: tuple[StreamGap, ...]
     reposts_missed_estimate: int | None  # None when not computed (the dashboard does not ask for it)
     connected_since: datetime | None = None  # the open connection's start, when a connection is alive now
+    foreign_rules: tuple[tuple[str, str], ...] = ()  # (value, tag) of other programs' rules, at the last connection
 
     @property
     def current_gap(self) -> StreamGap | None:
@@ -103,7 +104,8 @@ def stream_coverage(store: Store, config: Config, campaign: CampaignConfig, wind
     coverage = StreamCoverage(
         since=since, until=until, now=now, connected_seconds=round(connected.covered(since, until)),
         posts=sum(row.posts.get(campaign.name, 0) for _start, _end, row in inside),
-        gaps=tuple(gaps), reposts_missed_estimate=None, connected_since=min(alive) if alive else None)
+        gaps=tuple(gaps), reposts_missed_estimate=None, connected_since=min(alive) if alive else None,
+        foreign_rules=rows[-1].foreign_rules if rows else ())
     if estimate:
         coverage = replace(coverage, reposts_missed_estimate=reposts_missed_estimate(
             store, campaign.name, gaps, connected))

@@ -5,16 +5,20 @@ report, and every server- or stranger-written string on one line without control
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC as UTC_ZONE
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..config import Config
 from ..metrics.stream import ESTIMATE_NOTE
 from ..normalize.text import one_line
 from ..platforms import find_platform, label, not_reported_note
-from ..times import format_duration, parse_time
-from .content import human_time
+from ..store import AlertRecord
+from ..times import format_duration, local_span, local_stamps, local_time, parse_time
+
+MAX_ERROR_SHOWN = 160  # characters of an error `status` shows whole; a longer one is summarized
 
 
 def summary_text(data: dict[str, Any], zone: Any) -> str:
@@ -22,11 +26,10 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     platform does not report, and a plain sentence for an empty window."""
     window = data["window"]
     since, until = parse_time(window["since"]), parse_time(window["until"])
-    local = f"{human_time(since, zone)} → {human_time(until, zone)} {zone.key}"
     scope = "all platforms" if window["platform"] == "all" else f"{label(window['platform'])} only"
-    lines = [f"{data['campaign']}: {local} ({since:%H:%M} → {until:%H:%M} UTC), {scope}"]
+    lines = [f"{data['campaign']}: {local_span(since, until, zone)} ({zone.key}), {scope}"]
     if data.get("interim"):
-        lines.append(f"  interim: the window runs until {until.astimezone(zone):%H:%M} {zone.key}; "
+        lines.append(f"  interim: the window runs until {local_time(until, zone, since)}; "
                      "these are the figures so far")
     if not data["posts"]:
         lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
@@ -35,7 +38,7 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     def figure(value: int | None) -> str:
         return "—" if value is None else f"{value:,}"
 
-    peak = parse_time(data["peak_minute"]).astimezone(zone)
+    peak = parse_time(data["peak_minute"])
     reported = ", ".join(label(p) for p, f in data["by_platform"].items() if f["impressions"] is not None)
     lines += [
         f"  posts              {data['posts']:>11,}  {data['originals']:,} originals, {figure(data['reposts'])} "
@@ -45,7 +48,8 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
         f"  impressions        {figure(data['impressions']):>11}  reported" + (f" ({reported})" if reported else "")
         + f"; potential {data['potential_impressions']:,} (the author's followers, per post)",
         f"  engagement         {data['engagement']:>11,}  likes, reposts, replies and quotes received",
-        f"  peak minute        {data['peak_posts_per_minute']:>11,}  posts in the minute from {peak:%H:%M} {zone.key}",
+        f"  peak minute        {data['peak_posts_per_minute']:>11,}  posts in the minute from "
+        f"{local_time(peak, zone, since)}",
     ]
     if len(data["by_platform"]) > 1 or data["not_reported"]:
         lines.append(f"  {'by platform':<17} {'posts':>11}  {'accounts':>9}  {'reposts':>9}  {'impressions':>13}")
@@ -72,22 +76,15 @@ def stream_lines(data: dict[str, Any], zone: Any) -> list[str]:
     connected = format_duration(timedelta(seconds=stream["connected_seconds"]))
     line = (f"  x stream    {connected:>18}  connected of {format_duration(timedelta(seconds=span))}, "
             f"{stream['posts']:,} posts stored; ")
-    line += (f"{_count(len(gaps), 'gap')} ({zone.key}): " + ", ".join(
-        f"{human_span(parse_time(g['from']), parse_time(g['to']), zone)} ({one_line(g['reason'])})" for g in gaps)
+    line += (f"{_count(len(gaps), 'gap')}: " + ", ".join(
+        f"{local_span(parse_time(g['from']), parse_time(g['to']), zone, arrow='–')} ({one_line(g['reason'])})"
+        for g in gaps)
         if gaps else "no gaps")
     lines = [line]
     if gaps and stream["reposts_missed_estimate"] is not None:
         estimate = f"≈{stream['reposts_missed_estimate']:,}"
         lines.append(f"  reposts missed     {estimate:>11}  in the gaps: {ESTIMATE_NOTE}")
     return lines
-
-
-def human_span(since: Any, until: Any, zone: Any) -> str:
-    """`18:20–18:25` in `zone` (the day too, `Sun 7 Feb 23:50–Mon 8 Feb 00:10`, when it is not one day)."""
-    start, end = since.astimezone(zone), until.astimezone(zone)
-    if start.date() == end.date():
-        return f"{start:%H:%M}–{end:%H:%M}"
-    return f"{start:%a} {start.day} {start:%b %H:%M}–{end:%a} {end.day} {end:%b %H:%M}"
 
 
 def intel_lines(data: dict[str, Any]) -> list[str]:
@@ -118,24 +115,27 @@ def intel_lines(data: dict[str, Any]) -> list[str]:
 
 
 def status_text(report: Any, config: Config) -> str:
-    """The collection status as lines for people: each source's state in words, times in the campaign's zone."""
+    """The collection status as lines for people: each source's state in words, every time in the campaign's zone,
+    named once (in the header, or beside a campaign whose zone differs), identical errors collapsed with a count."""
     from ..metrics import run_reason
     from ..plan import goal_budget_warning
 
-    lines = [f"database {report.database} (storm clock {report.now:%Y-%m-%d %H:%M} UTC)"]
+    zones = [config.campaign(c.name).timezone for c in report.campaigns] or [ZoneInfo("UTC")]
+    lines = [f"database {report.database} (storm clock {local_time(report.now, zones[0])}; "
+             f"times in {zones[0].key})"]
     for campaign in report.campaigns:
         chosen = config.campaign(campaign.name)
-        when = functools.partial(_local_when, zone=chosen.timezone, now=report.now)
-        start, end = (moment.astimezone(chosen.timezone) for moment in (campaign.window_start, campaign.window_end))
+        zone = chosen.timezone
+        when = functools.partial(local_time, zone=zone, today=report.now)
         in_window = (f"{campaign.posts_in_window:,} posts in the storm window, "
                      if campaign.posts_in_window is not None else "")
         lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time)")
-        lines.append(f"  storm window {human_time(start, chosen.timezone)} → {human_time(end, chosen.timezone)} "
-                     f"{chosen.timezone.key}; times below in {chosen.timezone.key}")
+        named = f" (times in {zone.key})" if zone.key != zones[0].key else ""
+        lines.append(f"  storm window {local_span(campaign.window_start, campaign.window_end, zone)}{named}")
         budget = f" of ${campaign.daily_budget_usd:,.2f}" if campaign.daily_budget_usd is not None else ""
         paused = campaign.daily_budget_usd is not None and campaign.spent_today_usd >= campaign.daily_budget_usd
-        lines.append(f"  spent today ${campaign.spent_today_usd:,.2f}{budget} (X reads; the day ends 00:00 UTC)"
-                     + (" — reached: X post reads paused" if paused else ""))
+        lines.append(f"  spent today ${campaign.spent_today_usd:,.2f}{budget} (X reads; X's day ends at "
+                     f"{when(_next_utc_midnight(report.now))})" + (" — reached: X post reads paused" if paused else ""))
         warning = goal_budget_warning(config, chosen)
         if warning:
             lines.append(f"  ! {warning}")
@@ -157,13 +157,45 @@ def status_text(report: Any, config: Config) -> str:
                              f"${source.spent_today_usd:,.2f}")
             for cursor in source.cursors:
                 state = "sweep in progress" if cursor.pending else "sweep complete"
-                lines.append(f"    {cursor.query}: newest {cursor.position or '-'} "
+                newest = local_stamps(cursor.position, zone, report.now) if cursor.position else "-"
+                lines.append(f"    {cursor.query}: newest {newest} "
                              f"({state}, moved {when(cursor.updated_at)})")
-            for error in source.recent_errors:
-                lines.append(f"    ! {one_line(_error_in_zone(error, when))}")
+            errors = errors_in_zone(source.recent_errors, zone, report.now, run_reason)
+            lines.extend(f"    ! {error}" for error in errors)
             if source.source == "x" and (stream := _stream_state(campaign, chosen, config, report.now, when)):
                 lines.append(f"  x stream: {stream}")
+                if campaign.x_stream is not None and campaign.x_stream.foreign_rules:
+                    lines.append(f"  x stream: {_foreign_rules(campaign.x_stream.foreign_rules)}")
     return "\n".join(lines)
+
+
+def _next_utc_midnight(now: Any) -> Any:
+    """The end of X's billing day (UTC) that `now` falls in."""
+    day = now.astimezone(UTC_ZONE)
+    return day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+
+def errors_in_zone(errors: Any, zone: Any, now: Any, reason: Callable[[str | None], str | None]) -> list[str]:
+    """Recent errors (`<ISO time>: <what was said>`, newest first) for people: times in `zone`, a long error
+    summarized by `reason` ("14 deleted originals"), identical ones collapsed into one line with a count."""
+    seen: dict[str, list[str]] = {}
+    for error in errors:
+        stamp, found, said = error.partition(": ")
+        try:
+            moment = local_time(parse_time(stamp), zone, now) if found else ""
+        except ValueError:
+            moment, said = "", error
+        said = one_line(local_stamps(said, zone, now))
+        if len(said) > MAX_ERROR_SHOWN:
+            said = reason(said) or said[:MAX_ERROR_SHOWN - 1] + "…"
+        seen.setdefault(said, []).append(moment)
+    shown = []
+    for said, moments in seen.items():
+        times = [m for m in moments if m]
+        when = (f"{times[0]} (and {len(moments) - 1:,} times before, first {times[-1]})" if len(moments) > 1 and times
+                else times[0] if times else "")
+        shown.append(f"{when}: {said}" if when else said)
+    return shown
 
 
 def _stream_state(campaign: Any, chosen: Any, config: Config, now: Any, when: Callable[[Any], str]) -> str | None:
@@ -187,14 +219,25 @@ def _stream_state(campaign: Any, chosen: Any, config: Config, now: Any, when: Ca
             f"{stream.posts:,} posts (`stormwatch summary` lists the gaps)")
 
 
+FOREIGN_RULES_SHOWN = 3
+RULE_CHARS = 80
+
+
+def _foreign_rules(rules: tuple[tuple[str, str], ...]) -> str:
+    """The rules other programs keep on the app's stream (never touched), a few of them quoted, cleaned."""
+    def quoted(value: str, tag: str) -> str:
+        value = one_line(value)
+        value = value if len(value) <= RULE_CHARS else value[:RULE_CHARS - 1] + "…"
+        return f"{value!r} ({one_line(tag) or 'no tag'})"
+
+    shown = ", ".join(quoted(value, tag) for value, tag in rules[:FOREIGN_RULES_SHOWN])
+    more = f" and {len(rules) - FOREIGN_RULES_SHOWN:,} more" if len(rules) > FOREIGN_RULES_SHOWN else ""
+    return (f"{_count(len(rules), 'rule')} of another program on this app, left alone (its posts are not "
+            f"stored): {shown}{more}")
+
+
 def _count(number: int, thing: str) -> str:
     return f"{number:,} {thing}" + ("" if number == 1 else "s")
-
-
-def _local_when(moment: Any, *, zone: Any, now: Any) -> str:
-    """`HH:MM` in the zone, with the day when it is not today's."""
-    local = moment.astimezone(zone)
-    return f"{local:%H:%M}" if local.date() == now.astimezone(zone).date() else f"{local:%a %d %b %H:%M}"
 
 
 def _source_state(source: Any, now: Any, paused: bool, quiet_after: timedelta, when: Callable[[Any], str],
@@ -210,8 +253,7 @@ def _source_state(source: Any, now: Any, paused: bool, quiet_after: timedelta, w
     if source.backoff_until and source.backoff_until > now:
         return f"rate-limited until {when(source.backoff_until)}"
     if billed and paused:
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-        return f"paused by the budget until {when(midnight)} (00:00 UTC)"
+        return f"paused by the budget until {when(_next_utc_midnight(now))} (X's day ends)"
     if last.status == "running":
         return f"running since {when(last.started_at)}"
     if now - last.started_at > quiet_after:
@@ -222,10 +264,29 @@ def _source_state(source: Any, now: Any, paused: bool, quiet_after: timedelta, w
     return "up to date" + (f" (last run partial: {why})" if why else "")
 
 
-def _error_in_zone(error: str, when: Callable[[Any], str]) -> str:
-    """A recent error (`<ISO time>: <what was said>`) with its time as the other times of the status."""
-    stamp, found, said = error.partition(": ")
-    try:
-        return f"{when(parse_time(stamp))}: {said}" if found else error
-    except ValueError:
-        return error
+def alert_text(record: AlertRecord, zone: ZoneInfo, today: Any = None) -> str:
+    """An alert as the terminal shows it: local time (the day too, when not `today`'s) and headline, its figures
+    indented below."""
+    headline, *lines = record.text.split("\n")
+    return "\n".join([f"  alert {local_time(record.sent_at, zone, today)}: {headline}",
+                      *(f"           {line}" for line in lines)])
+
+
+def history_text(told: Sequence[dict[str, Any]], config: Config) -> str:
+    """`alerts list` for people: newest first, each with how its delivery went, times in the alerts' zone
+    (named once, at the top)."""
+    zones = {config.alerts.timezone or config.campaign(alert["campaign"]).timezone for alert in told
+             if any(c.name == alert["campaign"] for c in config.campaigns)}
+    zone = config.alerts.timezone or (zones.pop() if len(zones) == 1 else ZoneInfo("UTC"))
+    lines = [f"times in {zone.key}"]
+    for alert in told:
+        tried = alert["services_tried"]
+        delivery = ("being delivered" if tried is None else "not sent (no services)" if tried == 0
+                    else f"reached {alert['services_ok']} of {tried} services")
+        text = alert["text"].split("\n")
+        sent = local_time(parse_time(alert["sent_at"]), zone)
+        lines.append(f"{sent} {alert['campaign']} {alert['kind']}: {one_line(text[0])} [{delivery}]")
+        lines.extend(f"    {one_line(line)}" for line in text[1:])
+        if alert["error"]:
+            lines.append(f"    ! {one_line(alert['error'])}")
+    return "\n".join(lines)

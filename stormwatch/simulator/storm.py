@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from array import array
 from collections.abc import Iterable
 from datetime import datetime
@@ -15,7 +16,7 @@ from datetime import datetime
 from stormwatch.simulator.background import background_posts
 from stormwatch.simulator.generator import StormGenerator
 from stormwatch.simulator.intel import intel_posts, intel_users
-from stormwatch.simulator.spec import Post, StormSpec, User
+from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, StormSpec, User
 from stormwatch.simulator.truth import Truth, TruthBuilder
 
 
@@ -40,6 +41,8 @@ class Storm:
         self._user_index_by_id = {user.id: user.index for user in self.users}
         # A handle names the first user that has it (a target's accounts on other platforms share its handle).
         self._user_index_by_handle: dict[str, int] = {}
+        self._reactions: dict[int, tuple[array[int], array[int], array[int]]] | None = None  # see counters_at
+        self._reactions_lock = threading.Lock()
         for user in self.users:
             self._user_index_by_handle.setdefault(user.username.lower(), user.index)
 
@@ -56,6 +59,20 @@ class Storm:
 
     def __len__(self) -> int:
         return len(self.posts)
+
+    def counters_at(self, post: Post, now: datetime) -> tuple[int, int, int]:
+        """A post's reposts, quotes and replies made by `now`, as the platform counts them when read then (a post
+        read as it is made has none yet; its counters grow as the storm reacts)."""
+        with self._reactions_lock:
+            if self._reactions is None:
+                self._reactions = _reactions(self.posts)
+            later = self._reactions.get(post.id)
+        if later is None:
+            return post.reposts, post.quotes, post.replies
+        moment = math.floor(now.timestamp() * 1000)
+        future = [len(times) - bisect.bisect_right(times, moment) for times in later]
+        return (max(0, post.reposts - future[0]), max(0, post.quotes - future[1]),
+                max(0, post.replies - future[2]))
 
     def position_of(self, post_id: int | str) -> int | None:
         """The index of post `post_id` in `posts`, or None."""
@@ -100,3 +117,16 @@ class Storm:
         for post in self.posts[low:high]:
             builder.add(post, self.users[post.author])
         return builder.result()
+
+
+def _reactions(posts: Iterable[Post]) -> dict[int, tuple[array[int], array[int], array[int]]]:
+    """For each reacted-to post id, the milliseconds its reposts, quotes and replies were made (each ascending)."""
+    found: dict[int, tuple[array[int], array[int], array[int]]] = {}
+    column = {REPOST: 0, QUOTE: 1, REPLY: 2}
+    for post in posts:
+        if post.ref_id is not None and post.kind in column:
+            lists = found.get(post.ref_id)
+            if lists is None:
+                lists = found[post.ref_id] = (array("q"), array("q"), array("q"))
+            lists[column[post.kind]].append(post.ms)
+    return found

@@ -458,7 +458,9 @@ class FilteredStream:
         return sorted(found.items())
 
     def _line(self, position: int, tags: list[dict[str, str]], selection: Selection) -> bytes:
-        page = render_page(self.storm, [self.storm.posts[position]], selection)
+        now = self.host.clock.now()  # a post is streamed as it is made: its counters are those of that moment
+        page = render_page(self.storm, [self.storm.posts[position]], selection,
+                           counters=lambda post: self.storm.counters_at(post, now))
         line: dict[str, Any] = {"data": page["data"][0]}
         for key in ("includes", "errors"):
             if key in page:

@@ -9,7 +9,7 @@ on X; user names and descriptions are not escaped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -228,8 +228,13 @@ def _display_url(expanded_url: str) -> str:
     return shown if len(shown) <= 27 else shown[:26] + "…"
 
 
-def render_tweet(post: Post, source: PostSource, fields: frozenset[str]) -> dict[str, Any]:
-    """One post as an X API v2 tweet object with the requested `fields`."""
+Counters = Callable[[Post], tuple[int, int, int]]  # a post's reposts, quotes and replies when it is read
+
+
+def render_tweet(post: Post, source: PostSource, fields: frozenset[str], counters: Counters | None = None
+                 ) -> dict[str, Any]:
+    """One post as an X API v2 tweet object with the requested `fields` (its counters as `counters` says they
+    stand when read; the storm's final ones without)."""
     tweet: dict[str, Any] = {"id": post.native_id, "text": post.text, "edit_history_tweet_ids": [post.native_id]}
     if "author_id" in fields:
         tweet["author_id"] = source.user(post.author).id
@@ -242,11 +247,13 @@ def render_tweet(post: Post, source: PostSource, fields: frozenset[str]) -> dict
     if "lang" in fields:
         tweet["lang"] = post.lang
     if "public_metrics" in fields:
+        reposts, quotes, replies = counters(post) if counters is not None else (post.reposts, post.quotes,
+                                                                               post.replies)
         tweet["public_metrics"] = {
-            "retweet_count": post.reposts,
-            "reply_count": post.replies,
+            "retweet_count": reposts,
+            "reply_count": replies,
             "like_count": post.likes,
-            "quote_count": post.quotes,
+            "quote_count": quotes,
             "bookmark_count": post.bookmarks,
             "impression_count": post.impressions,
         }
@@ -323,6 +330,7 @@ def render_page(
     *,
     meta: dict[str, Any] | None = None,
     extra_errors: Sequence[dict[str, Any]] = (),
+    counters: Counters | None = None,
 ) -> dict[str, Any]:
     """A response page: `data`, `includes` per the expansions, partial `errors`, and `meta` if given.
 
@@ -364,13 +372,13 @@ def render_page(
                     errors.append(not_found_entry(str(post.ref_id), "referenced_tweets.id"))
                 continue
             if want_refs and referenced.native_id not in tweets:
-                tweets[referenced.native_id] = render_tweet(referenced, source, selection.tweet_fields)
+                tweets[referenced.native_id] = render_tweet(referenced, source, selection.tweet_fields, counters)
             if want_ref_authors:
                 include_user(referenced.author)
 
     page: dict[str, Any] = {}
     if posts:
-        page["data"] = [render_tweet(post, source, selection.tweet_fields) for post in posts]
+        page["data"] = [render_tweet(post, source, selection.tweet_fields, counters) for post in posts]
     includes: dict[str, Any] = {}
     if users:
         includes["users"] = list(users.values())

@@ -379,7 +379,8 @@ class XApi:
         posts = [self.storm.posts[matched[i]] for i in range(stop - 1, page_start - 1, -1)]
         served.extend(posts)
         next_token = encode_next_token(posts[-1].id, canonical) if page_start > first else None
-        return render_page(self.storm, posts, selection, meta=search_meta(posts, next_token))
+        return render_page(self.storm, posts, selection, meta=search_meta(posts, next_token),
+                           counters=lambda post: self.storm.counters_at(post, now))
 
     def _counts(self, params: Mapping[str, str], now: datetime) -> dict[str, Any]:
         _check_params(params, _COUNTS_PARAMS)
@@ -447,7 +448,8 @@ class XApi:
                 errors.append(not_found_entry(value, "ids"))
             else:
                 found.append(post)
-        return render_page(self.storm, found, selection, extra_errors=errors)
+        return render_page(self.storm, found, selection, extra_errors=errors,
+                           counters=lambda post: self.storm.counters_at(post, now))
 
     def _users(self, params: Mapping[str, str], name: str, allowed: tuple[str, ...], pattern: re.Pattern[str],
                find: Callable[[str], User | None]) -> dict[str, Any]:

@@ -106,6 +106,17 @@ class Billed(Source, Protocol):
 
 
 @runtime_checkable
+class RepostSampled(Counted, Billed, Protocol):
+    """Counts that no longer count reposts (X since 2026-05-04): the plan estimates them from how often a sample
+    of the campaign's own posts was reposted (their `retweet_count`)."""
+
+    def repost_sample(self, campaign: CampaignConfig, start: datetime, end: datetime) -> RawPage:
+        """One search page (at most 100) of the campaign's newest posts without reposts made in [start, end),
+        each with its public metrics."""
+        ...
+
+
+@runtime_checkable
 class MultiServer(Source, Protocol):
     """Queries go to different servers (Mastodon instances): rate limits, outages and refusals are per server."""
 
@@ -267,6 +278,9 @@ class StreamEvents(Protocol):
 
     def trouble(self, why: str, retry_in: float) -> None:
         """A connection attempt (or the rules) failed; the next comes in `retry_in` seconds."""
+
+    def reconciled(self, done: RulesReconciled) -> None:
+        """The app's rules were made the wanted ones (what was added, deleted, and other programs' rules kept)."""
 
 
 @runtime_checkable

@@ -147,7 +147,7 @@ def _bluesky_source(config: Config, clock: Clock) -> Source:
 register(PlatformSources(
     platform=X, make_source=_x_source,
     pages={"search": normalize_x.normalize_page, "targets": normalize_x.normalize_page,
-           "stream": normalize_x.normalize_page},
+           "stream": normalize_x.normalize_page, "lookup": normalize_x.normalize_page},
     counts=normalize_x.normalize_counts, trends=normalize_x.normalize_trends, record_kinds=normalize_x.RECORD_KINDS))
 register(PlatformSources(
     platform=MASTODON, make_source=_mastodon_source,

@@ -8,7 +8,7 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,8 @@ USER_FIELDS = ["public_metrics", "created_at", "verified"]
 TRENDS_ROUTE = "/2/trends/by/woeid/{woeid}"
 MAX_TRENDS = 50
 TREND_FIELDS = "trend_name,tweet_count"
+LOOKUP_IDS = 100  # GET /2/tweets takes at most 100 ids
+LOOKUP_QUERY = "(counters)"  # the query a lookup page is archived under
 # A `from:` operand is an X username: 1 to 15 letters, digits or underscores.
 _X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
@@ -249,6 +251,32 @@ class XSource:
             if not next_token:
                 return
 
+    def profile_pages(self, account_ids: Iterable[str], campaign: str) -> Iterator[RawPage]:
+        """None: X sends every author's follower count with the posts (`includes.users`)."""
+        return iter(())
+
+    def lookup_pages(self, post_ids: Iterable[str], campaign: str) -> Iterator[RawPage]:
+        """Post pages (GET /2/tweets, 100 ids a request) with the posts' counters as they stand now: a post read
+        from the stream as it was made has no reposts yet, and a gap's repost estimate needs them (billed as reads,
+        once per UTC day)."""
+        wanted = list(dict.fromkeys(i for i in post_ids if isinstance(i, str) and i.isdigit()))
+        for start in range(0, len(wanted), LOOKUP_IDS):
+            ids = wanted[start:start + LOOKUP_IDS]
+            response = self._get(self.client.get_tweets, ",".join(ids), tweet_fields=TWEET_FIELDS,
+                                 expansions=EXPANSIONS, user_fields=USER_FIELDS)
+            yield self._page("lookup", response, _json(response), Cursor(campaign, SOURCE, LOOKUP_QUERY),
+                             LOOKUP_QUERY)
+
+    def repost_sample(self, campaign: CampaignConfig, start: datetime, end: datetime) -> RawPage:
+        """One page (at most 100) of the campaign's newest posts without reposts in [start, end), with their
+        metrics: the plan's sample of how often its posts are reposted (search has served no reposts since
+        2026-05-04, and neither do the counts)."""
+        query = self.counted_queries(campaign, include_reposts=False)[0]
+        response = self._get(self.client.search_recent_tweets, query, max_results=100, tweet_fields=TWEET_FIELDS,
+                             expansions=EXPANSIONS, user_fields=USER_FIELDS, start_time=iso_utc_seconds(start),
+                             end_time=iso_utc_seconds(end))
+        return self._page("search", response, _json(response), Cursor(campaign.name, SOURCE, query), query)
+
     @property
     def stream_lead(self) -> timedelta | None:
         """How long before a storm window the filtered stream connects (None: `[x] stream = false`)."""
@@ -440,7 +468,7 @@ class _StreamLoop:
                 continue
             try:
                 if not self.reconciled:
-                    self.source.reconcile_rules(self.rules)
+                    self.events.reconciled(self.source.reconcile_rules(self.rules))
                     self.reconciled = True
                 self._connection(url, params)
                 continue

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .alerts import AlertRecord
 from .database import BUSY_TIMEOUT_SECONDS, CHECKPOINT_PAGES, MEMORY, PageResult, Store, utc_day
+from .files import collector_lock
 from .streams import StreamConnection
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "CHECKPOINT_PAGES", "MEMORY", "AlertRecord", "PageResult", "Store",
-           "StreamConnection", "utc_day"]
+           "StreamConnection", "collector_lock", "utc_day"]

@@ -58,6 +58,11 @@ class PageResult:
     cost_usd: float
 
 
+def no_database(path: Path) -> str:
+    """The one line said when a command needs the database and there is none yet."""
+    return f"{path.absolute()}: no database yet (`stormwatch collect` with this config collects into it)"
+
+
 class Store:
     """A stormwatch database: open it, write through its methods, close it."""
 
@@ -69,6 +74,9 @@ class Store:
         self.busy_timeout = busy_timeout
         self.access = access
         self.labels_not_stored = 0  # pseudonyms made in memory only, because the database is read-only
+        # campaign -> uid -> label made in memory (read-only): a live view asks again every second, and an account
+        # must keep its label while the store is open, not get a new one on each refresh.
+        self._labels_in_memory: dict[str, dict[str, str]] = {}
 
     @property
     def read_only(self) -> bool:
@@ -86,7 +94,7 @@ class Store:
         in_memory = os.fspath(path) == MEMORY
         path = Path(path)
         if not create and not in_memory and not path.exists():
-            raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
+            raise StoreError(no_database(path))
         if not in_memory and path.exists() and not _may_write(path):
             raise _NotWritable(f"{path}: the database is read-only here (it, or its folder, cannot be written)", None)
         try:
@@ -118,19 +126,20 @@ class Store:
         return store
 
     @classmethod
-    def open_for_reading(cls, path: str | os.PathLike[str], *,
-                         busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Store:
+    def open_for_reading(cls, path: str | os.PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                         writable: bool = True) -> Store:
         """Open an existing database for a command that only reads (status, summary, report, the dashboard).
 
         Opened as usual when this process may write it (so an upgrade and new report pseudonyms are stored);
         read-only when it may not (a shared copy, another user's file, a file marked read-only, even for root);
         and as an unchanging snapshot (`immutable`) when even reading needs files SQLite cannot create (the
-        WAL's -shm beside a database in a folder this user cannot write). `access` says which.
+        WAL's -shm beside a database in a folder this user cannot write). `access` says which. Without
+        `writable`, never opened for writing (the live web page: no request may write anything).
         """
         path = Path(path)
         if not path.exists():
-            raise StoreError(f"{path}: no database yet (run `stormwatch collect` or `stormwatch demo` first)")
-        if _may_write(path):
+            raise StoreError(no_database(path))
+        if writable and _may_write(path):
             try:
                 return cls.open(path, create=False, busy_timeout=busy_timeout)
             except _NotWritable:
@@ -386,10 +395,11 @@ class Store:
 
     # --- stream connections ---------------------------------------------------------------------
 
-    def open_stream_connection(self, source: str, at: datetime) -> int:
-        """Record that `source`'s stream connected at `at` (closing connections a dead process left open)."""
+    def open_stream_connection(self, source: str, at: datetime, foreign_rules: Sequence[tuple[str, str]] = ()) -> int:
+        """Record that `source`'s stream connected at `at`, with the (value, tag) of other programs' rules on the
+        app (closing connections a dead process left open)."""
         with self.transaction("record a stream connection") as conn:
-            return streams.open_connection(conn, source, at, os.getpid())
+            return streams.open_connection(conn, source, at, os.getpid(), foreign_rules)
 
     def close_stream_connection(self, connection_id: int, at: datetime, reason: str) -> None:
         """Record that a stream connection ended at `at`, and why ("dropped", "stalled", "budget", ...)."""
@@ -434,6 +444,15 @@ class Store:
         with self.transaction("count requests") as conn:
             conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
                          (requests, cost_usd, run_id))
+
+    def bill_reads(self, run_id: int, batch: Batch, billing: Billing) -> float:
+        """Bill a page that is read but not stored (the plan's sample) against a run; what it cost."""
+        with self.transaction("bill a page") as conn:
+            cost = billed_reads.bill_page(conn, billing, batch)
+            conn.execute("UPDATE runs SET requests = requests + 1, posts_read = posts_read + ?, "
+                         "users_read = users_read + ?, cost_usd = cost_usd + ? WHERE id = ?",
+                         (len(batch.posts) + len(batch.context_posts), len(batch.accounts), cost, run_id))
+        return cost
 
     def finish_run(self, run_id: int, status: str, finished_at: datetime, *, error: str | None = None,
                    rate_limit_reset: datetime | None = None) -> RunRecord:
@@ -512,10 +531,16 @@ class Store:
         if self.read_only:
             # Nothing can be stored: labels not assigned before are made for this one report (and counted, so
             # the report can say its labels will differ next time).
-            with self._guard("read pseudonyms"):
-                labels, fresh = pseudonyms.assign_pseudonyms(self.conn, campaign, uids, store=False)
-            self.labels_not_stored += fresh
-            return labels
+            made = self._labels_in_memory.setdefault(campaign, {})
+            wanted = list(dict.fromkeys(uids))
+            new = [uid for uid in wanted if uid not in made]
+            if new:
+                with self._guard("read pseudonyms"):
+                    labels, fresh = pseudonyms.assign_pseudonyms(self.conn, campaign, new, store=False,
+                                                                 also_taken=set(made.values()))
+                made.update(labels)
+                self.labels_not_stored += fresh
+            return {uid: made[uid] for uid in wanted}
         wanted = list(dict.fromkeys(uids))
         if len(wanted) <= pseudonyms.FEW:
             # A dashboard asks every second for the accounts on screen: no write lock when all have labels.

@@ -7,8 +7,13 @@ cannot widen them; files and folders that already exist are left as their owner 
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from ..errors import CollectorBusy
 
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
@@ -67,3 +72,27 @@ def process_running(pid: int) -> bool:
     except OSError:  # PermissionError: it runs, as another user
         return True
     return True
+
+
+@contextmanager
+def collector_lock(database: Path, what: str) -> Iterator[None]:
+    """Hold the database's collector lock (`<database>.collector`, an owner-only file saying who holds it) while
+    `what` collects: a second collector on the same database is refused in one line naming the running one.
+    The kernel lets go of the lock however the holder ends (Ctrl-C, kill -9, a crash)."""
+    path = database.with_name(database.name + ".collector")
+    private_file(path)
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 300, 0).decode("utf-8", "replace").strip() or "another process"
+            raise CollectorBusy(f"{database}: refused: a collector already runs on this database ({holder}); "
+                             "one collector per database") from None
+        except OSError:
+            pass  # a file system without locks: nothing to hold
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"`{what}`, process {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)

@@ -151,6 +151,12 @@ def m007_stream_connections(db: sqlite_utils.Database) -> None:
     _execute_all(db, schema.STREAM_CONNECTIONS)
 
 
+@MIGRATIONS()
+def m008_stream_foreign_rules(db: sqlite_utils.Database) -> None:
+    """The rules other programs keep on the app's stream, as seen at each connection (`status` lists them)."""
+    _execute_all(db, schema.STREAM_FOREIGN_RULES)
+
+
 # What a release-1 file (user_version 1) already holds.
 RELEASE_1_MIGRATIONS = ("m001_collected_rows", "m002_running_tallies", "m003_billed_reads", "m004_pseudonyms")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 LABEL_PREFIX = "participant-"
@@ -62,9 +62,10 @@ def labels_of(conn: sqlite3.Connection, campaign: str, uids: Iterable[str]) -> d
 
 
 def assign_pseudonyms(conn: sqlite3.Connection, campaign: str, uids: Iterable[str], *,
-                      store: bool = True) -> tuple[dict[str, str], int]:
+                      store: bool = True, also_taken: Collection[str] = ()) -> tuple[dict[str, str], int]:
     """The label of each account uid in a campaign, assigning new ones (in the caller's transaction), and how
-    many were new. Without `store` the new ones are not written (a read-only database): they hold for one report."""
+    many were new. Without `store` the new ones are not written (a read-only database): they hold for one report;
+    `also_taken` are labels given out in memory before, which a new label must not repeat."""
     wanted = list(dict.fromkeys(uids))
     taken: Labels
     if len(wanted) <= FEW:  # a screenful: never read a million-post campaign's every label for it
@@ -73,6 +74,8 @@ def assign_pseudonyms(conn: sqlite3.Connection, campaign: str, uids: Iterable[st
     else:
         known = dict(conn.execute("SELECT uid, label FROM pseudonyms WHERE campaign = ?", (campaign,)).fetchall())
         taken = set(known.values())
+    for label in also_taken:
+        taken.add(label)
     fresh = []
     for uid in wanted:
         if uid in known:

@@ -108,6 +108,9 @@ STREAM_CONNECTIONS = (
     "last_seen_at TEXT NOT NULL, closed_at TEXT, reason TEXT, posts TEXT NOT NULL DEFAULT '{}', pid INTEGER)",
     "CREATE INDEX stream_connections_by_source ON stream_connections (source, opened_at)",
 )
+# The rules other programs keep on the same app (left alone; `status` lists them), as seen at each connection:
+# a JSON list of [value, tag].
+STREAM_FOREIGN_RULES = ("ALTER TABLE stream_connections ADD COLUMN foreign_rules TEXT NOT NULL DEFAULT '[]'",)
 
 # Which migrations a database has had (store/migrations.py), in the order they were applied (rowid order).
 MIGRATION_LOG = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +36,7 @@ class StreamConnection:
     reason: str | None  # why it ended: "dropped", "stalled", "budget", "stopped", "collector stopped", an error
     posts: dict[str, int]  # campaign -> posts this connection stored for it
     pid: int | None
+    foreign_rules: tuple[tuple[str, str], ...] = ()  # (value, tag) of other programs' rules on the app, left alone
 
     @property
     def ended_at(self) -> datetime:
@@ -42,12 +44,15 @@ class StreamConnection:
         return self.closed_at or self.last_seen_at
 
 
-def open_connection(conn: sqlite3.Connection, source: str, at: datetime, pid: int) -> int:
-    """Record a new connection; close the source's earlier ones left open (by this process or a dead one). Its id."""
+def open_connection(conn: sqlite3.Connection, source: str, at: datetime, pid: int,
+                    foreign_rules: Sequence[tuple[str, str]] = ()) -> int:
+    """Record a new connection (with the other programs' rules on the app seen as it connected); close the
+    source's earlier ones left open (by this process or a dead one). Its id."""
     close_abandoned(conn, source, pid)
     cursor = conn.execute(
-        "INSERT INTO stream_connections (source, opened_at, last_seen_at, posts, pid) VALUES (?, ?, ?, '{}', ?)",
-        (source, iso_utc(at), iso_utc(at), pid))
+        "INSERT INTO stream_connections (source, opened_at, last_seen_at, posts, pid, foreign_rules) "
+        "VALUES (?, ?, ?, '{}', ?, ?)",
+        (source, iso_utc(at), iso_utc(at), pid, json.dumps([list(rule) for rule in foreign_rules])))
     return int(cursor.lastrowid or 0)
 
 
@@ -83,9 +88,12 @@ def close(conn: sqlite3.Connection, connection_id: int, at: datetime, reason: st
 def select(conn: sqlite3.Connection, source: str, since: datetime, until: datetime) -> list[StreamConnection]:
     """The source's connections that overlap [since, until), oldest first."""
     rows = conn.execute(
-        "SELECT id, source, opened_at, last_seen_at, closed_at, reason, posts, pid FROM stream_connections "
+        "SELECT id, source, opened_at, last_seen_at, closed_at, reason, posts, pid, foreign_rules "
+        "FROM stream_connections "
         "WHERE source = ? AND opened_at < ? AND coalesce(closed_at, last_seen_at) >= ? ORDER BY opened_at, id",
         (source, iso_utc(until), iso_utc(since))).fetchall()
     return [StreamConnection(id=row[0], source=row[1], opened_at=parse_time(row[2]),
                              last_seen_at=parse_time(row[3]), closed_at=parse_optional_time(row[4]),
-                             reason=row[5], posts=json.loads(row[6] or "{}"), pid=row[7]) for row in rows]
+                             reason=row[5], posts=json.loads(row[6] or "{}"), pid=row[7],
+                             foreign_rules=tuple((str(value), str(tag)) for value, tag in json.loads(row[8] or "[]")))
+            for row in rows]
