@@ -186,6 +186,7 @@ def test_raw_archive_is_twarc2_lines_that_reprocess_to_the_same_rows(tmp_path: P
     assert reprocessed == set(collected_ids(config_path))
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_the_first_sweep_starts_at_the_storm_start_when_it_is_past(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=2))
@@ -271,6 +272,7 @@ def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_s
     assert x_posts == set(storm.truth(T0, clock.now() - timedelta(seconds=30), platform="x").post_ids)
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_each_source_retries_by_its_own_policy(tmp_path: Path) -> None:
     from stormwatch.simulator.clock import ManualClock
     from stormwatch.simulator.mastodon import InstanceSettings, instance_urls, mount_mastodon

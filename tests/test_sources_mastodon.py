@@ -172,6 +172,7 @@ def check_resume(storm: Storm, fedi: Fediverse) -> None:
                          - expected_uids(storm, fedi.instances, TAG, T0, first_now))
 
 
+@pytest.mark.slow  # sweeps a whole storm twice
 def test_a_failure_mid_sweep_leaves_no_gap(storm: Storm) -> None:
     timeline = f"/i/{SOCIAL}/api/v1/timelines/tag/{TAG}"
     with fediverse(storm, {SOCIAL: InstanceSettings()}, T0 + timedelta(hours=1),
