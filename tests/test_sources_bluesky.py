@@ -96,6 +96,7 @@ def test_event_has_tag_reads_facets_tags_array_and_text() -> None:
 # ------------------------------------------------------------------------------ Jetstream
 
 
+@pytest.mark.slow  # plays the storm through Jetstream
 def test_jetstream_stream_delivers_the_truth_resuming_after_a_drop(storm, network, caplog) -> None:
     clock = ManualClock(T0 + timedelta(minutes=20))
     since = storm.spec.window_start

@@ -138,6 +138,7 @@ def test_each_page_moves_the_cursor_to_its_newest_id(fedi: Fediverse) -> None:
     assert asked[1:] == positions[:-1]
 
 
+@pytest.mark.slow  # sweeps the storm twice
 def test_resuming_fetches_only_what_is_new(storm: Storm) -> None:
     with fediverse(storm, {SOCIAL: InstanceSettings(), CHAOS: InstanceSettings()},
                    T0 + timedelta(minutes=6)) as world:
