@@ -99,6 +99,7 @@ def test_runs_record_requests_spend_and_counts(tmp_path: Path, platform: tuple) 
     collector.close()
 
 
+@pytest.mark.slow  # collects the whole storm
 def test_partial_errors_in_a_page_are_recorded_not_fatal(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
