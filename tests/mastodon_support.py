@@ -7,12 +7,12 @@ import contextlib
 import dataclasses
 import functools
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,8 +40,15 @@ RETRIEVED = "2021-02-07T19:00:00.000Z"
 
 
 def cassette(name: str) -> list[dict]:
-    """The interactions of one of Mastodon.py's recorded test cassettes."""
-    return yaml.safe_load(sample_path("mastodon", name).read_text(encoding="utf-8"))["interactions"]
+    """The interactions of one of Mastodon.py's recorded test cassettes (read once: tests only read them)."""
+    return _cassette(sample_path("mastodon", name))
+
+
+@functools.cache
+def _cassette(path: Path) -> list[dict]:
+    # libyaml's loader where PyYAML has it: the pure-Python one takes seconds over a cassette.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)["interactions"]
 
 
 def tag_responses(name: str) -> list[tuple[str, list[dict], dict[str, list[str]]]]:
@@ -87,13 +94,6 @@ def collected_uids(pages: list[RawPage]) -> list[str]:
 def timeline_requests(platform: SimulatedPlatform) -> list:
     """The tag-timeline requests the platform has served."""
     return [r for r in platform.requests() if "/timelines/tag/" in r.path]
-
-
-def free_port() -> int:
-    """A localhost port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +24,7 @@ from stormwatch.store import AlertRecord, Store
 from stormwatch.store.live import LiveFeedState, write_live_state
 from stormwatch.times import iso_utc
 
+from .cli_support import invoke
 from .conftest import T0, TOKEN, write_config
 
 ALERTS_TABLE = '[alerts]\nurls_env = "TEST_ALERT_URLS"\nmin_gap = "10m"\ntimeout = "{timeout}"\n'
@@ -96,6 +94,7 @@ def keys(receiver: Receiver) -> Counter[str]:
     return Counter(m["title"] for m in receiver.messages)
 
 
+@pytest.mark.slow  # plays a storm
 def test_each_kind_is_told_once_per_condition_as_the_storm_goes(tmp_path: Path, platform: tuple, receiver: Receiver,
                                                                  alert_env: None,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,6 +170,7 @@ def small_accounts(config: Config) -> list[str]:
     return [handle for (handle,) in rows if handle.casefold() not in public]
 
 
+@pytest.mark.slow  # plays a storm
 def test_budget_warning_then_reached_once_each(tmp_path: Path, platform: tuple, receiver: Receiver, alert_env: None,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     server, clock = platform
@@ -193,6 +193,7 @@ def test_budget_warning_then_reached_once_each(tmp_path: Path, platform: tuple, 
     assert "paused until Mon 8 Feb 02:00" in reached["message"]  # 00:00 UTC, the next day, in Hebron
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_a_failing_or_hanging_service_never_holds_up_collection(tmp_path: Path, platform: tuple, alert_env: None,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, clock = platform
@@ -232,6 +233,7 @@ def test_a_failing_or_hanging_service_never_holds_up_collection(tmp_path: Path, 
         failing.close()
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_a_service_that_never_answers_times_out(tmp_path: Path, platform: tuple, alert_env: None,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     server, clock = platform
@@ -256,30 +258,25 @@ def test_services_are_shown_without_their_secrets() -> None:
     assert service_label("ntfy://ntfy.sh/storm-topic") == "ntfy://ntfy.sh"
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stormwatch", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
-
-
 def test_alerts_test_says_per_service_whether_it_arrived_and_list_shows_it(tmp_path: Path,
                                                                           receiver: Receiver) -> None:
     failing = Receiver("fail")
     try:
         config_path = write_config(tmp_path, "http://127.0.0.1:9", top_extra=ALERTS_TABLE.format(timeout="5s"))
         urls = f"{receiver.url('tok3n-in-the-path')} {failing.url()}"
-        result = run_cli("alerts", "test", "--config", str(config_path), env={"TEST_ALERT_URLS": urls})
+        result = invoke("alerts", "test", "--config", str(config_path), env={"TEST_ALERT_URLS": urls})
         assert result.returncode == 1, result.stderr
         assert result.stdout.splitlines() == ["1. json: arrived",
                                               "2. json://127.0.0.1: FAILED — not delivered (see the log)"]
         assert receiver.messages[0]["title"] == "stormwatch test for #StandWithIssa"
-        listed = run_cli("alerts", "list", "--config", str(config_path), "--json", env={})
+        listed = invoke("alerts", "list", "--config", str(config_path), "--json", env={})
         (entry,) = json.loads(listed.stdout)
         assert (entry["kind"], entry["services_tried"], entry["services_ok"]) == ("test", 2, 1)
-        text = run_cli("alerts", "list", "--config", str(config_path), env={}).stdout
+        text = invoke("alerts", "list", "--config", str(config_path), env={}).stdout
         assert "reached 1 of 2 services" in text and "tok3n" not in text + listed.stdout + result.stderr
         log = (tmp_path / "data" / "stormwatch.log").read_text(encoding="utf-8")
         assert "tok3n-in-the-path" not in log
-        unset = run_cli("alerts", "test", "--config", str(config_path), env={"TEST_ALERT_URLS": ""})
+        unset = invoke("alerts", "test", "--config", str(config_path), env={"TEST_ALERT_URLS": ""})
         assert unset.returncode == 1 and "TEST_ALERT_URLS" in unset.stderr
     finally:
         failing.close()

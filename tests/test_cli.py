@@ -1,5 +1,6 @@
-"""`stormwatch collect` and `status` in a subprocess against the simulated platform: kill -9, SIGTERM, bad
-credentials, an unreachable API, and secrets that must never be written anywhere."""
+"""`stormwatch collect` and `status` against the simulated platform: kill -9 and SIGTERM to a collector in a
+process of its own (slow), and in this process (click's runner) bad credentials, an unreachable API, and secrets
+that must never be written anywhere."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +24,9 @@ from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.times import Clock
 
+from .cli_support import Ran, invoke
 from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
+from .port_support import refused_port
 from .simulator_support import SEARCH_REPOSTS
 
 STORM_OVER = T0 + timedelta(hours=3, minutes=5)
@@ -43,15 +45,20 @@ def live(storm: Storm, tmp_path: Path) -> Iterator[tuple[SimulatedPlatform, Path
         yield server, write_config(tmp_path, server.url, top_extra=clock_section(clock))
 
 
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k != "X_BEARER_TOKEN"}
-    return {**base, "X_BEARER_TOKEN": TOKEN, **extra}
+def env(**extra: str | None) -> dict[str, str | None]:
+    """The variables a command is run with, over this process's own: the token, and `extra` (None unsets)."""
+    return {"X_BEARER_TOKEN": TOKEN, **extra}
 
 
-def stormwatch(*args: str, environment: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stormwatch", *args], capture_output=True, text=True,
-                          timeout=timeout, env=environment or env())
+def collector_process(config: Path) -> subprocess.Popen[str]:
+    """`stormwatch collect` on the schedule, in a process of its own (to be killed)."""
+    return subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config)],
+                            env={**os.environ, "X_BEARER_TOKEN": TOKEN}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def stormwatch(*args: str, environment: dict[str, str | None] | None = None) -> Ran:
+    return invoke(*args, env=env() if environment is None else environment)
 
 
 def database(config: Path) -> Path:
@@ -87,11 +94,11 @@ def truth_ids(server: SimulatedPlatform) -> set[str]:
     return set(server.storm.truth(T0, T0 + timedelta(hours=3)).post_ids)
 
 
+@pytest.mark.slow
 def test_kill_9_in_the_middle_of_a_sweep_leaves_no_gap(live: tuple) -> None:
     server, config = live
     server.faults.update(slow_every=1, slow_seconds=0.1)
-    process = subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config)],
-                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = collector_process(config)
     try:
         wait_for_members(config, 700, process)
         process.kill()  # SIGKILL: no cleanup at all
@@ -118,11 +125,11 @@ def test_kill_9_in_the_middle_of_a_sweep_leaves_no_gap(live: tuple) -> None:
     assert any("interrupted" in (e or "") for e in errors)
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_page_in_flight_and_exits_0(live: tuple) -> None:
     server, config = live
     server.faults.update(slow_every=1, slow_seconds=0.1)
-    process = subprocess.Popen([sys.executable, "-m", "stormwatch", "collect", "--config", str(config)],
-                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = collector_process(config)
     wait_for_members(config, 300, process)
     process.send_signal(signal.SIGTERM)
     try:
@@ -144,9 +151,7 @@ def test_sigterm_finishes_the_page_in_flight_and_exits_0(live: tuple) -> None:
 
 def test_missing_token_is_named_never_printed_and_nothing_is_touched(live: tuple) -> None:
     server, config = live
-    environment = env()
-    environment.pop("X_BEARER_TOKEN")
-    result = stormwatch("collect", "--once", "--config", str(config), environment=environment)
+    result = stormwatch("collect", "--once", "--config", str(config), environment=env(X_BEARER_TOKEN=None))
     assert result.returncode == 2
     assert result.stderr.strip() == ("stormwatch: error: x: the environment variable X_BEARER_TOKEN "
                                      "(x.bearer_token_env) is not set; export your X API bearer token under that name")
@@ -154,26 +159,26 @@ def test_missing_token_is_named_never_printed_and_nothing_is_touched(live: tuple
     assert server.requests() == []
 
 
+@pytest.mark.slow  # collects a 3,000-post storm first
 def test_unreachable_api_is_one_line_and_keeps_what_was_stored(live: tuple, tmp_path: Path) -> None:
     server, config = live
     assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0
     before = sorted(member_ids(config))
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
-    config.write_text(config.read_text().replace(server.url, f"http://127.0.0.1:{closed}"))
-    result = stormwatch("collect", "--once", "--config", str(config))
-    assert result.returncode == 1
-    assert result.stdout.strip().splitlines()[-1] == (
-        f"standwithissa/x: failed — 0 new posts, 5 requests, $0.00 — x: cannot reach http://127.0.0.1:{closed}: "
-        "connection refused (gave up after 5 attempts)")
-    assert sorted(member_ids(config)) == before
-    assert stormwatch("collect", "--once", "--config", str(config)).returncode == 1
+    with refused_port() as closed:
+        config.write_text(config.read_text().replace(server.url, f"http://127.0.0.1:{closed}"))
+        result = stormwatch("collect", "--once", "--config", str(config))
+        assert result.returncode == 1
+        assert result.stdout.strip().splitlines()[-1] == (
+            f"standwithissa/x: failed — 0 new posts, 5 requests, $0.00 — x: cannot reach http://127.0.0.1:{closed}: "
+            "connection refused (gave up after 5 attempts)")
+        assert sorted(member_ids(config)) == before
+        assert stormwatch("collect", "--once", "--config", str(config)).returncode == 1
     status = stormwatch("status", "--config", str(config)).stdout
     assert re.search(r"\n  x: failing since \d\d:\d\d \(2 runs\) — x: cannot reach", status), status
     assert "up to date" not in status
 
 
+@pytest.mark.slow  # collects a 3,000-post storm, then reads it
 def test_the_token_never_reaches_logs_database_or_archive(live: tuple) -> None:
     _, config = live
     result = stormwatch("collect", "--once", "--verbose", "--config", str(config))
@@ -189,6 +194,7 @@ def test_the_token_never_reaches_logs_database_or_archive(live: tuple) -> None:
     assert leaks == []
 
 
+@pytest.mark.slow  # collects a 3,000-post storm, then reads it
 def test_status_shows_cursors_runs_and_spend(live: tuple) -> None:
     server, config = live
     assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0
@@ -224,6 +230,7 @@ def test_status_says_when_the_budget_pauses_reads_and_warns_when_it_cannot_reach
     assert re.search(r"spent today \$[\d.]+ of \$0\.05 \(X reads; X's day ends at Mon 8 Feb 02:00\) — reached", status)
 
 
+@pytest.mark.slow  # collects a 3,000-post storm, then reads it
 def test_summary_says_what_each_figure_is_and_an_empty_window_says_so(live: tuple) -> None:
     _, config = live
     assert stormwatch("collect", "--once", "--config", str(config)).returncode == 0

@@ -37,6 +37,7 @@ def run_until_caught_up(collector: Collector, limit: int = 200) -> list:
     raise AssertionError(f"not caught up after {limit} runs: {[r.status for r in records[-5:]]}")
 
 
+@pytest.mark.slow  # plays a storm
 def test_live_storm_with_faults_is_collected_exactly_once(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     config_path = write_config(tmp_path, server.url)
@@ -98,6 +99,7 @@ def test_runs_record_requests_spend_and_counts(tmp_path: Path, platform: tuple) 
     collector.close()
 
 
+@pytest.mark.slow  # collects the whole storm
 def test_partial_errors_in_a_page_are_recorded_not_fatal(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
@@ -110,6 +112,7 @@ def test_partial_errors_in_a_page_are_recorded_not_fatal(tmp_path: Path, platfor
     collector.close()
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_an_expired_pagination_token_resumes_below_the_oldest_stored_post(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
@@ -137,6 +140,7 @@ def test_an_expired_pagination_token_resumes_below_the_oldest_stored_post(tmp_pa
     collector.close()
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_the_daily_budget_stops_post_reads_but_not_counts(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
@@ -165,6 +169,7 @@ def test_the_daily_budget_stops_post_reads_but_not_counts(tmp_path: Path, platfo
     assert max(server.served_post_ids().values()) == 1
 
 
+@pytest.mark.slow  # collects, then imports a storm
 def test_raw_archive_is_twarc2_lines_that_reprocess_to_the_same_rows(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=3, minutes=5))
@@ -182,6 +187,7 @@ def test_raw_archive_is_twarc2_lines_that_reprocess_to_the_same_rows(tmp_path: P
     assert reprocessed == set(collected_ids(config_path))
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_the_first_sweep_starts_at_the_storm_start_when_it_is_past(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     clock.set(T0 + timedelta(hours=2))
@@ -195,6 +201,7 @@ def test_the_first_sweep_starts_at_the_storm_start_when_it_is_past(tmp_path: Pat
         server.storm.truth(T0, clock.now() - timedelta(seconds=30)).post_ids)
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_a_stale_cursor_beyond_seven_days_restarts_within_reach(tmp_path: Path, platform: tuple) -> None:
     server, clock = platform
     config_path = write_config(tmp_path, server.url)
@@ -226,6 +233,7 @@ def test_wrong_token_fails_the_run_naming_the_variable(tmp_path: Path, platform:
 
 
 
+@pytest.mark.slow  # plays a storm
 def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_stop_the_rest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from stormwatch.simulator.clock import ManualClock
@@ -265,6 +273,7 @@ def test_one_campaign_collects_x_and_mastodon_and_a_refusing_instance_does_not_s
     assert x_posts == set(storm.truth(T0, clock.now() - timedelta(seconds=30), platform="x").post_ids)
 
 
+@pytest.mark.slow  # collects the storm again and again
 def test_each_source_retries_by_its_own_policy(tmp_path: Path) -> None:
     from stormwatch.simulator.clock import ManualClock
     from stormwatch.simulator.mastodon import InstanceSettings, instance_urls, mount_mastodon

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from stormwatch.errors import ConfigError
 from stormwatch.plan import example_config, goal_budget_warning
 from stormwatch.times import next_full_hour
 
+from .cli_support import invoke
 from .conftest import REPO
 
 
@@ -62,8 +61,7 @@ def test_simulated_example_rehearses_three_platforms_from_five_minutes_after_wri
 
 def test_init_writes_a_window_from_the_next_full_hour(tmp_path: Path) -> None:
     before = datetime.now(UTC)
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "init", "--config", str(tmp_path / "c.toml")],
-                            capture_output=True, text=True, timeout=60)
+    result = invoke("init", "--config", tmp_path / "c.toml")
     assert result.returncode == 0, result.stderr
     campaign = load_config(tmp_path / "c.toml").campaigns[0]
     assert campaign.start.minute == campaign.start.second == 0
@@ -153,8 +151,7 @@ def test_hashtags_lose_their_hash_and_repeats(tmp_path: Path) -> None:
 def test_cli_reports_a_config_typo_in_one_line_and_touches_no_database(tmp_path: Path) -> None:
     path = write(tmp_path, replace_in_example('interval = "5m"', 'interval = "5x"'))
     for command in (["collect", "--once"], ["status"]):
-        result = subprocess.run([sys.executable, "-m", "stormwatch", *command, "--config", str(path)],
-                                capture_output=True, text=True, timeout=60)
+        result = invoke(*command, "--config", path)
         assert result.returncode == 2
         assert result.stderr.strip() == (f'stormwatch: error: {path}: campaigns[0].interval: "5x" is not a duration '
                                          "like 90s, 5m, 1h")
@@ -164,15 +161,8 @@ def test_cli_reports_a_config_typo_in_one_line_and_touches_no_database(tmp_path:
 
 def test_config_from_environment_variable(tmp_path: Path) -> None:
     path = write(tmp_path, replace_in_example('interval = "5m"', 'interval = "7x"'))
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "status"], capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path, env={**_env(), "STORMWATCH_CONFIG": str(path)})
+    result = invoke("status", cwd=tmp_path, env={"STORMWATCH_CONFIG": str(path)})
     assert result.returncode == 2 and '"7x"' in result.stderr
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def test_the_dashboard_names_accounts_as_reports_do_unless_told_otherwise(tmp_path: Path) -> None:

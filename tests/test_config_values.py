@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from stormwatch.config import load_config
 from stormwatch.errors import ConfigError
 
+from .cli_support import invoke
 from .conftest import config_text
 
 
@@ -66,8 +65,7 @@ def test_a_byte_order_mark_is_fine(tmp_path: Path) -> None:
 
 def test_the_cli_says_it_in_one_line_and_exits_2(tmp_path: Path) -> None:
     path = write(tmp_path, base().replace('interval = "5m"', 'interval = "5m"\ndaily_budget_usd = nan'))
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "status", "--config", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = invoke("status", "--config", path)
     assert result.returncode == 2
     assert result.stderr == (f"stormwatch: error: {path}: campaigns[0].daily_budget_usd: must be a finite number, "
                              "not nan\n")
@@ -76,7 +74,6 @@ def test_the_cli_says_it_in_one_line_and_exits_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("option", ["--since", "--until"])
 def test_since_and_until_far_outside_are_refused(tmp_path: Path, option: str) -> None:
     path = write(tmp_path, base())
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "summary", "--config", str(path), option,
-                             "9999-01-01T00:00"], capture_output=True, text=True, timeout=60)
+    result = invoke("summary", "--config", path, option, "9999-01-01T00:00")
     assert result.returncode == 2
     assert result.stderr == f"stormwatch: error: {option}: '9999-01-01T00:00' is not between 1970 and 2100\n"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import subprocess
-import sys
 import unicodedata
 from dataclasses import replace
 from datetime import timedelta
@@ -22,6 +20,7 @@ from stormwatch.dashboard import NEW_BLUESKY_ACCOUNT, PostLine, render, screen_t
 from stormwatch.models import Account, Batch, Post
 from stormwatch.store import Store
 
+from .cli_support import invoke
 from .conftest import T0
 
 ZONE = ZoneInfo("Asia/Hebron")
@@ -329,13 +328,11 @@ def test_partial_runs_say_why_and_a_spent_budget_says_until_when(copy) -> None:
 
 def test_without_a_terminal_it_prints_one_frame_and_exits(collected) -> None:
     config, _ = collected
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "dashboard", "--config", str(config.path)],
-                            capture_output=True, text=True, timeout=60)
+    result = invoke("dashboard", "--config", config.path)
     assert result.returncode == 0, result.stderr
     assert "#StandWithIssa" in result.stdout and "storm over" in result.stdout
     assert "top accounts" in result.stdout and "names: pseudonymized" in result.stdout
-    public = subprocess.run([sys.executable, "-m", "stormwatch", "--config", str(config.path), "dashboard",
-                             "--names", "public"], capture_output=True, text=True, timeout=60)
+    public = invoke("--config", config.path, "dashboard", "--names", "public")
     assert public.returncode == 0, public.stderr
     assert "names: public" in public.stdout
 

@@ -1,4 +1,5 @@
-"""`stormwatch demo --headless` end to end: the simulated storm, the real scheduled collector, the report."""
+"""`stormwatch demo --headless` end to end (slow): the simulated storm, the real scheduled collector, the report;
+and, fast, the folder and the config the demo writes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,59 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 
+from stormwatch.config import load_config
+from stormwatch.demo import (
+    DEMO_HOURS,
+    DEMO_LEAD,
+    DEMO_MARK,
+    DEMO_START,
+    _config_text,
+    demo_folder,
+    freeze_clock,
+    fresh_demo_folder,
+)
+from stormwatch.errors import StormwatchError
+from stormwatch.sources import registry
+from stormwatch.times import Clock
+
+
+def test_the_demo_starts_clean_and_its_config_names_the_simulation_and_stands_still_once_over(tmp_path: Path) -> None:
+    leftover = demo_folder(tmp_path) / "stormwatch.db"  # an earlier demo's: it must not survive
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("old demo data")
+    with pytest.raises(StormwatchError, match="not a demo's folder"):  # nothing says whose it is: kept
+        fresh_demo_folder(tmp_path)
+    assert leftover.read_text() == "old demo data"
+    (leftover.parent / "config.toml").write_text(f"{DEMO_MARK}: an earlier one\n")
+    folder = fresh_demo_folder(tmp_path)
+    assert folder == tmp_path / "data" / "demo" and list(folder.iterdir()) == []
+    end = DEMO_START + timedelta(hours=DEMO_HOURS)
+    clock = Clock(speed=360.0, anchor=DEMO_START - DEMO_LEAD, anchor_wall=1000.0)
+    path = folder / "config.toml"
+    path.write_text(_config_text(clock=clock, api_base="http://127.0.0.1:8123", seed=7, posts=800,
+                                 poll=timedelta(minutes=3), reports=tmp_path / "reports", end=end, port=8123),
+                    encoding="utf-8")
+    config = load_config(path)
+    (campaign,) = config.campaigns
+    assert (config.simulation.seed, config.simulation.posts, config.simulation.port) == (7, 800, 8123)
+    assert config.mastodon.instances == ("http://127.0.0.1:8123/i/mastodon.social",
+                                         "http://127.0.0.1:8123/i/kolektiva.social")
+    assert campaign.sources == tuple(p.name for p in registry.registered())  # every platform the demo serves
+    assert (campaign.start, campaign.end) == (DEMO_START, end)
+    assert (campaign.storm_interval, campaign.interval) == (timedelta(minutes=3), timedelta(minutes=9))
+    assert (campaign.goal_posts, campaign.goal_contributors) == (600, 160)  # goals a storm of 800 posts can reach
+    assert config.clock.speed == 360.0 and not config.clock.frozen
+    freeze_clock(path, end)
+    frozen = load_config(path).clock
+    assert frozen.frozen and frozen.now() == end
+
+
+@pytest.mark.slow
 def test_headless_demo_collects_the_whole_storm_and_writes_a_report(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("X_BEARER", "STORMWATCH"))}
     command = [sys.executable, "-m", "stormwatch", "demo", "--headless", "--duration", "8", "--posts", "800"]

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ def read(path: Path) -> tuple[list[archive.Record], list[str]]:
     return records, problems
 
 
+@pytest.mark.slow  # a Hypothesis search (the fast lane keeps the quick ones)
 @FUZZ
 @given(pieces=st.lists(st.one_of(st.builds(json.dumps, JSON).map(str.encode), GARBAGE,
                                  st.sampled_from([b"[" * 3000 + b"]" * 3000, b'{"a": "\\ud800"}', b"\xef\xbb\xbf",

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -211,6 +212,7 @@ def check(name: str, body: Any) -> None:
     assert body == before or body != body  # never mutated (NaN is not equal to itself)
 
 
+@pytest.mark.slow  # a Hypothesis search (the fast lane keeps the quick ones)
 @FUZZ
 @given(st.data())
 def test_x_pages_normalize_or_skip(data: st.DataObject) -> None:
@@ -218,6 +220,7 @@ def test_x_pages_normalize_or_skip(data: st.DataObject) -> None:
         check(name, data.draw(broken(NORMALIZERS[name][0]), label=name))
 
 
+@pytest.mark.slow  # a Hypothesis search (the fast lane keeps the quick ones)
 @FUZZ
 @given(st.data())
 def test_mastodon_statuses_normalize_or_skip(data: st.DataObject) -> None:
@@ -225,6 +228,7 @@ def test_mastodon_statuses_normalize_or_skip(data: st.DataObject) -> None:
         check(name, data.draw(broken(NORMALIZERS[name][0]), label=name))
 
 
+@pytest.mark.slow  # a Hypothesis search (the fast lane keeps the quick ones)
 @FUZZ
 @given(st.data())
 def test_bluesky_pages_events_and_profiles_normalize_or_skip(data: st.DataObject) -> None:

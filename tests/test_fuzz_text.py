@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from rich.console import Console
@@ -119,6 +120,7 @@ def test_report_csv_and_markdown_cells_are_inert_and_name_nobody_small(text: str
     assert not names_small(screen_text(shown))  # what the dashboard shows of it
 
 
+@pytest.mark.slow  # a Hypothesis search (the fast lane keeps the quick ones)
 @FUZZ
 @given(texts=st.lists(TEXT, min_size=1, max_size=3), handles=st.lists(TEXT, min_size=1, max_size=3),
        tags=st.lists(TEXT, max_size=3), error=TEXT, width=st.sampled_from([80, 120]))

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import render_twarc_page
 from stormwatch.store import MEMORY, Store
 
+from .cli_support import invoke
 from .conftest import T0, write_config
 from .mastodon_support import odd_instance
 
@@ -209,11 +207,7 @@ def test_control_characters_and_lone_surrogates_never_reach_the_database(x_page:
 # --- the importer, end to end -------------------------------------------------------------------
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stormwatch", *map(str, args)], capture_output=True, text=True,
-                          timeout=180)
-
-
+@pytest.mark.slow  # import and whole reports
 def test_a_hostile_archive_costs_only_its_bad_records(x_page: dict[str, Any], tmp_path: Path) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9")
     good = json.dumps(x_page)
@@ -232,7 +226,7 @@ def test_a_hostile_archive_costs_only_its_bad_records(x_page: dict[str, Any], tm
     array = tmp_path / "statuses.json"
     array.write_bytes(("[\n" + ",\n".join(json.dumps(s) for s in statuses) + ',\n{"uri": broken},\n'
                        ).encode() + b'{"content": "\xfe"},\n' + (json.dumps(status(4)) + "\n]").encode())
-    result = run("import", jsonl, array, "--config", config)
+    result = invoke("import", jsonl, array, "--config", config)
     assert result.returncode == 1, result.stderr
     problems = result.stderr.strip().splitlines()
     assert problems[0].startswith(f"{jsonl}:1: not valid JSON")
@@ -259,13 +253,14 @@ def test_a_hostile_archive_costs_only_its_bad_records(x_page: dict[str, Any], tm
     assert all("2006" <= t[:4] < "2100" for t in times)
     # what was stored is readable by every later command
     for command in (("summary", "--json"), ("report", "--out", tmp_path / "reports"), ("dashboard",), ("status",)):
-        later = run(*command, "--config", config)
+        later = invoke(*command, "--config", config)
         assert later.returncode == 0, (command, later.stderr)
 
 
 # --- live pages: recorded on the run, never stored -----------------------------------------------
 
 
+@pytest.mark.slow  # import and whole reports
 def test_a_hostile_instance_costs_its_bad_statuses_not_the_run(tmp_path: Path) -> None:
     page = json.dumps([status(7, created_at="2021-02-07T16:02:00.000Z"),
                        status(6, created_at="2021-02-30T16:01:00.000Z"),
@@ -292,7 +287,5 @@ def test_a_hostile_instance_costs_its_bad_statuses_not_the_run(tmp_path: Path) -
     assert "statuses[2].content: expected a string" in (record.error or "")
     with sqlite3.connect(config.storage.database) as conn:
         assert [row[0] for row in conn.execute("SELECT uid FROM posts")] == [f"mastodon:{status(7)['uri']}"]
-    env = {**os.environ}
-    later = subprocess.run([sys.executable, "-m", "stormwatch", "report", "--config", str(path), "--out",
-                            str(tmp_path / "reports")], capture_output=True, text=True, timeout=180, env=env)
+    later = invoke("report", "--config", path, "--out", tmp_path / "reports")
     assert later.returncode == 0, later.stderr

@@ -101,7 +101,9 @@ def test_a_file_of_blank_bytes_json_does_not_take_is_one_problem(tmp_path: Path,
 
 
 @pytest.mark.parametrize("pretty", [False, True])
-@pytest.mark.parametrize("huge", [{"content": "x\\\"[{" * MB}, "y" * (3 * MB), "digits"])
+# The escape-dense element takes seconds to scan: in the slow lane.
+@pytest.mark.parametrize("huge", [pytest.param({"content": "x\\\"[{" * MB}, marks=pytest.mark.slow), "y" * (3 * MB),
+                                  "digits"])
 def test_an_array_element_longer_than_the_limit_costs_only_itself(tmp_path: Path, pretty: bool, huge: Any) -> None:
     elements = statuses(3)
     body = [elements[0], {**elements[1], **huge} if isinstance(huge, dict) else huge, elements[2]]

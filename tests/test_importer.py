@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +13,12 @@ import pytest
 from stormwatch import metrics
 from stormwatch.config import load_config
 from stormwatch.importer import import_archives
+from stormwatch.importer.reader import pack, read_batches, unpack
 from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wire_x import render_twarc_page
 from stormwatch.store import Store
 
+from .cli_support import Ran, invoke
 from .conftest import HASHTAGS, T0, sample_path, write_config
 
 
@@ -35,9 +35,26 @@ def storm_archive(storm: Storm, path: Path, *, compress: bool = False) -> list[d
     return lines
 
 
-def run_import(config: Path, *files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stormwatch", "import", *map(str, files), "--config", str(config)],
-                          capture_output=True, text=True, timeout=120)
+def run_import(config: Path, *files: Path) -> Ran:
+    return invoke("import", *files, "--config", config)
+
+
+def test_the_reading_half_gives_in_this_process_what_its_worker_sends(tmp_path: Path) -> None:
+    """`stormwatch import` reads in a worker process of its own (slow); its reading, in this process: the
+    campaign's members in batches, each problem with its place, progress, and the totals last."""
+    path = tmp_path / "two.jsonl"
+    member = {"id": "1", "text": "#StandWithIssa now", "created_at": "2021-02-07T16:00:00.000Z",
+              "entities": {"hashtags": [{"start": 0, "end": 14, "tag": "StandWithIssa"}]}}
+    other = {"id": "2", "text": "unrelated", "created_at": "2021-02-07T16:01:00.000Z"}
+    path.write_text(json.dumps({"data": [member, other]}) + "\n{broken\n", encoding="utf-8")
+    messages = list(read_batches([path], frozenset({"standwithissa"})))
+    batches = [batch for message in messages if message[0] == "batch" for batch in message[1]]
+    assert [post.uid for batch, _ in batches for post in batch.posts] == ["x:1"]  # the member only
+    problems = [message[1] for message in messages if message[0] == "problem"]
+    assert len(problems) == 1 and problems[0].startswith(f"{path}:2: not valid JSON")
+    assert [m for m in messages if m[0] == "progress"][-1] == ("progress", str(path), path.stat().st_size)
+    assert messages[-1] == ("done", 1, 2)  # one record (the broken line is none) holding two posts
+    assert unpack(pack(batches)) == batches  # as the worker sends them and the writer reads them
 
 
 def members(config: Path) -> list[str]:
@@ -50,6 +67,7 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path, "http://127.0.0.1:9")
 
 
+@pytest.mark.slow  # imports a storm
 def test_a_twarc2_archive_imports_to_the_ground_truth_and_twice_changes_nothing(small_storm: Storm, config: Path,
                                                                                   tmp_path: Path) -> None:
     archive = tmp_path / "storm.jsonl.gz"
@@ -77,6 +95,7 @@ def test_a_twarc2_archive_imports_to_the_ground_truth_and_twice_changes_nothing(
         in_window.posts, in_window.contributors, in_window.engagement)
 
 
+@pytest.mark.slow  # imports a storm
 def test_broken_lines_are_reported_as_file_and_line_and_the_rest_is_kept(small_storm: Storm, config: Path,
                                                                            tmp_path: Path) -> None:
     archive = tmp_path / "damaged.jsonl"
@@ -96,6 +115,7 @@ def test_broken_lines_are_reported_as_file_and_line_and_the_rest_is_kept(small_s
     assert set(members(config)) == expected
 
 
+@pytest.mark.slow  # imports a storm
 def test_a_gzip_archive_cut_short_keeps_every_complete_line(small_storm: Storm, config: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole.jsonl.gz"
     storm_archive(small_storm, whole, compress=True)
@@ -142,6 +162,7 @@ def test_a_missing_file_is_one_line(config: Path, tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stderr.strip() == f"stormwatch: error: {missing}: no such file"
 
 
+@pytest.mark.slow  # imports a storm
 def test_import_library_call_reports_progress(small_storm: Storm, tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "http://127.0.0.1:9"))
     archive = tmp_path / "storm.jsonl"
@@ -154,6 +175,7 @@ def test_import_library_call_reports_progress(small_storm: Storm, tmp_path: Path
     assert seen == sorted(seen) and seen[-1] == archive.stat().st_size
 
 
+@pytest.mark.slow  # imports a storm
 def test_our_own_raw_archive_reimports_to_the_same_campaign(collected, tmp_path: Path) -> None:
     source_config, _ = collected
     raw = sorted((source_config.storage.raw_archive / "standwithissa").glob("*.jsonl.gz"))
@@ -181,6 +203,7 @@ def campaign_config(tmp_path: Path, hashtags: list[str], start: str, end: str) -
     return path
 
 
+@pytest.mark.slow  # imports a storm
 def test_a_mastodon_status_array_and_a_bluesky_post_view_array(tmp_path: Path) -> None:
     import yaml
 

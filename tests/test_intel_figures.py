@@ -18,6 +18,9 @@ from stormwatch.store.tallies import contents, window_of
 from .conftest import T0, assert_tallies_match_a_rebuild
 from .intel_support import COUNTER, END, PLACES, Collected, collected
 
+# Every test reads the storm-intelligence storm, played and collected every five storm minutes.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def found() -> Collected:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,9 +21,14 @@ from stormwatch.metrics import campaign_window, collection_status
 from stormwatch.report import write_report
 from stormwatch.store import Store
 
+from .cli_support import invoke
 from .conftest import T0
 from .intel_support import Collected, collected, copy_of
 from .test_report_page import DESKTOP, OVERFLOW, PHONE, WORDS_FIT, open_page
+
+# Every test reads the storm-intelligence storm, played and collected every five storm minutes (and writes
+# reports, and drives Chromium).
+pytestmark = pytest.mark.slow
 
 WAVE = T0 + timedelta(minutes=70)  # the counter wave is high, the target has not answered yet (17:12 UTC)
 FIELDS = {"trending", "target_posts", "duplicate_share", "duplicate_share_basis", "top_duplicates", "counter"}
@@ -49,8 +51,7 @@ def draw(snapshot: object, width: int, height: int) -> list[str]:
 
 
 def test_summary_json_has_the_five_fields_and_hides_participants_in_repeated_texts(config: Config) -> None:
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "summary", "--json", "--config", str(config.path)],
-                            capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    result = invoke("summary", "--json", "--config", config.path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) >= FIELDS
@@ -66,8 +67,7 @@ def test_summary_json_has_the_five_fields_and_hides_participants_in_repeated_tex
         for word in repeated["text"].split():
             if word.startswith("@") and word != "@[hidden]":
                 assert word.split(".")[0].casefold().rstrip(":,") in named, word
-    human = subprocess.run([sys.executable, "-m", "stormwatch", "summary", "--config", str(config.path)],
-                           capture_output=True, text=True, timeout=120, env=os.environ.copy()).stdout
+    human = invoke("summary", "--config", config.path).stdout
     assert "trending" in human and "copy-paste" in human and "counter-tags" in human
 
 

@@ -65,6 +65,7 @@ def distinct_texts(store: Store) -> int:
     return audit.texts
 
 
+@pytest.mark.slow
 def test_the_exact_audit_runs_below_the_bound_and_a_sample_at_one_text_less(storm: Store) -> None:
     texts = distinct_texts(storm)
     exact = window_copies(storm, "bench", START, END)
@@ -75,6 +76,22 @@ def test_the_exact_audit_runs_below_the_bound_and_a_sample_at_one_text_less(stor
     assert below.basis == f"estimated from a sample of {below.sampled} distinct texts"
 
 
+def test_a_small_storm_above_a_small_bound_is_sampled_and_its_identical_copies_still_counted(tmp_path: Path) -> None:
+    """The sampling of the slow tests below, on a storm small enough for the fast lane."""
+    with stored(tmp_path, storm_posts(600)) as small:
+        exact = window_copies(small, "bench", START, END)
+        sampled = window_copies(small, "bench", START, END, max_near_texts=60)
+        steps = CopyAudit("bench", START, END, max_near_texts=60)
+        while not steps.update(small, limit=100):
+            pass
+    assert exact.sampled is None and exact.basis == "exact" and exact.share > 0.3
+    assert sampled.sampled is not None and 20 <= sampled.sampled <= 60
+    assert sampled.basis == f"estimated from a sample of {sampled.sampled} distinct texts"
+    assert sampled.posts == exact.posts and exact.copies - 0.01 * exact.posts <= sampled.copies <= exact.copies
+    assert (steps.figures().posts, steps.figures().sampled) == (sampled.posts, sampled.sampled)
+
+
+@pytest.mark.slow  # a storm of thousands of posts
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_identical_copies_are_counted_exactly_and_the_estimate_is_near_the_exact_share(storm: Store,
                                                                                         seed: int) -> None:
@@ -90,6 +107,7 @@ def test_identical_copies_are_counted_exactly_and_the_estimate_is_near_the_exact
     assert sampled.top[0].text == exact.top[0].text and sampled.top[0].accounts >= 2
 
 
+@pytest.mark.slow  # a storm of thousands of posts
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_near_identical_copies_are_estimated_from_the_sample_within_the_tolerance(varied: Store, seed: int) -> None:
     exact = window_copies(varied, "bench", START, END)
@@ -104,6 +122,7 @@ def test_near_identical_copies_are_estimated_from_the_sample_within_the_toleranc
     assert "Issa Amro is a " in estimate.top[0].text and 300 < estimate.top[0].accounts <= exact.top[0].accounts
 
 
+@pytest.mark.slow  # a storm of thousands of posts
 def test_the_dashboards_audit_read_in_steps_agrees_with_the_window_read_whole(varied: Store) -> None:
     whole = CopyAudit("bench", START, END, max_near_texts=400, seed=2)
     whole.read_window(varied)
@@ -130,6 +149,7 @@ def found() -> Collected:
     return collected()
 
 
+@pytest.mark.slow  # reads the storm-intelligence storm, played and collected
 def test_summary_json_says_the_share_is_estimated_from_a_sample(found: Collected) -> None:
     campaign = found.config.campaigns[0]
     window = metrics.campaign_window(campaign)
@@ -147,6 +167,7 @@ def test_summary_json_says_the_share_is_estimated_from_a_sample(found: Collected
     assert f"≈{sampled['duplicate_share']:.0%}" in line and f"({basis})" in line
 
 
+@pytest.mark.slow  # reads the storm-intelligence storm, played and collected
 def test_the_report_says_the_copy_paste_share_is_estimated_from_a_sample(found: Collected) -> None:
     campaign = found.config.campaigns[0]
     window = metrics.campaign_window(campaign)
@@ -169,6 +190,7 @@ def test_the_report_says_the_copy_paste_share_is_estimated_from_a_sample(found: 
     assert f"estimated from a sample of {copies.sampled:,} texts" in paragraph
 
 
+@pytest.mark.slow  # reads the storm-intelligence storm, played and collected
 def test_the_dashboard_line_shows_an_estimated_share_with_a_sign(found: Collected) -> None:
     campaign = found.config.campaigns[0]
     window = metrics.campaign_window(campaign)

@@ -118,6 +118,7 @@ def test_top_accounts_posts_tags_and_targets(collected, store) -> None:
     assert latest[0].created_at == truth.last_post_at
 
 
+@pytest.mark.slow  # collects the storm again, as today's X
 def test_coverage_compares_collected_with_the_platform_counts(collected_today, tmp_path) -> None:
     # Today's X counts what its search returns (no reposts): collected reposts (from the stream) are left out of
     # the comparison, so a stored repost is never taken for a post the counts missed.
@@ -141,6 +142,7 @@ def test_coverage_compares_collected_with_the_platform_counts(collected_today, t
                                 queries=metrics.counted_queries(config, campaign, "x")) == buckets
 
 
+@pytest.mark.slow  # collects the storm again, as today's X
 def test_only_counts_of_the_campaign_s_own_queries_are_its_coverage(collected_today, tmp_path) -> None:
     import shutil
     from dataclasses import replace

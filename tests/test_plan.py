@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +20,7 @@ from stormwatch.simulator.x import SimulatedPlatform
 from stormwatch.store import Store
 from stormwatch.times import Clock
 
+from .cli_support import invoke
 from .conftest import T0, TOKEN, clock_section, storm_spec, write_config
 
 NOW = T0 - timedelta(minutes=30)  # half an hour before the storm
@@ -180,15 +178,13 @@ def test_the_plan_command_prints_the_json_fields(tmp_path: Path, server: Simulat
     clock = Clock(speed=1.0, anchor=NOW, anchor_wall=time.time())
     config_path = write_config(tmp_path, server.url, budget=30.0, top_extra=clock_section(clock),
                                campaign_extra="goal_posts = 3000\n")
-    result = subprocess.run([sys.executable, "-m", "stormwatch", "plan", "--config", str(config_path), "--json"],
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "X_BEARER_TOKEN": TOKEN})
+    result = invoke("plan", "--config", config_path, "--json", env={"X_BEARER_TOKEN": TOKEN})
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == JSON_FIELDS and data["campaign"] == "standwithissa"
     assert data["estimated_posts"] == 3000 and data["budget_covers"] is True and data["budget_runs_out_at"] is None
     assert 0.3 < data["repost_share"] < 0.7 and data["posts_last_7_days"] > 200
     assert data["reposts_estimated_from"] == "sample" and data["reposts_per_original"] > 0
-    text = subprocess.run([sys.executable, "-m", "stormwatch", "plan", "--config", str(config_path)],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "X_BEARER_TOKEN": TOKEN})
+    text = invoke("plan", "--config", config_path, env={"X_BEARER_TOKEN": TOKEN})
     assert "the daily budget $30.00 covers it" in text.stdout, text.stderr
     assert "of which trends $0.36 (36 requests)" in text.stdout

@@ -9,8 +9,6 @@ import re
 import shutil
 import sqlite3
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,6 +30,7 @@ from stormwatch.report.rows import KnownAccount
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
 
+from .cli_support import Ran, invoke
 from .conftest import T0
 
 PACKAGE = Path(__file__).resolve().parents[1] / "stormwatch"
@@ -59,14 +58,14 @@ def copy_campaign(config: Config, directory: Path) -> Path:
     return target
 
 
-def stormwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "stormwatch", *args], capture_output=True, text=True, timeout=120)
+def stormwatch(*args: str) -> Ran:
+    result = invoke(*args)
     assert result.returncode == 0, result.stderr
     return result
 
 
 def cli_report(config_path: Path, out: Path, *extra: str) -> Path:
-    """Run `stormwatch report` in a subprocess and return the folder it prints."""
+    """Run `stormwatch report` and return the folder it prints."""
     result = stormwatch("report", "--config", str(config_path), "--out", str(out), *extra)
     folder = Path(result.stdout.strip().splitlines()[-1])
     assert folder.is_dir() and folder.parent == out
@@ -219,6 +218,7 @@ def store(campaign_copy: Path) -> Iterator[Store]:
 # --- files --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_file_is_written_and_charts_are_real_images(pseudonymized: Path) -> None:
     assert re.fullmatch(r"standwithissa-\d{8}T\d{6}Z", pseudonymized.name)
     assert not list(pseudonymized.parent.glob(".*partial")), "no half-written folder is left behind"
@@ -238,6 +238,7 @@ def test_every_file_is_written_and_charts_are_real_images(pseudonymized: Path) -
     assert html.count('<img src="data:image/png;base64,') == len(CHARTS)
 
 
+@pytest.mark.slow
 def test_html_is_self_contained_and_printable(pseudonymized: Path) -> None:
     html = (pseudonymized / "report.html").read_text(encoding="utf-8")
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
@@ -253,6 +254,7 @@ def test_html_is_self_contained_and_printable(pseudonymized: Path) -> None:
     assert balance.errors == [] and balance.open == []
 
 
+@pytest.mark.slow
 def test_headline_figures_match_summary_json(campaign_copy: Path, pseudonymized: Path) -> None:
     expected = cli_summary(campaign_copy)
     summary = json.loads((pseudonymized / "summary.json").read_text(encoding="utf-8"))
@@ -273,6 +275,7 @@ def test_headline_figures_match_summary_json(campaign_copy: Path, pseudonymized:
     assert "produced by stormwatch" in html.lower() or "by stormwatch" in html
 
 
+@pytest.mark.slow
 def test_csv_files_hold_every_post_contributor_and_bucket(campaign_copy: Path, pseudonymized: Path) -> None:
     summary = json.loads((pseudonymized / "summary.json").read_text(encoding="utf-8"))
     posts = csv_rows(pseudonymized / "posts.csv")
@@ -298,6 +301,7 @@ def test_csv_files_hold_every_post_contributor_and_bucket(campaign_copy: Path, p
     assert counted == summary["posts"] - len(hostile_batch().posts)
 
 
+@pytest.mark.slow
 def test_a_failed_posts_export_is_one_line_and_leaves_no_folder(campaign_copy: Path, tmp_path: Path) -> None:
     copied = copy_campaign(load_config(campaign_copy), tmp_path / "campaign")
     config = load_config(copied)
@@ -314,6 +318,7 @@ def test_a_failed_posts_export_is_one_line_and_leaves_no_folder(campaign_copy: P
 # --- escaping -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hostile_text_and_names_are_escaped_in_html_and_neutral_in_markdown(public: Path) -> None:
     html = (public / "report.html").read_text(encoding="utf-8")
     markdown = (public / "report.md").read_text(encoding="utf-8")
@@ -341,9 +346,44 @@ def test_escape_markdown_neutralizes_markup() -> None:
     assert escape_markdown("two\nlines\r\tand tab") == "two lines  and tab"
 
 
+def test_the_reports_steps_in_this_process_name_by_the_policy_and_escape_everything(campaign_copy: Path,
+                                                                                      store: Store,
+                                                                                      tmp_path: Path) -> None:
+    """What a whole report (slow: charts, and posts.csv written by workers) does, step by step in this process:
+    pseudonyms, posts.csv as a worker writes its part, the page and the Markdown."""
+    from stormwatch.report.document import build_document
+    from stormwatch.report.export import export_posts
+    from stormwatch.report.html import render_html
+    from stormwatch.report.markdown import render_markdown
+
+    config = load_config(campaign_copy)
+    campaign = config.campaigns[0]
+    window = metrics.campaign_window(campaign)
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", config.report.pseudonymize_below)
+    namer, contributors = name_accounts(store, campaign, window, policy)
+    authors = namer.named_authors((a.uid, a.handle, a.followers) for a in contributors)
+    rows = export_posts(namer, authors, store, campaign.name, window, campaign.timezone, tmp_path / "posts.csv")
+    content = gather(store, campaign, window, namer, contributors, generated_at=T0 + timedelta(hours=4),
+                     config=config)
+    document = build_document(content, [])
+    page, markdown = render_html(document, tmp_path), render_markdown(document)
+    with (tmp_path / "posts.csv").open(encoding="utf-8-sig", newline="") as handle:
+        assert rows == len(list(csv.reader(handle))) - 1 > 0  # a row per post, after the header
+    assert 'http-equiv="Content-Security-Policy"' in page and "<script" not in page
+    texts = {"posts.csv": readable_text(tmp_path / "posts.csv"), "report.html": page, "report.md": markdown}
+    hidden = hidden_handles(config.storage.database, config)
+    assert "tinyhostile" in hidden
+    for name, text in texts.items():  # as whole_word() finds them: a handle is a word of its own
+        words = {word.casefold() for word in re.findall(r"[\w-]+", text)}
+        assert not words & {handle.casefold() for handle in hidden}, name
+        for handle in (h for h in hidden if not re.fullmatch(r"[\w-]+", h)):
+            assert not whole_word(handle).search(text), f"{handle} appears in {name}"
+
+
 # --- names --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pseudonymized_report_hides_every_small_account_everywhere(campaign_copy: Path, pseudonymized: Path) -> None:
     config = load_config(campaign_copy)
     hidden = hidden_handles(config.storage.database, config)
@@ -360,6 +400,7 @@ def test_pseudonymized_report_hides_every_small_account_everywhere(campaign_copy
     assert "participant-" in texts["report.html"] and HIDDEN_LINK in texts["posts.csv"]
 
 
+@pytest.mark.slow
 def test_campaign_accounts_targets_and_large_accounts_stay_named(campaign_copy: Path, pseudonymized: Path) -> None:
     config = load_config(campaign_copy)
     html = (pseudonymized / "report.html").read_text(encoding="utf-8")
@@ -383,6 +424,7 @@ def test_campaign_accounts_targets_and_large_accounts_stay_named(campaign_copy: 
     assert reply["text"].startswith("'@BoldAndCo @participant-")  # a leading @ would start a spreadsheet formula
 
 
+@pytest.mark.slow
 def test_naming_mode_and_threshold_are_stated(pseudonymized: Path, public: Path) -> None:
     for folder, mode in ((pseudonymized, "pseudonymized"), (public, "public")):
         html = (folder / "report.html").read_text(encoding="utf-8")
@@ -419,6 +461,7 @@ def test_chart_labels_show_pseudonyms_never_small_handles(campaign_copy: Path, s
         assert [a.label for a in table] == [namer.label(a.uid, a.handle, a.followers) for a in expected]
 
 
+@pytest.mark.slow
 def test_the_same_account_keeps_its_pseudonym_across_reports(campaign_copy: Path, pseudonymized: Path,
                                                              tmp_path: Path) -> None:
     config = load_config(campaign_copy)
@@ -441,6 +484,7 @@ def test_the_same_account_keeps_its_pseudonym_across_reports(campaign_copy: Path
     assert csv_rows(third / "accounts.csv") == csv_rows(second / "accounts.csv")
 
 
+@pytest.mark.slow
 def test_public_mode_names_everyone(campaign_copy: Path, public: Path) -> None:
     config = load_config(campaign_copy)
     texts = {name: readable_text(public / name) for name in TEXT_FILES}
@@ -501,6 +545,7 @@ def test_the_namer_only_reads_an_account_it_has_no_label_for_is_hidden(store: St
 # --- windows ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_since_and_until_narrow_the_figures(campaign_copy: Path, tmp_path: Path) -> None:
     window = ("--since", "2021-02-07T18:30", "--until", "2021-02-07T19:00")
     folder = cli_report(campaign_copy, tmp_path, *window)
@@ -517,6 +562,7 @@ def test_since_and_until_narrow_the_figures(campaign_copy: Path, tmp_path: Path)
     assert "Sun 7 Feb 2021, 18:30 → Sun 7 Feb 2021, 19:00" in html
 
 
+@pytest.mark.slow
 def test_an_empty_window_still_makes_a_valid_report(campaign_copy: Path, tmp_path: Path) -> None:
     folder = cli_report(campaign_copy, tmp_path, "--since", "2021-01-01T10:00", "--until", "2021-01-01T11:00")
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
@@ -534,6 +580,7 @@ def test_an_empty_window_still_makes_a_valid_report(campaign_copy: Path, tmp_pat
     assert "No platform counts were fetched for this window" in html
 
 
+@pytest.mark.slow
 def test_without_platform_counts_coverage_is_explained_not_drawn(campaign_copy: Path, tmp_path: Path) -> None:
     copied = copy_campaign(load_config(campaign_copy), tmp_path / "campaign")
     with sqlite3.connect(load_config(copied).storage.database) as conn:
@@ -564,6 +611,7 @@ def test_only_the_charts_module_imports_matplotlib() -> None:
     assert source.index('matplotlib.use("Agg")') < source.index("from matplotlib")
 
 
+@pytest.mark.slow
 def test_the_coverage_section_states_the_x_stream_its_gaps_and_the_estimate_as_an_estimate(tmp_path: Path) -> None:
     from .test_x_stream_figures import (
         AFTER,
@@ -597,6 +645,7 @@ def test_the_coverage_section_states_the_x_stream_its_gaps_and_the_estimate_as_a
         "Gaps in X's filtered stream (times in Asia/Hebron)" in html
 
 
+@pytest.mark.slow
 def test_with_the_x_stream_off_the_report_says_x_reposts_are_not_in_the_figures(tmp_path: Path) -> None:
     from .test_x_stream_figures import AFTER, database, minutes, post_at, save, write_setup
 

@@ -95,6 +95,7 @@ def referencing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path,
     return config, hidden, public
 
 
+@pytest.mark.slow  # whole reports
 def test_a_named_accounts_repost_quote_or_reply_of_a_hidden_accounts_post_loses_its_id_and_link(
         referencing: tuple[Config, Path, Path]) -> None:
     _, hidden, _ = referencing
@@ -114,6 +115,7 @@ def test_a_named_accounts_repost_quote_or_reply_of_a_hidden_accounts_post_loses_
             assert f"https://x.com/LoudOutlet/status/{native}" in text, f"{native} not in {name}"
 
 
+@pytest.mark.slow  # whole reports
 def test_public_reports_keep_every_id_and_link(referencing: tuple[Config, Path, Path]) -> None:
     _, _, public = referencing
     posts = (public / "posts.csv").read_text(encoding="utf-8-sig")

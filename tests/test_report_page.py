@@ -23,6 +23,9 @@ from stormwatch.times import iso_utc
 
 from .conftest import T0
 
+# Chromium, on a whole report.
+pytestmark = pytest.mark.slow
+
 DESKTOP, PHONE = 1280, 420
 A4_CONTENT = 703  # CSS pixels across an A4 page inside the report's 12 mm margins (186 mm at 96 per inch)
 # The whole report on A4: seven sections, each starting a page, ten-row tables kept whole, seven charts.

@@ -57,6 +57,7 @@ def post_at(moment: datetime, number: int) -> Post:
                 bookmark_count=None, impression_count=None, metrics_at=iso_utc(moment), tags=("standwithissa",))
 
 
+@pytest.mark.slow
 def test_the_volume_chart_shows_the_hour_around_the_window_where_it_was_collected(copy) -> None:
     config, store = copy
     end = T0 + timedelta(hours=3)
@@ -79,6 +80,7 @@ def test_the_volume_chart_shows_the_hour_around_the_window_where_it_was_collecte
     assert content.summary.totals.all.posts == sum(b.posts for b in content.volume.buckets)
 
 
+@pytest.mark.slow
 def test_a_report_written_during_the_storm_says_it_is_interim_and_draws_no_future(copy, tmp_path: Path) -> None:
     config, store = copy
     campaign = config.campaigns[0]

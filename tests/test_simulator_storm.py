@@ -138,6 +138,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow  # processes of their own
 def test_same_seed_same_storm_across_processes() -> None:
     def digest(seed: int, hash_seed: str) -> str:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}

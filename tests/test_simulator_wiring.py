@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import requests
@@ -15,6 +13,7 @@ from stormwatch.simulator.atproto import BlueskyNetwork
 from stormwatch.simulator.storm import Storm
 from stormwatch.simulator.wiring import MOUNTS, PLATFORM_SHARES, build_simulation, storm_spec
 
+from .cli_support import invoke
 from .conftest import TOKEN, write_config
 
 THREE = 'sources = ["x", "mastodon", "bluesky"]\n'
@@ -62,8 +61,7 @@ def test_x_is_served_even_when_the_campaign_does_not_collect_from_it(tmp_path: P
 
 def test_simulate_truth_adds_up_per_platform(tmp_path: Path) -> None:
     path = three_platform_config(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "stormwatch", "simulate", "--config", str(path), "--truth",
-                           "--seed", "5", "--posts", "1500"], capture_output=True, text=True, timeout=120)
+    done = invoke("simulate", "--config", path, "--truth", "--seed", "5", "--posts", "1500")
     assert done.returncode == 0, done.stderr
     truth = json.loads(done.stdout)
     by_platform = truth["by_platform"]

@@ -189,6 +189,7 @@ def test_only_default_fields_unless_requested(platform: SimulatedPlatform) -> No
     assert "includes" not in page and page["data"][0]["edit_history_tweet_ids"] == [page["data"][0]["id"]]
 
 
+@pytest.mark.slow  # sweeps the whole storm with every field
 def test_requested_fields_and_expansions(storm: Storm, platform: SimulatedPlatform) -> None:
     pages = sweep(
         make_client(platform),

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -43,6 +41,7 @@ from .bluesky_support import (
     truth_uris,
 )
 from .conftest import HASHTAGS, T0, sample_path
+from .port_support import refused_port
 from .simulator_support import SEARCH_REPOSTS
 
 # Fixtures the tests take by name, shared with the other Bluesky test modules.
@@ -97,25 +96,25 @@ def test_event_has_tag_reads_facets_tags_array_and_text() -> None:
 # ------------------------------------------------------------------------------ Jetstream
 
 
+@pytest.mark.slow  # plays the storm through Jetstream
 def test_jetstream_stream_delivers_the_truth_resuming_after_a_drop(storm, network, caplog) -> None:
     clock = ManualClock(T0 + timedelta(minutes=20))
     since = storm.spec.window_start
     received: list[tuple[list[dict], int]] = []
-    lock = threading.Lock()
+    handed_over = threading.Condition()
 
     def on_events(events: list[dict], time_us: int) -> None:
-        with lock:
+        with handed_over:
             received.append((events, time_us))
+            handed_over.notify_all()
 
     def position() -> int:
-        with lock:
-            return received[-1][1] if received else 0
+        return received[-1][1] if received else 0
 
     def wait_for(time_us: int) -> None:
-        deadline = time.monotonic() + 10
-        while position() < time_us and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert position() == time_us
+        with handed_over:  # woken by each hand-over; the timeout only bounds a failure
+            assert handed_over.wait_for(lambda: position() >= time_us, timeout=10), "never handed over"
+            assert position() == time_us
 
     caplog.set_level(logging.INFO)
     with JetstreamServer(storm, clock, network=network) as server:
@@ -132,10 +131,9 @@ def test_jetstream_stream_delivers_the_truth_resuming_after_a_drop(storm, networ
             clock.set(T0 + timedelta(minutes=50))
             wait_for(server.last_time_before(micros(clock.now()), ("app.bsky.feed.post",)))  # type: ignore[arg-type]
         finally:
-            stopped_at = time.monotonic()
             stop.set()
-            worker.join(timeout=5)
-        assert not worker.is_alive() and time.monotonic() - stopped_at < 1.5
+            worker.join(timeout=1.5)  # the stream returns within about a second of `stop`
+        assert not worker.is_alive()
         source.close()
         first, second = server.connections()[:2]
     # Resumed from the last cursor handed over, a few seconds back, as Jetstream advises.
@@ -154,25 +152,44 @@ def test_jetstream_stream_delivers_the_truth_resuming_after_a_drop(storm, networ
     assert {p.id for p in collected.posts} == truth_uris(storm, network, since, T0 + timedelta(minutes=50))
 
 
-def test_stop_is_prompt_while_the_feed_is_unreachable(caplog) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+class _Warnings(logging.Handler):
+    """The warnings logged, and an event set when the `count`th arrives (from the stream's thread)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(logging.WARNING)
+        self.count, self.messages, self.arrived = count, [], threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        if len(self.messages) >= self.count:
+            self.arrived.set()
+
+
+def test_stop_is_prompt_while_the_feed_is_unreachable() -> None:
     clock = ManualClock(T0)
-    source = BlueskySource(bluesky_config(jetstream_url=f"ws://127.0.0.1:{port}/subscribe"), clock)
-    stop = threading.Event()
-    calls: list[int] = []
-    worker = threading.Thread(target=source.stream, args=(None, stop, lambda events, t: calls.append(t)))
-    with caplog.at_level(logging.WARNING):
-        worker.start()
-        time.sleep(0.8)
-        stopped_at = time.monotonic()
-        stop.set()
-        worker.join(timeout=5)
-    assert not worker.is_alive() and time.monotonic() - stopped_at < 1.2
+    with refused_port() as port:
+        source = BlueskySource(bluesky_config(jetstream_url=f"ws://127.0.0.1:{port}/subscribe"), clock)
+        stop = threading.Event()
+        calls: list[int] = []
+        worker = threading.Thread(target=source.stream, args=(None, stop, lambda events, t: calls.append(t)))
+        # The third refusal backs off 2 s: a stop that did not cut that wait short would outlast the join below.
+        warnings = _Warnings(3)
+        logger = logging.getLogger("stormwatch")
+        logger.addHandler(warnings)
+        try:
+            worker.start()
+            assert warnings.arrived.wait(timeout=30), warnings.messages
+            stop.set()
+            worker.join(timeout=1.2)
+        finally:
+            logger.removeHandler(warnings)
+            stop.set()
+            worker.join(timeout=5)
+    assert not worker.is_alive()
     assert calls == []
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings and f"cannot connect to 127.0.0.1:{port}" in warnings[0] and "reconnecting in 0.5s" in warnings[0]
+    first = warnings.messages[0]
+    assert f"cannot connect to 127.0.0.1:{port}" in first and "reconnecting in 0.5s" in first
+    assert "reconnecting in 2.0s" in warnings.messages[2]
 
 
 # ------------------------------------------------------------------------------ search
@@ -193,6 +210,7 @@ def sweep(source: BlueskySource, cursor: Cursor, clock: ManualClock, pages: list
             assert failures < 20
 
 
+@pytest.mark.slow  # sweeps a whole storm again and again
 def test_search_backfill_equals_the_truth_without_gaps_across_interrupted_sweeps(
         service, storm, network, campaign, logged_in) -> None:
     platform, xrpc, clock = service

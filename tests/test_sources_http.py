@@ -28,16 +28,10 @@ from stormwatch.sources.mastodon import RATE_LIMIT_HEADERS as MASTODON_HEADERS
 from stormwatch.sources.x import RATE_LIMIT_HEADERS as X_HEADERS
 
 from .conftest import TOKEN
+from .port_support import refused_port
 
 SEARCH = "/2/tweets/search/recent"
 BLUESKY_HEADERS = RateLimitHeaders("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
-
-
-def closed_port() -> int:
-    """A localhost port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -105,13 +99,13 @@ def test_a_used_up_window_stops_before_the_next_request() -> None:
 
 
 def test_a_refused_connection_in_every_library() -> None:
-    port = closed_port()
-    with pytest.raises(requests.exceptions.RequestException) as by_requests:
-        requests.get(f"http://127.0.0.1:{port}/", timeout=5)
-    with pytest.raises(httpx.TransportError) as by_httpx:
-        httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-    with pytest.raises(OSError) as by_socket:
-        socket.create_connection(("127.0.0.1", port), timeout=5)
+    with refused_port() as port:
+        with pytest.raises(requests.exceptions.RequestException) as by_requests:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        with pytest.raises(httpx.TransportError) as by_httpx:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        with pytest.raises(OSError) as by_socket:
+            socket.create_connection(("127.0.0.1", port), timeout=5)
     for failure in (by_requests.value, by_httpx.value, by_socket.value):
         assert network_reason(failure) == "connection refused"
     assert network_failure("http://a.example", by_requests.value) == "cannot reach http://a.example: connection refused"

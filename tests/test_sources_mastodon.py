@@ -36,12 +36,12 @@ from tests.mastodon_support import (
     collected_uids,
     expected_uids,
     fediverse,
-    free_port,
     odd_instance,
     sweep,
     tag_responses,
     timeline_requests,
 )
+from tests.port_support import refused_port
 
 # Fixtures the tests take by name, shared with the other Mastodon test modules.
 storm = mastodon_support.storm
@@ -103,6 +103,7 @@ def test_instance_names_queries_and_first_cursor() -> None:
     assert int(during.position) + 1 == int(T0.timestamp() * 1000) << 16
 
 
+@pytest.mark.slow  # sweeps a whole storm
 def test_full_sweep_over_two_instances_equals_the_truth(storm: Storm, fedi: Fediverse) -> None:
     source = fedi.source()
     now = fedi.clock.now()
@@ -137,6 +138,7 @@ def test_each_page_moves_the_cursor_to_its_newest_id(fedi: Fediverse) -> None:
     assert asked[1:] == positions[:-1]
 
 
+@pytest.mark.slow  # sweeps the storm twice
 def test_resuming_fetches_only_what_is_new(storm: Storm) -> None:
     with fediverse(storm, {SOCIAL: InstanceSettings(), CHAOS: InstanceSettings()},
                    T0 + timedelta(minutes=6)) as world:
@@ -171,6 +173,7 @@ def check_resume(storm: Storm, fedi: Fediverse) -> None:
                          - expected_uids(storm, fedi.instances, TAG, T0, first_now))
 
 
+@pytest.mark.slow  # sweeps a whole storm twice
 def test_a_failure_mid_sweep_leaves_no_gap(storm: Storm) -> None:
     timeline = f"/i/{SOCIAL}/api/v1/timelines/tag/{TAG}"
     with fediverse(storm, {SOCIAL: InstanceSettings()}, T0 + timedelta(hours=1),
@@ -254,10 +257,11 @@ def test_instance_without_public_tag_timelines(storm: Storm, caplog: pytest.LogC
 
 
 def test_unreachable_instance_is_a_transient_error_naming_it() -> None:
-    config = MastodonConfig(instances=(f"http://127.0.0.1:{free_port()}/i/nowhere.social",), timeout=2.0)
-    source = MastodonSource(config, ManualClock(T0), TOKEN)
-    with pytest.raises(SourceError) as caught:
-        list(source.search(source.first_cursor(campaign(), "nowhere.social#StandWithIssa", T0), T0))
+    with refused_port() as port:
+        config = MastodonConfig(instances=(f"http://127.0.0.1:{port}/i/nowhere.social",), timeout=2.0)
+        source = MastodonSource(config, ManualClock(T0), TOKEN)
+        with pytest.raises(SourceError) as caught:
+            list(source.search(source.first_cursor(campaign(), "nowhere.social#StandWithIssa", T0), T0))
     assert caught.value.transient
     assert str(caught.value).startswith("mastodon: nowhere.social: cannot reach http://127.0.0.1:")
     assert "connection refused" in str(caught.value) and TOKEN not in str(caught.value)

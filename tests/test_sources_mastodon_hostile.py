@@ -76,6 +76,7 @@ def healthy_uids(world: Fediverse) -> set[str]:
             for post in world.instances.tag_timeline(SOCIAL, tag) if post.ms >= T0.timestamp() * 1000}
 
 
+@pytest.mark.slow  # waits out real deadlines
 def test_endless_pagination_ends_the_run_partial_at_the_page_bound_and_the_next_run_resumes(
         social: Fediverse, tmp_path: Path) -> None:
     template = social.instances.status_json(SOCIAL, social.instances.tag_timeline(SOCIAL, TAG)[0])
@@ -115,6 +116,7 @@ def test_endless_pagination_ends_the_run_partial_at_the_page_bound_and_the_next_
     assert len({uid for uid in member_uids(config) if ENDLESS in uid}) == 10
 
 
+@pytest.mark.slow  # waits out real deadlines
 @pytest.mark.parametrize("dripped", ["body", "headers"])
 def test_a_dripping_instance_is_abandoned_at_the_deadline_and_the_next_instance_is_still_read(
         social: Fediverse, tmp_path: Path, dripped: str) -> None:
@@ -139,6 +141,7 @@ def test_a_dripping_instance_is_abandoned_at_the_deadline_and_the_next_instance_
     assert member_uids(config) == healthy_uids(social)
 
 
+@pytest.mark.slow  # waits out real deadlines
 def test_a_slow_endless_instance_is_stopped_by_its_time_budget(social: Fediverse) -> None:
     template = social.instances.status_json(SOCIAL, social.instances.tag_timeline(SOCIAL, TAG)[0])
 

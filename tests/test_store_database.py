@@ -40,6 +40,7 @@ def test_rows_cursor_and_run_counters_commit_together(store: Store) -> None:
     assert (record.requests, record.posts_new, record.status) == (1, 1, "running")
 
 
+@pytest.mark.slow  # processes of their own
 def test_a_run_left_open_by_a_dead_process_is_closed_as_interrupted(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
     code = ("from datetime import datetime, UTC; from stormwatch.store import Store; import os\n"
@@ -52,6 +53,7 @@ def test_a_run_left_open_by_a_dead_process_is_closed_as_interrupted(tmp_path: Pa
         assert stale.status == "failed" and "interrupted" in stale.error
 
 
+@pytest.mark.slow  # processes of their own
 def test_a_second_live_collector_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     code = ("import sys, time; from datetime import datetime, UTC; from stormwatch.store import Store\n"
@@ -116,6 +118,7 @@ def test_times_are_datetimes_in_and_out_and_iso_text_in_the_file(memory_store: S
     assert store.last_counted_bucket("c", "x", "#b") is None
 
 
+@pytest.mark.slow  # processes of their own
 def test_stream_connections_count_what_each_batch_stored_and_a_dead_process_leaves_a_gap(tmp_path: Path) -> None:
     path = tmp_path / "streams.db"
     code = ("from datetime import datetime, UTC; from stormwatch.store import Store; import os\n"

@@ -27,6 +27,7 @@ from stormwatch.console import setup_logging
 from stormwatch.models import Cursor, RawPage
 from stormwatch.store import Store
 
+from .cli_support import Ran, invoke
 from .conftest import TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,11 +52,21 @@ def copy_campaign(config: Config, folder: Path) -> Path:
     return folder / "config.toml"
 
 
+def arguments(config: Path, *args: str) -> list[str]:
+    """A command's arguments with its config, REPORTS standing for the reports folder beside it."""
+    return [*(a.replace("REPORTS", str(config.parent / "reports")) for a in args), "--config", str(config)]
+
+
 def run(config: Path, *args: str, python: list[str] | None = None,
         env: dict[str, str] | None = None, **options: object) -> subprocess.CompletedProcess[str]:
-    arguments = [a.replace("REPORTS", str(config.parent / "reports")) for a in args]
-    return subprocess.run([*(python or [sys.executable]), "-m", "stormwatch", *arguments, "--config", str(config)],
+    """A command in a process of its own: as another user, or under a file-size limit."""
+    return subprocess.run([*(python or [sys.executable]), "-m", "stormwatch", *arguments(config, *args)],
                           capture_output=True, text=True, timeout=180, env=env, **options)  # type: ignore[call-overload]
+
+
+def cli(config: Path, *args: str, env: dict[str, str] | None = None) -> Ran:
+    """A command in this process."""
+    return invoke(*arguments(config, *args), env=env)
 
 
 @pytest.fixture
@@ -99,6 +110,7 @@ def test_database_log_and_archive_are_private_whatever_the_umask(tmp_path: Path,
 # --- read-only databases --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole report among the commands
 def test_a_read_only_copy_serves_every_reading_command(collected, tmp_path: Path) -> None:
     config_path = copy_campaign(collected[0], tmp_path)
     database = tmp_path / "data" / "test.db"
@@ -108,12 +120,12 @@ def test_a_read_only_copy_serves_every_reading_command(collected, tmp_path: Path
     before = digest(database)
     try:
         for command in READING_COMMANDS:
-            result = run(config_path, *command)
+            result = cli(config_path, *command)
             assert result.returncode == 0, (command, result.stderr)
             assert "opened read-only: nothing was stored" in result.stderr, command
         archive = tmp_path / "one.jsonl"
         archive.write_text('{"data": []}\n')
-        imported = run(config_path, "import", str(archive))
+        imported = cli(config_path, "import", str(archive))
     finally:
         os.chmod(database.parent, 0o755)
         os.chmod(database, 0o644)
@@ -145,6 +157,7 @@ def _other_user_python(folder: Path) -> tuple[list[str], dict[str, str]]:
     return command, env
 
 
+@pytest.mark.slow  # a process of its own
 def test_another_users_database_in_a_folder_nobody_else_may_write(collected) -> None:
     folder = Path(tempfile.mkdtemp(prefix="stormwatch-shared-"))
     try:
@@ -199,10 +212,9 @@ def test_a_damaged_database_is_one_line_from_every_command(collected, tmp_path: 
     archive = tmp_path / "one.jsonl"
     archive.write_text(json.dumps({"data": [{"id": "1", "text": "#StandWithIssa", "created_at":
                                              "2021-02-07T16:00:00.000Z"}]}) + "\n")
-    env = {**os.environ, "X_BEARER_TOKEN": TOKEN}
     commands = [("import", str(archive)), *READING_COMMANDS] if damage != "pages" else [("import", str(archive))]
     for command in commands:
-        result = run(config_path, *command, env=env)
+        result = cli(config_path, *command, env={"X_BEARER_TOKEN": TOKEN})
         assert result.returncode == 1, (command, result.stdout, result.stderr)
         (line,) = result.stderr.splitlines()
         assert line.startswith(f"stormwatch: error: {database}: database is damaged: "), (command, line)
@@ -219,6 +231,7 @@ def _limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
 
 
+@pytest.mark.slow  # a process of its own
 def test_a_report_that_cannot_be_written_is_one_line_and_leaves_nothing(collected, tmp_path: Path) -> None:
     config_path = copy_campaign(collected[0], tmp_path)
     first = run(config_path, "report", "--out", "REPORTS")  # pseudonyms stored: the next one only reads

@@ -51,6 +51,7 @@ def test_only_sources_with_a_live_feed_are_followed(tmp_path: Path, monkeypatch:
         collector.close()
 
 
+@pytest.mark.slow  # plays a storm to a live follower
 def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     spec = storm_spec(posts=1500, seed=9)
@@ -101,6 +102,7 @@ def test_bluesky_live_stream_backfill_and_profiles_give_the_ground_truth(tmp_pat
         truth.posts, truth.contributors, truth.potential_reach, truth.engagement)
 
 
+@pytest.mark.slow  # plays a storm to a live follower
 def test_new_bluesky_authors_are_looked_up_beside_the_stream_before_any_scheduled_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = storm_spec(posts=600, seed=11)

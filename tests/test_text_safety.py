@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +20,7 @@ from stormwatch.report.rows import KnownAccount
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
 
+from .cli_support import Ran, invoke
 from .conftest import T0
 
 # Control characters and reordering characters that must never come out (a line break may, in CSV cells).
@@ -225,13 +224,13 @@ def hostile_campaign(collected, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return target
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "stormwatch", *args], capture_output=True, text=True,
-                            encoding="utf-8", errors="surrogateescape", timeout=180)
+def run(*args: str) -> Ran:
+    result = invoke(*args)
     assert result.returncode == 0, result.stderr
     return result
 
 
+@pytest.mark.slow  # a whole report
 def test_no_formula_control_character_or_small_handle_leaves_in_a_report(hostile_campaign: Path,
                                                                           tmp_path: Path) -> None:
     out = tmp_path / "reports"

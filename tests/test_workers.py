@@ -76,6 +76,7 @@ def test_closing_early_stops_a_worker_that_is_still_writing() -> None:
     assert worker.last_error_line() is None  # no complaint about the broken pipe
 
 
+@pytest.mark.slow
 def test_a_worker_dies_with_its_parent_killed_without_warning(tmp_path: Path) -> None:
     # A report killed with kill -9 must not leave its posts.csv workers writing on for minutes.
     import os
