@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from .archive.writer import RawArchive
 from .config import DEFAULT_CONFIG, CampaignConfig, Config, XConfig, parse_config
 from .errors import RateLimited, SourceError, StormwatchError
+from .metrics.spending import PLAN_SOURCE
 from .platforms import x_search_queries
 from .sources import registry
 from .sources.capabilities import TARGETS_FOLLOW_UP, Counted, Source, TargetWatching
@@ -53,7 +54,6 @@ from .times import Clock, format_duration, iso_utc
 
 log = logging.getLogger(__name__)
 
-PLAN_SOURCE = "plan"  # the runs the plan's own counts requests are recorded and billed under
 COUNTED_SPAN = timedelta(days=7)
 REACH_MARGIN = timedelta(minutes=2)  # X refuses a start_time exactly 7 days back
 COUNTS_LAG = timedelta(seconds=30)  # X counts up to 30 seconds before now

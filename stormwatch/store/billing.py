@@ -17,11 +17,14 @@ POST = "post"
 ACCOUNT = "user"  # the key prefix files have carried since release 1
 
 
-def bill_page(conn: sqlite3.Connection, billing: Billing, batch: Batch) -> float:
-    """Record a page's reads on the billing day (in the caller's transaction); the cost of the new ones."""
+def bill_page(conn: sqlite3.Connection, billing: Billing | None, batch: Batch) -> tuple[float, float]:
+    """Record a page's reads on the billing day (in the caller's transaction); the cost of the new ones, as
+    (post reads, account reads); nothing without billing."""
+    if billing is None:
+        return 0.0, 0.0
     posts = _bill(conn, billing.day, POST, [p.uid for p in batch.posts] + [p.uid for p in batch.context_posts])
     accounts = _bill(conn, billing.day, ACCOUNT, [a.uid for a in batch.accounts])
-    return posts * billing.post_usd + accounts * billing.user_usd
+    return posts * billing.post_usd, accounts * billing.user_usd
 
 
 def forget_before(conn: sqlite3.Connection, day: str) -> None:

@@ -151,6 +151,18 @@ def m007_stream_connections(db: sqlite_utils.Database) -> None:
     _execute_all(db, schema.STREAM_CONNECTIONS)
 
 
+@MIGRATIONS()
+def m008_hijack_candidates(db: sqlite_utils.Database) -> None:
+    """The counter-hashtags a campaign registered, and the mark of its members that carry one (hijack candidates)."""
+    _execute_all(db, schema.HIJACK_CANDIDATES)
+
+
+@MIGRATIONS()
+def m009_run_costs(db: sqlite_utils.Database) -> None:
+    """A run's spend by kind: post reads, account reads, counts and trends requests."""
+    _execute_all(db, schema.RUN_COSTS)
+
+
 # What a release-1 file (user_version 1) already holds.
 RELEASE_1_MIGRATIONS = ("m001_collected_rows", "m002_running_tallies", "m003_billed_reads", "m004_pseudonyms")
 
