@@ -10,8 +10,9 @@ import pytest
 
 from stormwatch import intel, metrics
 from stormwatch.intel.copypaste import CopyAudit
+from stormwatch.simulator.intel import carries
 from stormwatch.simulator.trending import TagSeconds, instance_trends, x_trends
-from stormwatch.simulator.wiring import intel_truth
+from stormwatch.simulator.wiring import MOUNTS, intel_truth
 from stormwatch.store import Store
 from stormwatch.store.tallies import contents, window_of
 
@@ -155,7 +156,7 @@ def test_the_dashboards_incremental_audit_agrees_with_a_fresh_one(found: Collect
         fresh = intel.window_copies(store, campaign.name, window.since, window.until)
         audit = CopyAudit(campaign.name, window.since, window.until)
         steps = 0
-        while not audit.update(store, limit=300):
+        while not audit.update(store, limit=200):
             steps += 1
         assert steps >= 3 and audit.read == fresh.posts
         read = audit.read
@@ -164,3 +165,34 @@ def test_the_dashboards_incremental_audit_agrees_with_a_fresh_one(found: Collect
         alone = intel.window_copies(store, campaign.name, T0, campaign.end)
     assert (audit.figures().copies, audit.figures().posts) == (fresh.copies, fresh.posts) == (alone.copies, alone.posts)
     assert 0 < recent.posts < fresh.posts and recent.copies <= recent.posts
+
+
+def test_hijack_candidates_are_counted_apart_from_the_supporters_on_every_platform(found: Collected) -> None:
+    # Issue 17: a campaign post carrying a counter-hashtag is a hijack candidate, not a supporter's post; an account
+    # is a contributor when it posted at least one campaign post without one. Checked against the simulator's truth.
+    campaign, storm = found.config.campaigns[0], found.storm
+    everything = {name: MOUNTS[name].truth(found.simulation, found.config, campaign) for name in campaign.sources}
+    supporters = {name: storm.supporters(truth, COUNTER) for name, truth in everything.items()}
+    hijacks = [post for truth in everything.values() for post in map(storm.post_by_id, truth.post_ids)
+               if post is not None and carries(post, COUNTER)]
+    with Store.open(found.config.storage.database) as store:
+        window = metrics.campaign_window(campaign)
+        figures = {reader: metrics.summary(store, campaign, window, reader=reader).to_json()
+                   for reader in ("tallies", "rows")}
+        stored = {row[0] for row in store.conn.execute(
+            "SELECT c.post_uid FROM campaign_posts c WHERE c.campaign = ? AND c.hijack = 1 AND c.platform = 'x'",
+            (campaign.name,))}
+        counter = intel.counter_figures(store, campaign, window, with_minutes=False, top=0)
+    assert figures["tallies"] == figures["rows"]  # the running tallies leave out what the rows leave out
+    found_figures = figures["rows"]
+    assert found_figures["hijack_posts"] == len(hijacks) == counter.both > 20  # type: ignore[union-attr]
+    assert found_figures["hijack_accounts"] == len({(p.platform, p.author) for p in hijacks}) > 5
+    assert stored == {f"x:{p.native_id}" for p in hijacks if p.platform == "x"}
+    for name, truth in supporters.items():
+        mine = found_figures["by_platform"][name]
+        assert (mine["posts"], mine["contributors"], mine["potential_reach"], mine["engagement"]) == (
+            truth.posts, truth.contributors, truth.potential_reach, truth.engagement), name
+        assert mine["posts"] < everything[name].posts or not any(p.platform == name for p in hijacks)
+    assert found_figures["posts"] == sum(t.posts for t in supporters.values())
+    assert found_figures["contributors"] == sum(t.contributors for t in supporters.values())
+    assert counter.campaign_posts == found_figures["posts"]  # type: ignore[union-attr]
