@@ -10,6 +10,7 @@ import pytest
 
 from stormwatch import intel, metrics
 from stormwatch.intel.copypaste import CopyAudit
+from stormwatch.report.names import NamingPolicy
 from stormwatch.simulator.intel import carries
 from stormwatch.simulator.trending import TagSeconds, instance_trends, x_trends
 from stormwatch.simulator.wiring import MOUNTS, intel_truth
@@ -196,3 +197,32 @@ def test_hijack_candidates_are_counted_apart_from_the_supporters_on_every_platfo
     assert found_figures["posts"] == sum(t.posts for t in supporters.values())
     assert found_figures["contributors"] == sum(t.contributors for t in supporters.values())
     assert counter.campaign_posts == found_figures["posts"]  # type: ignore[union-attr]
+
+
+def test_the_targets_are_named_and_their_mentions_counted_on_every_platform(found: Collected) -> None:
+    # Issue 17: a Mastodon or Bluesky target was pseudonymized under the follower threshold, and only X targets'
+    # mentions were counted. Truth: the supporters' posts mentioning the target's account on its platform.
+    campaign, storm = found.config.campaigns[0], found.storm
+    listed = {"x": campaign.targets, "mastodon": campaign.targets_mastodon, "bluesky": campaign.targets_bluesky}
+    expected = {}
+    for platform, targets in listed.items():
+        truth = storm.supporters(MOUNTS[platform].truth(found.simulation, found.config, campaign), COUNTER)
+        for target in targets:
+            name = target.split("@")[0].split(".")[0].casefold()
+            expected[target] = sum(1 for post in map(storm.post_by_id, truth.post_ids) if post is not None and any(
+                storm.users[who].username.casefold() == name for _, _, who in post.mentions))
+    with Store.open(found.config.storage.database) as store:
+        window = metrics.campaign_window(campaign)
+        counted = {reader: metrics.target_mentions(store, campaign, window, reader=reader)
+                   for reader in ("tallies", "rows")}
+        accounts = {platform: store.conn.execute("SELECT handle FROM accounts WHERE platform = ? AND lower(handle) IN "
+                                                 f"({', '.join('?' * len(targets))})",
+                                                 (platform, *(t.casefold() for t in targets))).fetchall()
+                    for platform, targets in listed.items()}
+    assert counted["tallies"] == counted["rows"] == list(expected.items())
+    assert len(expected) == 4 and all(count > 10 for count in expected.values())
+    policy = NamingPolicy.for_campaign(campaign, "pseudonymized", 5000)
+    for platform, handles in accounts.items():
+        assert handles, platform  # a target's account as the platform spells it (stored: the collector read it)
+        assert all(policy.is_named(handle, 12) for (handle,) in handles), platform  # named, however small
+    assert not policy.is_named("someone.bsky.social", 12) and not policy.is_named("someone@mastodon.social", 12)

@@ -217,13 +217,22 @@ def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window, *,
     return [(tag, counts.get(tag.casefold(), 0)) for tag in campaign.hashtags]
 
 
+def target_handles(campaign: CampaignConfig) -> tuple[str, ...]:
+    """Every account the campaign addresses, on every platform, as mentions name them: X handles (`targets`),
+    Mastodon addresses (`targets_mastodon`, `name@instance`) and Bluesky handles (`targets_bluesky`)."""
+    return (*campaign.targets, *campaign.targets_mastodon, *campaign.targets_bluesky)
+
+
 def target_mentions(store: Store, campaign: CampaignConfig, window: Window, *,
                     reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
-    """For each target the campaign addresses, how many posts mention it (in config order)."""
-    if not campaign.targets:
+    """For each target the campaign addresses on any platform, how many supporters' posts mention it (in config
+    order: X, Mastodon, Bluesky). Mentions are stored as each platform writes them (`name`, `name@instance`,
+    `name.bsky.social`), so a handle finds the mentions of its own platform."""
+    targets = target_handles(campaign)
+    if not targets:
         return []
-    counts = mention_counts(store, campaign.name, window, [t.casefold() for t in campaign.targets], reader=reader)
-    return [(target, counts.get(target.casefold(), 0)) for target in campaign.targets]
+    counts = mention_counts(store, campaign.name, window, [t.casefold() for t in targets], reader=reader)
+    return [(target, counts.get(target.casefold(), 0)) for target in targets]
 
 
 # --- coverage -----------------------------------------------------------------------------------

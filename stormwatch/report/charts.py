@@ -515,8 +515,9 @@ def alt_texts(content: ReportContent) -> dict[str, str]:
     top = [(account_label(a), a.posts) for a in content.top_by_posts]
     texts["top_accounts.png"] = (f"Horizontal bar chart of the {len(top)} accounts with the most posts: {listed(top)}."
                                  if top else "No accounts posted in this window.")
-    kinds = "; ".join(f"{platform_name(p)}: {t.originals:,} originals, {t.reposts:,} reposts, {t.quotes:,} quotes, "
-                      f"{t.replies:,} replies" for p, t in totals.by_platform.items())
+    kinds = "; ".join(f"{platform_name(p)}: {t.originals:,} originals, "
+                      f"{'— (not reported)' if 'reposts' in not_reported(p) else f'{t.reposts:,}'} reposts, "
+                      f"{t.quotes:,} quotes, {t.replies:,} replies" for p, t in totals.by_platform.items())
     texts["post_kinds.png"] = (f"Bar chart of posts by kind and platform. {kinds}." if kinds
                                else "No posts in this window.")
     tags = [(f"#{tag}", count) for tag, count in content.co_hashtags]

@@ -197,7 +197,8 @@ def _headline(content: ReportContent) -> list[Block]:
     quiet = [platform_name(p) for p in content.summary.totals.by_platform if "impressions" in not_reported(p)]
     loud = [platform_name(p) for p in content.summary.totals.by_platform if "impressions" not in not_reported(p)]
     extra = {
-        "posts": f"{number(all_totals.originals)} originals, {number(all_totals.reposts)} reposts, "
+        "posts": f"{number(all_totals.originals)} originals, "
+                 f"{'— (not reported)' if figures['reposts'] is None else number(all_totals.reposts)} reposts, "
                  f"{number(all_totals.quotes)} quotes, {number(all_totals.replies)} replies"
                  + _goal(all_totals.posts, content.campaign.goal_posts),
         "contributors": _goal(all_totals.contributors, content.campaign.goal_contributors).lstrip("; "),
