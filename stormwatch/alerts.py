@@ -93,6 +93,7 @@ class Figures:
     # which a slow source can hold back well before the end).
     peak: int = 0
     live: dict[str, LiveFeedState] = field(default_factory=dict)  # live feeds' states, by source
+    storm_cost_usd: float = 0.0  # every UTC day of the storm window and the plan (metrics.storm_spending)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
                    target_posts=tuple(intel.target_posts(store, campaign.name, window.since,
                                                          max(window.since, min(now, window.until)))),
                    peak=metrics.peak_minute(store, campaign.name, window).posts if ended else 0,
-                   live={s.source: s.live for s in health.sources if s.live is not None})
+                   live={s.source: s.live for s in health.sources if s.live is not None},
+                   storm_cost_usd=health.storm_spent_usd)
 
 
 def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,
@@ -225,6 +227,8 @@ def _storm_clock(words: _Words) -> list[Alert]:
         if figures.loudest_named:
             handle, posts = figures.loudest_named
             lines[-1] += f"; most active named account @{_clean(handle)} ({posts:,} posts)"
+        if figures.storm_cost_usd:
+            lines.append(f"Cost ${figures.storm_cost_usd:,.2f} (estimated: every UTC day of the storm, and the plan)")
         lines.append(f"Report: {figures.report}" if figures.report is not None
                      else f"Report: run `stormwatch report --campaign {campaign.name}`")
         return [Alert("storm_ended", "storm_ended", f"{words.tag} storm has ended ({words.at(campaign.end)} "

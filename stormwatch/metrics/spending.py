@@ -56,12 +56,16 @@ class Spending:
                                    for source, kinds in sorted(self.by_source.items())},
                 "cost_days": {"first": self.first_day, "last": self.last_day}}
 
-    def line(self) -> str:
-        """`$131.20 (posts $120.00, users $10.00, counts $1.20; x $125.00, x-stream $6.20)`: the kinds and
-        sources that cost something."""
+    def detail(self) -> str:
+        """`posts $120.00, users $10.00, counts $1.20; x $125.00, x-stream $6.20`: the kinds and sources that cost
+        something ("" when none did)."""
         kinds = [f"{kind} ${usd:,.2f}" for kind, usd in self.by_kind.items() if usd >= _CENT]
         sources = [f"{source} ${usd:,.2f}" for source, usd in self.source_totals().items() if usd >= _CENT]
-        detail = "; ".join(part for part in (", ".join(kinds), ", ".join(sources)) if part)
+        return "; ".join(part for part in (", ".join(kinds), ", ".join(sources)) if part)
+
+    def line(self) -> str:
+        """`$131.20 (posts $120.00, …; x $125.00, …)`: the total and its detail."""
+        detail = self.detail()
         return f"${self.total_usd:,.2f}" + (f" ({detail})" if detail else "")
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Totals
+from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Spending, Totals
 from ..platforms import not_reported
 from .content import (
     NamedAccount,
@@ -211,15 +211,25 @@ def _headline(content: ReportContent) -> list[Block]:
         detail = extra.get(key, "")
         value: Cell = NotReported() if figures[key] is None else number(figures[key])
         rows.append((label, value, DEFINITIONS[key] + (f" ({detail})" if detail else "")))
+    cost = content.summary.cost
+    if cost is not None:
+        rows.append(("Cost", f"${cost.total_usd:,.2f}", f"estimated spend of the UTC days {_days(cost)}"
+                     + (f" ({cost.detail()})" if cost.detail() else "")))
     blocks: list[Block] = [
         Heading("Headline figures"),
         Table(caption="Headline figures for the window, all platforms", header=("Figure", "Value", "Definition"),
-              rows=tuple(rows), numeric=(False, True, False), keys=tuple(key for key, _ in HEADLINE_ROWS),
+              rows=tuple(rows), numeric=(False, True, False),
+              keys=(*(key for key, _ in HEADLINE_ROWS), *(("cost_usd",) if cost is not None else ())),
               row_headers=True, note=_dash_note(content) if dashes else None),
         Heading("By platform", 3),
         _platform_table(content),
     ]
     return blocks
+
+
+def _days(cost: Spending) -> str:
+    """`2021-02-07`, or `2021-02-07 to 2021-02-08`: the UTC days a cost covers."""
+    return cost.first_day if cost.first_day == cost.last_day else f"{cost.first_day} to {cost.last_day}"
 
 
 def _dash_note(content: ReportContent) -> str | None:
@@ -433,6 +443,20 @@ def _gaps_table(content: ReportContent, coverage: SourceCoverage) -> Table:
                  numeric=(False, True, True, True), empty="No bucket has fewer posts collected than counted.")
 
 
+def _supporters(content: ReportContent) -> list[str]:
+    """What the headline figures leave out: the hijack candidates (campaign posts with a counter-hashtag)."""
+    tags = ", ".join(f"#{tag}" for tag in content.campaign.counter_hashtags)
+    if not tags:
+        return []
+    hijacks, accounts = content.summary.hijack_posts, content.summary.hijack_accounts
+    return [f"Supporters, not opponents: a campaign post that also carries a counter-hashtag ({tags}) is a hijack "
+            f"candidate, counted in the counter-hashtag figures and left out of every other figure (posts, "
+            f"contributors, reach, impressions, engagement, the peak, goals, co-hashtags and repeated texts); an "
+            f"account is a contributor when it posted at least one campaign post without one. In this window "
+            f"{number(hijacks)} {'post' if hijacks == 1 else 'posts'} by {number(accounts)} "
+            f"{'account' if accounts == 1 else 'accounts'} carried both."]
+
+
 def _methods(content: ReportContent) -> list[Block]:
     local, utc = describe_window(content.window, content.timezone)
     hashtags = ", ".join(f"#{tag}" for tag in content.campaign.hashtags)
@@ -442,6 +466,7 @@ def _methods(content: ReportContent) -> list[Block]:
         "with their authors' public profiles and counters as of collection. Reposts, quotes and replies carrying a "
         "hashtag count as campaign posts; posts seen only as context (the original of a repost) do not.",
         f"Window: {local}; {utc}. Posts are placed by their creation time.",
+        *_supporters(content),
         "Counters (likes, reposts, replies, quotes, impressions, followers) are the latest the collector saw; "
         "they keep changing on the platform after collection. A repost carries the original post's counters, so "
         "they are never added up, and posts.csv leaves them empty for reposts.",
@@ -463,6 +488,13 @@ def _methods(content: ReportContent) -> list[Block]:
                      "them where the platform gives counts.")
     if not content.runs:
         items.append("No collection runs are recorded for this campaign (the data may have been imported).")
+    cost = content.summary.cost
+    if cost is not None:
+        items.append(f"Cost: {cost.line()}, estimated by stormwatch from the platform's prices for what it read and "
+                     f"asked (per post and account read, once a UTC day; per counts and trends request), over every "
+                     f"UTC day the window touches ({_days(cost)})"
+                     + (" and the plan's own counts requests." if "plan" in cost.by_source else ".")
+                     + " The platform's invoice is the authority.")
     with_counts = [c for c in content.coverage if c.has_counts]
     if with_counts:
         shares = "; ".join(f"{platform_name(c.source)}: {number(c.collected)} collected of {number(c.counted)} "

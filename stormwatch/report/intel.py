@@ -171,9 +171,9 @@ def _counter(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> 
         return []
     share = counter.share_of_voice
     blocks: list[Block] = [Heading("Counter-hashtags", 3), Paragraph(
-        f"{counter.posts:,} posts carried the counter-hashtags against {counter.campaign_posts:,} campaign posts: a "
-        f"share of voice of {'–' if share is None else f'{share:.0%}'} for the campaign. {counter.both:,} posts "
-        "carried both (hijack candidates).")]
+        f"{counter.posts:,} posts carried the counter-hashtags against {counter.campaign_posts:,} supporters' posts: "
+        f"a share of voice of {'–' if share is None else f'{share:.0%}'} for the campaign. {counter.both:,} posts "
+        "carried both (hijack candidates: counted here, never among the supporters' posts).")]
     if "share_of_voice.png" in drawn:
         blocks.append(drawn["share_of_voice.png"])
     rows = tuple((_time(p.created_at, zone), Lines((p.author, platform_name(p.platform))), p.text, p.detail)
