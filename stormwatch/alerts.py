@@ -223,12 +223,12 @@ def _storm_clock(words: _Words) -> list[Alert]:
     if now >= campaign.end and (figures.report is not None or now >= campaign.end + END_GRACE):
         totals = figures.totals
         lines = [f"{totals.posts:,} posts by {totals.contributors:,} people; peak {figures.peak:,} posts a minute",
-                 f"Potential reach {_compact(totals.potential_reach)}; engagement {_compact(totals.engagement)}"]
+                 f"Potential reach {_compact(totals.potential_reach)}; engagement {_compact(totals.engagement)}"
+                 # the storm's UTC days and its plan: what collecting it cost (estimated), when it cost anything
+                 + (f"; cost ${figures.storm_cost_usd:,.2f}" if figures.storm_cost_usd else "")]
         if figures.loudest_named:
             handle, posts = figures.loudest_named
             lines[-1] += f"; most active named account @{_clean(handle)} ({posts:,} posts)"
-        if figures.storm_cost_usd:
-            lines.append(f"Cost ${figures.storm_cost_usd:,.2f} (estimated: every UTC day of the storm, and the plan)")
         lines.append(f"Report: {figures.report}" if figures.report is not None
                      else f"Report: run `stormwatch report --campaign {campaign.name}`")
         return [Alert("storm_ended", "storm_ended", f"{words.tag} storm has ended ({words.at(campaign.end)} "
