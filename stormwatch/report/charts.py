@@ -419,7 +419,7 @@ def share_of_voice_figure(content: ReportContent) -> Figure | None:
     campaign_posts = [buckets[s][0] for s in starts]
     counter_posts = [buckets[s][1] for s in starts]
     width = timedelta(seconds=size)
-    ax.bar(starts, campaign_posts, width=width, align="edge", color=NEUTRAL_COLOUR, label="campaign hashtags",
+    ax.bar(starts, campaign_posts, width=width, align="edge", color=NEUTRAL_COLOUR, label="supporters' posts",
            linewidth=0)
     ax.bar(starts, counter_posts, width=width, bottom=campaign_posts, align="edge", color=COUNTER_COLOUR,
            label="counter-hashtags", linewidth=0)
@@ -475,8 +475,8 @@ def captions(content: ReportContent) -> dict[str, str]:
                         f"{phrase}; bars below the line mean posts were missed. Times in {zone}.",
         "trends.png": f"Rank of each campaign hashtag in the trending lists fetched for each place (1 is the top; "
                       f"gaps where it was not in the list); times in {zone}.",
-        "share_of_voice.png": f"Posts carrying the campaign's hashtags (grey) and the counter-hashtags (orange) per "
-                              f"{phrase}; a post carrying both counts in each. Times in {zone}.",
+        "share_of_voice.png": f"Supporters' posts (grey) and posts carrying the counter-hashtags (orange) per "
+                              f"{phrase}; a post carrying both is a counter-hashtag post. Times in {zone}.",
     }
 
 
@@ -542,8 +542,8 @@ def alt_texts(content: ReportContent) -> dict[str, str]:
     if counter is not None:
         share = counter.share_of_voice
         texts["share_of_voice.png"] = (
-            f"Stacked bars per {phrase} of campaign posts ({counter.campaign_posts:,}) against counter-hashtag posts "
-            f"({counter.posts:,}) over {window}: the campaign's share of voice "
+            f"Stacked bars per {phrase} of supporters' posts ({counter.campaign_posts:,}) against counter-hashtag "
+            f"posts ({counter.posts:,}) over {window}: the campaign's share of voice "
             f"{'—' if share is None else f'{share:.0%}'}; {counter.both:,} posts carried both.")
     return texts
 
