@@ -197,6 +197,9 @@ def test_hijack_candidates_are_counted_apart_from_the_supporters_on_every_platfo
     assert found_figures["posts"] == sum(t.posts for t in supporters.values())
     assert found_figures["contributors"] == sum(t.contributors for t in supporters.values())
     assert counter.campaign_posts == found_figures["posts"]  # type: ignore[union-attr]
+    # Mastodon's tag timelines carry no boosts: its reposts are not reported (null), never 0
+    assert found_figures["by_platform"]["mastodon"]["reposts"] is None
+    assert {"mastodon.reposts", "bluesky.reposts"} <= set(found_figures["not_reported"])
 
 
 def test_the_targets_are_named_and_their_mentions_counted_on_every_platform(found: Collected) -> None:
