@@ -223,7 +223,8 @@ def test_status_says_when_the_budget_pauses_reads_and_warns_when_it_cannot_reach
     status = stormwatch("status", "--config", str(config)).stdout
     assert "x: paused by the budget until Mon 08 Feb 02:00 (00:00 UTC)" in status  # 00:00 UTC in Hebron
     assert "up to date" not in status and warning in status
-    assert re.search(r"standwithissa: [\d,]+ posts in the storm window, [\d,]+ collected \(all time\)", status)
+    assert re.search(r"standwithissa: [\d,]+ supporters' posts in the storm window, [\d,]+ collected \(all time, "
+                     r"hijack candidates left out\)", status)
     assert re.search(r"spent today \$[\d.]+ of \$0\.05 \(X reads; the day ends 00:00 UTC\) — reached", status)
 
 

@@ -144,9 +144,10 @@ def status_text(report: Any, config: Config) -> str:
         chosen = config.campaign(campaign.name)
         when = functools.partial(_local_when, zone=chosen.timezone, now=report.now)
         start, end = (moment.astimezone(chosen.timezone) for moment in (campaign.window_start, campaign.window_end))
-        in_window = (f"{campaign.posts_in_window:,} posts in the storm window, "
+        in_window = (f"{campaign.posts_in_window:,} supporters' posts in the storm window, "
                      if campaign.posts_in_window is not None else "")
-        lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time)")
+        lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time, hijack candidates "
+                     "left out)")
         lines.append(f"  storm window {human_time(start, chosen.timezone)} → {human_time(end, chosen.timezone)} "
                      f"{chosen.timezone.key}; times below in {chosen.timezone.key}")
         budget = f" of ${campaign.daily_budget_usd:,.2f}" if campaign.daily_budget_usd is not None else ""
