@@ -173,7 +173,7 @@ BLUESKY = Platform(
     # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.
     # Follower counts come from a profile lookup after the posts (the live feed carries none).
     reports=Reports(impressions=False, reposts_as_posts=False, follower_counts=True, billed=False,
-                    volume_counts=False, reposts_missing="reposts are not posts"),
+                    volume_counts=False, reposts_missing="reposts are records"),
 )
 
 PLATFORMS: tuple[Platform, ...] = (X, MASTODON, BLUESKY)
@@ -256,13 +256,12 @@ def not_reported_note(names: Iterable[str]) -> str | None:
     quiet = [label(n) for n in names if "impressions" in not_reported(n)]
     if quiet:
         sentences.append(f"{_and(quiet)} {'does' if len(quiet) == 1 else 'do'} not report impressions")
-    for name in names:
-        found = _BY_NAME.get(name)
-        if found is not None and found.reports.reposts_missing is not None:
-            sentences.append(f"{label(name)} {found.reports.reposts_missing} (reposts count only in the reposts a "
-                             "post received)")
+    missing = [f"{label(n)} ({_BY_NAME[n].reports.reposts_missing})" for n in names
+               if n in _BY_NAME and _BY_NAME[n].reports.reposts_missing is not None]
+    if missing:
+        sentences.append(f"no reposts are collected from {_and(missing, 'or')}")
     return "; ".join(sentences) + "." if sentences else None
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _and(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]

@@ -61,9 +61,8 @@ def test_what_each_platform_reports() -> None:
     assert platforms.not_reported("x") == ()
     assert platforms.not_reported("mastodon") == platforms.not_reported("bluesky") == ("impressions", "reposts")
     assert platforms.not_reported_note(["x", "mastodon", "bluesky"]) == (
-        "Mastodon and Bluesky do not report impressions; Mastodon tag timelines carry no boosts (reposts count only "
-        "in the reposts a post received); Bluesky reposts are not posts (reposts count only in the reposts a post "
-        "received).")
+        "Mastodon and Bluesky do not report impressions; no reposts are collected from Mastodon (tag timelines "
+        "carry no boosts) or Bluesky (reposts are records).")
 
 
 @pytest.mark.parametrize(("platform", "text", "expected"), [

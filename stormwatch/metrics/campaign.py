@@ -300,20 +300,17 @@ def _collected_buckets(store: Store, campaign: str, window: Window, origin: int,
 
 
 DEFINITIONS = {
-    "posts": "supporters' campaign posts collected in the window, all kinds (a campaign post carrying a "
-             "counter-hashtag is a hijack candidate, not a supporter's post)",
+    "posts": "supporters' campaign posts collected in the window, all kinds",
     "contributors": "distinct accounts with at least one supporters' post (an account per platform)",
     "potential_reach": "sum of followers over distinct contributors (latest snapshot)",
     "potential_impressions": "sum over supporters' posts of the author's followers (a repost counts again)",
     "impressions": "sum of impression counts over supporters' non-repost posts, where the platform reports them",
     "engagement": "likes + reposts + replies + quotes received by supporters' non-repost posts, each post once",
     "peak_posts_per_minute": "supporters' posts in the busiest minute of the window",
-    "hijack_posts": "campaign posts of the window that also carry a counter-hashtag (hijack candidates)",
-    "hijack_accounts": "distinct accounts that posted hijack candidates (some may have posted supporters' posts too)",
-    "cost_usd": "estimated spend of the campaign's runs on every UTC day the window touches (cost_days), and of "
-                "the plan's counts requests when the whole storm window is summarized",
-    "cost_by_kind": "that spend by kind: post reads, account (user) reads, counts requests, trends requests, the "
-                    "plan (unsplit: runs stored before the split was recorded)",
+    "hijack_posts": "campaign posts also carrying a counter-hashtag (hijack candidates)",
+    "hijack_accounts": "distinct accounts that posted hijack candidates",
+    "cost_usd": "estimated spend on every UTC day of the window (cost_days), and the plan's for the whole window",
+    "cost_by_kind": "that spend by kind: posts, users (account reads), counts, trends, plan (unsplit: older runs)",
 }
 STREAM_DEFINITIONS = {
     "x_stream.connected_seconds": "seconds of the window (from the stream's start, up to now during the storm) "

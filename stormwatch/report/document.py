@@ -213,8 +213,8 @@ def _headline(content: ReportContent) -> list[Block]:
         rows.append((label, value, DEFINITIONS[key] + (f" ({detail})" if detail else "")))
     cost = content.summary.cost
     if cost is not None:
-        rows.append(("Cost", f"${cost.total_usd:,.2f}", f"estimated spend of the UTC days {_days(cost)}"
-                     + (f" ({cost.detail()})" if cost.detail() else "")))
+        # by kind and source in the methods
+        rows.append(("Cost", f"${cost.total_usd:,.2f}", f"estimated spend, UTC days {_days(cost)}"))
     blocks: list[Block] = [
         Heading("Headline figures"),
         Table(caption="Headline figures for the window, all platforms", header=("Figure", "Value", "Definition"),
@@ -449,12 +449,10 @@ def _supporters(content: ReportContent) -> list[str]:
     if not tags:
         return []
     hijacks, accounts = content.summary.hijack_posts, content.summary.hijack_accounts
-    return [f"Supporters, not opponents: a campaign post that also carries a counter-hashtag ({tags}) is a hijack "
-            f"candidate, counted in the counter-hashtag figures and left out of every other figure (posts, "
-            f"contributors, reach, impressions, engagement, the peak, goals, co-hashtags and repeated texts); an "
-            f"account is a contributor when it posted at least one campaign post without one. In this window "
-            f"{number(hijacks)} {'post' if hijacks == 1 else 'posts'} by {number(accounts)} "
-            f"{'account' if accounts == 1 else 'accounts'} carried both."]
+    return [f"Supporters only: a campaign post also carrying a counter-hashtag ({tags}) is a hijack candidate, "
+            f"counted with the counter-hashtags and in no other figure; here {number(hijacks)} "
+            f"{'post' if hijacks == 1 else 'posts'} by {number(accounts)} "
+            f"{'account' if accounts == 1 else 'accounts'}."]
 
 
 def _methods(content: ReportContent) -> list[Block]:
@@ -489,12 +487,11 @@ def _methods(content: ReportContent) -> list[Block]:
     if not content.runs:
         items.append("No collection runs are recorded for this campaign (the data may have been imported).")
     cost = content.summary.cost
-    if cost is not None:
-        items.append(f"Cost: {cost.line()}, estimated by stormwatch from the platform's prices for what it read and "
-                     f"asked (per post and account read, once a UTC day; per counts and trends request), over every "
-                     f"UTC day the window touches ({_days(cost)})"
-                     + (" and the plan's own counts requests." if "plan" in cost.by_source else ".")
-                     + " The platform's invoice is the authority.")
+    if cost is not None and items[-1].startswith("Collection from"):
+        # said beside the runs that spent it (a bullet of its own would cost the printed report a page)
+        items[-1] += (f" They cost {cost.line()}, estimated at the platform's prices over the UTC days "
+                      f"{_days(cost)}" + (" and the plan" if "plan" in cost.by_source else "")
+                      + "; the invoice is the authority.")
     with_counts = [c for c in content.coverage if c.has_counts]
     if with_counts:
         shares = "; ".join(f"{platform_name(c.source)}: {number(c.collected)} collected of {number(c.counted)} "
