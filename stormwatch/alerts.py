@@ -14,11 +14,10 @@ During a storm the organizers are in a Signal, Telegram or Matrix group, not at 
   service is logged and recorded, and simply tried again with the next alert: collection never waits for it.
 
 Apprise URLs carry secrets (bot tokens, passwords): they come only from the environment variable named by
-`[alerts] urls_env`, are never logged or stored (a service is shown as its scheme and host at most) and are
-redacted from the log. Messages are short (a headline and two or three lines of figures), in the alerts' time
-zone, and name only targets, the campaign's own accounts and accounts a pseudonymized report would name, whatever
-`[report] names` says (a group chat is no place to name a supporter): a post an alert quotes goes through the
-pseudonymized report's naming rules, with every mention but the campaign's own accounts' and targets' hidden.
+`[alerts] urls_env`, are never logged or stored (a service is shown as its scheme and host at most). Messages are
+short (a headline and two or three lines of figures), in the alerts' time zone, and name only targets, the
+campaign's own accounts and accounts a pseudonymized report would name, whatever `[report] names` says (a group
+chat is no place to name a supporter): a quoted post goes through the pseudonymized report's naming rules.
 """
 
 from __future__ import annotations
@@ -91,13 +90,12 @@ class Figures:
     report: Path | None = None
     trending: tuple[intel.TrendHit, ...] = ()  # the campaign's tags in the trending lists now
     target_posts: tuple[intel.TargetPost, ...] = ()  # the targets' posts in the window so far
-    # After the window: its busiest minute, every minute counted (`minutes` stops where collection is complete,
-    # which a slow source can hold back well before the end).
-    peak: int = 0
+    peak: int = 0  # after the window, its busiest minute (`minutes` stops where collection is complete)
     live: dict[str, LiveFeedState] = field(default_factory=dict)  # live feeds' states, by source
     copies: intel.Rise | None = None  # the copy-paste share above its threshold, since when (complete minutes)
     hijack: intel.Rise | None = None  # the counter-hashtags' share of voice above its threshold, since when
     counter_tags: tuple[str, ...] = ()
+    storm_cost_usd: float = 0.0  # every UTC day of the storm window and the plan (metrics.storm_spending)
 
 
 @dataclass(frozen=True)
@@ -128,8 +126,8 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
     return Figures(now=now, totals=metrics.totals(store, campaign.name, window).all, minutes=tuple(minutes),
                    copies=intel.copy_rise(store, campaign, complete) if rising else None,
                    hijack=intel.hijack_rise(store, campaign, complete) if rising else None,
-                   counter_tags=campaign.counter_hashtags,
-                   runs=runs, runway=metrics.budget_runway(store, campaign, now),
+                   counter_tags=campaign.counter_hashtags, runs=runs, storm_cost_usd=health.storm_spent_usd,
+                   runway=metrics.budget_runway(store, campaign, now),
                    targets=tuple(metrics.target_mentions(store, campaign, window)), loudest_named=loudest,
                    report=report, trending=tuple(hit for hit in hits if hit.rank_now is not None),
                    target_posts=tuple(intel.target_posts(store, campaign.name, window.since,
@@ -228,7 +226,8 @@ def _storm_clock(words: _Words) -> list[Alert]:
     if now >= campaign.end and (figures.report is not None or collected or now >= campaign.end + END_GRACE):
         totals = figures.totals
         lines = [f"{totals.posts:,} posts by {totals.contributors:,} people; peak {figures.peak:,} posts a minute",
-                 f"Potential reach {_compact(totals.potential_reach)}; engagement {_compact(totals.engagement)}"]
+                 f"Potential reach {_compact(totals.potential_reach)}; engagement {_compact(totals.engagement)}"
+                 + (f"; cost ${figures.storm_cost_usd:,.2f}" if figures.storm_cost_usd else "")]  # days and plan
         if figures.loudest_named:
             handle, posts = figures.loudest_named
             lines[-1] += f"; most active named account @{_clean(handle)} ({posts:,} posts)"

@@ -148,7 +148,7 @@ class Collector:
         """One collection run of one source for one campaign; always leaves a finished run record."""
         source = self.source(source_name)
         started = self.clock.now()
-        if store.register_campaign(campaign.name, campaign.start, campaign.end):
+        if store.register_campaign(campaign.name, campaign.start, campaign.end, campaign.counter_hashtags):
             log.info("%s: storm window %s → %s registered; tallies rebuilt", campaign.name,
                      iso_utc_seconds(campaign.start), iso_utc_seconds(campaign.end))
         run_id = store.start_run(campaign.name, source_name, started)

@@ -54,6 +54,7 @@ from .archive.writer import RawArchive
 from .collector import archived
 from .config import DEFAULT_CONFIG, CampaignConfig, Config, XConfig, parse_config
 from .errors import MalformedPage, RateLimited, SourceError, StormwatchError
+from .metrics.spending import PLAN_SOURCE
 from .platforms import x_search_queries
 from .sources import registry
 from .sources.capabilities import TARGETS_FOLLOW_UP, Counted, RepostSampled, Source, TargetWatching
@@ -62,7 +63,6 @@ from .times import Clock, format_duration, iso_utc
 
 log = logging.getLogger(__name__)
 
-PLAN_SOURCE = "plan"  # the runs the plan's own counts requests are recorded and billed under
 COUNTED_SPAN = timedelta(days=7)
 REACH_MARGIN = timedelta(minutes=2)  # X refuses a start_time exactly 7 days back
 COUNTS_LAG = timedelta(seconds=30)  # X counts up to 30 seconds before now

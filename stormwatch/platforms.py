@@ -69,6 +69,8 @@ class Reports:
     volume_counts: bool  # the platform counts a query's posts per minute (coverage check)
     # Whether those counts count reposts: X's counts (since 2026-05-04) count what its search returns, no reposts.
     counts_reposts: bool = True
+    # Why reposts are not among the collected posts, where they are not (their count is then "—", never 0).
+    reposts_missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,9 @@ MASTODON = Platform(
         loose_links=(_SCHEME + _INSTANCE + "/@" + _MASTODON_USER + f"(?:{_MASTODON_REMOTE})?",
                      _SCHEME + _INSTANCE + "/users/" + _MASTODON_USER),
     ),
+    # A boost is a status of its own, but the tag timelines the collector reads carry no boosts.
     reports=Reports(impressions=False, reposts_as_posts=True, follower_counts=True, billed=False,
-                    volume_counts=False),
+                    volume_counts=False, reposts_missing="tag timelines carry no boosts"),
 )
 
 _BLUESKY_PROFILE = _SCHEME + r"(?:www\.)?bsky\.app/profile/(?P<handle>" + _BLUESKY_HANDLE + ")"
@@ -170,7 +173,7 @@ BLUESKY = Platform(
     # Reposts are records of their own on Bluesky, not posts: they count only through a post's repostCount.
     # Follower counts come from a profile lookup after the posts (the live feed carries none).
     reports=Reports(impressions=False, reposts_as_posts=False, follower_counts=True, billed=False,
-                    volume_counts=False),
+                    volume_counts=False, reposts_missing="reposts are records"),
 )
 
 PLATFORMS: tuple[Platform, ...] = (X, MASTODON, BLUESKY)
@@ -237,13 +240,13 @@ def or_queries(terms: list[str], suffix: str, max_length: int) -> list[str]:
 
 
 def not_reported(name: str) -> tuple[str, ...]:
-    """The headline figures a platform cannot give (`impressions`; `reposts` where reposts are not posts): shown
+    """The headline figures a platform cannot give (`impressions`; `reposts` where none are collected): shown
     as "—" with a note, and null in JSON, never as 0."""
     found = _BY_NAME.get(name)
     if found is None:
         return ()
     return (*(() if found.reports.impressions else ("impressions",)),
-            *(() if found.reports.reposts_as_posts else ("reposts",)))
+            *(() if found.reports.reposts_missing is None else ("reposts",)))
 
 
 def not_reported_note(names: Iterable[str]) -> str | None:
@@ -253,11 +256,12 @@ def not_reported_note(names: Iterable[str]) -> str | None:
     quiet = [label(n) for n in names if "impressions" in not_reported(n)]
     if quiet:
         sentences.append(f"{_and(quiet)} {'does' if len(quiet) == 1 else 'do'} not report impressions")
-    for name in names:
-        if "reposts" in not_reported(name):
-            sentences.append(f"{label(name)} reposts are not posts (they count only in the reposts a post received)")
+    missing = [f"{label(n)} ({_BY_NAME[n].reports.reposts_missing})" for n in names
+               if n in _BY_NAME and _BY_NAME[n].reports.reposts_missing is not None]
+    if missing:
+        sentences.append(f"no reposts are collected from {_and(missing, 'or')}")
     return "; ".join(sentences) + "." if sentences else None
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def _and(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]

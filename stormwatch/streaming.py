@@ -253,7 +253,7 @@ class StreamFollower:
         with Store.open(self.database, busy_timeout=self.busy_timeout) as store:
             now = self.clock.now()
             for campaign in self.campaigns:
-                store.register_campaign(campaign.name, campaign.start, campaign.end)
+                store.register_campaign(campaign.name, campaign.start, campaign.end, _hijack_tags(campaign))
             start = min(source.stream_cursor(store.get_cursor(c.name, source.name, source.stream_query), c, now)
                         for c in self.campaigns)
 
@@ -480,7 +480,7 @@ class XStreamFollower:
             for campaign in self.campaigns:
                 for each in (campaign, campaign.counter(), replace(campaign, name=campaign.name + TARGETS_SUFFIX)):
                     if each is not None:
-                        store.register_campaign(each.name, each.start, each.end)
+                        store.register_campaign(each.name, each.start, each.end, _hijack_tags(each))
             self._check_budget(store, force=True)
             reader = threading.Thread(target=self.source.follow_stream, args=(self.rules, reading, self, self.delays),
                                       name="stormwatch-x-stream-reader", daemon=True)
@@ -673,6 +673,11 @@ class _StreamWriter:
             self.flush(threading.Event())
         if self.connection is not None:
             self.close("stopped", self.f.clock.now())
+
+
+def _hijack_tags(campaign: CampaignConfig) -> tuple[str, ...]:
+    """The counter-hashtags that mark a collection's hijack candidates: its own, none for a companion."""
+    return campaign.counter_hashtags if campaign.counter() is not None else ()
 
 
 def _until_stored(step: Callable[[], T], stop: threading.Event, follower: StreamFollower | XStreamFollower) -> T:

@@ -148,6 +148,7 @@ def test_each_kind_is_told_once_per_condition_as_the_storm_goes(tmp_path: Path, 
     end = next(m for m in receiver.messages if "has ended" in m["title"])
     assert "the report can be written now" in end["message"] and "stormwatch report" not in end["message"]
     assert busiest > 0 and f"peak {busiest:,} posts a minute" in end["message"]  # the whole window's busiest minute
+    assert "; cost $" in end["message"]  # the storm read X: what it cost, over the storm's UTC days
     assert all(len(m["message"].splitlines()) <= 3 for m in receiver.messages)
 
     # nothing that must stay private went out: no secret, no account the report would pseudonymize

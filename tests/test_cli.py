@@ -211,6 +211,10 @@ def test_status_shows_cursors_runs_and_spend(live: tuple) -> None:
     assert source["last_run"]["status"] in ("ok", "partial")
     assert source["spent_today_usd"] > 0 and source["requests_today"] >= 30
     assert campaign["spent_today_usd"] == pytest.approx(source["spent_today_usd"])
+    # every run so far was today's: the campaign's total is today's spend (issue 17)
+    assert campaign["spent_total_usd"] == pytest.approx(campaign["spent_today_usd"])
+    assert f"campaign total ${campaign['spent_total_usd']:,.2f} (every run, any day)" in text
+    assert f"storm total ${campaign['storm_spent_usd']:,.2f} (every UTC day of the window, and the plan)" in text
 
 
 def test_status_says_when_the_budget_pauses_reads_and_warns_when_it_cannot_reach_the_goal(live: tuple) -> None:
@@ -226,7 +230,8 @@ def test_status_says_when_the_budget_pauses_reads_and_warns_when_it_cannot_reach
     assert "x: paused by the budget until Mon 8 Feb 02:00 (X's day ends)" in status  # 00:00 UTC in Hebron
     assert status.replace(warning, "").count("Asia/Hebron") == 1 and "UTC" not in status  # one zone, named once
     assert "up to date" not in status and warning in status
-    assert re.search(r"standwithissa: [\d,]+ posts in the storm window, [\d,]+ collected \(all time\)", status)
+    assert re.search(r"standwithissa: [\d,]+ supporters' posts in the storm window, [\d,]+ collected \(all time, "
+                     r"hijack candidates left out\)", status)
     assert re.search(r"spent today \$[\d.]+ of \$0\.05 \(X reads; X's day ends at Mon 8 Feb 02:00\) — reached", status)
 
 

@@ -388,3 +388,21 @@ def test_with_the_stream_off_the_dashboard_says_reposts_are_not_collected(copy) 
         snapshot = take_snapshot(store, config, config.campaigns[0], now=DURING)
     assert snapshot.x_stream is None
     assert "x stream off — search only: reposts not collected" in draw(snapshot, 120, 40)
+
+
+def test_after_midnight_utc_the_spend_says_today_s_and_the_storm_s(copy) -> None:
+    # Issue 17: the storm's runs of the day before cost too; today's spend alone would hide them.
+    config, _ = copy
+    campaign = config.campaigns[0]
+    next_day = T0.replace(hour=0) + timedelta(days=1, minutes=30)  # 00:30 UTC the day after the storm
+    with Store.open(config.storage.database) as store:
+        before = take_snapshot(store, config, campaign, now=next_day).storm_spent_usd
+        storm_days = metrics.storm_spending(store, campaign)
+        run_id = store.start_run(campaign.name, "x", next_day)
+        store.add_requests(run_id, 16, 0.08)
+        store.finish_run(run_id, "ok", next_day + timedelta(seconds=5))
+        snapshot = take_snapshot(store, config, campaign, now=next_day + timedelta(minutes=1))
+    assert before == round(storm_days.total_usd, 4) > 1  # the collected storm read X on its day
+    assert snapshot.spent_today_usd == pytest.approx(0.08)
+    assert snapshot.storm_spent_usd == before  # the day after is not a day of the storm
+    assert f"spent today $0.08 (storm total ${before:,.2f})" in draw(snapshot, 120, 40)

@@ -55,6 +55,14 @@ def test_what_each_platform_reports() -> None:
     assert not MASTODON.reports.billed and MASTODON.reports.reposts_as_posts  # a reblog is a status of its own
     assert not BLUESKY.reports.reposts_as_posts  # reposts are records, counted only in repostCount
     assert not any(p.reports.impressions for p in (MASTODON, BLUESKY))
+    # Mastodon's tag timelines carry no boosts, Bluesky's reposts are not posts: neither has reposts to count, and
+    # every figure that would count them is "—" (null in JSON), never 0 (issue 17)
+    assert X.reports.reposts_missing is None
+    assert platforms.not_reported("x") == ()
+    assert platforms.not_reported("mastodon") == platforms.not_reported("bluesky") == ("impressions", "reposts")
+    assert platforms.not_reported_note(["x", "mastodon", "bluesky"]) == (
+        "Mastodon and Bluesky do not report impressions; no reposts are collected from Mastodon (tag timelines "
+        "carry no boosts) or Bluesky (reposts are records).")
 
 
 @pytest.mark.parametrize(("platform", "text", "expected"), [

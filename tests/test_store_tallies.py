@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stormwatch import metrics
 from stormwatch.models import Account, Batch, Post
 from stormwatch.store import Store
 
@@ -56,8 +57,10 @@ def make_account(rng: random.Random, number: int) -> Account:
 @pytest.mark.parametrize("seed", range(6))
 def test_random_arrivals_updates_and_follower_changes_agree_with_a_rebuild(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
+    # odd seeds: a counter-hashtag, whose carriers are hijack candidates, never tallied (issue 17)
+    counter = ("HRDS",) if seed % 2 else ()
     with Store.open(tmp_path / "random.db") as store:
-        store.register_campaign("c", T0, T0 + timedelta(hours=3))
+        store.register_campaign("c", T0, T0 + timedelta(hours=3), counter)
         posts = [make_post(rng, n, authors=40) for n in range(1, 400)]
         for step in range(60):
             chosen = rng.sample(posts, rng.randint(1, 25))
@@ -75,10 +78,29 @@ def test_random_arrivals_updates_and_follower_changes_agree_with_a_rebuild(tmp_p
                 store.import_batches([(batch, f"2021-02-07T19:{step:02d}:00.000Z")], "c")
         assert store.conn.execute("SELECT count(*) FROM campaign_posts").fetchone()[0] > 200
         assert_agree(store)
+        assert (hijacks(store) == tagged(store, "hrds")) if counter else not hijacks(store)
         # changing the window rebuilds the tallies for the new one
-        assert store.register_campaign("c", T0 + timedelta(hours=1), T0 + timedelta(hours=2)) is True
-        assert store.register_campaign("c", T0 + timedelta(hours=1), T0 + timedelta(hours=2)) is False
+        assert store.register_campaign("c", T0 + timedelta(hours=1), T0 + timedelta(hours=2), counter) is True
+        assert store.register_campaign("c", T0 + timedelta(hours=1), T0 + timedelta(hours=2), counter) is False
         assert_agree(store)
+        # and so does changing the counter-hashtags: the members are marked again
+        assert store.register_campaign("c", T0 + timedelta(hours=1), T0 + timedelta(hours=2), ("Palestine",)) is True
+        assert hijacks(store) == tagged(store, "palestine") and hijacks(store)
+        assert_agree(store)
+        window = metrics.Window(T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+        assert metrics.totals(store, "c", window, reader="tallies") == metrics.totals(store, "c", window, reader="rows")
+        supporters = store.conn.execute("SELECT count(*) FROM campaign_posts WHERE campaign = 'c' AND hijack = 0 "
+                                        "AND ts >= ? AND ts < ?", (window.since_ts, window.until_ts)).fetchone()[0]
+        assert metrics.totals(store, "c", window, reader="tallies").all.posts == supporters
+
+
+def hijacks(store: Store) -> set[str]:
+    return {row[0] for row in store.conn.execute("SELECT post_uid FROM campaign_posts WHERE hijack = 1")}
+
+
+def tagged(store: Store, tag: str) -> set[str]:
+    return {row[0] for row in store.conn.execute(
+        "SELECT c.post_uid FROM campaign_posts c JOIN post_tags t ON t.post_uid = c.post_uid WHERE t.tag = ?", (tag,))}
 
 
 def test_an_unregistered_campaign_keeps_no_tallies(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def import_archives(store: Store, campaign: CampaignConfig, paths: Iterable[Path
             raise ArchiveError(reason)
     report = ImportReport(files=len(paths))
     started = time.perf_counter()
-    store.register_campaign(campaign.name, campaign.start, campaign.end)
+    store.register_campaign(campaign.name, campaign.start, campaign.end, campaign.counter_hashtags)
     hashtags = tuple(sorted(tag.casefold() for tag in campaign.hashtags))
     job = {"paths": [str(p) for p in paths], "hashtags": hashtags, "batch_posts": batch_posts, "max_line": max_line}
     done = False

@@ -1,5 +1,7 @@
 """The copy-paste audit: how many campaign posts say the same as another account's, which platforms may filter.
 
+It audits the supporters' posts: hijack candidates (campaign posts carrying a counter-hashtag) are left out.
+
 Platforms down-rank or hide identical posts sent by many accounts. A post is a **copy** when its words (links,
 mentions and hashtags removed, case and whitespace folded: `text.clean_words`) are identical or near-identical to
 those of a post by another account in the same window; reposts are left out (they are meant to be identical), and
@@ -242,7 +244,8 @@ class CopyAudit:
         self._read_whole = True
         cursor = store.conn.execute(
             "SELECT c.author_uid, c.ts, p.text, c.platform, c.post_uid FROM campaign_posts c "
-            "JOIN posts p ON p.uid = c.post_uid WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ? AND c.kind != 'repost'",
+            "JOIN posts p ON p.uid = c.post_uid WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ? AND c.kind != 'repost' "
+            "AND c.hijack = 0",
             (self.campaign, int(self.since.timestamp()), int(self.until.timestamp())))
         while rows := cursor.fetchmany(_READ):
             self._add(rows)
@@ -254,7 +257,7 @@ class CopyAudit:
         """Queue the window's posts from `since` that are neither read nor queued, newest first."""
         found = [(uid, ts) for uid, ts in store.conn.execute(
             "SELECT post_uid, ts FROM campaign_posts WHERE campaign = ? AND ts >= ? AND ts < ? AND kind != 'repost' "
-            "ORDER BY ts DESC", (self.campaign, since, int(self.until.timestamp())))
+            "AND hijack = 0 ORDER BY ts DESC", (self.campaign, since, int(self.until.timestamp())))
             if uid not in self._seen and uid not in self._queued]
         if self._queue is None:
             self._queue = deque()

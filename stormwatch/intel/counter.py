@@ -1,10 +1,11 @@
 """Is the tag being hijacked or drowned? The campaign against its counter-hashtags (the opponents' tags).
 
 The collector gathers the counter-hashtags like the campaign's own into the `~counter` companion's membership (and
-its running tallies). **Share of voice** over a span = campaign posts / (campaign posts + counter posts); posts
-that carry both (members of both) are **hijack candidates**: the opponents writing into the campaign's tag, or
-the campaign answering under theirs. The top counter accounts are strangers too: reports name them by the
-report's pseudonymization rules.
+its running tallies). Campaign posts that carry a counter-hashtag too are **hijack candidates** (the store marks
+them): the opponents writing into the campaign's tag, or the campaign answering under theirs; they are counted
+here, never among the supporters' posts. **Share of voice** over a span = supporters' posts / (supporters' posts +
+counter posts), the hijack candidates being counter posts. The top counter accounts are strangers too: reports
+name them by the report's pseudonymization rules.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from ..times import parse_time
 class CounterFigures:
     """The campaign and its counter-hashtags over a span."""
 
-    campaign_posts: int
+    campaign_posts: int  # supporters' posts (the headline figure)
     posts: int  # counter posts
-    both: int  # posts carrying both (hijack candidates)
+    both: int  # campaign posts carrying a counter-hashtag too (hijack candidates)
     minutes: tuple[tuple[datetime, int, int], ...]  # (minute, campaign posts, counter posts), every minute
     top_accounts: tuple[AccountStat, ...]
 
@@ -64,11 +65,10 @@ def hijack_posts(store: Store, campaign: CampaignConfig, window: Window, limit: 
         "SELECT p.created_at, p.platform, p.author_uid, a.handle, coalesce(a.followers_count, 0), p.text, "
         "coalesce(p.like_count, 0) + coalesce(p.repost_count, 0) + coalesce(p.reply_count, 0) "
         "+ coalesce(p.quote_count, 0) AS engagement "
-        "FROM campaign_posts c JOIN campaign_posts o ON o.post_uid = c.post_uid AND o.campaign = ? "
-        "JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
-        "WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ? AND c.kind != 'repost' "
+        "FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid LEFT JOIN accounts a ON a.uid = p.author_uid "
+        "WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ? AND c.hijack = 1 AND c.kind != 'repost' "
         "ORDER BY engagement DESC, c.ts LIMIT ?",
-        (campaign.name, counter.name, window.since_ts, window.until_ts, limit)).fetchall()
+        (campaign.name, window.since_ts, window.until_ts, limit)).fetchall()
     return [HijackPost(parse_time(created), platform, author, handle or (author or "?").split(":", 1)[-1],
                        followers, text or "", engagement)
             for created, platform, author, handle, followers, text, engagement in rows]
@@ -82,11 +82,7 @@ def counter_figures(store: Store, campaign: CampaignConfig, window: Window, *, w
         return None
     posts = metrics.totals(store, counter.name, window).all.posts
     own = metrics.totals(store, campaign.name, window).all.posts
-    both = store.conn.execute(
-        "SELECT count(*) FROM campaign_posts c JOIN campaign_posts o ON o.post_uid = c.post_uid AND o.campaign = ? "
-        "WHERE c.campaign = ? AND c.ts >= ? AND c.ts < ?" + (" AND c.platform = ?" if window.platform else ""),
-        (campaign.name, counter.name, window.since_ts, window.until_ts,
-         *((window.platform,) if window.platform else ()))).fetchone()[0]
+    both = metrics.hijacks(store, campaign.name, window)[0]
     minutes: tuple[tuple[datetime, int, int], ...] = ()
     if with_minutes:
         mine = metrics.per_minute(store, campaign.name, window.since, window.until, window.platform)

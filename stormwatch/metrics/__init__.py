@@ -3,8 +3,8 @@
 The dashboard, the report and `summary --json` read the store through these functions, never SQL of their
 own. Campaign figures (campaign.py) come through one reader interface (reader.py), the running tallies
 (from_tallies.py) or the rows (from_rows.py), chosen by a `reader` parameter; collector health is health.py,
-the budget's runway budget.py, X's filtered stream (connected time, gaps) stream.py, volume fading (with
-hysteresis, pure) fading.py; rows for the report's exports are exports.py.
+the budget's runway budget.py, what the storm cost spending.py, X's filtered stream (connected time, gaps)
+stream.py, volume fading (with hysteresis, pure) fading.py; rows for the report's exports are exports.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .campaign import (
     contributor_directory,
     counted_queries,
     coverage,
+    hijacks,
     latest_posts,
     mention_counts,
     new_contributors,
@@ -29,6 +30,7 @@ from .campaign import (
     split_by_posts,
     summary,
     tag_counts,
+    target_handles,
     target_mentions,
     top_accounts,
     top_posts,
@@ -52,20 +54,19 @@ from .health import (
     run_reason,
 )
 from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
+from .spending import COST_KINDS, Spending, day_spending, spending, storm_spending
 from .stream import ESTIMATE_NOTE, StreamCoverage, StreamGap, stream_coverage
 from .windows import Window, bucket_seconds_for, campaign_window
 
 __all__ = [
-    "DEFINITIONS", "ESTIMATE_NOTE", "FADING_ADVICE", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat",
-    "BudgetRunway",
-    "CampaignHealth", "CampaignTotals", "CollectionStatus", "CoverageBucket", "CursorState", "FadingEpisode",
-    "FigureReader", "Peak", "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns",
-    "StreamCoverage", "StreamGap", "Summary",
-    "Totals", "Volume", "VolumeBucket", "Window", "accounts", "bucket_seconds_for", "budget_runway",
-    "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window", "co_hashtags", "collection_status",
-    "complete_until", "contributor_directory", "counted_queries", "coverage", "current_fading", "fading_episodes",
-    "figure_reader", "latest_posts", "mention_counts", "mentioned_account_rows", "new_contributors", "peak_minute",
-    "per_minute", "post_rows", "run_history", "run_reason", "split_by_posts", "stream_coverage", "summary",
-    "tag_counts",
-    "target_mentions", "top_accounts", "top_posts", "totals", "volume",
+    "COST_KINDS", "DEFINITIONS", "ESTIMATE_NOTE", "FADING_ADVICE", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat",
+    "BudgetRunway", "CampaignHealth", "CampaignTotals", "CollectionStatus", "CoverageBucket", "CursorState",
+    "FadingEpisode", "FigureReader", "Peak", "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns",
+    "Spending", "StreamCoverage", "StreamGap", "Summary", "Totals", "Volume", "VolumeBucket", "Window", "accounts",
+    "bucket_seconds_for", "budget_runway", "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window",
+    "co_hashtags", "collection_status", "complete_until", "contributor_directory", "counted_queries", "coverage",
+    "current_fading", "day_spending", "fading_episodes", "figure_reader", "hijacks", "latest_posts", "mention_counts",
+    "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows", "run_history",
+    "run_reason", "spending", "split_by_posts", "storm_spending", "stream_coverage", "summary", "tag_counts",
+    "target_handles", "target_mentions", "top_accounts", "top_posts", "totals", "volume",
 ]

@@ -27,8 +27,9 @@ from .figures import (
 )
 from .from_rows import ENGAGEMENT_SQL
 from .reader import ReaderChoice, figure_reader
+from .spending import Spending, storm_spending
 from .stream import ESTIMATE_NOTE, StreamCoverage, stream_coverage
-from .windows import Window, bucket_origin, bucket_seconds_for, window_where
+from .windows import Window, bucket_origin, bucket_seconds_for, supporters_where, window_where
 
 # --- totals, volume, peak -----------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ def new_contributors(store: Store, campaign: str, window: Window, since: datetim
 
 
 def campaign_size(store: Store, campaign: str, *, reader: ReaderChoice = "auto") -> int:
-    """How many posts the campaign holds, any time (from the tallies when the campaign has them)."""
+    """How many supporters' posts the campaign holds, any time (from the tallies when the campaign has them)."""
     return figure_reader(store, campaign, reader).member_count()
 
 
@@ -168,8 +169,8 @@ def _post_stats(store: Store, rows: list[tuple[Any, ...]]) -> list[PostStat]:
 
 
 def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> list[PostStat]:
-    """Non-repost posts ranked by engagement received."""
-    where, args = window_where(campaign, window)
+    """Supporters' non-repost posts ranked by engagement received."""
+    where, args = supporters_where(campaign, window)
     rows = store.conn.execute(
         _POST_SELECT + f"WHERE {where} AND c.kind != 'repost' ORDER BY 16 DESC, p.created_at ASC LIMIT ?",
         [*args, limit]).fetchall()
@@ -177,8 +178,8 @@ def top_posts(store: Store, campaign: str, window: Window, limit: int = 10) -> l
 
 
 def latest_posts(store: Store, campaign: str, window: Window, limit: int = 8) -> list[PostStat]:
-    """The newest posts of the window."""
-    where, args = window_where(campaign, window)
+    """The supporters' newest posts of the window."""
+    where, args = supporters_where(campaign, window)
     rows = store.conn.execute(_POST_SELECT + f"WHERE {where} ORDER BY c.ts DESC, c.post_uid DESC LIMIT ?",
                               [*args, limit]).fetchall()
     return _post_stats(store, rows)
@@ -202,9 +203,10 @@ def mention_counts(store: Store, campaign: str, window: Window, handles: list[st
 
 def co_hashtags(store: Store, campaign: CampaignConfig, window: Window, limit: int = 10, *,
                 reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
-    """Other hashtags used alongside the campaign's, by number of posts."""
-    return tag_counts(store, campaign.name, window, exclude=[t.casefold() for t in campaign.hashtags], limit=limit,
-                      reader=reader)
+    """Other hashtags the supporters used alongside the campaign's, by number of posts (the counter-hashtags are
+    never among them: a post carrying one is a hijack candidate, not a supporter's)."""
+    return tag_counts(store, campaign.name, window, limit=limit, reader=reader,
+                      exclude=[t.casefold() for t in campaign.hashtags + campaign.counter_hashtags])
 
 
 def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window, *,
@@ -215,13 +217,22 @@ def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window, *,
     return [(tag, counts.get(tag.casefold(), 0)) for tag in campaign.hashtags]
 
 
+def target_handles(campaign: CampaignConfig) -> tuple[str, ...]:
+    """Every account the campaign addresses, on every platform, as mentions name them: X handles (`targets`),
+    Mastodon addresses (`targets_mastodon`, `name@instance`) and Bluesky handles (`targets_bluesky`)."""
+    return (*campaign.targets, *campaign.targets_mastodon, *campaign.targets_bluesky)
+
+
 def target_mentions(store: Store, campaign: CampaignConfig, window: Window, *,
                     reader: ReaderChoice = "auto") -> list[tuple[str, int]]:
-    """For each target the campaign addresses, how many posts mention it (in config order)."""
-    if not campaign.targets:
+    """For each target the campaign addresses on any platform, how many supporters' posts mention it (in config
+    order: X, Mastodon, Bluesky). Mentions are stored as each platform writes them (`name`, `name@instance`,
+    `name.bsky.social`), so a handle finds the mentions of its own platform."""
+    targets = target_handles(campaign)
+    if not targets:
         return []
-    counts = mention_counts(store, campaign.name, window, [t.casefold() for t in campaign.targets], reader=reader)
-    return [(target, counts.get(target.casefold(), 0)) for target in campaign.targets]
+    counts = mention_counts(store, campaign.name, window, [t.casefold() for t in targets], reader=reader)
+    return [(target, counts.get(target.casefold(), 0)) for target in targets]
 
 
 # --- coverage -----------------------------------------------------------------------------------
@@ -257,11 +268,10 @@ def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | 
     size = bucket_seconds or bucket_seconds_for(window)
     # the same origin as `volume`, so the platform's counts land in the buckets the collected posts are in
     origin = bucket_origin(window, size)
-    collected = volume(store, campaign, Window(window.since, window.until, source), size, reader=reader)
     found = find_platform(source)
     # A platform that counts what its search returns (X since 2026-05-04: no reposts) is compared like with like.
-    reposts = ({} if found is None or found.reports.counts_reposts
-               else _repost_buckets(store, campaign, Window(window.since, window.until, source), origin, size))
+    collected = _collected_buckets(store, campaign, Window(window.since, window.until, source), origin, size,
+                                   reposts=found is None or found.reports.counts_reposts)
     counted: dict[int, int] = {}
     wanted = list(dict.fromkeys(queries))
     marks = ", ".join("?" * len(wanted))
@@ -271,28 +281,36 @@ def coverage(store: Store, campaign: str, window: Window, bucket_seconds: int | 
             (campaign, source, *wanted, iso_utc(window.since), iso_utc(window.until))):
         index = (int(parse_time(start).timestamp()) - origin) // size
         counted[index] = counted.get(index, 0) + count
-    return [CoverageBucket(start=b.start, collected=b.posts - reposts.get(i, 0), counted=counted.get(i))
-            for i, b in enumerate(collected.buckets)]
+    last_bucket = (window.until_ts - 1 - origin) // size
+    return [CoverageBucket(start=from_epoch(origin + i * size), collected=collected.get(i, 0), counted=counted.get(i))
+            for i in range(last_bucket + 1)]
 
 
-def _repost_buckets(store: Store, campaign: str, window: Window, origin: int, size: int) -> dict[int, int]:
-    """Reposts per bucket of a window (for comparing with counts that leave reposts out)."""
+def _collected_buckets(store: Store, campaign: str, window: Window, origin: int, size: int, *,
+                       reposts: bool) -> dict[int, int]:
+    """Members per bucket of a window, hijack candidates included (the platform counts every post its query
+    matches), reposts only when the platform's counts count them."""
     where, args = window_where(campaign, window)
-    return dict(store.conn.execute(f"SELECT (c.ts - ?) / ?, count(*) FROM campaign_posts c WHERE {where} "
-                                   "AND c.kind = 'repost' GROUP BY 1", [origin, size, *args]).fetchall())
+    return dict(store.conn.execute(f"SELECT (c.ts - ?) / ?, count(*) FROM campaign_posts c WHERE {where}"
+                                   + ("" if reposts else " AND c.kind != 'repost'") + " GROUP BY 1",
+                                   [origin, size, *args]).fetchall())
 
 
 # --- summary ------------------------------------------------------------------------------------
 
 
 DEFINITIONS = {
-    "posts": "campaign posts collected in the window, all kinds",
-    "contributors": "distinct accounts that posted (an account per platform)",
+    "posts": "supporters' campaign posts collected in the window, all kinds",
+    "contributors": "distinct accounts with at least one supporters' post (an account per platform)",
     "potential_reach": "sum of followers over distinct contributors (latest snapshot)",
-    "potential_impressions": "sum over posts of the author's followers (a repost counts again)",
-    "impressions": "sum of impression counts over non-repost posts, where the platform reports them",
-    "engagement": "likes + reposts + replies + quotes received by non-repost posts, each post once",
-    "peak_posts_per_minute": "posts in the busiest minute of the window",
+    "potential_impressions": "sum over supporters' posts of the author's followers (a repost counts again)",
+    "impressions": "sum of impression counts over supporters' non-repost posts, where the platform reports them",
+    "engagement": "likes + reposts + replies + quotes received by supporters' non-repost posts, each post once",
+    "peak_posts_per_minute": "supporters' posts in the busiest minute of the window",
+    "hijack_posts": "campaign posts also carrying a counter-hashtag (hijack candidates)",
+    "hijack_accounts": "distinct accounts that posted hijack candidates",
+    "cost_usd": "estimated spend on every UTC day of the window (cost_days), and the plan's for the whole window",
+    "cost_by_kind": "that spend by kind: posts, users (account reads), counts, trends, plan (unsplit: older runs)",
 }
 STREAM_DEFINITIONS = {
     "x_stream.connected_seconds": "seconds of the window (from the stream's start, up to now during the storm) "
@@ -314,6 +332,9 @@ class Summary:
     peak: Peak
     x_stream: StreamCoverage | None = None  # X's filtered stream over the window (None: off, or not read)
     x_stream_read: bool = False  # whether the stream was asked about (a summary read without the config was not)
+    hijack_posts: int = 0  # campaign posts carrying a counter-hashtag: left out of every figure above
+    hijack_accounts: int = 0
+    cost: Spending | None = None  # what the window's UTC days cost (None: not read)
 
     def to_json(self) -> dict[str, Any]:
         """One flat JSON object with the headline figures and a per-platform split. A figure a platform cannot
@@ -338,6 +359,9 @@ class Summary:
             **headline,
             "peak_minute": iso_utc(self.peak.minute) if self.peak.minute is not None else None,
             "peak_posts_per_minute": self.peak.posts,
+            "hijack_posts": self.hijack_posts,
+            "hijack_accounts": self.hijack_accounts,
+            **(self.cost.to_json() if self.cost is not None else {}),
             "first_post_at": figures["first_post_at"],
             "last_post_at": figures["last_post_at"],
             "by_platform": by_platform,
@@ -352,7 +376,17 @@ def summary(store: Store, campaign: CampaignConfig, window: Window, *, reader: R
             config: Config | None = None, now: datetime | None = None) -> Summary:
     """Headline figures for a campaign window; with the config, X's filtered stream over it as of `now` too."""
     stream = stream_coverage(store, config, campaign, window, now or config.clock.now()) if config else None
+    hijack_posts, hijack_accounts = hijacks(store, campaign.name, window)
     return Summary(campaign=campaign.name, window=window.to_json(),
                    totals=totals(store, campaign.name, window, reader=reader),
                    peak=peak_minute(store, campaign.name, window, reader=reader),
-                   x_stream=stream, x_stream_read=config is not None)
+                   x_stream=stream, x_stream_read=config is not None, hijack_posts=hijack_posts,
+                   hijack_accounts=hijack_accounts, cost=storm_spending(store, campaign, window.since, window.until))
+
+
+def hijacks(store: Store, campaign: str, window: Window) -> tuple[int, int]:
+    """(posts, distinct accounts) of the window's hijack candidates: campaign posts carrying a counter-hashtag."""
+    where, args = window_where(campaign, window)
+    row = store.conn.execute(f"SELECT count(*), count(DISTINCT c.author_uid) FROM campaign_posts c WHERE {where} "
+                             "AND c.hijack = 1", args).fetchone()
+    return int(row[0]), int(row[1])

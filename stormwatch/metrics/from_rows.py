@@ -1,5 +1,7 @@
 """Campaign figures counted from the rows themselves: any window, any platform, at the cost of a scan.
 
+Like the tallies, they count the supporters' posts: members marked as hijack candidates are left out.
+
 The reference the running tallies must agree with (a test compares every figure), and the reader for
 windows other than a campaign's registered storm window.
 """
@@ -10,7 +12,7 @@ from typing import Any
 
 from ..store import Store
 from .figures import ACCOUNT_ORDER, AccountStat, BucketCounts, Totals, account_stat, totals_of
-from .windows import Window, window_where
+from .windows import Window, supporters_where
 
 ENGAGEMENT_SQL = ("coalesce(p.like_count, 0) + coalesce(p.repost_count, 0) + coalesce(p.reply_count, 0) "
                   "+ coalesce(p.quote_count, 0)")
@@ -29,7 +31,7 @@ class RowReader:
 
     def platform_totals(self, window: Window) -> dict[str, Totals]:
         """Totals per platform with posts in the window, by platform name."""
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         conn = self.store.conn
         posts_rows = conn.execute(
             "SELECT c.platform, count(*), sum(c.kind = 'original'), sum(c.kind = 'repost'), sum(c.kind = 'quote'), "
@@ -56,7 +58,7 @@ class RowReader:
 
     def bucket_counts(self, window: Window, origin: int, size: int) -> BucketCounts:
         """Posts per bucket and platform, and accounts whose first post in the window falls in each bucket."""
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         counts: dict[int, dict[str, int]] = {}
         for bucket, platform, posts in self.store.conn.execute(
                 f"SELECT (c.ts - ?) / ?, c.platform, count(*) FROM campaign_posts c WHERE {where} GROUP BY 1, 2",
@@ -70,7 +72,7 @@ class RowReader:
 
     def busiest_minute(self, window: Window) -> tuple[int, int] | None:
         """(epoch minute, posts) of the window's busiest minute, the earliest of equals."""
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         row = self.store.conn.execute(
             f"SELECT c.ts / 60 AS minute, count(*) AS n FROM campaign_posts c WHERE {where} "
             "GROUP BY minute ORDER BY n DESC, minute ASC LIMIT 1", args).fetchone()
@@ -78,14 +80,14 @@ class RowReader:
 
     def minute_counts(self, first: int, end: int, platform: str | None) -> dict[int, int]:
         """Member posts per epoch minute in [first, end)."""
-        sql = "campaign = ? AND ts >= ? AND ts < ?" + (" AND platform = ?" if platform else "")
+        sql = "campaign = ? AND ts >= ? AND ts < ? AND hijack = 0" + (" AND platform = ?" if platform else "")
         args = [self.campaign, first * 60, end * 60, *([platform] if platform else [])]
         return dict(self.store.conn.execute(
             f"SELECT ts / 60, count(*) FROM campaign_posts WHERE {sql} GROUP BY 1", args).fetchall())
 
     def newcomers_since(self, window: Window, since_ts: int) -> int:
         """Accounts whose first post in the window came at or after `since_ts`."""
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         row = self.store.conn.execute(
             f"SELECT count(*) FROM (SELECT min(c.ts) AS first_ts FROM campaign_posts c WHERE {where} "
             "AND c.author_uid IS NOT NULL GROUP BY c.author_uid) WHERE first_ts >= ?", [*args, since_ts]).fetchone()
@@ -93,7 +95,7 @@ class RowReader:
 
     def ranked_accounts(self, window: Window, by: str, limit: int) -> list[AccountStat]:
         """Contributors of the window ranked by `by` (posts, engagement or followers); `limit` -1 for all."""
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         source = ("(SELECT c.author_uid, count(*) AS posts, "
                   f"coalesce(sum(CASE WHEN c.kind != 'repost' THEN {ENGAGEMENT_SQL} END), 0) AS engagement "
                   f"FROM campaign_posts c JOIN posts p ON p.uid = c.post_uid WHERE {where} "
@@ -102,7 +104,7 @@ class RowReader:
 
     def contributor_directory(self, window: Window) -> dict[str, tuple[str, int]]:
         """Every contributor of the window: uid -> (handle, followers)."""
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         rows = self.store.conn.execute(
             "SELECT d.author_uid, a.handle, coalesce(a.followers_count, 0) FROM (SELECT DISTINCT c.author_uid "
             f"FROM campaign_posts c WHERE {where} AND c.author_uid IS NOT NULL) d "
@@ -114,20 +116,22 @@ class RowReader:
         """Posts per tag or mention (`kind`), most first: only `only` when given, without `exclude`."""
         table, column = KEY_TABLES[kind]
         filters, values = key_filters(column, only, exclude)
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         sql = (f"SELECT x.{column}, count(*) AS n FROM campaign_posts c JOIN {table} x ON x.post_uid = c.post_uid "
                f"WHERE {where}{filters} GROUP BY x.{column} ORDER BY n DESC, x.{column} LIMIT ?")
         return [(key, n) for key, n in self.store.conn.execute(sql, [*args, *values, limit])]
 
     def member_count(self) -> int:
-        """How many posts the campaign holds, any time."""
-        return self.store.count_campaign_posts(self.campaign)
+        """How many supporters' posts the campaign holds, any time."""
+        row = self.store.conn.execute("SELECT count(*) FROM campaign_posts WHERE campaign = ? AND hijack = 0",
+                                      (self.campaign,)).fetchone()
+        return int(row[0])
 
     def mentioned_accounts(self, window: Window) -> list[tuple[str, str, str, int]]:
         """(uid, platform, handle, followers) of known accounts the window's posts mention, on their platform."""
         # Mentions are stored case-folded; SQLite's lower() folds ASCII, which covers the platforms' handle
         # alphabets. A handle mentioned but unknown here stays unknown: the report hides it.
-        where, args = window_where(self.campaign, window)
+        where, args = supporters_where(self.campaign, window)
         return [(uid, platform, handle, followers) for uid, platform, handle, followers in self.store.conn.execute(
             "SELECT a.uid, a.platform, a.handle, coalesce(a.followers_count, 0) FROM accounts a "
             "WHERE (a.platform, lower(a.handle)) IN (SELECT DISTINCT c.platform, m.handle FROM campaign_posts c "

@@ -17,6 +17,7 @@ from ..times import iso_utc, iso_utc_compact, parse_optional_time
 from .budget import budget_runway
 from .campaign import campaign_size, totals
 from .reader import ReaderChoice
+from .spending import spending, storm_spending
 from .stream import StreamCoverage, stream_coverage
 from .windows import campaign_window
 
@@ -95,13 +96,16 @@ class CampaignHealth:
     last_alert: AlertRecord | None = None
     posts_in_window: int | None = None  # campaign posts in the storm window (`posts` counts all collected)
     x_stream: StreamCoverage | None = None  # X's filtered stream over the storm window so far (None: off, no X)
+    storm_spent_usd: float = 0.0  # the storm's UTC days and its plan (spending.storm_spending)
+    spent_total_usd: float = 0.0  # every run of the campaign, any day
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict, times as ISO-8601 UTC."""
         return {"name": self.name, "window_start": iso_utc(self.window_start), "window_end": iso_utc(self.window_end),
                 "posts": self.posts, "posts_in_window": self.posts_in_window,
                 "daily_budget_usd": self.daily_budget_usd,
-                "spent_today_usd": self.spent_today_usd, "sources": [s.to_json() for s in self.sources],
+                "spent_today_usd": self.spent_today_usd, "storm_spent_usd": self.storm_spent_usd,
+                "spent_total_usd": self.spent_total_usd, "sources": [s.to_json() for s in self.sources],
                 "budget_runs_out_at": _iso(self.budget_runs_out_at),
                 "last_alert": self.last_alert.to_json() if self.last_alert else None,
                 "x_stream": self.x_stream.to_json() if self.x_stream else None}
@@ -150,7 +154,9 @@ def campaign_health(store: Store, campaign: CampaignConfig, now: datetime, *,
         posts=campaign_size(store, campaign.name, reader=reader), daily_budget_usd=campaign.daily_budget_usd,
         spent_today_usd=round(store.spent(campaign.name, day), 4), sources=sources,
         budget_runs_out_at=runway.runs_out_at if runway else None,
-        last_alert=last_alerts[0] if last_alerts else None)
+        last_alert=last_alerts[0] if last_alerts else None,
+        storm_spent_usd=round(storm_spending(store, campaign).total_usd, 4),
+        spent_total_usd=round(spending(store, campaign.name, "", "9999-12-31").total_usd, 4))
 
 
 def complete_until(health: CampaignHealth, now: datetime, *, failing_after: timedelta | None = None) -> datetime:

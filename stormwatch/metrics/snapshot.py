@@ -107,6 +107,7 @@ class Snapshot:
     intel: intel.LiveIntel | None = None  # trending, targets' responses, copy-paste, counter-hashtags
     x_stream: metrics.StreamCoverage | None = None  # X's filtered stream over the storm so far (metrics/stream.py)
     x_stream_off: bool = False  # the campaign collects X without the stream: search only, no reposts
+    storm_spent_usd: float = 0.0  # every UTC day of the storm window and the plan (told beside today's when more)
     # Complete minutes of the whole window so far, oldest first (from `start`): the web page's storm chart.
     per_minute_window: tuple[int, ...] = ()
 
@@ -174,7 +175,7 @@ def take_snapshot(store: Store, config: Config, campaign: CampaignConfig, *, now
         targets=tuple(metrics.target_mentions(store, campaign, window, reader=reader)),
         latest=tuple(_post_line(namer, p) for p in latest),
         sources=sources, budget_usd=campaign.daily_budget_usd, spent_today_usd=health.spent_today_usd,
-        names=policy.mode, names_threshold=policy.threshold,
+        storm_spent_usd=health.storm_spent_usd, names=policy.mode, names_threshold=policy.threshold,
         fading=metrics.current_fading(so_far, window.since), per_minute_window=tuple(so_far),
         last_alert=((health.last_alert.sent_at, health.last_alert.headline)
                     if health.last_alert else None),
@@ -360,11 +361,14 @@ def stream_parts(snapshot: Snapshot) -> tuple[Parts | None, int]:
 def spend_parts(snapshot: Snapshot) -> Parts | None:
     """The spend against the budget, and when it runs out at this pace; None when nothing is billed or budgeted."""
     if not any(s.paused_until is not None or s.spent_today_usd for s in snapshot.sources) \
-            and snapshot.budget_usd is None:
+            and snapshot.budget_usd is None and not snapshot.storm_spent_usd:
         return None
     parts: Parts = [(f"spent today ${snapshot.spent_today_usd:,.2f}", "bold")]
     if snapshot.budget_usd is not None:
         parts.append((f" of ${snapshot.budget_usd:,.2f}", "bold"))
+    # After midnight UTC (or with the plan's cost) today's spend is not the storm's: both are told.
+    if round(snapshot.storm_spent_usd, 2) != round(snapshot.spent_today_usd, 2):
+        parts.append((f" (storm total ${snapshot.storm_spent_usd:,.2f})", ""))
     if snapshot.budget_runs_out_at is not None:
         parts.append((f", runs out {local_time(snapshot.budget_runs_out_at, snapshot)} at this pace", "yellow"))
     return parts

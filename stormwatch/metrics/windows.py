@@ -68,3 +68,9 @@ def window_where(campaign: str, window: Window, alias: str = "c") -> tuple[str, 
         sql += f" AND {alias}.platform = ?"
         args.append(window.platform)
     return sql, args
+
+
+def supporters_where(campaign: str, window: Window, alias: str = "c") -> tuple[str, list[Any]]:
+    """`window_where` for the supporters' posts only: hijack candidates (carrying a counter-hashtag) left out."""
+    sql, args = window_where(campaign, window, alias)
+    return f"{sql} AND {alias}.hijack = 0", args

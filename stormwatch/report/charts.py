@@ -419,7 +419,7 @@ def share_of_voice_figure(content: ReportContent) -> Figure | None:
     campaign_posts = [buckets[s][0] for s in starts]
     counter_posts = [buckets[s][1] for s in starts]
     width = timedelta(seconds=size)
-    ax.bar(starts, campaign_posts, width=width, align="edge", color=NEUTRAL_COLOUR, label="campaign hashtags",
+    ax.bar(starts, campaign_posts, width=width, align="edge", color=NEUTRAL_COLOUR, label="supporters' posts",
            linewidth=0)
     ax.bar(starts, counter_posts, width=width, bottom=campaign_posts, align="edge", color=COUNTER_COLOUR,
            label="counter-hashtags", linewidth=0)
@@ -475,8 +475,8 @@ def captions(content: ReportContent) -> dict[str, str]:
                         f"{phrase}; bars below the line mean posts were missed. Times in {zone}.",
         "trends.png": f"Rank of each campaign hashtag in the trending lists fetched for each place (1 is the top; "
                       f"gaps where it was not in the list); times in {zone}.",
-        "share_of_voice.png": f"Posts carrying the campaign's hashtags (grey) and the counter-hashtags (orange) per "
-                              f"{phrase}; a post carrying both counts in each. Times in {zone}.",
+        "share_of_voice.png": f"Supporters' posts (grey) and posts carrying the counter-hashtags (orange) per "
+                              f"{phrase}; a post carrying both is a counter-hashtag post. Times in {zone}.",
     }
 
 
@@ -515,8 +515,9 @@ def alt_texts(content: ReportContent) -> dict[str, str]:
     top = [(account_label(a), a.posts) for a in content.top_by_posts]
     texts["top_accounts.png"] = (f"Horizontal bar chart of the {len(top)} accounts with the most posts: {listed(top)}."
                                  if top else "No accounts posted in this window.")
-    kinds = "; ".join(f"{platform_name(p)}: {t.originals:,} originals, {t.reposts:,} reposts, {t.quotes:,} quotes, "
-                      f"{t.replies:,} replies" for p, t in totals.by_platform.items())
+    kinds = "; ".join(f"{platform_name(p)}: {t.originals:,} originals, "
+                      f"{'— (not reported)' if 'reposts' in not_reported(p) else f'{t.reposts:,}'} reposts, "
+                      f"{t.quotes:,} quotes, {t.replies:,} replies" for p, t in totals.by_platform.items())
     texts["post_kinds.png"] = (f"Bar chart of posts by kind and platform. {kinds}." if kinds
                                else "No posts in this window.")
     tags = [(f"#{tag}", count) for tag, count in content.co_hashtags]
@@ -541,8 +542,8 @@ def alt_texts(content: ReportContent) -> dict[str, str]:
     if counter is not None:
         share = counter.share_of_voice
         texts["share_of_voice.png"] = (
-            f"Stacked bars per {phrase} of campaign posts ({counter.campaign_posts:,}) against counter-hashtag posts "
-            f"({counter.posts:,}) over {window}: the campaign's share of voice "
+            f"Stacked bars per {phrase} of supporters' posts ({counter.campaign_posts:,}) against counter-hashtag "
+            f"posts ({counter.posts:,}) over {window}: the campaign's share of voice "
             f"{'—' if share is None else f'{share:.0%}'}; {counter.both:,} posts carried both.")
     return texts
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Totals
+from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Spending, Totals
 from ..platforms import not_reported
 from .content import (
     NamedAccount,
@@ -197,7 +197,8 @@ def _headline(content: ReportContent) -> list[Block]:
     quiet = [platform_name(p) for p in content.summary.totals.by_platform if "impressions" in not_reported(p)]
     loud = [platform_name(p) for p in content.summary.totals.by_platform if "impressions" not in not_reported(p)]
     extra = {
-        "posts": f"{number(all_totals.originals)} originals, {number(all_totals.reposts)} reposts, "
+        "posts": f"{number(all_totals.originals)} originals, "
+                 f"{'— (not reported)' if figures['reposts'] is None else number(all_totals.reposts)} reposts, "
                  f"{number(all_totals.quotes)} quotes, {number(all_totals.replies)} replies"
                  + _goal(all_totals.posts, content.campaign.goal_posts),
         "contributors": _goal(all_totals.contributors, content.campaign.goal_contributors).lstrip("; "),
@@ -210,15 +211,25 @@ def _headline(content: ReportContent) -> list[Block]:
         detail = extra.get(key, "")
         value: Cell = NotReported() if figures[key] is None else number(figures[key])
         rows.append((label, value, DEFINITIONS[key] + (f" ({detail})" if detail else "")))
+    cost = content.summary.cost
+    if cost is not None:
+        # by kind and source in the methods
+        rows.append(("Cost", f"${cost.total_usd:,.2f}", f"estimated spend, UTC days {_days(cost)}"))
     blocks: list[Block] = [
         Heading("Headline figures"),
         Table(caption="Headline figures for the window, all platforms", header=("Figure", "Value", "Definition"),
-              rows=tuple(rows), numeric=(False, True, False), keys=tuple(key for key, _ in HEADLINE_ROWS),
+              rows=tuple(rows), numeric=(False, True, False),
+              keys=(*(key for key, _ in HEADLINE_ROWS), *(("cost_usd",) if cost is not None else ())),
               row_headers=True, note=_dash_note(content) if dashes else None),
         Heading("By platform", 3),
         _platform_table(content),
     ]
     return blocks
+
+
+def _days(cost: Spending) -> str:
+    """`2021-02-07`, or `2021-02-07 to 2021-02-08`: the UTC days a cost covers."""
+    return cost.first_day if cost.first_day == cost.last_day else f"{cost.first_day} to {cost.last_day}"
 
 
 def _dash_note(content: ReportContent) -> str | None:
@@ -432,6 +443,18 @@ def _gaps_table(content: ReportContent, coverage: SourceCoverage) -> Table:
                  numeric=(False, True, True, True), empty="No bucket has fewer posts collected than counted.")
 
 
+def _supporters(content: ReportContent) -> list[str]:
+    """What the headline figures leave out: the hijack candidates (campaign posts with a counter-hashtag)."""
+    tags = ", ".join(f"#{tag}" for tag in content.campaign.counter_hashtags)
+    if not tags:
+        return []
+    hijacks, accounts = content.summary.hijack_posts, content.summary.hijack_accounts
+    return [f"Supporters only: a campaign post also carrying a counter-hashtag ({tags}) is a hijack candidate, "
+            f"counted with the counter-hashtags and in no other figure; here {number(hijacks)} "
+            f"{'post' if hijacks == 1 else 'posts'} by {number(accounts)} "
+            f"{'account' if accounts == 1 else 'accounts'}."]
+
+
 def _methods(content: ReportContent) -> list[Block]:
     local, utc = describe_window(content.window, content.timezone)
     hashtags = ", ".join(f"#{tag}" for tag in content.campaign.hashtags)
@@ -441,6 +464,7 @@ def _methods(content: ReportContent) -> list[Block]:
         "with their authors' public profiles and counters as of collection. Reposts, quotes and replies carrying a "
         "hashtag count as campaign posts; posts seen only as context (the original of a repost) do not.",
         f"Window: {local}; {utc}. Posts are placed by their creation time.",
+        *_supporters(content),
         "Counters (likes, reposts, replies, quotes, impressions, followers) are the latest the collector saw; "
         "they keep changing on the platform after collection. A repost carries the original post's counters, so "
         "they are never added up, and posts.csv leaves them empty for reposts.",
@@ -462,6 +486,12 @@ def _methods(content: ReportContent) -> list[Block]:
                      "them where the platform gives counts.")
     if not content.runs:
         items.append("No collection runs are recorded for this campaign (the data may have been imported).")
+    cost = content.summary.cost
+    if cost is not None and items[-1].startswith("Collection from"):
+        # said beside the runs that spent it (a bullet of its own would cost the printed report a page)
+        items[-1] += (f" They cost {cost.line()}, estimated at the platform's prices over the UTC days "
+                      f"{_days(cost)}" + (" and the plan" if "plan" in cost.by_source else "")
+                      + "; the invoice is the authority.")
     with_counts = [c for c in content.coverage if c.has_counts]
     if with_counts:
         shares = "; ".join(f"{platform_name(c.source)}: {number(c.collected)} collected of {number(c.counted)} "

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from .. import intel
 from ..config import CampaignConfig
 from ..intel.counter import CounterFigures, hijack_posts
-from ..metrics import Window
+from ..metrics import Window, target_handles
 from ..store import Store
 from .content import TOP_N, platform_name
 from .document import Block, Chart, Heading, Lines, Paragraph, Table
@@ -134,7 +134,7 @@ def _trending(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) ->
 
 def _targets(content: IntelContent, campaign: CampaignConfig, zone: ZoneInfo) -> list[Block]:
     blocks: list[Block] = [Heading("Did the targets respond?", 3)]
-    names = ", ".join(f"@{t}" for t in (*campaign.targets, *campaign.targets_mastodon, *campaign.targets_bluesky))
+    names = ", ".join(f"@{t}" for t in target_handles(campaign))
     if not names:
         return [*blocks, Paragraph("The campaign lists no target accounts.")]
     blocks.append(Paragraph(f"Posts by the accounts the campaign addresses ({names}) in this window, and whether "
@@ -171,9 +171,9 @@ def _counter(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> 
         return []
     share = counter.share_of_voice
     blocks: list[Block] = [Heading("Counter-hashtags", 3), Paragraph(
-        f"{counter.posts:,} posts carried the counter-hashtags against {counter.campaign_posts:,} campaign posts: a "
-        f"share of voice of {'–' if share is None else f'{share:.0%}'} for the campaign. {counter.both:,} posts "
-        "carried both (hijack candidates).")]
+        f"{counter.posts:,} posts carried the counter-hashtags against {counter.campaign_posts:,} supporters' posts: "
+        f"a share of voice of {'–' if share is None else f'{share:.0%}'} for the campaign. {counter.both:,} posts "
+        "carried both (hijack candidates: counted here, never among the supporters' posts).")]
     if "share_of_voice.png" in drawn:
         blocks.append(drawn["share_of_voice.png"])
     rows = tuple((_time(p.created_at, zone), Lines((p.author, platform_name(p.platform))), p.text, p.detail)

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..config import CampaignConfig
 from ..errors import StormwatchError
+from ..metrics import target_handles
 from ..normalize.text import visible_form
 from ..platforms import PLATFORMS
 from ..store import Store
@@ -75,12 +76,12 @@ class NamingPolicy:
 
     @classmethod
     def for_campaign(cls, campaign: CampaignConfig, mode: str, threshold: int) -> NamingPolicy:
-        """The policy for a campaign: its own accounts and targets are always named."""
+        """The policy for a campaign: its own accounts and its targets on every platform are always named."""
         if mode not in NAME_MODES:
             raise StormwatchError(f"report names: {mode!r} must be \"pseudonymized\" or \"public\"")
         if threshold < 0:
             raise StormwatchError(f"report pseudonymize_below: must not be negative, not {threshold}")
-        handles = frozenset(h.casefold() for h in (*campaign.accounts, *campaign.targets))
+        handles = frozenset(h.casefold() for h in (*campaign.accounts, *target_handles(campaign)))
         return cls(mode=mode, threshold=threshold, always_named=handles)
 
     @property

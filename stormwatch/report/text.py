@@ -33,7 +33,7 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
                      "these are the figures so far")
     if not data["posts"]:
         lines.append("  no posts in this window (see `stormwatch status` for what was collected and when)")
-        return "\n".join(lines + stream_lines(data, zone))
+        return "\n".join(lines + cost_lines(data) + stream_lines(data, zone))
 
     def figure(value: int | None) -> str:
         return "—" if value is None else f"{value:,}"
@@ -43,7 +43,7 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     lines += [
         f"  posts              {data['posts']:>11,}  {data['originals']:,} originals, {figure(data['reposts'])} "
         f"reposts, {data['quotes']:,} quotes, {data['replies']:,} replies",
-        f"  contributors       {data['contributors']:>11,}  distinct accounts that posted",
+        f"  contributors       {data['contributors']:>11,}  distinct accounts with a supporters' post",
         f"  potential reach    {data['potential_reach']:>11,}  followers of the contributors",
         f"  impressions        {figure(data['impressions']):>11}  reported" + (f" ({reported})" if reported else "")
         + f"; potential {data['potential_impressions']:,} (the author's followers, per post)",
@@ -59,7 +59,24 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
     note = not_reported_note(data["by_platform"])
     if note:
         lines.append(f"  — not reported: {note}")
-    return "\n".join(lines + stream_lines(data, zone) + intel_lines(data))
+    if data.get("hijack_posts"):
+        lines.append(f"  hijack candidates  {data['hijack_posts']:>11,}  campaign posts also carrying a "
+                     f"counter-hashtag, by {_count(data['hijack_accounts'], 'account')}: left out of the figures above")
+    return "\n".join(lines + cost_lines(data) + stream_lines(data, zone) + intel_lines(data))
+
+
+def cost_lines(data: dict[str, Any]) -> list[str]:
+    """What the window's UTC days cost (when the summary has it), by kind and by source."""
+    if "cost_usd" not in data:
+        return []
+    days = data["cost_days"]
+    span = days["first"] if days["first"] == days["last"] else f"{days['first']} to {days['last']}"
+    kinds = ", ".join(f"{kind} ${usd:,.2f}" for kind, usd in data["cost_by_kind"].items() if usd >= 0.005)
+    sources = ", ".join(f"{source} ${sum(by_kind.values()):,.2f}" for source, by_kind in data["cost_by_source"].items()
+                        if sum(by_kind.values()) >= 0.005)
+    detail = "; ".join(part for part in (kinds, sources) if part)
+    return [f"  cost         {'$' + format(data['cost_usd'], ',.2f'):>17}  estimated, UTC days {span}"
+            + (f": {detail}" if detail else "")]
 
 
 def stream_lines(data: dict[str, Any], zone: Any) -> list[str]:
@@ -127,15 +144,18 @@ def status_text(report: Any, config: Config) -> str:
         chosen = config.campaign(campaign.name)
         zone = chosen.timezone
         when = functools.partial(local_time, zone=zone, today=report.now)
-        in_window = (f"{campaign.posts_in_window:,} posts in the storm window, "
+        in_window = (f"{campaign.posts_in_window:,} supporters' posts in the storm window, "
                      if campaign.posts_in_window is not None else "")
-        lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time)")
+        lines.append(f"\n{campaign.name}: {in_window}{campaign.posts:,} collected (all time, hijack candidates "
+                     "left out)")
         named = f" (times in {zone.key})" if zone.key != zones[0].key else ""
         lines.append(f"  storm window {local_span(campaign.window_start, campaign.window_end, zone)}{named}")
         budget = f" of ${campaign.daily_budget_usd:,.2f}" if campaign.daily_budget_usd is not None else ""
         paused = campaign.daily_budget_usd is not None and campaign.spent_today_usd >= campaign.daily_budget_usd
         lines.append(f"  spent today ${campaign.spent_today_usd:,.2f}{budget} (X reads; X's day ends at "
                      f"{when(_next_utc_midnight(report.now))})" + (" — reached: X post reads paused" if paused else ""))
+        lines.append(f"  storm total ${campaign.storm_spent_usd:,.2f} (X's billing days of the window, and the plan); "
+                     f"campaign total ${campaign.spent_total_usd:,.2f} (every run, any day)")
         warning = goal_budget_warning(config, chosen)
         if warning:
             lines.append(f"  ! {warning}")

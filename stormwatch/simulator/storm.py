@@ -7,6 +7,7 @@ simulated platforms; `Storm.truth` asks the oracle (`truth.py`) about a window o
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import threading
 from array import array
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from stormwatch.simulator.background import background_posts
 from stormwatch.simulator.generator import StormGenerator
-from stormwatch.simulator.intel import intel_posts, intel_users
+from stormwatch.simulator.intel import carries, intel_posts, intel_users
 from stormwatch.simulator.spec import QUOTE, REPLY, REPOST, Post, StormSpec, User
 from stormwatch.simulator.truth import Truth, TruthBuilder
 
@@ -117,6 +118,19 @@ class Storm:
         for post in self.posts[low:high]:
             builder.add(post, self.users[post.author])
         return builder.result()
+
+    def supporters(self, truth: Truth, counter_tags: Iterable[str]) -> Truth:
+        """`truth` without the posts carrying any of `counter_tags` (hijack candidates, DESIGN.md): the supporters'
+        figures. A platform's figure the truth left at 0 (impressions where none are reported) stays 0."""
+        builder = TruthBuilder(truth.since, truth.until, platform=truth.platform,
+                               include_reposts=truth.include_reposts)
+        counter = tuple(counter_tags)
+        for post_id in sorted(truth.post_ids, key=int):
+            post = self.post_by_id(post_id)
+            if post is not None and not carries(post, counter):
+                builder.count(post, self.users[post.author])
+        found = builder.result()
+        return found if truth.impressions else dataclasses.replace(found, impressions=0)
 
 
 def _reactions(posts: Iterable[Post]) -> dict[int, tuple[array[int], array[int], array[int]]]:

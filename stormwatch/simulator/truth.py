@@ -121,6 +121,11 @@ class TruthBuilder:
         """Count `post` (written by `author`) if it matches; return whether it did."""
         if not self.matches(post):
             return False
+        self.count(post, author)
+        return True
+
+    def count(self, post: Post, author: User) -> None:
+        """Count `post` (written by `author`), known to belong here."""
         created = post.ms // 1000
         self._ids.append(post.native_id)
         self._by_kind[post.kind] += 1
@@ -134,7 +139,6 @@ class TruthBuilder:
             self._engagement += post.likes + post.reposts + post.replies + post.quotes
         self._first = created if self._first is None else min(self._first, created)
         self._last = created if self._last is None else max(self._last, created)
-        return True
 
     def result(self) -> Truth:
         """The accumulated truth."""

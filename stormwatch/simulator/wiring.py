@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from stormwatch.config import CampaignConfig, Config
 from stormwatch.simulator.bluesky import BlueskyXrpc, mount_bluesky
 from stormwatch.simulator.host import Faults, SimulatedHost
-from stormwatch.simulator.intel import copy_truth, target_truth
+from stormwatch.simulator.intel import carries, copy_truth, target_truth
 from stormwatch.simulator.jetstream import JetstreamServer
 from stormwatch.simulator.mastodon import MastodonInstances, instance_urls, mount_mastodon
 from stormwatch.simulator.spec import StormSpec
@@ -222,6 +222,8 @@ def storm_truth(config: Config, campaign: CampaignConfig, *, seed: int | None = 
             truths[platform] = mount.truth(simulation, config, campaign)
         else:
             truths[platform] = simulation.storm.truth(campaign.start, campaign.end, platform=platform)
+        # The headline figures count supporters: a campaign post carrying a counter-hashtag is a hijack candidate.
+        truths[platform] = simulation.storm.supporters(truths[platform], campaign.counter_hashtags)
     by_platform = {name: _public(truth.to_json()) for name, truth in truths.items()}
     combined = {key: sum(t[key] for t in by_platform.values()) for key in TRUTH_FIGURES}
     return {"since": campaign.start.isoformat(), "until": campaign.end.isoformat(), **combined,
@@ -236,7 +238,9 @@ def intel_truth(simulation: Simulation, config: Config, campaign: CampaignConfig
     truths = {name: MOUNTS[name].truth(simulation, config, campaign) for name in mounted}
     ids = frozenset(post_id for truth in truths.values() for post_id in truth.post_ids)
     posts = [post for post in (storm.post_by_id(post_id) for post_id in ids) if post is not None]
-    copies = copy_truth(posts)
+    # Hijack candidates (campaign posts carrying a counter-hashtag) are not the supporters' posts.
+    hijacks = frozenset(post.native_id for post in posts if carries(post, campaign.counter_hashtags))
+    copies = copy_truth([post for post in posts if post.native_id not in hijacks])
     readable = _target_platforms(simulation, campaign)
     targets = [post for post in target_truth(storm.posts, storm.users, campaign.start, campaign.end, ids)
                if (post.platform, post.handle.casefold()) in readable]
@@ -251,9 +255,10 @@ def intel_truth(simulation: Simulation, config: Config, campaign: CampaignConfig
     counter = campaign.counter()
     if counter is not None:
         theirs = frozenset(i for name in mounted for i in MOUNTS[name].truth(simulation, config, counter).post_ids)
-        total = len(ids) + len(theirs)
-        found["counter"] = {"posts": len(theirs), "both": len(ids & theirs),
-                            "share_of_voice": round(len(ids) / total, 4) if total else None}
+        supporters = len(ids - hijacks)
+        total = supporters + len(theirs)
+        found["counter"] = {"posts": len(theirs), "both": len(hijacks),
+                            "share_of_voice": round(supporters / total, 4) if total else None}
     return found
 
 

@@ -33,6 +33,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,6 +156,34 @@ def _ceil_seconds(moment: datetime) -> int:
     return math.ceil(moment.timestamp())
 
 
+@dataclass
+class Reads:
+    """What X delivered on one UTC day, as it bills: post and user ids (once a day each), counts and trends
+    requests."""
+
+    posts: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    counts: int = 0
+    trends: int = 0
+
+    def add(self, endpoint: str, body: dict[str, Any]) -> None:
+        """Count one delivered response of `endpoint`."""
+        if endpoint in ("counts", "trends"):
+            setattr(self, endpoint, getattr(self, endpoint) + 1)
+            return
+        data = body.get("data") or []
+        items = [data] if isinstance(data, dict) else data
+        (self.posts if endpoint in ("search", "lookup") else self.users).update(str(i["id"]) for i in items)
+        includes = body.get("includes") or {}
+        self.posts.update(str(t["id"]) for t in includes.get("tweets", ()))
+        self.users.update(str(u["id"]) for u in includes.get("users", ()))
+
+    def cost(self, post_usd: float, user_usd: float, counts_usd: float, trends_usd: float) -> dict[str, float]:
+        """USD by kind (posts, users, counts, trends) at these prices."""
+        return {"posts": len(self.posts) * post_usd, "users": len(self.users) * user_usd,
+                "counts": self.counts * counts_usd, "trends": self.trends * trends_usd}
+
+
 class XApi:
     """X API v2 over a storm (a `Mount`; see the module doc for the behaviour)."""
 
@@ -168,7 +197,14 @@ class XApi:
         self._windows = {name: RateWindow(limits[name], rate_window_seconds) for name in DEFAULT_RATE_LIMITS}
         self._lock = threading.Lock()
         self._served: Counter[str] = Counter()
+        self._reads: dict[str, Reads] = {}
         self._tags: TagSeconds | None = None
+
+    def reads(self) -> dict[str, Reads]:
+        """What X would bill, per UTC day of storm time: the post and user ids its intact 200 responses delivered
+        (`data` and `includes`), and its counts and trends requests."""
+        with self._lock:
+            return {day: Reads(set(r.posts), set(r.users), r.counts, r.trends) for day, r in self._reads.items()}
 
     def served_post_ids(self) -> Counter[str]:
         """How often each post id was delivered in `data` of an intact 200 search response."""
@@ -244,6 +280,7 @@ class XApi:
         if outcome.status == 200 and not (outcome.drop or outcome.malformed):
             with self._lock:
                 self._served.update(post.native_id for post in served)
+                self._reads.setdefault(f"{now.astimezone(UTC):%Y-%m-%d}", Reads()).add(endpoint, body)
         return outcome
 
     def _injected_rate_limit(self, window: RateWindow, due: DueFaults, now_ts: float, slow_tag: str | None

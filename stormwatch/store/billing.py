@@ -17,11 +17,14 @@ POST = "post"
 ACCOUNT = "user"  # the key prefix files have carried since release 1
 
 
-def bill_page(conn: sqlite3.Connection, billing: Billing, batch: Batch) -> float:
-    """Record a page's reads on the billing day (in the caller's transaction); the cost of the new ones."""
+def bill_page(conn: sqlite3.Connection, billing: Billing | None, batch: Batch) -> tuple[float, float]:
+    """Record a page's reads on the billing day (in the caller's transaction); the cost of the new ones, as
+    (post reads, account reads); nothing without billing."""
+    if billing is None:
+        return 0.0, 0.0
     posts = _bill(conn, billing.day, POST, [p.uid for p in batch.posts] + [p.uid for p in batch.context_posts])
     accounts = _bill(conn, billing.day, ACCOUNT, [a.uid for a in batch.accounts])
-    return posts * billing.post_usd + accounts * billing.user_usd
+    return posts * billing.post_usd, accounts * billing.user_usd
 
 
 def forget_before(conn: sqlite3.Connection, day: str) -> None:
@@ -35,3 +38,17 @@ def _bill(conn: sqlite3.Connection, day: str, kind: str, uids: Iterable[str]) ->
     conn.executemany("INSERT OR IGNORE INTO billed_reads (day, uid) VALUES (?, ?)",
                      [(day, f"{kind}:{uid}") for uid in uids])
     return conn.total_changes - before
+
+
+# A page's read costs: the total and its split into post reads and account reads.
+READ_COSTS = ("cost_usd = cost_usd + ?, cost_posts_usd = cost_posts_usd + ?, "
+               "cost_users_usd = cost_users_usd + ?")
+# Requests billed per request, by kind: the runs column their cost adds to besides the total.
+REQUEST_KINDS = {"counts": "cost_counts_usd", "trends": "cost_trends_usd"}
+
+
+def bill_requests(conn: sqlite3.Connection, run_id: int, requests: int, cost_usd: float, kind: str) -> None:
+    """Add requests and their cost (of `kind`, a key of REQUEST_KINDS) to a run."""
+    column = REQUEST_KINDS[kind]
+    conn.execute(f"UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ?, {column} = {column} + ? "
+                 "WHERE id = ?", (requests, cost_usd, cost_usd, run_id))

@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -308,16 +308,17 @@ class Store:
                 streams.seen(conn, stream_connection, collected_at, {campaign: posts_new} if campaign else {})
             posts_read = len(batch.posts) + len(batch.context_posts)
             users_read = len(batch.accounts)
-            cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
+            posts_cost, users_cost = billed_reads.bill_page(conn, billing, batch)
             if cursor is not None:
                 self._write_cursor(conn, cursor, now)
             if run_id is not None:
                 conn.execute(
                     "UPDATE runs SET requests = requests + ?, posts_read = posts_read + ?, "
                     "users_read = users_read + ?, posts_new = posts_new + ?, posts_updated = posts_updated + ?, "
-                    "cost_usd = cost_usd + ? WHERE id = ?",
-                    (requests, posts_read, users_read, posts_new, posts_updated, cost, run_id))
-        return PageResult(posts_new, posts_updated, posts_read, users_read, cost)
+                    f"{billed_reads.READ_COSTS} WHERE id = ?",
+                    (requests, posts_read, users_read, posts_new, posts_updated, posts_cost + users_cost, posts_cost,
+                     users_cost, run_id))
+        return PageResult(posts_new, posts_updated, posts_read, users_read, posts_cost + users_cost)
 
     def save_stream_batch(self, shares: Sequence[tuple[str | None, Batch, int | None]], *, collected_at: datetime,
                           billing: Billing | None, stream_connection: int | None) -> dict[str | None, PageResult]:
@@ -330,14 +331,16 @@ class Store:
                 posts_new, posts_updated = pages.write_batches(conn, [(batch, now)], campaign)
                 if stream_connection is not None:
                     streams.seen(conn, stream_connection, collected_at, {campaign: posts_new} if campaign else {})
-                cost = billed_reads.bill_page(conn, billing, batch) if billing is not None else 0.0
+                posts_cost, users_cost = billed_reads.bill_page(conn, billing, batch)
                 posts_read, users_read = len(batch.posts) + len(batch.context_posts), len(batch.accounts)
                 if run_id is not None:
                     conn.execute("UPDATE runs SET posts_read = posts_read + ?, users_read = users_read + ?, "
                                  "posts_new = posts_new + ?, posts_updated = posts_updated + ?, "
-                                 "cost_usd = cost_usd + ? WHERE id = ?",
-                                 (posts_read, users_read, posts_new, posts_updated, cost, run_id))
-                results[campaign] = PageResult(posts_new, posts_updated, posts_read, users_read, cost)
+                                 f"{billed_reads.READ_COSTS} WHERE id = ?",
+                                 (posts_read, users_read, posts_new, posts_updated, posts_cost + users_cost, posts_cost,
+                                  users_cost, run_id))
+                results[campaign] = PageResult(posts_new, posts_updated, posts_read, users_read,
+                                               posts_cost + users_cost)
         return results
 
     def import_batches(self, batches: Sequence[tuple[Batch, str]], campaign: str) -> tuple[int, int]:
@@ -345,13 +348,15 @@ class Store:
         with self.transaction("import posts") as conn:
             return pages.write_batches(conn, batches, campaign)
 
-    def register_campaign(self, campaign: str, start: datetime, end: datetime) -> bool:
-        """Record a campaign's storm window for its running tallies; a new or changed window rebuilds them.
+    def register_campaign(self, campaign: str, start: datetime, end: datetime,
+                          counter_tags: Collection[str] = ()) -> bool:
+        """Record a campaign's storm window and counter-hashtags for its running tallies; a new or changed one
+        rebuilds them (the members carrying a counter-hashtag are hijack candidates, never tallied).
 
         Returns True when the tallies were rebuilt (seconds at a million posts, so callers may say so).
         """
         with self.transaction("register the campaign window") as conn:
-            return tallies.register(conn, campaign, int(start.timestamp()), int(end.timestamp()))
+            return tallies.register(conn, campaign, int(start.timestamp()), int(end.timestamp()), counter_tags)
 
     def save_counts(self, run_id: int | None, campaign: str, source: str, query: str,
                     buckets: Sequence[CountBucket], *, fetched_at: datetime, requests: int = 1,
@@ -365,8 +370,7 @@ class Store:
                 "bucket_end = excluded.bucket_end, count = excluded.count, fetched_at = excluded.fetched_at",
                 [(campaign, source, query, iso_utc(b.start), iso_utc(b.end), b.count, now) for b in buckets])
             if run_id is not None:
-                conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
-                             (requests, cost_usd, run_id))
+                billed_reads.bill_requests(conn, run_id, requests, cost_usd, "counts")
 
     def last_counted_bucket(self, campaign: str, source: str, query: str) -> datetime | None:
         """The start of the newest stored count bucket for a query."""
@@ -385,8 +389,7 @@ class Store:
             intel.insert(conn, campaign, trends)
             self._write_cursor(conn, cursor, iso_utc(fetched_at))
             if run_id is not None:
-                conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
-                             (requests, cost_usd, run_id))
+                billed_reads.bill_requests(conn, run_id, requests, cost_usd, "trends")
 
     def trends(self, campaign: str, since: datetime, until: datetime) -> list[Trend]:
         """Every trending entry fetched for a campaign in [since, until), oldest fetch first."""
@@ -439,20 +442,21 @@ class Store:
             assert new_id is not None  # an INSERT into a rowid table always has one
             return new_id
 
-    def add_requests(self, run_id: int, requests: int, cost_usd: float = 0.0) -> None:
-        """Count requests that stored nothing (failed attempts) against a run."""
+    def add_requests(self, run_id: int, requests: int, cost_usd: float = 0.0, kind: str = "counts") -> None:
+        """Count requests that stored nothing (failed attempts, the plan's counts) against a run; their cost is of
+        `kind` (one of REQUEST_KINDS)."""
         with self.transaction("count requests") as conn:
-            conn.execute("UPDATE runs SET requests = requests + ?, cost_usd = cost_usd + ? WHERE id = ?",
-                         (requests, cost_usd, run_id))
+            billed_reads.bill_requests(conn, run_id, requests, cost_usd, kind)
 
     def bill_reads(self, run_id: int, batch: Batch, billing: Billing) -> float:
         """Bill a page that is read but not stored (the plan's sample) against a run; what it cost."""
         with self.transaction("bill a page") as conn:
-            cost = billed_reads.bill_page(conn, billing, batch)
-            conn.execute("UPDATE runs SET requests = requests + 1, posts_read = posts_read + ?, "
-                         "users_read = users_read + ?, cost_usd = cost_usd + ? WHERE id = ?",
-                         (len(batch.posts) + len(batch.context_posts), len(batch.accounts), cost, run_id))
-        return cost
+            posts_cost, users_cost = billed_reads.bill_page(conn, billing, batch)
+            conn.execute(f"UPDATE runs SET requests = requests + 1, posts_read = posts_read + ?, "
+                         f"users_read = users_read + ?, {billed_reads.READ_COSTS} WHERE id = ?",
+                         (len(batch.posts) + len(batch.context_posts), len(batch.accounts),
+                          posts_cost + users_cost, posts_cost, users_cost, run_id))
+        return posts_cost + users_cost
 
     def finish_run(self, run_id: int, status: str, finished_at: datetime, *, error: str | None = None,
                    rate_limit_reset: datetime | None = None) -> RunRecord:

@@ -152,7 +152,19 @@ def m007_stream_connections(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS()
-def m008_stream_foreign_rules(db: sqlite_utils.Database) -> None:
+def m008_hijack_candidates(db: sqlite_utils.Database) -> None:
+    """The counter-hashtags a campaign registered, and the mark of its members that carry one (hijack candidates)."""
+    _execute_all(db, schema.HIJACK_CANDIDATES)
+
+
+@MIGRATIONS()
+def m009_run_costs(db: sqlite_utils.Database) -> None:
+    """A run's spend by kind: post reads, account reads, counts and trends requests."""
+    _execute_all(db, schema.RUN_COSTS)
+
+
+@MIGRATIONS()
+def m010_stream_foreign_rules(db: sqlite_utils.Database) -> None:
     """The rules other programs keep on the app's stream, as seen at each connection (`status` lists them)."""
     _execute_all(db, schema.STREAM_FOREIGN_RULES)
 

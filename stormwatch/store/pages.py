@@ -87,10 +87,12 @@ def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple[Batch, str]]
             conn, "SELECT post_uid FROM campaign_posts WHERE campaign = ? AND post_uid IN ({})", [campaign],
             list(members))}
         joining = [posts[uid][0] for uid in members if uid not in already]
+        counter_tags = tallies.counter_tags_of(conn, campaign)
+        hijacks = {p.uid for p in joining if tallies.is_hijack(p.tags, counter_tags)}
         conn.executemany(
-            "INSERT INTO campaign_posts (campaign, post_uid, ts, platform, kind, author_uid) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(campaign, p.uid, p.ts, p.platform, p.kind, p.author_uid) for p in joining])
+            "INSERT INTO campaign_posts (campaign, post_uid, ts, platform, kind, author_uid, hijack) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(campaign, p.uid, p.ts, p.platform, p.kind, p.author_uid, int(p.uid in hijacks)) for p in joining])
         # Tags and mentions are kept for members only (context posts are never counted); a post seen
         # before as context gets them when it joins, and one already a member elsewhere has them.
         conn.executemany("INSERT OR IGNORE INTO post_tags (post_uid, tag) VALUES (?, ?)",
@@ -98,7 +100,7 @@ def write_batches(conn: sqlite3.Connection, batches: Sequence[tuple[Batch, str]]
         conn.executemany("INSERT OR IGNORE INTO post_mentions (post_uid, handle) VALUES (?, ?)",
                          [(p.uid, m) for p in joining for m in p.mentions])
         new_members = len(joining)
-        tallies.add_members(conn, campaign, [_new_member(p, stored.get(p.uid)) for p in joining])
+        tallies.add_members(conn, campaign, [_new_member(p, stored.get(p.uid), p.uid in hijacks) for p in joining])
     return new_members, len(changed)
 
 def _write_accounts(conn: sqlite3.Connection, accounts: list[Account]) -> None:
@@ -165,7 +167,7 @@ def _merged(first: Account, second: Account) -> Account:
     return replace(newer, **gaps) if any(v is not None for v in gaps.values()) else newer
 
 
-def _new_member(post: Post, stored: tuple[Any, ...] | None) -> tallies.NewMember:
+def _new_member(post: Post, stored: tuple[Any, ...] | None, hijack: bool) -> tallies.NewMember:
     """A post joining a campaign, with the newest counters known (the stored ones when they are newer)."""
     like, repost, reply, quote, impressions = (post.like_count, post.repost_count, post.reply_count,
                                                post.quote_count, post.impression_count)
@@ -175,5 +177,6 @@ def _new_member(post: Post, stored: tuple[Any, ...] | None) -> tallies.NewMember
     return tallies.NewMember(
         uid=post.uid, platform=post.platform, ts=post.ts, kind=post.kind, author_uid=post.author_uid,
         engagement=tallies.engagement_of(post.kind, like, repost, reply, quote),
-        impressions=0 if post.kind == "repost" else impressions or 0, tags=post.tags, mentions=post.mentions)
+        impressions=0 if post.kind == "repost" else impressions or 0, tags=post.tags, mentions=post.mentions,
+        hijack=hijack)
 

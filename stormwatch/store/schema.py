@@ -112,6 +112,26 @@ STREAM_CONNECTIONS = (
 # a JSON list of [value, tag].
 STREAM_FOREIGN_RULES = ("ALTER TABLE stream_connections ADD COLUMN foreign_rules TEXT NOT NULL DEFAULT '[]'",)
 
+# Supporters, not opponents (issue 17): a campaign post carrying one of the campaign's counter-hashtags is a hijack
+# candidate, counted in the counter-hashtag figures and left out of every headline figure and tally. The counter-
+# hashtags a campaign registered with its window decide it (`tallies.register`); membership carries the mark so that
+# every window scan reads it from the covering index.
+HIJACK_CANDIDATES = (
+    "ALTER TABLE campaigns ADD COLUMN counter_tags TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE campaign_posts ADD COLUMN hijack INTEGER NOT NULL DEFAULT 0",
+    "DROP INDEX campaign_posts_time",
+    "CREATE INDEX campaign_posts_time ON campaign_posts (campaign, ts, platform, kind, author_uid, hijack)",
+)
+
+# What a run's spend was made of (issue 17): the cost of post reads, account reads, counts and trends requests,
+# so that a storm's cost can be told by kind. Runs from before this migration have only their total (`cost_usd`).
+RUN_COSTS = (
+    "ALTER TABLE runs ADD COLUMN cost_posts_usd REAL NOT NULL DEFAULT 0.0",
+    "ALTER TABLE runs ADD COLUMN cost_users_usd REAL NOT NULL DEFAULT 0.0",
+    "ALTER TABLE runs ADD COLUMN cost_counts_usd REAL NOT NULL DEFAULT 0.0",
+    "ALTER TABLE runs ADD COLUMN cost_trends_usd REAL NOT NULL DEFAULT 0.0",
+)
+
 # Which migrations a database has had (store/migrations.py), in the order they were applied (rowid order).
 MIGRATION_LOG = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (migration_set TEXT NOT NULL, name TEXT NOT NULL, "

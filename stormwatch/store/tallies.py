@@ -8,13 +8,15 @@ recomputation the incremental path must always agree with, and it is what a chan
 Tallies cover member posts whose time falls in the campaign's registered window [start, end), except
 `tally_minutes.posts` and the kind counts, which cover every member post (the sparkline shows the
 build-up before the window too); `newcomers` counts accounts by the minute of their first post in the window.
+They count supporters only: a member carrying one of the counter-hashtags the campaign registered is a hijack
+candidate (`campaign_posts.hijack`), left out of every tally (DESIGN.md, Metrics).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,7 @@ class NewMember:
     impressions: int
     tags: tuple[str, ...]
     mentions: tuple[str, ...]
+    hijack: bool = False  # carries a counter-hashtag: a hijack candidate, never tallied
 
 
 def engagement_of(kind: str, like: int | None, repost: int | None, reply: int | None, quote: int | None) -> int:
@@ -58,15 +61,43 @@ def windows(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
     return {campaign: (start, end) for campaign, start, end in rows}
 
 
-def register(conn: sqlite3.Connection, campaign: str, start: int, end: int) -> bool:
-    """Record the campaign's window; when it is new or changed, rebuild the campaign's tallies. True if rebuilt."""
-    if window_of(conn, campaign) == (start, end):
+def counter_tags_of(conn: sqlite3.Connection, campaign: str) -> frozenset[str]:
+    """The counter-hashtags (case-folded) a campaign registered: its members carrying one are hijack candidates."""
+    row = conn.execute("SELECT counter_tags FROM campaigns WHERE campaign = ?", (campaign,)).fetchone()
+    return frozenset(row[0].split()) if row else frozenset()
+
+
+def is_hijack(tags: Sequence[str], counter_tags: frozenset[str]) -> bool:
+    """Whether a post with these (stored, case-folded) tags carries one of the counter-hashtags."""
+    return bool(counter_tags) and any(tag in counter_tags for tag in tags)
+
+
+def register(conn: sqlite3.Connection, campaign: str, start: int, end: int,
+             counter_tags: Collection[str] = ()) -> bool:
+    """Record the campaign's window and counter-hashtags; when new or changed, mark the members carrying a
+    counter-hashtag and rebuild the campaign's tallies. True if rebuilt."""
+    tags = " ".join(sorted({tag.casefold().lstrip("#") for tag in counter_tags}))
+    row = conn.execute("SELECT window_start, window_end, counter_tags FROM campaigns WHERE campaign = ?",
+                       (campaign,)).fetchone()
+    if row is not None and tuple(row) == (start, end, tags):
         return False
-    conn.execute("INSERT INTO campaigns (campaign, window_start, window_end) VALUES (?, ?, ?) "
+    conn.execute("INSERT INTO campaigns (campaign, window_start, window_end, counter_tags) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (campaign) DO UPDATE SET window_start = excluded.window_start, "
-                 "window_end = excluded.window_end", (campaign, start, end))
+                 "window_end = excluded.window_end, counter_tags = excluded.counter_tags",
+                 (campaign, start, end, tags))
+    if row is None or row[2] != tags:
+        mark_hijacks(conn, campaign, frozenset(tags.split()))
     rebuild(conn, campaign, (start, end))
     return True
+
+
+def mark_hijacks(conn: sqlite3.Connection, campaign: str, counter_tags: frozenset[str]) -> None:
+    """Mark every member of a campaign carrying one of `counter_tags` as a hijack candidate, and no other."""
+    conn.execute("UPDATE campaign_posts SET hijack = 0 WHERE campaign = ? AND hijack != 0", (campaign,))
+    if counter_tags:
+        marks = ", ".join("?" * len(counter_tags))
+        conn.execute(f"UPDATE campaign_posts SET hijack = 1 WHERE campaign = ? AND post_uid IN "
+                     f"(SELECT post_uid FROM post_tags WHERE tag IN ({marks}))", (campaign, *sorted(counter_tags)))
 
 
 def add_members(conn: sqlite3.Connection, campaign: str, members: Sequence[NewMember]) -> None:
@@ -75,6 +106,7 @@ def add_members(conn: sqlite3.Connection, campaign: str, members: Sequence[NewMe
     if window is None or not members:
         return
     start, end = window
+    members = [member for member in members if not member.hijack]
     minutes: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for member in members:
         cell = minutes[(member.platform, member.ts // 60)]
@@ -147,7 +179,8 @@ def change_counters(conn: sqlite3.Connection, deltas: dict[str, tuple[int, int]]
         return
     for campaign, (start, end) in windows(conn).items():
         members = select_in_chunks(conn, "SELECT post_uid, ts, platform, author_uid, kind FROM campaign_posts "
-                                     "WHERE campaign = ? AND post_uid IN ({})", [campaign], list(deltas))
+                                     "WHERE campaign = ? AND hijack = 0 AND post_uid IN ({})", [campaign],
+                                   list(deltas))
         per_author: Counter[str] = Counter()
         per_platform: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for uid, ts, platform, author, kind in members:
@@ -193,7 +226,7 @@ def rebuild(conn: sqlite3.Connection, campaign: str, window: tuple[int, int]) ->
         conn.execute(f"DELETE FROM {table} WHERE campaign = ?", (campaign,))
     engagement = ("CASE WHEN c.kind = 'repost' THEN 0 ELSE coalesce(p.like_count, 0) + coalesce(p.repost_count, 0) "
                   "+ coalesce(p.reply_count, 0) + coalesce(p.quote_count, 0) END")
-    inside = "c.campaign = ? AND c.ts >= ? AND c.ts < ?"
+    inside = "c.campaign = ? AND c.ts >= ? AND c.ts < ? AND c.hijack = 0"
     conn.execute(
         "INSERT INTO tally_authors (campaign, author_uid, platform, first_ts, posts, engagement, followers) "
         f"SELECT c.campaign, c.author_uid, min(c.platform), min(c.ts), count(*), sum({engagement}), "
@@ -203,7 +236,7 @@ def rebuild(conn: sqlite3.Connection, campaign: str, window: tuple[int, int]) ->
     conn.execute(
         "INSERT INTO tally_minutes (campaign, platform, minute, posts, originals, reposts, quotes, replies, newcomers) "
         "SELECT campaign, platform, ts / 60, count(*), sum(kind = 'original'), sum(kind = 'repost'), "
-        "sum(kind = 'quote'), sum(kind = 'reply'), 0 FROM campaign_posts WHERE campaign = ? "
+        "sum(kind = 'quote'), sum(kind = 'reply'), 0 FROM campaign_posts WHERE campaign = ? AND hijack = 0 "
         "GROUP BY platform, ts / 60", (campaign,))
     conn.executemany(
         "UPDATE tally_minutes SET newcomers = ? WHERE campaign = ? AND minute = ? AND platform = ?",
