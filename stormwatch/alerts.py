@@ -54,8 +54,9 @@ FAILING_RUNS = 3  # failed runs in a row before a source is reported failing
 LIVE_FAILING_AFTER = timedelta(minutes=2)  # a live feed down this long (storm clock) is reported failing
 BUDGET_WARNING_SHARE = 0.8
 END_GRACE = timedelta(minutes=15)  # the end is told when every source ran past it, the report is written, or then
-# Once per subject (a target, a tag, the start, the end): never held back by `min_gap` (two new targets: both told)
-ONCE_EACH = frozenset({"storm_soon", "storm_started", "storm_ended", "new_target", "trending", "target_response"})
+# Once per subject (a target, the start, the end): never held back by `min_gap` (two new targets: both told); three
+# tags trending at once are told `min_gap` apart, not as three messages in a row.
+ONCE_EACH = frozenset({"storm_soon", "storm_started", "storm_ended", "new_target", "target_response"})
 RUNS_READ = 20  # recent runs per source the conditions look at
 SENDER_IDLE = 0.5  # seconds the sender waits for work between checks of its stop flag
 TEST_KIND = "test"

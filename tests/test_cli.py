@@ -214,7 +214,7 @@ def test_status_shows_cursors_runs_and_spend(live: tuple) -> None:
     # every run so far was today's: the campaign's total is today's spend (issue 17)
     assert campaign["spent_total_usd"] == pytest.approx(campaign["spent_today_usd"])
     assert f"campaign total ${campaign['spent_total_usd']:,.2f} (every run, any day)" in text
-    assert f"storm total ${campaign['storm_spent_usd']:,.2f} (every UTC day of the window, and the plan)" in text
+    assert f"storm total ${campaign['storm_spent_usd']:,.2f} (X's billing days of the window, and the plan)" in text
 
 
 def test_status_says_when_the_budget_pauses_reads_and_warns_when_it_cannot_reach_the_goal(live: tuple) -> None:

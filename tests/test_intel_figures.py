@@ -194,8 +194,11 @@ def test_hijack_candidates_are_counted_apart_from_the_supporters_on_every_platfo
     assert stored == {f"x:{p.native_id}" for p in hijacks if p.platform == "x"}
     for name, truth in supporters.items():
         mine = found_figures["by_platform"][name]
-        assert (mine["posts"], mine["contributors"], mine["potential_reach"], mine["engagement"]) == (
-            truth.posts, truth.contributors, truth.potential_reach, truth.engagement), name
+        assert (mine["posts"], mine["contributors"], mine["potential_reach"]) == (
+            truth.posts, truth.contributors, truth.potential_reach), name
+        # counters are as they stood when last read (X's are read again for recent posts only); the truth's are the
+        # final ones
+        assert truth.engagement * 0.99 <= mine["engagement"] <= truth.engagement, name
         assert mine["posts"] < everything[name].posts or not any(p.platform == name for p in hijacks)
     assert found_figures["posts"] == sum(t.posts for t in supporters.values())
     assert found_figures["contributors"] == sum(t.contributors for t in supporters.values())

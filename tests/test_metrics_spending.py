@@ -62,7 +62,7 @@ def test_a_storm_across_midnight_costs_what_x_delivered_on_both_utc_days(tmp_pat
     for day, spent in days.items():
         assert spent.total_usd == pytest.approx(sum(truth[day].values()), abs=0.001) and spent.total_usd > 0, day
     text = summary_text(figures, campaign.timezone)
-    assert f"${total:,.2f}  estimated, UTC days {DAYS[0]} to {DAYS[1]}: posts $" in text
+    assert f"${total:,.2f}  estimated, X's billing days {DAYS[0]} to {DAYS[1]}: posts $" in text
 
 
 def test_runs_stored_before_the_split_are_told_unsplit_and_the_plan_whenever_it_was_made(

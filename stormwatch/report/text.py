@@ -75,7 +75,7 @@ def cost_lines(data: dict[str, Any]) -> list[str]:
     sources = ", ".join(f"{source} ${sum(by_kind.values()):,.2f}" for source, by_kind in data["cost_by_source"].items()
                         if sum(by_kind.values()) >= 0.005)
     detail = "; ".join(part for part in (kinds, sources) if part)
-    return [f"  cost         {'$' + format(data['cost_usd'], ',.2f'):>17}  estimated, UTC days {span}"
+    return [f"  cost         {'$' + format(data['cost_usd'], ',.2f'):>17}  estimated, X's billing days {span}"
             + (f": {detail}" if detail else "")]
 
 
