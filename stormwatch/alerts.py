@@ -41,6 +41,7 @@ from .errors import StormwatchError
 from .models import RunRecord
 from .normalize.text import one_line
 from .platforms import label as platform_label
+from .privacy.naming import Namer, NamingPolicy
 from .store import AlertRecord, Store, utc_day
 from .store.live import LiveFeedState
 from .times import Clock, format_duration, iso_utc, local_time
@@ -140,8 +141,6 @@ def read_figures(store: Store, config: Config, campaign: CampaignConfig, now: da
 def _loudest_named(store: Store, config: Config, campaign: CampaignConfig,
                    window: metrics.Window) -> tuple[str, int] | None:
     """The busiest account the report would name (the campaign's own, targets, or large enough), if any."""
-    from .report.names import NamingPolicy  # the report's naming rules (imported late: the report draws charts)
-
     policy = NamingPolicy.for_campaign(campaign, "pseudonymized", config.report.pseudonymize_below)
     for account in metrics.top_accounts(store, campaign.name, window, limit=50):
         if policy.is_named(account.handle, account.followers):
@@ -367,8 +366,6 @@ def _trending(words: _Words) -> list[Alert]:
 
 def _responses(words: _Words) -> list[Alert]:
     """A target responded to the storm for the first time (answered a campaign post, or posted with its tags)."""
-    from .report.names import Namer, NamingPolicy  # the report's naming rules (imported late: the report draws charts)
-
     # The quote names only the campaign's own accounts and targets: a target answering a supporter writes the
     # supporter's handle, and the alerts know no directory of labels (as `summary --json`'s repeated texts).
     naming = Namer(NamingPolicy.for_campaign(words.campaign, "pseudonymized", 0))

@@ -37,7 +37,7 @@ LONGEST_DURATION = timedelta(days=365)
 WORLDWIDE = 1  # X's trends are per WOEID (Yahoo's Where On Earth id)
 # Companion collections of a campaign (no campaign name has a ~): its counter-hashtags, its targets' own posts.
 COUNTER_SUFFIX, TARGETS_SUFFIX = "~counter", "~targets"
-# How reports and the dashboard name accounts (report/names.py applies it).
+# How reports and the dashboard name accounts (privacy/naming.py applies it).
 NAME_MODES = ("pseudonymized", "public")
 
 

@@ -18,10 +18,11 @@ from .conftest import REPO
 PACKAGE = REPO / "stormwatch"
 DESIGN = REPO.parent / "shared" / "DESIGN.md"
 # Rooms DESIGN.md lists that later issues build. A room here may be missing; once it is built, take it out.
-AWAITING: dict[str, str] = {
-    "privacy/": "issue 19: participant safety in one room",
-}
+AWAITING: dict[str, str] = {}
 MAX_MODULE_LINES = 700
+# Rooms a room must not import beyond what its "never touches" cell names. The report shows storm intelligence,
+# never the other way round: intel/ once imported report/'s naming rules, the one cycle between rooms (issue 19).
+NEVER_IMPORTS_TOO: dict[str, tuple[str, ...]] = {"intel/": ("report/",)}
 # Each third-party library and the one room that may import it (a module path, or a package ending in "/").
 LIBRARY_ROOMS = {
     "tweepy": ("sources/x.py",),
@@ -52,20 +53,41 @@ LIBRARY_HOMES = {"tweepy": "sources/x.py", "mastodon": "sources/mastodon.py", "a
                  "segno": "web/"}
 
 
-def design_rooms() -> set[str]:
-    """The rooms DESIGN.md's "Rooms" table lists in its first column (`cli.py`, `sources/`, ...)."""
+def design_rows() -> list[tuple[tuple[str, ...], str]]:
+    """The rows of DESIGN.md's "Rooms" table: the rooms of the first column (`cli.py`, `sources/`, ...) and the
+    row's "never touches" cell."""
     if not DESIGN.exists():
         pytest.skip(f"{DESIGN} is not here (it lives beside the repository, not in it)")
     text = DESIGN.read_text(encoding="utf-8")
     section = text.split("## Rooms", 1)[1].split("\n## ", 1)[0]
-    rooms: set[str] = set()
+    rows: list[tuple[tuple[str, ...], str]] = []
     for line in section.splitlines():
         cells = line.split("|")
-        if len(cells) < 3 or not cells[1].strip().startswith("`"):
+        if len(cells) < 5 or not cells[1].strip().startswith("`"):
             continue  # prose, the header row or the separator row
-        rooms.update(re.findall(r"`([^`]+)`", cells[1]))
-    assert rooms, f"no rooms found in the Rooms table of {DESIGN}"
-    return rooms
+        rows.append((tuple(re.findall(r"`([^`]+)`", cells[1])), cells[3].strip()))
+    assert rows, f"no rooms found in the Rooms table of {DESIGN}"
+    return rows
+
+
+def design_rooms() -> set[str]:
+    """The rooms DESIGN.md's "Rooms" table lists in its first column (`cli.py`, `sources/`, ...)."""
+    return {room for rooms, _ in design_rows() for room in rooms}
+
+
+def never_imported() -> dict[str, set[str]]:
+    """For each room, the rooms it must not import: those its "never touches" cell names (`metrics, report`), and
+    `NEVER_IMPORTS_TOO`."""
+    rooms = design_rooms()
+    forbidden: dict[str, set[str]] = {}
+    for named, never in design_rows():
+        words = {word.strip() for word in never.split(",")}
+        banned = {room for word in words for room in (f"{word}/", f"{word}.py") if room in rooms}
+        for room in named:
+            forbidden.setdefault(room, set()).update(banned)
+    for room, more in NEVER_IMPORTS_TOO.items():
+        forbidden.setdefault(room, set()).update(more)
+    return forbidden
 
 
 def package_rooms() -> set[str]:
@@ -100,6 +122,14 @@ def imported_modules(path: Path) -> frozenset[str]:
             if node.module is None:  # `from . import texts`: the names are modules themselves
                 names.update(f"{module}.{alias.name}" for alias in node.names)
     return frozenset(names)
+
+
+def room_of(module: str) -> str | None:
+    """The room an imported module belongs to (`stormwatch.report.names` -> `report/`), None outside the package."""
+    parts = module.split(".")
+    if parts[0] != "stormwatch" or len(parts) < 2:
+        return None
+    return f"{parts[1]}/" if (PACKAGE / parts[1]).is_dir() else f"{parts[1]}.py"
 
 
 def in_room(module: str, rooms: tuple[str, ...]) -> bool:
@@ -160,11 +190,28 @@ def test_the_simulator_imports_nothing_of_stormwatch_but_through_its_wiring() ->
     assert not reaching_out, "\n".join(reaching_out)
 
 
+def test_no_room_imports_a_room_it_never_touches() -> None:
+    forbidden = never_imported()
+    assert forbidden["privacy/"] >= {"metrics/", "report/"}, "the Rooms table's \"never touches\" cells were misread"
+    breaches = []
+    for path in modules():
+        module = room_path(path)
+        room = module.split("/", 1)[0] + "/" if "/" in module else module
+        for name in sorted(imported_modules(path)):
+            target = room_of(name)
+            if target in forbidden.get(room, ()):
+                breaches.append(f"{module} imports {name}: {room} never touches {target}")
+    assert not breaches, "\n".join(breaches)
+
+
 def test_imports_are_read_with_relative_ones_resolved() -> None:
     # the checks above are only as good as this reading
     assert "stormwatch.simulator.spec" in imported_modules(PACKAGE / "simulator" / "population.py")
     assert "stormwatch.config" in imported_modules(PACKAGE / "sources" / "x.py")
     assert "tweepy" in imported_modules(PACKAGE / "sources" / "x.py")
+    # imports inside functions count: report/__init__.py imports its charts only when a report is written
+    assert "stormwatch.report.charts" in imported_modules(PACKAGE / "report" / "__init__.py")
+    assert room_of("stormwatch.privacy.naming") == "privacy/" and room_of("stormwatch.alerts") == "alerts.py"
 
 
 # --- size ---------------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ from rich.console import Console
 from stormwatch import metrics
 from stormwatch.console import screen_text
 from stormwatch.dashboard import AccountLine, PostLine, Snapshot, SourceLine, render
-from stormwatch.normalize.text import is_formula_start, visible_form
+from stormwatch.privacy.cleaning import is_formula_start
+from stormwatch.privacy.hiding import visible_form
+from stormwatch.privacy.naming import KnownAccount, Namer, NamingPolicy
 from stormwatch.report.document import Document, Link, Paragraph, Table
 from stormwatch.report.markdown import render_markdown
-from stormwatch.report.names import Namer, NamingPolicy
-from stormwatch.report.rows import KnownAccount
 from stormwatch.report.tables import write_accounts_csv, write_posts_csv
 
 from .test_fuzz_normalize import ANY_TEXT, FUZZ

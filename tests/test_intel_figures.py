@@ -10,7 +10,7 @@ import pytest
 
 from stormwatch import intel, metrics
 from stormwatch.intel.copypaste import CopyAudit
-from stormwatch.report.names import NamingPolicy
+from stormwatch.privacy.naming import NamingPolicy
 from stormwatch.simulator.intel import carries
 from stormwatch.simulator.trending import TagSeconds, instance_trends, x_trends
 from stormwatch.simulator.wiring import MOUNTS, intel_truth

@@ -180,8 +180,8 @@ def test_status_shows_where_the_counter_and_targets_collections_stand(config: Co
 
 
 def test_the_report_names_counter_accounts_before_it_reads_and_never_while(config: Config) -> None:
+    from stormwatch.privacy.naming import NamingPolicy
     from stormwatch.report.content import gather, name_accounts
-    from stormwatch.report.names import NamingPolicy
 
     campaign = config.campaigns[0]
     window = campaign_window(campaign)

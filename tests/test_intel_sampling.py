@@ -16,8 +16,8 @@ from stormwatch import intel, metrics
 from stormwatch.intel.copypaste import CopyAudit, CopyFigures, window_copies
 from stormwatch.intel.lines import intel_lines
 from stormwatch.models import Batch, Post
+from stormwatch.privacy.naming import Namer, NamingPolicy
 from stormwatch.report.intel import gather_intel, intel_blocks
-from stormwatch.report.names import Namer, NamingPolicy
 from stormwatch.report.text import intel_lines as summary_lines
 from stormwatch.simulator.texts import TOOLKIT_TEXTS
 from stormwatch.store import Store

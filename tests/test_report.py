@@ -21,12 +21,11 @@ from stormwatch import metrics
 from stormwatch.config import Config, load_config
 from stormwatch.errors import StormwatchError
 from stormwatch.models import Account, Batch, Post
+from stormwatch.privacy.naming import HIDDEN_ACCOUNT, HIDDEN_LINK, HIDDEN_MENTION, KnownAccount, Namer, NamingPolicy
 from stormwatch.report import write_report
 from stormwatch.report.charts import PLATFORM_COLOURS, draw_charts, figure_texts, platform_colour
 from stormwatch.report.content import gather, name_accounts
 from stormwatch.report.markdown import escape_markdown
-from stormwatch.report.names import HIDDEN_ACCOUNT, HIDDEN_LINK, HIDDEN_MENTION, Namer, NamingPolicy
-from stormwatch.report.rows import KnownAccount
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
 

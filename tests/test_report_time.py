@@ -17,10 +17,10 @@ from matplotlib import dates as mdates
 from stormwatch import metrics
 from stormwatch.config import Config
 from stormwatch.models import Batch, Post
+from stormwatch.privacy.naming import NamingPolicy
 from stormwatch.report import write_report
 from stormwatch.report.charts import alt_texts, volume_figure
 from stormwatch.report.content import gather, name_accounts
-from stormwatch.report.names import NamingPolicy
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
 

@@ -14,9 +14,9 @@ import pytest
 
 from stormwatch.config import load_config
 from stormwatch.models import Account, Batch, Post
-from stormwatch.normalize.text import is_formula_start, one_line, safe_cell, safe_row, strip_controls
-from stormwatch.report.names import HIDDEN_ACCOUNT, HIDDEN_LINK, HIDDEN_MENTION, Namer, NamingPolicy
-from stormwatch.report.rows import KnownAccount
+from stormwatch.normalize.text import one_line, strip_controls
+from stormwatch.privacy.cleaning import is_formula_start, safe_cell, safe_row
+from stormwatch.privacy.naming import HIDDEN_ACCOUNT, HIDDEN_LINK, HIDDEN_MENTION, KnownAccount, Namer, NamingPolicy
 from stormwatch.store import Store
 from stormwatch.times import iso_utc
 

@@ -18,6 +18,7 @@ from typing import Any
 from .. import metrics
 from ..config import CampaignConfig, Config
 from ..metrics import Window
+from ..privacy.naming import Namer, NamingPolicy
 from ..store import MEMORY, Store
 from .copypaste import (
     ADVICE,
@@ -69,8 +70,6 @@ class IntelSummary:
 def summary_fields(store: Store, config: Config, campaign: CampaignConfig, window: Window) -> dict[str, Any]:
     """The fields `summary --json` adds, repeated texts shown by the config's naming rules (`[report] names`):
     pseudonymized, a mention of anyone but the campaign's own accounts and targets is hidden, and links too."""
-    from ..report.names import Namer, NamingPolicy  # the report's naming rules (imported late: reports draw charts)
-
     policy = NamingPolicy.for_campaign(campaign, config.report.names, config.report.pseudonymize_below)
     return intel_summary(store, campaign, window).to_json(Namer(policy).text)
 

@@ -30,7 +30,6 @@ from .campaign import (
     split_by_posts,
     summary,
     tag_counts,
-    target_handles,
     target_mentions,
     top_accounts,
     top_posts,
@@ -68,5 +67,5 @@ __all__ = [
     "current_fading", "day_spending", "fading_episodes", "figure_reader", "hijacks", "latest_posts", "mention_counts",
     "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows", "run_history",
     "run_reason", "spending", "split_by_posts", "storm_spending", "stream_coverage", "summary", "tag_counts",
-    "target_handles", "target_mentions", "top_accounts", "top_posts", "totals", "volume",
+    "target_mentions", "top_accounts", "top_posts", "totals", "volume",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import CampaignConfig, Config
 from ..platforms import find_platform, not_reported, x_search_queries
+from ..privacy.naming import target_handles
 from ..store import Store
 from ..times import from_epoch, iso_utc, parse_time
 from .figures import (
@@ -215,12 +216,6 @@ def campaign_hashtags(store: Store, campaign: CampaignConfig, window: Window, *,
     counts = dict(tag_counts(store, campaign.name, window, tags=[t.casefold() for t in campaign.hashtags],
                              reader=reader))
     return [(tag, counts.get(tag.casefold(), 0)) for tag in campaign.hashtags]
-
-
-def target_handles(campaign: CampaignConfig) -> tuple[str, ...]:
-    """Every account the campaign addresses, on every platform, as mentions name them: X handles (`targets`),
-    Mastodon addresses (`targets_mastodon`, `name@instance`) and Bluesky handles (`targets_bluesky`)."""
-    return (*campaign.targets, *campaign.targets_mastodon, *campaign.targets_bluesky)
 
 
 def target_mentions(store: Store, campaign: CampaignConfig, window: Window, *,

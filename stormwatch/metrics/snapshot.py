@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo
 from .. import intel, metrics, platforms
 from ..config import CampaignConfig, Config
 from ..normalize.text import one_line
-from ..report.names import Namer, NamingPolicy
-from ..report.rows import KnownAccount
+from ..privacy.naming import KnownAccount, Namer, NamingPolicy
 from ..store import Store
 from ..times import format_duration
 

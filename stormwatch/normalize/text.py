@@ -15,55 +15,18 @@ cleans it again, for rows stored by older releases or imported from elsewhere. W
 - Lone surrogates (a JSON `\\udc00` escape with no partner) cannot be encoded as UTF-8, so SQLite and every
   file writer would fail on them later: each becomes U+FFFD.
 
-`visible_form` is different: not a cleaner but what a reader *sees*, for recognizing mentions and links (the
-report's naming rules). Invisible characters inside `@tiny\u200bvoice` hide a handle from a pattern, not from a
-reader, nor from a screen that drops them.
+Cleaning for a particular output lives with participant safety (`stormwatch.privacy`): formula-safe CSV cells
+there, and what a reader sees of a text (`privacy.hiding.visible_form`) for recognizing mentions and links.
 """
 
 from __future__ import annotations
 
-import html
 import re
-import unicodedata
-from collections.abc import Iterable
 
 _LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
 # \r\n first, so a Windows line break becomes one "\n", not two.
 _UNSAFE = re.compile("\r\n|[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_FORMULA_STARTS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
-# A cell starting with one of these needs a closer look (blank space may hide a formula start behind it).
-_CLOSER_LOOK = _FORMULA_STARTS | frozenset(" \u3000")
 
-
-# Characters a reader does not see: every format character (Cf: soft hyphen, zero-width space, non-joiner and joiner,
-# word joiner, BOM, bidi controls, tags), the other default-ignorable code points (variation selectors, the
-# combining grapheme joiner, Hangul fillers, Mongolian selectors), emoji skin-tone modifiers (the dashboard drops
-# them) and control characters other than line breaks and tabs. A superset of what any output strips
-# (`strip_controls`, the dashboard's `screen_text`), so that a handle hidden here is hidden on every screen.
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891"
-    "\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f"
-    "\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3"
-    "\U0001d173-\U0001d17a\U0001f3fb-\U0001f3ff\U000e0000-\U000e0fff]")
-
-
-def visible_form(text: str) -> str:
-    """`text` as a reader sees it, for recognizing names in it: HTML entities decoded (`@&#8203;name`), invisible
-    characters removed (see `_INVISIBLE`), then NFKC (`＠ｎａｍｅ` is `@name`). Never an output of its own."""
-    if text.isascii() and text.isprintable() and "&" not in text:
-        return text  # nearly every word: nothing to decode, remove or normalize
-    # Each step can make work for another (`&\u200b#8203;` is an entity once the space goes, `＆#8203;` once
-    # NFKC has run, `&amp;#8203;` after one decoding): repeated until nothing changes, a few times at most.
-    for _ in range(4):
-        before = text
-        text = _INVISIBLE.sub("", text)
-        if "&" in text:
-            text = html.unescape(text)
-        if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
-        if text == before:
-            break
-    return text
 
 
 def _replacement(match: re.Match[str]) -> str:
@@ -88,25 +51,3 @@ def strip_controls(text: str) -> str:
 def one_line(text: str) -> str:
     """`strip_controls`, then every run of whitespace (line breaks included) as one space: for one-line layouts."""
     return " ".join(strip_controls(text).split())
-
-
-def is_formula_start(text: str) -> bool:
-    """Whether a spreadsheet would run `text` as a formula: its first character (after any blank space, which some
-    programs trim on import) is `=`, `+`, `-`, `@`, a tab or a line break, or a full-width `＝ ＋ － ＠`."""
-    return text.lstrip(" \u3000")[:1] in _FORMULA_STARTS
-
-
-def safe_cell(value: str | None) -> str:
-    """A text cell every spreadsheet shows as text: controls stripped, a leading apostrophe before a formula start
-    (OWASP's rule for CSV injection). None is an empty cell."""
-    if not value:
-        return ""
-    value = strip_controls(value)
-    return "'" + value if is_formula_start(value) else value
-
-
-def safe_row(row: Iterable[object]) -> list[object]:
-    """A CSV row with every text cell made safe by `safe_cell`, whatever its column; numbers stay numbers."""
-    # posts.csv writes a million rows: printable cells that start harmlessly (nearly all) pass without a call.
-    return [safe_cell(cell) if type(cell) is str and not (cell.isprintable() and cell[:1] not in _CLOSER_LOOK)
-            else cell for cell in row]

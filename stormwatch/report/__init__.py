@@ -1,7 +1,7 @@
 """The post-event report: a folder with report.html, report.md, summary.json, CSV files and PNG charts.
 
 `write_report` reads every figure through `stormwatch.metrics` (never SQL of its own), names accounts by the
-campaign's naming policy (names.py), and writes the folder under a temporary name first, so a folder with
+campaign's naming policy (`stormwatch.privacy`), and writes the folder under a temporary name first, so a folder with
 the final name is always a complete report. posts.csv, the one file that grows with the campaign, is
 written by a process of its own (export.py) while the figures and charts are made.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StormwatchError
+from ..privacy.naming import NamingPolicy
 from ..store.files import process_running
 
 if TYPE_CHECKING:
@@ -42,15 +43,13 @@ _UNLOCKED_GRACE = 60.0
 def write_report(store: Store, config: Config, campaign: CampaignConfig, window: Window, *,
                  out_dir: Path | None = None, names: str | None = None, now: datetime | None = None) -> Path:
     """Write the report folder `<out_dir or config.report.out_dir>/<campaign>-<UTC stamp>/` and return it."""
-    # Imported here, not with the package: the dashboard and the posts.csv workers use report.names and
-    # report.tables without paying for matplotlib.
+    # Imported here, not with the package: the posts.csv workers use report.tables without paying for matplotlib.
     from .charts import write_charts
     from .content import gather, name_accounts
     from .document import build_document
     from .export import cancel_export, finish_export, start_export
     from .html import render_html
     from .markdown import render_markdown
-    from .names import NamingPolicy
     from .tables import summary_json, write_accounts_csv, write_summary_json, write_volume_csv
 
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from .. import __version__, metrics, platforms
 from ..config import CampaignConfig, Config
 from ..metrics import AccountStat, CoverageBucket, SourceRuns, Summary, Volume, VolumeBucket, Window
+from ..privacy.naming import Namer, NamingPolicy
 from ..store import Store
-from .names import Namer, NamingPolicy
 from .rows import mentioned_accounts
 
 if TYPE_CHECKING:

@@ -25,10 +25,10 @@ from .. import metrics
 from ..config import load_config
 from ..errors import StormwatchError
 from ..metrics import Window
+from ..privacy.naming import Namer, NamingPolicy
 from ..store import Store
 from ..times import iso_utc, parse_time
 from ..workers import Worker, read_handover, serve
-from .names import Namer, NamingPolicy
 from .rows import iter_post_rows
 from .tables import write_posts_csv
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from .. import intel
 from ..config import CampaignConfig
 from ..intel.counter import CounterFigures, hijack_posts
-from ..metrics import Window, target_handles
+from ..metrics import Window
+from ..privacy.naming import Namer, target_handles
 from ..store import Store
 from .content import TOP_N, platform_name
 from .document import Block, Chart, Heading, Lines, Paragraph, Table
-from .names import Namer
 
 
 @dataclass(frozen=True)

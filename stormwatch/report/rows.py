@@ -6,23 +6,13 @@ Read through `stormwatch.metrics` (the SQL lives there); what the rows mean to t
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 
 from .. import metrics
 from ..metrics import POST_ROW_FIELDS, PostRowTuple, Window
+from ..privacy.naming import KnownAccount
 from ..store import Store
 
-__all__ = ["POST_ROW_FIELDS", "KnownAccount", "PostRowTuple", "iter_post_rows", "mentioned_accounts"]
-
-
-@dataclass(frozen=True, slots=True)  # a report holds one per mentioned account: a hundred thousand at scale
-class KnownAccount:
-    """An account the accounts table knows, as the report's naming rules need it."""
-
-    uid: str
-    platform: str
-    handle: str
-    followers: int
+__all__ = ["POST_ROW_FIELDS", "PostRowTuple", "iter_post_rows", "mentioned_accounts"]
 
 
 def mentioned_accounts(store: Store, campaign: str, window: Window) -> list[KnownAccount]:

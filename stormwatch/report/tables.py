@@ -18,10 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..metrics import AccountStat
-from ..normalize.text import safe_row
+from ..privacy.cleaning import safe_row
+from ..privacy.naming import Namer
 from ..times import iso_utc, parse_time
 from .content import ReportContent, local_iso
-from .names import Namer
 from .rows import PostRowTuple
 
 CSV_ENCODING = "utf-8-sig"

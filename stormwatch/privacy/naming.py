@@ -1,4 +1,7 @@
-"""Who a report names: the naming policy, stable pseudonyms, and post texts with hidden mentions and links.
+"""Who an output names: the naming policy, stable pseudonyms, and post texts with hidden mentions and links.
+
+Every output that shows accounts or post texts (the report, the dashboard, the live page, alerts, storm
+intelligence) names them through this module; what a text can name a person by is in `hiding.py`.
 
 Participant safety comes first here. In pseudonymized mode an account is named only when it is one of the
 campaign's own accounts or targets, or has at least `threshold` followers; every other account is shown as its
@@ -18,7 +21,6 @@ DID, however it is wrapped, is hidden even when no form above recognized it.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,44 +28,43 @@ from typing import Any
 
 from ..config import CampaignConfig
 from ..errors import StormwatchError
-from ..metrics import target_handles
-from ..normalize.text import visible_form
-from ..platforms import PLATFORMS
 from ..store import Store
-from ..store.pseudonyms import LABEL_PREFIX, LABEL_SHAPE
-from .rows import KnownAccount
+from ..store.pseudonyms import LABEL_SHAPE
+from .hiding import (
+    HIDDEN_ACCOUNT,
+    HIDDEN_LINK,
+    HIDDEN_MENTION,
+    LEADING_WORD,
+    MAY_NAME,
+    RUN,
+    WORD,
+    hidden_keys,
+    text_forms,
+    visible_form,
+)
 
 PUBLIC = "public"
 PSEUDONYMIZED = "pseudonymized"
 NAME_MODES = (PUBLIC, PSEUDONYMIZED)
-HIDDEN_MENTION = "@[hidden]"
-HIDDEN_LINK = "[link]"
-# How an account is shown when it has no handle to show, or should be hidden and has no label.
-HIDDEN_ACCOUNT = HIDDEN_MENTION.lstrip("@")
-
-# Any other web link goes in pseudonymized texts: a short link can expand to `x.com/<handle>/status/...`.
-_LINK = r"(?:https?://|www\.)\S+"
-# The last resort for mentions: any at-sign before a word, even inside a word (`me@example.org`). \w (not just
-# ASCII) so a handle in any script is caught: hiding a word too many is safe, naming a person is not.
-_ANY_MENTION = r"[@\uff20\ufe6b](?P<handle>\w+(?:[.\-]\w+)*(?:@\w+(?:[.\-]\w+)*)?)"
-# An e-mail address, or a fediverse address written without its leading `@` (`jane.doe@riseup.net`): the part
-# before the at-sign names a person as surely as a handle does, so the address goes whole.
-_ADDRESS = r"(?<![\w@\uff20\ufe6b.+\-])(?P<handle>[\w.+\-]*\w[@\uff20\ufe6b]\w[\w\-]*(?:\.[\w\-]+)+)"
-_LEADING_WORD = re.compile(r"\w+")
-_GROUP_NAMES = re.compile(r"\(\?P<(handle|post|instance|remote)>")
-# A word that may hold a mention or a link: an at-sign, a slash, or a bare Bluesky handle (`name.bsky.social`).
-_MAY_NAME = re.compile(r"[@\uff20\ufe6b/]|bsky\.social|did:", re.IGNORECASE)
-# A Bluesky account named by its DID alone, outside any link (`did:plc:…`, `did:web:example.org`).
-_BARE_DID = r"(?<![\w.@/:-])(?P<handle>did:[a-z0-9]+:[\w.:%-]*\w)"
-# The words a fail-closed check compares with hidden handles (labels are words of their own, never compared).
-_RUN = re.compile(LABEL_PREFIX + r"\w+|\w+")
-_WORD = re.compile(r"\w+")
-# Words of the report's own making that a handle must not hide (`[link]`, `@[hidden]`).
-_MARKER_WORDS = frozenset({"hidden", "link"})
-_LOCAL_PART_LEAST = 4  # characters
 _WORD_CACHE_LIMIT = 200_000
 # Reposts repeat their original's text word for word: rewritten texts are remembered, up to this many at a time.
 _TEXT_CACHE_LIMIT = 20_000
+
+
+@dataclass(frozen=True, slots=True)  # a report holds one per mentioned account: a hundred thousand at scale
+class KnownAccount:
+    """An account the accounts table knows, as the naming rules need it."""
+
+    uid: str
+    platform: str
+    handle: str
+    followers: int
+
+
+def target_handles(campaign: CampaignConfig) -> tuple[str, ...]:
+    """Every account the campaign addresses, on every platform, as mentions name them: X handles (`targets`),
+    Mastodon addresses (`targets_mastodon`, `name@instance`) and Bluesky handles (`targets_bluesky`)."""
+    return (*campaign.targets, *campaign.targets_mastodon, *campaign.targets_bluesky)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class Namer:
         # handles of hidden authors, who need not be mentioned to be written into a path).
         self._hidden_authors = list(hidden)
         hidden_known = [a for a in self._by_uid.values() if not self.is_named(a.handle, a.followers)]
-        self._keys, self._compound = _hidden_keys(
+        self._keys, self._compound = hidden_keys(
             [*self._hidden_authors, *(a.handle for a in hidden_known),
              *(a.uid.split(":", 1)[1] for a in hidden_known if a.uid.startswith("bluesky:did:"))],
             policy.always_named)
@@ -239,7 +240,7 @@ class Namer:
     def _word(self, word: str, platform: str) -> str:
         """One space-separated word of a text as the report shows it, judged as a reader sees it."""
         seen = visible_form(word)
-        if _MAY_NAME.search(seen) is None and (not self._quick or self._quick.isdisjoint(_WORD.findall(
+        if MAY_NAME.search(seen) is None and (not self._quick or self._quick.isdisjoint(WORD.findall(
                 seen.casefold()))):
             return word  # most words: nothing in them names anyone
         done = self._rewrite(seen, platform)
@@ -253,10 +254,10 @@ class Namer:
         else in it is a hidden handle hidden (`_hide_keys`). What a form recognized as naming a named account
         stays (`mastodon.social/@name` beside a small `name@kolektiva.social`), but not a hidden handle elsewhere
         in a kept link."""
-        if _MAY_NAME.search(word) is None:
+        if MAY_NAME.search(word) is None:
             return self._hide_keys(word)
         known = self._mentions.setdefault(platform, {})
-        pattern, forms = _text_forms()
+        pattern, forms = text_forms()
         pieces: list[str] = []
         done = 0
         # Within a word, the leftmost match wins, so an `@name` inside a URL goes with the URL.
@@ -292,7 +293,7 @@ class Namer:
         if not self._quick:
             return word
         hits: list[tuple[int, int]] = []
-        for run in _RUN.finditer(word):
+        for run in RUN.finditer(word):
             token = run[0].casefold()
             if token not in self._quick:
                 continue
@@ -358,7 +359,7 @@ class Namer:
         tail = ""
         if account is None and handle.casefold() not in self.policy.always_named:
             # `@Issaamro.` or `@Issaamro-led`: the handle is the leading word; `@user@server` is one handle.
-            lead = _LEADING_WORD.match(handle)
+            lead = LEADING_WORD.match(handle)
             rest = handle[lead.end():] if lead else ""
             if lead and rest and not rest.startswith("@"):
                 handle, tail = lead.group(0), rest
@@ -370,66 +371,3 @@ class Namer:
         if self.is_named(account.handle, account.followers):
             return f"@{handle}{tail}"
         return f"@{self.label(account.uid, account.handle, account.followers)}{tail}"
-
-
-@functools.cache
-def _text_forms() -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
-    """One pattern for everything a pseudonymized text hides, and what each of its alternatives is.
-
-    Alternative `f<i>` is (kind, platform): `link` (a platform's post, profile and loose link forms: kept only
-    when they name a named account), `url` (any other web link: always hidden), `address` (an e-mail or
-    fediverse address without its leading at-sign: hidden whole), `mention` (the platforms' mention forms, then
-    any at-sign before a word). Links run to the next blank, so a hidden one goes whole.
-    Order matters where alternatives start at the same place: the more specific first.
-    """
-    forms: list[tuple[str, str, str]] = []
-    for platform in PLATFORMS:
-        forms.extend(("link", platform.name, p + r"\S*") for p in platform.handles.post_links
-                     + platform.handles.profile_links)
-    for platform in PLATFORMS:
-        forms.extend(("link", platform.name, p + r"\S*") for p in platform.handles.loose_links)
-    forms.append(("did", "bluesky", _BARE_DID))
-    forms.append(("url", "", _LINK))
-    forms.append(("address", "", _ADDRESS))
-    # Mastodon's form first: `@user@server` is one handle, not `@user` and then `@server`.
-    for platform in sorted(PLATFORMS, key=lambda p: p.name != "mastodon"):
-        forms.extend(("mention", platform.name, p) for p in platform.handles.mentions)
-    forms.append(("mention", "", _ANY_MENTION))
-    alternatives = [f"(?P<f{index}>{_numbered_groups(pattern, index)})" for index, (_, _, pattern) in enumerate(forms)]
-    return re.compile("|".join(alternatives), re.IGNORECASE), tuple((kind, name) for kind, name, _ in forms)
-
-
-def _numbered_groups(pattern: str, index: int) -> str:
-    """`pattern` with its named groups renamed `<name>_<index>` (one regular expression cannot name a group twice)."""
-    return _GROUP_NAMES.sub(lambda found: f"(?P<{found[1]}_{index}>", pattern)
-
-
-def _hidden_keys(handles: Iterable[str], named: frozenset[str]) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
-    """What the fail-closed rule looks for, case-folded: single words (`tinyvoice`, a DID's `plc` id), and keys of
-    several words (`tiny-voice.bsky.social`, `jane.doe`) by their first word. Handles of accounts the policy
-    always names are never looked for (a small Bluesky `issaamro.example` must not hide the campaign's `@Issaamro`)."""
-    keys: set[str] = set()
-    add = keys.add
-    # A hundred thousand handles in a big report: plain string methods, regular expressions only where needed.
-    for handle in handles:
-        folded = visible_form(handle).casefold() if not handle.isascii() or "&" in handle else handle.lower()
-        if folded[:1] in "@\uff20\ufe6b":
-            folded = folded.lstrip("@\uff20\ufe6b")
-        if folded.startswith("did:"):
-            add(folded.split(":", 2)[-1])  # `did:plc:<id>`: the id alone names the account
-            continue
-        add(folded)
-        # The local part alone (`name` of `name.bsky.social`, `name@server`), when it is more than a short word
-        # (`me.example.org` must not hide every "me"; a whole handle is looked for however short).
-        local = folded.partition("@")[0] if "@" in folded else folded.partition(".")[0]
-        if len(local) >= _LOCAL_PART_LEAST:
-            add(local)
-    keys -= named | _MARKER_WORDS
-    single: set[str] = set()
-    compound: dict[str, list[str]] = {}
-    for key in keys:
-        if key.replace("_", "a").isalnum():  # one word (`\w+`)
-            single.add(key)
-        elif (first := _WORD.match(key)) is not None:
-            compound.setdefault(first[0], []).append(key)
-    return frozenset(single), {first: tuple(found) for first, found in compound.items()}
