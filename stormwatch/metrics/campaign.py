@@ -26,6 +26,7 @@ from .figures import (
     combined,
 )
 from .from_rows import ENGAGEMENT_SQL
+from .languages import LanguageCount, languages
 from .reader import ReaderChoice, figure_reader
 from .stream import ESTIMATE_NOTE, StreamCoverage, stream_coverage
 from .windows import Window, bucket_origin, bucket_seconds_for, window_where
@@ -293,6 +294,9 @@ DEFINITIONS = {
     "impressions": "sum of impression counts over non-repost posts, where the platform reports them",
     "engagement": "likes + reposts + replies + quotes received by non-repost posts, each post once",
     "peak_posts_per_minute": "posts in the busiest minute of the window",
+    "languages": "campaign posts and distinct contributors per language, as the platform tagged each post (X lang, "
+                 "Mastodon language, Bluesky's first langs); language null: none stated, or not a language "
+                 "(undetermined, only hashtags or links)",
 }
 STREAM_DEFINITIONS = {
     "x_stream.connected_seconds": "seconds of the window (from the stream's start, up to now during the storm) "
@@ -314,6 +318,7 @@ class Summary:
     peak: Peak
     x_stream: StreamCoverage | None = None  # X's filtered stream over the window (None: off, or not read)
     x_stream_read: bool = False  # whether the stream was asked about (a summary read without the config was not)
+    languages: tuple[LanguageCount, ...] = ()  # most posts first, "not stated" last
 
     def to_json(self) -> dict[str, Any]:
         """One flat JSON object with the headline figures and a per-platform split. A figure a platform cannot
@@ -341,6 +346,7 @@ class Summary:
             "first_post_at": figures["first_post_at"],
             "last_post_at": figures["last_post_at"],
             "by_platform": by_platform,
+            "languages": [language.to_json() for language in self.languages],
             "not_reported": unreported,
             "definitions": {**DEFINITIONS, **(STREAM_DEFINITIONS if self.x_stream is not None else {})},
             # null when the stream is off or the campaign does not collect X: not reported, never 0
@@ -355,4 +361,5 @@ def summary(store: Store, campaign: CampaignConfig, window: Window, *, reader: R
     return Summary(campaign=campaign.name, window=window.to_json(),
                    totals=totals(store, campaign.name, window, reader=reader),
                    peak=peak_minute(store, campaign.name, window, reader=reader),
-                   x_stream=stream, x_stream_read=config is not None)
+                   x_stream=stream, x_stream_read=config is not None,
+                   languages=tuple(languages(store, campaign, window)))
