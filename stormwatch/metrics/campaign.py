@@ -294,9 +294,9 @@ DEFINITIONS = {
     "impressions": "sum of impression counts over non-repost posts, where the platform reports them",
     "engagement": "likes + reposts + replies + quotes received by non-repost posts, each post once",
     "peak_posts_per_minute": "posts in the busiest minute of the window",
-    "languages": "campaign posts and distinct contributors per language, as the platform tagged each post (X lang, "
-                 "Mastodon language, Bluesky's first langs); language null: none stated, or not a language "
-                 "(undetermined, only hashtags or links)",
+    "languages": "campaign posts and distinct contributors per language, as each platform tagged the post (X lang, "
+                 "Mastodon language, Bluesky's first langs), so one account can count in several; not stated (null "
+                 "in JSON): no language, or only hashtags, links or mentions",
 }
 STREAM_DEFINITIONS = {
     "x_stream.connected_seconds": "seconds of the window (from the stream's start, up to now during the storm) "

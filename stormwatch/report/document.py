@@ -269,9 +269,7 @@ def _languages_table(content: ReportContent) -> Table:
     reached = languages_reached(content.summary.languages)
     return Table(caption=f"Posts and people per language ({reached} language{'' if reached == 1 else 's'} reached)",
                  header=("Language", "Posts", "People"), rows=tuple(rows), numeric=(False, True, True),
-                 row_headers=True, note="As each platform tagged the post. People: accounts that posted in the "
-                                        "language (one can count in several); Not stated: no language, or only "
-                                        "hashtags, links or mentions.")
+                 row_headers=True, note=f"Posts and People: {DEFINITIONS['languages']}.")
 
 
 def _goal(value: int, goal: int | None) -> str:
