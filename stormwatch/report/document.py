@@ -158,11 +158,10 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
     hashtags = " ".join(f"#{tag}" for tag in content.campaign.hashtags)
     platform = content.window.platform
     subtitle = (
-        f"Campaign: {content.campaign.name} — {hashtags}",
+        f"Campaign: {content.campaign.name} — {hashtags} — on {', '.join(platform_name(p) for p in content.platforms)}"
+        + (f" (this report: {platform_name(platform)} only)" if platform else ""),
         f"Window: {local}",
         f"Same window in UTC: {utc}",
-        f"Platforms: {', '.join(platform_name(p) for p in content.platforms)}"
-        + (f" (this report: {platform_name(platform)} only)" if platform else ""),
         f"Generated {human_time(content.generated_at, content.timezone)} ({content.timezone_name}) "
         f"by stormwatch {content.version}.",
     )

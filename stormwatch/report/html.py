@@ -56,7 +56,8 @@ figure { margin: 1rem 0 1.6rem; }
 figure img { width: 100%; max-width: 46rem; height: auto; display: block; border: 1px solid #e3e3e3; }
 p.lead { font-size: 1.05rem; }
 figcaption { font-size: 0.9rem; color: #333; margin-top: 0.35rem; }
-ul.methods li { margin-bottom: 0.45rem; }
+ul.methods { font-size: 0.88rem; padding-left: 1.2rem; }  /* the fine print */
+ul.methods li { margin-bottom: 0.35rem; }
 footer { margin-top: 2.5rem; font-size: 0.85rem; color: #555; }
 /* Phones: tables get smaller type; a wide one becomes one card per row, each value beside the name of its
    column, two to a line (texts and accounts take a whole line). */
