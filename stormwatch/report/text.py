@@ -15,6 +15,7 @@ from ..normalize.text import one_line
 from ..platforms import find_platform, label, not_reported_note
 from ..times import format_duration, parse_time
 from .content import human_time
+from .languages import language_name
 
 
 def summary_text(data: dict[str, Any], zone: Any) -> str:
@@ -47,6 +48,11 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
         f"  engagement         {data['engagement']:>11,}  likes, reposts, replies and quotes received",
         f"  peak minute        {data['peak_posts_per_minute']:>11,}  posts in the minute from {peak:%H:%M} {zone.key}",
     ]
+    stated = [language for language in data.get("languages", ()) if language["language"] is not None]
+    if stated:
+        lines.append(f"  languages          {len(stated):>11,}  reached: " + ", ".join(
+            f"{language_name(language['language'])} {language['posts']:,}" for language in stated[:4])
+            + (f" and {len(stated) - 4:,} more" if len(stated) > 4 else ""))
     if len(data["by_platform"]) > 1 or data["not_reported"]:
         lines.append(f"  {'by platform':<17} {'posts':>11}  {'accounts':>9}  {'reposts':>9}  {'impressions':>13}")
         for platform, figures in data["by_platform"].items():
