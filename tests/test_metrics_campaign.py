@@ -225,3 +225,56 @@ def test_tallied_figures_equal_figures_counted_from_the_rows(collected, store) -
     for key in tallied:
         assert tallied[key] == counted[key] == automatic[key], key
     assert tallied["totals"].all.posts > 1000 and len(tallied["mentioned"]) > 10
+
+
+def test_languages_are_the_storms_posts_and_people_per_language(collected, store) -> None:
+    """Posts and people per language against the simulator's own: every post of the window in the language the
+    platform tagged it with, `und` counted as not stated, and `summary --json` saying the same."""
+    from click.testing import CliRunner
+
+    from stormwatch.cli import main
+
+    config, storm = collected
+    campaign = config.campaigns[0]
+    truth = storm.truth(T0, WINDOW_END)
+    posts: dict[str | None, int] = {}
+    people: dict[str | None, set[int]] = {}
+    for post in storm.posts:
+        if str(post.id) in truth.post_ids:
+            code = None if post.lang == "und" else post.lang
+            posts[code] = posts.get(code, 0) + 1
+            people.setdefault(code, set()).add(post.author)
+    found = metrics.languages(store, campaign, metrics.campaign_window(campaign, T0, WINDOW_END))
+    assert {c.code: (c.posts, c.contributors) for c in found} == {
+        code: (count, len(people[code])) for code, count in posts.items()}
+    assert len(found) > 3 and found[-1].code is None  # several languages, most posts first, "not stated" last
+    assert [c.posts for c in found[:-1]] == sorted((c.posts for c in found[:-1]), reverse=True)
+    assert metrics.languages_reached(found) == len(posts) - 1
+    result = CliRunner().invoke(main, ["summary", "--json", "--config", str(config.path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["languages"] == [c.to_json() for c in found]
+
+
+def test_language_tags_fold_to_languages() -> None:
+    assert [metrics.language_code(tag) for tag in ("en", "pt-BR", "EN_us", "iw", "in", "zh-Hant-TW")] == [
+        "en", "pt", "en", "he", "id", "zh"]
+    for nothing in (None, "", "und", "zxx", "qme", "qht", "mul", "1x", "english"):
+        assert metrics.language_code(nothing) is None, nothing
+
+
+def test_a_storms_cost_is_its_runs_over_every_utc_day_of_the_window(tmp_path) -> None:
+    """A window from 23:00 to 02:00 UTC spans two billing days: the runs of both count, the days around do not;
+    a span without any run recorded is not reported (None), never $0."""
+    from datetime import UTC, datetime
+
+    night = datetime(2021, 2, 7, 23, 0, tzinfo=UTC)
+    with Store.open(tmp_path / "cost.db") as store:
+        assert metrics.window_cost(store, "storm", night, night + timedelta(hours=3)) is None
+        for started, cost in ((night - timedelta(days=1), 5.0), (night + timedelta(minutes=10), 1.25),
+                              (night + timedelta(hours=2), 0.5), (night + timedelta(days=1, hours=2), 7.0)):
+            run = store.start_run("storm", "x", started)
+            # (the collector adds each billed page's cost to its run as it stores the page)
+            store.conn.execute("UPDATE runs SET cost_usd = ? WHERE id = ?", (cost, run))
+            store.finish_run(run, "ok", started + timedelta(minutes=1))
+        assert metrics.window_cost(store, "storm", night, night + timedelta(hours=3)) == 1.75
+        assert metrics.window_cost(store, "other", night, night + timedelta(hours=3)) is None

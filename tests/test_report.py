@@ -9,11 +9,14 @@ import re
 import shutil
 import sqlite3
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,8 +39,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stormwatch"
 NOW = datetime(2021, 2, 9, 12, 0, 0, tzinfo=UTC)
 THRESHOLD = 5000
 TEXT_FILES = ("report.html", "report.md", "summary.json", "posts.csv", "accounts.csv", "volume.csv")
-CHARTS = ("volume.png", "cumulative.png", "top_accounts.png", "post_kinds.png", "co_hashtags.png",
-          "target_mentions.png", "coverage.png")
+CHARTS = ("volume.png", "top_accounts.png", "co_hashtags.png", "coverage.png")
 HOSTILE_TEXT = "<script>alert(1)</script> *stars* [click](javascript:alert(1)) | pipe `code` @Issaamro"
 HOSTILE_NAME = '<b>Loud</b> & Co <img src=x onerror="alert(2)">'
 SIMULATED_HOSTILE_NAME = "<b>Bold</b> & Co"  # the busiest simulated supporter's display name
@@ -193,7 +195,15 @@ def hostile_batch() -> Batch:
                     text="@BoldAndCo @tinyhostile thank you #StandWithIssa", kind="reply", like_count=1,
                     repost_count=0, reply_count=0, quote_count=0, impression_count=10,
                     url="https://x.com/tinyhostile/status/1358460000000000002", mentions=("boldandco", "tinyhostile"))
-    return Batch(posts=(post, reply), accounts=(big, small))
+    # Busy enough to be among the accounts with the most posts: its hostile name is in the top-accounts table.
+    busy = tuple(replace(post, uid=f"x:13584600000000001{n:02d}", id=f"13584600000000001{n:02d}",
+                         text=f"Hour {n} of solidarity with the defenders in Hebron #StandWithIssa", like_count=0,
+                         repost_count=0, reply_count=0, quote_count=0, impression_count=5, mentions=(),
+                         url=f"https://x.com/BoldAndCo/status/13584600000000001{n:02d}",
+                         created_at=iso_utc(when + timedelta(minutes=n)),
+                         ts=int((when + timedelta(minutes=n)).timestamp()))
+                 for n in range(1, 41))
+    return Batch(posts=(post, reply, *busy), accounts=(big, small))
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +245,13 @@ def test_every_file_is_written_and_charts_are_real_images(pseudonymized: Path) -
     for chart in CHARTS:  # every chart is embedded in the HTML and referenced by the Markdown
         assert f"]({chart})" in (pseudonymized / "report.md").read_text(encoding="utf-8")
     assert html.count('<img src="data:image/png;base64,') == len(CHARTS)
+    # One top-accounts table (posts, engagement received and followers are its columns), the co-hashtags drawn
+    # and the target mentions tabled: nothing told twice.
+    captions = re.findall(r"<caption[^>]*>([^<]*)</caption>", html)
+    assert sum("accounts with the most posts" in c for c in captions) == 1
+    assert not any("by engagement received" in c or "by followers" in c for c in captions if "ccounts" in c)
+    assert "Hashtags used alongside the campaign's</caption>" not in html
+    assert "Posts mentioning each target account</caption>" in html
 
 
 @pytest.mark.slow
@@ -324,7 +341,7 @@ def test_hostile_text_and_names_are_escaped_in_html_and_neutral_in_markdown(publ
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;Loud&lt;/b&gt; &amp; Co &lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html
     # The busiest simulated supporter's own name, markup and all, is in the top-accounts table.
-    assert '<span class="sub">&lt;b&gt;Bold&lt;/b&gt; &amp; Co</span>' in html
+    assert '<span class="sub">X · &lt;b&gt;Bold&lt;/b&gt; &amp; Co</span>' in html
     for raw in ("<script", "<b>", "<img src=x"):
         assert raw not in html and raw not in markdown
     assert 'onerror="' not in html  # attribute quotes are escaped too
@@ -451,13 +468,36 @@ def test_chart_labels_show_pseudonyms_never_small_handles(campaign_copy: Path, s
     top = labels["top_accounts.png"]
     assert any(t.startswith("participant-") for t in top) and "@Issaamro" in top
     assert "time (Asia/Hebron)" in labels["volume.png"] and "posts per minute" in labels["volume.png"]
-    assert "@antonioguterres" in labels["target_mentions.png"]
-    # The top-accounts tables are the orderings metrics.top_accounts gives.
-    for by, table in (("posts", content.top_by_posts), ("engagement", content.top_by_engagement),
-                      ("followers", content.top_by_followers)):
-        expected = metrics.top_accounts(store, campaign.name, window, by=by)
-        assert [a.followers for a in table] == [a.followers for a in expected]
-        assert [a.label for a in table] == [namer.label(a.uid, a.handle, a.followers) for a in expected]
+    assert any(t.startswith("#") for t in labels["co_hashtags.png"])
+    # The top-accounts table is the ordering metrics.top_accounts gives (by posts).
+    expected = metrics.top_accounts(store, campaign.name, window, by="posts")
+    assert [a.followers for a in content.top_by_posts] == [a.followers for a in expected]
+    assert [a.label for a in content.top_by_posts] == [namer.label(a.uid, a.handle, a.followers) for a in expected]
+    for file, figure in drawn.items():
+        assert_axes_read_forward(file, figure)
+
+
+def assert_axes_read_forward(file: str, figure: Any) -> None:
+    """No axis of a chart is reversed, and none shows only zeros (a count axis that says nothing)."""
+    figure.canvas.draw()
+    for ax in figure.get_axes():
+        assert not ax.xaxis_inverted() and not ax.yaxis_inverted(), file
+        for axis in (ax.xaxis, ax.yaxis):
+            ticks = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+            assert not ticks or set(ticks) != {"0"}, (file, ticks)
+
+
+def test_a_ranking_of_zeros_and_an_interim_chart_read_forward(store: Store, campaign_copy: Path) -> None:
+    """Targets nobody mentioned, a chart from a window's first minutes: no reversed or all-zero axis."""
+    config = load_config(campaign_copy)
+    campaign = replace(config.campaigns[0], targets=("nobodymentionsme",))
+    window = metrics.campaign_window(campaign)
+    namer, contributors = name_accounts(store, campaign, window, NamingPolicy.for_campaign(campaign, "public", 0))
+    content = gather(store, campaign, window, namer, contributors, generated_at=T0 + timedelta(minutes=2),
+                     config=config)
+    assert content.target_mentions == (("nobodymentionsme", 0),)
+    for chart, figure in draw_charts(content):
+        assert_axes_read_forward(chart.file, figure)
 
 
 @pytest.mark.slow
@@ -562,21 +602,28 @@ def test_since_and_until_narrow_the_figures(campaign_copy: Path, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_an_empty_window_still_makes_a_valid_report(campaign_copy: Path, tmp_path: Path) -> None:
-    folder = cli_report(campaign_copy, tmp_path, "--since", "2021-01-01T10:00", "--until", "2021-01-01T11:00")
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    assert summary["posts"] == 0 and summary["contributors"] == 0 and summary["peak_minute"] is None
-    assert csv_rows(folder / "posts.csv") == [] and csv_rows(folder / "accounts.csv") == []
-    assert len(csv_rows(folder / "volume.csv")) == 60
-    html = (folder / "report.html").read_text(encoding="utf-8")
-    assert "No campaign posts were collected in this window" in html
-    assert "No campaign posts were collected in this window" in (folder / "report.md").read_text(encoding="utf-8")
-    for name in ("volume.png", "cumulative.png", "top_accounts.png", "post_kinds.png", "co_hashtags.png",
-                 "target_mentions.png"):
-        assert png_size(folder / name)[0] >= 900, name
-    # X counted nothing before the storm either: no coverage chart, and the report says why.
-    assert not (folder / "coverage.png").exists()
-    assert "No platform counts were fetched for this window" in html
+def test_a_window_without_posts_is_one_line_exit_1_and_nothing_written(campaign_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    result = subprocess.run([sys.executable, "-m", "stormwatch", "report", "--config", str(campaign_copy), "--out",
+                             str(out), "--since", "2021-01-01T10:00", "--until", "2021-01-01T11:00"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == ["stormwatch: error: no posts in the window Fri 1 Jan 10:00 → Fri 1 Jan 11:00 "
+                                          "Asia/Hebron: nothing to report; `stormwatch status` shows what was "
+                                          "collected and when"]
+    assert not out.exists()
+
+
+def test_before_the_storm_a_report_says_when_it_starts_and_writes_nothing(campaign_copy: Path,
+                                                                          tmp_path: Path) -> None:
+    config = load_config(campaign_copy)
+    campaign = config.campaigns[0]
+    # A new campaign's database: nothing collected yet.
+    with Store.open(tmp_path / "fresh.db") as store, pytest.raises(StormwatchError) as raised:
+        write_report(store, config, campaign, metrics.campaign_window(campaign), out_dir=tmp_path / "out",
+                     now=T0 - timedelta(hours=2))
+    assert str(raised.value) == "no posts in the window yet: the storm starts Sun 7 Feb 18:00 Asia/Hebron"
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

@@ -6,14 +6,18 @@ Skipped where no `chromium` binary is found (CI installs Debian's before the tes
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.text import Text
 
 from stormwatch.metrics import campaign_window
 from stormwatch.models import Account, Batch, Post
@@ -28,8 +32,11 @@ pytestmark = pytest.mark.slow
 
 DESKTOP, PHONE = 1280, 420
 A4_CONTENT = 703  # CSS pixels across an A4 page inside the report's 12 mm margins (186 mm at 96 per inch)
-# The whole report on A4: seven sections, each starting a page, ten-row tables kept whole, seven charts.
-MAX_PAGES = 12
+# The whole report on A4: sections follow each other, tables of a few rows kept whole, a chart never split.
+MAX_PAGES = 8
+LEAST_FULL = 1 / 3  # every page but the last is at least this full
+PHONE_PAGE = 12_000  # CSS px: the tallest the report may be on a phone
+SMALLEST_CHART_TEXT = 9  # CSS px: chart text on a phone
 NOW = datetime(2021, 2, 9, 12, 0, tzinfo=UTC)
 
 # Every word of every table cell drawn on one line and inside its cell (a cell narrower than its longest word
@@ -174,9 +181,117 @@ def test_tables_and_charts_speak_to_screen_readers(browser: Any, report: Path) -
     assert facts["tables"] and all(t["caption"] for t in facts["tables"])
     assert all(scope == "col" for t in facts["tables"] for scope in t["heads"])
     assert all(scope == "row" for t in facts["tables"] for scope in t["rows"])
-    assert len(facts["images"]) == 7
+    assert len(facts["images"]) == 4  # volume, top accounts, co-hashtags, coverage
     for alt in facts["images"]:  # what the chart shows, in words, with its key figures
         assert len(alt) > 60 and re.search(r"\d", alt), alt
     # "—" for the eye, "not reported" for the ear (Mastodon and Bluesky impressions, Bluesky reposts)
     assert len(facts["dashes"]) >= 3 and all(dash == ["—", "not reported"] for dash in facts["dashes"])
-    assert facts["sections"][:2] == ["Headline figures", "The storm over time"]
+    assert facts["sections"][:3] == ["The storm in brief", "Headline figures", "The storm over time"]
+
+
+# --- the demo storm on paper and on a phone ------------------------------------------------------
+
+# What each page's last line could be that must not end a page: headings, table captions, header rows.
+PAGE_ENDS = """
+() => ({
+  headings: [...document.querySelectorAll("h1, h2, h3")].map(h => h.textContent),
+  captions: [...document.querySelectorAll("caption")].map(c => c.textContent),
+  headers: [...document.querySelectorAll("thead tr")].map(r => r.textContent),
+})
+"""
+# Each chart as the page shows it: its title, its drawn and natural widths.
+CHART_SIZES = """
+() => [...document.querySelectorAll("figure")].map(f => ({
+  title: f.querySelector("figcaption strong").textContent.replace(/\\.$/, ""),
+  shown: f.querySelector("img").getBoundingClientRect().width,
+  natural: f.querySelector("img").naturalWidth,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`stormwatch demo --headless` (its storm, played in 20 seconds): the folder it ran in."""
+    folder = tmp_path_factory.mktemp("demo")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("X_BEARER", "STORMWATCH"))}
+    result = subprocess.run([sys.executable, "-m", "stormwatch", "demo", "--headless", "--duration", "20"],
+                            cwd=folder, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def demo_report(demo: Path) -> Path:
+    return next((demo / "reports").glob("*/report.html"))
+
+
+def page_lines(pdf: bytes) -> list[tuple[float, str]]:
+    """Each A4 page's fill (the share of the space inside the margins down to its lowest text or image) and the
+    text of its last line."""
+    pdfium = pytest.importorskip("pypdfium2")
+    document = pdfium.PdfDocument(pdf)
+    pages = []
+    for page in document:
+        width, height = page.get_size()
+        margin = height * 14 / 297  # the report's @page margin: 14 mm of 297
+        drawn = [item.get_bounds() for item in page.get_objects(max_depth=4) if item.type in (1, 3)]  # text, image
+        lowest = min((bottom for _, bottom, _, _ in drawn), default=height - margin)
+        text = page.get_textpage()
+        last = text.get_text_bounded(0, lowest - 1, width, lowest + 7).split()
+        pages.append(((height - margin - lowest) / (height - 2 * margin), " ".join(last)))
+    return pages
+
+
+@pytest.mark.slow
+def test_the_demo_storm_prints_on_a_few_full_pages_and_no_heading_or_header_ends_one(browser: Any,
+                                                                                      demo: Path) -> None:
+    page = open_page(browser, demo_report(demo), A4_CONTENT, media="print")
+    try:
+        ends = page.evaluate(PAGE_ENDS)
+        pdf = page.pdf(format="A4", print_background=True)
+    finally:
+        page.close()
+    pages = page_lines(pdf)
+    assert len(pages) <= MAX_PAGES, f"{len(pages)} A4 pages"
+    assert all(fill >= LEAST_FULL for fill, _ in pages[:-1]), [round(fill, 2) for fill, _ in pages]
+
+    def words(text: str) -> set[str]:
+        return set(text.split())
+
+    heads = [words(row) for row in ends["headers"]]
+    for number, (_, last) in enumerate(pages[:-1], 1):
+        assert last and all(last != " ".join(h.split()) for h in ends["headings"]), (number, last)
+        assert not any(len(last) > 8 and last in " ".join(c.split()) for c in ends["captions"]), (number, last)
+        assert not any(words(last) <= head for head in heads), f"page {number} ends with a table's header: {last}"
+
+
+@pytest.mark.slow
+def test_on_a_phone_the_demo_report_is_short_and_its_chart_text_readable(browser: Any, demo: Path) -> None:
+    from stormwatch.config import load_config
+    from stormwatch.privacy.naming import NamingPolicy
+    from stormwatch.report.charts import DPI, draw_charts
+    from stormwatch.report.content import gather, name_accounts
+
+    page = open_page(browser, demo_report(demo), PHONE)
+    try:
+        height = page.evaluate("document.documentElement.scrollHeight")
+        shown = {chart["title"]: chart for chart in page.evaluate(CHART_SIZES)}
+    finally:
+        page.close()
+    assert height <= PHONE_PAGE, f"{height}px tall on a {PHONE}px phone"
+    # The charts as the report drew them, from the demo's database at the demo's frozen clock.
+    config = load_config(demo / "data" / "demo" / "config.toml")
+    campaign = config.campaigns[0]
+    window = campaign_window(campaign)
+    with Store.open(config.storage.database) as store:
+        policy = NamingPolicy.for_campaign(campaign, config.report.names, config.report.pseudonymize_below)
+        namer, contributors = name_accounts(store, campaign, window, policy)
+        content = gather(store, campaign, window, namer, contributors, generated_at=config.clock.now(),
+                         config=config)
+        drawn = draw_charts(content)
+    assert {chart.title for chart, _ in drawn} == set(shown)
+    for chart, figure in drawn:
+        figure.canvas.draw()
+        sizes = [text.get_fontsize() for text in figure.findobj(Text) if text.get_text() and text.get_visible()]
+        scale = shown[chart.title]["shown"] / shown[chart.title]["natural"]
+        smallest = min(sizes) * DPI / 72 * scale  # points -> the PNG's pixels -> CSS pixels on the phone
+        assert smallest >= SMALLEST_CHART_TEXT, f"{chart.file}: {smallest:.1f}px"

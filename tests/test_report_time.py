@@ -99,3 +99,41 @@ def test_a_report_written_during_the_storm_says_it_is_interim_and_draws_no_futur
                          now=AFTER_THE_STORM)
     assert json.loads((final / "summary.json").read_text(encoding="utf-8"))["interim"] is False
     assert "Interim" not in (final / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_report_written_before_the_storm_never_says_the_storm_runs_until(copy, tmp_path: Path) -> None:
+    config, store = copy
+    campaign = config.campaigns[0]
+    store.save_page(Batch(posts=(post_at(T0 - timedelta(minutes=30), 1),)), campaign="standwithissa", cursor=None,
+                    run_id=None, collected_at=T0 - timedelta(minutes=29))
+    build_up = metrics.campaign_window(campaign, T0 - timedelta(hours=1), T0 + timedelta(hours=3))
+    folder = write_report(store, config, campaign, build_up, out_dir=tmp_path, now=T0 - timedelta(minutes=10))
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert ("Interim report: written at 17:50, before the storm starts at 18:00 (Asia/Hebron). Every figure is the "
+            "build-up so far") in html
+    assert "runs until" not in html
+
+
+def test_the_brief_opens_the_report_with_the_figures_a_journalist_quotes(copy, tmp_path: Path) -> None:
+    """Five to eight plain sentences under the title, before any table, each figure the one summary.json has."""
+    config, store = copy
+    campaign = config.campaigns[0]
+    folder = write_report(store, config, campaign, metrics.campaign_window(campaign), out_dir=tmp_path,
+                          now=AFTER_THE_STORM)
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    brief = html.split('<p class="lead">')[1].split("</p>")[0]
+    assert html.index("The storm in brief") < html.index('<p class="lead">') < html.index("<table")
+    sentences = [s for s in brief.replace("&#x27;", "'").split(". ") if s]
+    assert 5 <= len(sentences) <= 8, sentences
+    reached = sum(language["language"] is not None for language in summary["languages"])
+    for figure in (f"{summary['contributors']:,} people posted {summary['posts']:,} times",
+                   f"potential reach of {summary['potential_reach']:,}", f"drew {summary['engagement']:,} likes",
+                   f"brought {summary['peak_posts_per_minute']:,} posts", f"reached {reached} languages",
+                   f"{summary['duplicate_share']:.0%} of the posts"):
+        assert figure in brief, figure
+    # The collector's runs of the storm's UTC day, as an estimate (the simulated X bills its reads).
+    with sqlite3.connect(config.storage.database) as conn:
+        cost = conn.execute("SELECT sum(cost_usd) FROM runs WHERE started_at >= '2021-02-07' "
+                            "AND started_at < '2021-02-07U'").fetchone()[0]
+    assert f"cost an estimated ${cost:,.2f}" in brief or (not cost and "cost nothing" in brief)

@@ -3,13 +3,14 @@
 The dashboard, the report and `summary --json` read the store through these functions, never SQL of their
 own. Campaign figures (campaign.py) come through one reader interface (reader.py), the running tallies
 (from_tallies.py) or the rows (from_rows.py), chosen by a `reader` parameter; collector health is health.py,
-the budget's runway budget.py, what the storm cost spending.py, X's filtered stream (connected time, gaps)
-stream.py, volume fading (with hysteresis, pure) fading.py; rows for the report's exports are exports.py.
+the budget's runway and a span's cost budget.py, what the storm cost spending.py, languages languages.py, X's
+filtered stream (connected time, gaps) stream.py, volume fading (with hysteresis, pure) fading.py; rows for the
+report's exports are exports.py.
 """
 
 from __future__ import annotations
 
-from .budget import BudgetRunway, budget_runway
+from .budget import BudgetRunway, budget_runway, window_cost
 from .campaign import (
     DEFINITIONS,
     CoverageBucket,
@@ -52,6 +53,7 @@ from .health import (
     run_history,
     run_reason,
 )
+from .languages import LanguageCount, language_code, languages, languages_reached
 from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
 from .spending import COST_KINDS, Spending, day_spending, spending, storm_spending
 from .stream import ESTIMATE_NOTE, StreamCoverage, StreamGap, stream_coverage
@@ -60,12 +62,13 @@ from .windows import Window, bucket_seconds_for, campaign_window
 __all__ = [
     "COST_KINDS", "DEFINITIONS", "ESTIMATE_NOTE", "FADING_ADVICE", "POST_ROW_FIELDS", "READER_CHOICES", "AccountStat",
     "BudgetRunway", "CampaignHealth", "CampaignTotals", "CollectionStatus", "CoverageBucket", "CursorState",
-    "FadingEpisode", "FigureReader", "Peak", "PostRowTuple", "PostStat", "ReaderChoice", "SourceHealth", "SourceRuns",
-    "Spending", "StreamCoverage", "StreamGap", "Summary", "Totals", "Volume", "VolumeBucket", "Window", "accounts",
-    "bucket_seconds_for", "budget_runway", "campaign_hashtags", "campaign_health", "campaign_size", "campaign_window",
-    "co_hashtags", "collection_status", "complete_until", "contributor_directory", "counted_queries", "coverage",
-    "current_fading", "day_spending", "fading_episodes", "figure_reader", "hijacks", "latest_posts", "mention_counts",
+    "FadingEpisode", "FigureReader", "LanguageCount", "Peak", "PostRowTuple", "PostStat", "ReaderChoice",
+    "SourceHealth", "SourceRuns", "Spending", "StreamCoverage", "StreamGap", "Summary", "Totals", "Volume",
+    "VolumeBucket", "Window", "accounts", "bucket_seconds_for", "budget_runway", "campaign_hashtags",
+    "campaign_health", "campaign_size", "campaign_window", "co_hashtags", "collection_status", "complete_until",
+    "contributor_directory", "counted_queries", "coverage", "current_fading", "day_spending", "fading_episodes",
+    "figure_reader", "hijacks", "language_code", "languages", "languages_reached", "latest_posts", "mention_counts",
     "mentioned_account_rows", "new_contributors", "peak_minute", "per_minute", "post_rows", "run_history",
     "run_reason", "spending", "split_by_posts", "storm_spending", "stream_coverage", "summary", "tag_counts",
-    "target_mentions", "top_accounts", "top_posts", "totals", "volume",
+    "target_mentions", "top_accounts", "top_posts", "totals", "volume", "window_cost",
 ]

@@ -27,6 +27,7 @@ from .figures import (
     combined,
 )
 from .from_rows import ENGAGEMENT_SQL
+from .languages import LanguageCount, languages
 from .reader import ReaderChoice, figure_reader
 from .spending import Spending, storm_spending
 from .stream import ESTIMATE_NOTE, StreamCoverage, stream_coverage
@@ -306,6 +307,9 @@ DEFINITIONS = {
     "hijack_accounts": "distinct accounts that posted hijack candidates",
     "cost_usd": "estimated spend on every UTC day of the window (cost_days), and the plan's for the whole window",
     "cost_by_kind": "that spend by kind: posts, users (account reads), counts, trends, plan (unsplit: older runs)",
+    "languages": "supporters' posts and distinct contributors per language, as each platform tagged the post (X "
+                 "lang, Mastodon language, Bluesky's first langs), so one account can count in several; not stated "
+                 "(null in JSON): no language, or only hashtags, links or mentions",
 }
 STREAM_DEFINITIONS = {
     "x_stream.connected_seconds": "seconds of the window (from the stream's start, up to now during the storm) "
@@ -330,6 +334,7 @@ class Summary:
     hijack_posts: int = 0  # campaign posts carrying a counter-hashtag: left out of every figure above
     hijack_accounts: int = 0
     cost: Spending | None = None  # what the window's UTC days cost (None: not read)
+    languages: tuple[LanguageCount, ...] = ()  # most posts first, "not stated" last
 
     def to_json(self) -> dict[str, Any]:
         """One flat JSON object with the headline figures and a per-platform split. A figure a platform cannot
@@ -360,6 +365,7 @@ class Summary:
             "first_post_at": figures["first_post_at"],
             "last_post_at": figures["last_post_at"],
             "by_platform": by_platform,
+            "languages": [language.to_json() for language in self.languages],
             "not_reported": unreported,
             "definitions": {**DEFINITIONS, **(STREAM_DEFINITIONS if self.x_stream is not None else {})},
             # null when the stream is off or the campaign does not collect X: not reported, never 0
@@ -376,7 +382,8 @@ def summary(store: Store, campaign: CampaignConfig, window: Window, *, reader: R
                    totals=totals(store, campaign.name, window, reader=reader),
                    peak=peak_minute(store, campaign.name, window, reader=reader),
                    x_stream=stream, x_stream_read=config is not None, hijack_posts=hijack_posts,
-                   hijack_accounts=hijack_accounts, cost=storm_spending(store, campaign, window.since, window.until))
+                   hijack_accounts=hijack_accounts, cost=storm_spending(store, campaign, window.since, window.until),
+                   languages=tuple(languages(store, campaign, window)))
 
 
 def hijacks(store: Store, campaign: str, window: Window) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """The live snapshot: everything the dashboard and the team's live page show of a campaign, read at one moment.
 
 `take_snapshot` reads the figures through this package (the running tallies on a refresh), names accounts by the
-report's naming rules (`report.names`: pseudonyms for small accounts unless names are public) and says what needs
+report's naming rules (`privacy.naming`: pseudonyms for small accounts unless names are public) and says what needs
 someone now (`alerts`). Drawing is the caller's: the terminal dashboard (dashboard.py) and the web page (web/)
 draw the same snapshot. Strangers' texts are one line without control characters here; each output cleans them
 again for its own medium.

@@ -42,10 +42,11 @@ _UNLOCKED_GRACE = 60.0
 
 def write_report(store: Store, config: Config, campaign: CampaignConfig, window: Window, *,
                  out_dir: Path | None = None, names: str | None = None, now: datetime | None = None) -> Path:
-    """Write the report folder `<out_dir or config.report.out_dir>/<campaign>-<UTC stamp>/` and return it."""
+    """Write the report folder `<out_dir or config.report.out_dir>/<campaign>-<UTC stamp>/` and return it; a
+    window without posts is a StormwatchError saying so in one line (when the storm starts), and nothing is written."""
     # Imported here, not with the package: the posts.csv workers use report.tables without paying for matplotlib.
     from .charts import write_charts
-    from .content import gather, name_accounts
+    from .content import empty_window, gather, name_accounts
     from .document import build_document
     from .export import cancel_export, finish_export, start_export
     from .html import render_html
@@ -53,6 +54,9 @@ def write_report(store: Store, config: Config, campaign: CampaignConfig, window:
     from .tables import summary_json, write_accounts_csv, write_summary_json, write_volume_csv
 
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)
+    empty = empty_window(store, campaign, window, generated_at)
+    if empty is not None:
+        raise StormwatchError(empty)
     policy = NamingPolicy.for_campaign(campaign, names or config.report.names, config.report.pseudonymize_below)
     parent = Path(out_dir) if out_dir is not None else config.report.out_dir
     try:

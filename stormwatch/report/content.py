@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .intel import IntelContent
 
 TOP_N = 10
+TOP_SHORT = 5  # rows of the tables of long texts (top posts, repeated texts, hijacks) and counter accounts
 CONTEXT = timedelta(hours=1)  # the volume chart shows this much before and after the storm window
 COVERAGE_GAPS_SHOWN = 10
 UTC_ZONE = ZoneInfo("UTC")
@@ -108,8 +109,6 @@ class ReportContent:
     volume: Volume
     coverage: tuple[SourceCoverage, ...]
     top_by_posts: tuple[NamedAccount, ...]
-    top_by_engagement: tuple[NamedAccount, ...]
-    top_by_followers: tuple[NamedAccount, ...]
     top_posts: tuple[NamedPost, ...]
     co_hashtags: tuple[tuple[str, int], ...]
     campaign_hashtags: tuple[tuple[str, int], ...]
@@ -123,6 +122,7 @@ class ReportContent:
     # Volume around the window (an hour each side, where collection covered it), for the volume chart only.
     before: tuple[VolumeBucket, ...] = ()
     after: tuple[VolumeBucket, ...] = ()
+    cost_usd: float | None = None  # the runs' estimated cost over the window's UTC days (None: no run recorded)
 
     @property
     def interim(self) -> bool:
@@ -155,6 +155,27 @@ class ReportContent:
         return self.timezone.key
 
 
+def empty_window(store: Store, campaign: CampaignConfig, window: Window, now: datetime) -> str | None:
+    """Why there is nothing to report, in one line (`no posts in the window yet: the storm starts Mon 7 Dec 23:00
+    Asia/Hebron`), or None when the window holds posts."""
+    if metrics.totals(store, campaign.name, window).all.posts:
+        return None
+    zone = campaign.timezone
+
+    def when(moment: datetime) -> str:
+        local = moment.astimezone(zone)
+        return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+    if now < campaign.start and window.since <= campaign.start:
+        return f"no posts in the window yet: the storm starts {when(campaign.start)} {zone.key}"
+    if now < window.since:
+        return f"no posts in the window yet: it starts {when(window.since)} {zone.key}"
+    span = f"{when(window.since)} → {when(window.until)} {zone.key}"
+    if now < window.until:
+        return f"no posts in the window yet ({span}); `stormwatch status` shows what was collected and when"
+    return f"no posts in the window {span}: nothing to report; `stormwatch status` shows what was collected and when"
+
+
 def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
                   policy: NamingPolicy) -> tuple[Namer, tuple[AccountStat, ...]]:
     """The window's contributors, and a Namer holding a pseudonym for every hidden contributor and mention.
@@ -165,7 +186,7 @@ def name_accounts(store: Store, campaign: CampaignConfig, window: Window,
     # The storm-intelligence section shows the accounts posting the counter-hashtags most (report/intel.py):
     # named by the same rules, so labelled in the same call.
     counter = campaign.counter()
-    opponents = tuple(metrics.top_accounts(store, counter.name, window, limit=TOP_N)) if counter else ()
+    opponents = tuple(metrics.top_accounts(store, counter.name, window, limit=TOP_SHORT)) if counter else ()
     namer = Namer.for_report(store, campaign, policy,
                              ((a.uid, a.handle, a.followers) for a in (*contributors, *opponents)),
                              mentioned_accounts(store, campaign.name, window))
@@ -184,8 +205,8 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
     volume = replace(volume, buckets=tuple(b for b in volume.buckets if b.start < generated_at))
     runs = tuple(metrics.run_history(store, name))
     before, after = _context(store, name, window, bucket_seconds, runs, generated_at)
-    top_posts = tuple(named_post(namer, post, campaign.timezone) for post in metrics.top_posts(store, name, window,
-                                                                                              TOP_N))
+    top_posts = tuple(named_post(namer, post, campaign.timezone)
+                      for post in metrics.top_posts(store, name, window, TOP_SHORT))
     platforms = tuple(sorted(set(campaign.sources) | set(summary.totals.by_platform)))
     from .intel import gather_intel  # intel.py reads this module's helpers
 
@@ -195,16 +216,17 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
         coverage=tuple(source_coverage(store, name, window, bucket_seconds, source,
                                        metrics.counted_queries(config, campaign, source), until=generated_at)
                        for source in campaign.sources),
-        # The three top-10 tables are orderings of every contributor, with top_accounts' sort keys.
+        # The top-10 table is an ordering of every contributor, with top_accounts' sort key.
         top_by_posts=_top(namer, contributors, lambda a: (-a.posts, -a.engagement, a.uid)),
-        top_by_engagement=_top(namer, contributors, lambda a: (-a.engagement, -a.posts, a.uid)),
-        top_by_followers=_top(namer, contributors, lambda a: (-a.followers, -a.posts, a.uid)),
         top_posts=top_posts,
         co_hashtags=tuple(metrics.co_hashtags(store, campaign, window, TOP_N)),
         campaign_hashtags=tuple(metrics.campaign_hashtags(store, campaign, window)),
         target_mentions=tuple(metrics.target_mentions(store, campaign, window)),
         runs=runs, policy=namer.policy, namer=namer, contributors=contributors, before=before, after=after,
-        intel=gather_intel(store, campaign, window, namer))
+        intel=gather_intel(store, campaign, window, namer),
+        # the headline's cost (the window's billing days and the plan); None when no run is recorded (imported)
+        cost_usd=(summary.cost.total_usd if summary.cost is not None
+                  and metrics.window_cost(store, name, window.since, window.until) is not None else None))
 
 
 def _context(store: Store, campaign: str, window: Window, bucket_seconds: int, runs: tuple[SourceRuns, ...],

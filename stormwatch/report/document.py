@@ -6,12 +6,13 @@ plain text straight from the data or from us; the renderers escape it for their 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Spending, Totals
+from ..metrics import DEFINITIONS, ESTIMATE_NOTE, Spending, Totals, languages_reached
 from ..platforms import not_reported
+from .brief import brief, listed
 from .content import (
     NamedAccount,
     NamedPost,
@@ -24,6 +25,7 @@ from .content import (
     platform_name,
     utc_offset,
 )
+from .languages import NOT_STATED, language_name, shown_languages
 
 if TYPE_CHECKING:
     from .charts import ChartFile
@@ -40,10 +42,11 @@ class Heading:
 
 @dataclass(frozen=True)
 class Paragraph:
-    """A paragraph of plain text; a `note` stands out (warnings, empty windows)."""
+    """A paragraph of plain text; a `note` stands out (warnings, empty windows), a `lead` opens the report."""
 
     text: str
     note: bool = False
+    lead: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,9 @@ class Document:
     blocks: tuple[Block, ...]
 
 
+PLAN_RUNS = "plan"  # the runs `stormwatch plan` records its counts requests under (plan.PLAN_SOURCE)
+STREAM_RUNS = "x-stream"  # the runs that carry X's filtered stream's reads and cost (streaming.STREAM_RUNS)
+
 HEADLINE_ROWS = (
     ("posts", "Posts"),
     ("contributors", "Contributors"),
@@ -152,23 +158,16 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
     hashtags = " ".join(f"#{tag}" for tag in content.campaign.hashtags)
     platform = content.window.platform
     subtitle = (
-        f"Campaign: {content.campaign.name} — {hashtags}",
+        f"Campaign: {content.campaign.name} — {hashtags} — on {', '.join(platform_name(p) for p in content.platforms)}"
+        + (f" (this report: {platform_name(platform)} only)" if platform else ""),
         f"Window: {local}",
         f"Same window in UTC: {utc}",
-        f"Platforms: {', '.join(platform_name(p) for p in content.platforms)}"
-        + (f" (this report: {platform_name(platform)} only)" if platform else ""),
-        content.policy.statement(),
         f"Generated {human_time(content.generated_at, content.timezone)} ({content.timezone_name}) "
         f"by stormwatch {content.version}.",
     )
     blocks: list[Block] = []
     if content.interim:
-        written = content.generated_at.astimezone(content.timezone)
-        ends = content.window.until.astimezone(content.timezone)
-        blocks.append(Paragraph(
-            f"Interim report: written at {written:%H:%M}, the storm runs until {ends:%H:%M} "
-            f"({content.timezone_name}). Every figure is the storm so far, and the charts end at {written:%H:%M}; "
-            "write the report again after the storm for the final figures.", note=True))
+        blocks.append(Paragraph(_interim_note(content), note=True))
     if not content.namer.labels_stable:
         blocks.append(Paragraph("The database was read-only when this report was made, so accounts that had no "
                                 "pseudonym yet got one for this report only: their labels will differ in the next "
@@ -177,6 +176,7 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
         blocks.append(Paragraph("No campaign posts were collected in this window. The figures below are zero and "
                                 "the charts are empty; check the window and the collection runs under Methods.",
                                 note=True))
+    blocks += [Heading("The storm in brief"), Paragraph(" ".join(brief(content)), lead=True)]
     blocks += _headline(content)
     blocks += _over_time(content, drawn)
     blocks += _accounts(content, drawn)
@@ -184,11 +184,34 @@ def build_document(content: ReportContent, charts: list[ChartFile]) -> Document:
     blocks += _hashtags_and_targets(content, drawn)
     from .intel import intel_blocks  # the storm-intelligence sections build on this module's blocks
 
-    blocks += intel_blocks(content.intel, drawn, content.campaign, content.timezone)
+    blocks += intel_blocks(content.intel, content.campaign, content.timezone)
     blocks += _coverage(content, drawn)
     blocks += _methods(content)
     title = f"{hashtags} — {'interim ' if content.interim else ''}storm report"
     return Document(title=title, subtitle=subtitle, blocks=tuple(blocks))
+
+
+def _interim_note(content: ReportContent) -> str:
+    """What an interim report is: when it was written, and the storm or window still to come (never "the storm
+    runs until" before the storm has started)."""
+    zone = content.timezone
+    written = content.generated_at.astimezone(zone)
+
+    def at(moment: datetime) -> str:
+        local = moment.astimezone(zone)
+        return f"{local:%H:%M}" if local.date() == written.date() else f"{local:%a} {local.day} {local:%b %H:%M}"
+
+    campaign = content.campaign
+    if content.generated_at < campaign.start:
+        where = f"before the storm starts at {at(campaign.start)}"
+        what = "the build-up so far"
+    elif content.window.until == campaign.end:
+        where, what = f"the storm runs until {at(campaign.end)}", "the storm so far"
+    else:
+        where, what = f"the window runs until {at(content.window.until)}", "the window so far"
+    return (f"Interim report: written at {written:%H:%M}, {where} ({content.timezone_name}). Every figure is "
+            f"{what}, and the charts end at {written:%H:%M}; write the report again after the storm for the final "
+            "figures.")
 
 
 def _headline(content: ReportContent) -> list[Block]:
@@ -206,7 +229,7 @@ def _headline(content: ReportContent) -> list[Block]:
         "peak_posts_per_minute": _peak_when(content),
     }
     rows = []
-    dashes = any(figures[key] is None for key, _ in HEADLINE_ROWS)
+    dashes = _headline_dashes(content)
     for key, label in HEADLINE_ROWS:
         detail = extra.get(key, "")
         value: Cell = NotReported() if figures[key] is None else number(figures[key])
@@ -214,7 +237,7 @@ def _headline(content: ReportContent) -> list[Block]:
     cost = content.summary.cost
     if cost is not None:
         # by kind and source in the methods
-        rows.append(("Cost", f"${cost.total_usd:,.2f}", f"estimated spend, UTC days {_days(cost)}"))
+        rows.append(("Cost", f"${cost.total_usd:,.2f}", f"estimated spend, X's billing days {_days(cost)}"))
     blocks: list[Block] = [
         Heading("Headline figures"),
         Table(caption="Headline figures for the window, all platforms", header=("Figure", "Value", "Definition"),
@@ -228,13 +251,35 @@ def _headline(content: ReportContent) -> list[Block]:
 
 
 def _days(cost: Spending) -> str:
-    """`2021-02-07`, or `2021-02-07 to 2021-02-08`: the UTC days a cost covers."""
+    """`2021-02-07`, or `2021-02-07 to 2021-02-08`: the billing (UTC) days a cost covers."""
     return cost.first_day if cost.first_day == cost.last_day else f"{cost.first_day} to {cost.last_day}"
 
 
+def _headline_dashes(content: ReportContent) -> bool:
+    """Whether the headline table shows a "—" (then its note explains them, and the platform table's does not)."""
+    figures = content.summary.to_json()
+    return any(figures[key] is None for key, _ in HEADLINE_ROWS)
+
+
 def _dash_note(content: ReportContent) -> str | None:
-    note = content.not_reported_note
-    return f"— not reported: {note}" if note else None
+    """A pointer to the one place that says what "—" stands for (the methods): the caveat itself is said once."""
+    return "— : not reported by the platform (see Methods and data)." if content.not_reported_note else None
+
+
+def _languages_table(content: ReportContent) -> Table:
+    """Posts and people per language, the most used first, then the rest together and the posts stating none."""
+    named, rest, unstated = shown_languages(content.summary.languages)
+    rows: list[tuple[Cell, ...]] = [(f"{language_name(c.code)} ({c.code})", number(c.posts), number(c.contributors))
+                                    for c in named]
+    if rest:
+        # A person can post in several languages: the people of the other languages do not add up.
+        rows.append((f"{len(rest)} other languages", number(sum(c.posts for c in rest)), "in summary.json"))
+    if unstated is not None:
+        rows.append((NOT_STATED, number(unstated.posts), number(unstated.contributors)))
+    reached = languages_reached(content.summary.languages)
+    return Table(caption=f"Posts and people per language ({reached} language{'' if reached == 1 else 's'} reached)",
+                 header=("Language", "Posts", "People"), rows=tuple(rows), numeric=(False, True, True),
+                 row_headers=True, note=f"Posts and People: {DEFINITIONS['languages']}.")
 
 
 def _goal(value: int, goal: int | None) -> str:
@@ -273,7 +318,7 @@ def _platform_table(content: ReportContent) -> Table:
     header = ("Figure", *(platform_name(p) if p else "All platforms" for p, _ in columns))
     return Table(caption="Posts, contributors, reach and engagement per platform", header=header, rows=rows,
                  numeric=(False, *([True] * len(columns))), keys=tuple(field for field, _ in PLATFORM_ROWS),
-                 row_headers=True, note=_dash_note(content))
+                 row_headers=True, note=None if _headline_dashes(content) else _dash_note(content))
 
 
 def _charts(drawn: dict[str, Chart], *files: str) -> list[Block]:
@@ -285,27 +330,33 @@ def _over_time(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
     return [Heading("The storm over time"),
             Paragraph(f"Posts are counted per {phrase}; times are in {content.timezone_name} "
                       f"({utc_offset(content.window.since, content.timezone)}). Every bucket is in volume.csv."),
-            *_charts(drawn, "volume.png", "cumulative.png")]
+            *_charts(drawn, "volume.png")]
 
 
 def _account_table(caption: str, accounts: tuple[NamedAccount, ...]) -> Table:
-    rows = tuple((str(rank), Lines((account_label(account), *((account.name,) if account.name else ()))),
-                  platform_name(account.platform), number(account.followers), number(account.posts),
-                  number(account.engagement)) for rank, account in enumerate(accounts, 1))
-    return Table(caption=caption, header=("#", "Account", "Platform", "Followers", "Posts", "Engagement received"),
-                 rows=rows, numeric=(True, False, False, True, True, True), wide=True)
+    # The platform under the account (and its name where shown): narrow enough for a phone without cards.
+    rows = tuple((str(rank), Lines((account_label(account), " · ".join(
+                      (platform_name(account.platform), *((account.name,) if account.name else ()))))),
+                  number(account.followers), number(account.posts), number(account.engagement))
+                 for rank, account in enumerate(accounts, 1))
+    return Table(caption=caption, header=("#", "Account", "Followers", "Posts", "Engagement received"),
+                 rows=rows, numeric=(True, False, True, True, True))
 
 
 def _accounts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
     note = ("Display names are shown for named accounts only." if content.policy.pseudonymized
             else "Every account is named (public mode).")
+    table = _account_table(f"The {len(content.top_by_posts)} accounts with the most posts, of "
+                           f"{number(len(content.contributors))} contributors", content.top_by_posts)
+    explained = replace(table, note="Followers: the account's followers when last collected; Posts: its campaign "
+                                    "posts in the window, all kinds; Engagement received: the likes, reposts, replies "
+                                    "and quotes its posts drew (reposts aside). Every contributor, with the same "
+                                    f"columns, is in accounts.csv. {note}")
     return [Heading("Who carried the storm"),
-            Paragraph(f"Top {len(content.top_by_posts)} of {number(len(content.contributors))} contributors; the full "
-                      f"list is in accounts.csv. {note}"),
             *_charts(drawn, "top_accounts.png"),
-            _account_table("Top accounts by posts", content.top_by_posts),
-            _account_table("Top accounts by engagement received", content.top_by_engagement),
-            _account_table("Top accounts by followers", content.top_by_followers)]
+            explained,
+            Heading("Languages", 3),
+            _languages_table(content)]
 
 
 def _post_rows(posts: tuple[NamedPost, ...], timezone_name: str,
@@ -335,9 +386,8 @@ def _posts(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
     one_day = len(local_days) <= 1 and span <= timedelta(days=1)
     when = "time" if one_day else "day and time"
     return [Heading("What was posted"),
-            *_charts(drawn, "post_kinds.png"),
             Table(caption=f"Top posts by engagement received ({when} in {content.timezone_name}; a time links to "
-                          "the post where its author is named)",
+                          "the post where its author is named; engagement: likes, reposts, replies and quotes)",
                   header=("#", "When", "Account", "Text", "Engagement"),
                   rows=_post_rows(content.top_posts, content.timezone_name, one_day),
                   numeric=(True, False, False, False, True), text_column=3, wide=True)]
@@ -351,11 +401,11 @@ def _counts_table(caption: str, first: str, rows: tuple[tuple[str, int], ...], p
 
 
 def _hashtags_and_targets(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
+    # The co-hashtags as a chart, the target mentions as a table: each told once.
     blocks: list[Block] = [Heading("Hashtags and targets"),
-                           _counts_table("The campaign's hashtags", "Hashtag", content.campaign_hashtags, "#"),
-                           *_charts(drawn, "co_hashtags.png"),
-                           _counts_table("Hashtags used alongside the campaign's", "Hashtag", content.co_hashtags, "#"),
-                           *_charts(drawn, "target_mentions.png")]
+                           _counts_table("The campaign's hashtags (posts carrying each)", "Hashtag",
+                                         content.campaign_hashtags, "#"),
+                           *_charts(drawn, "co_hashtags.png")]
     if content.campaign.targets:
         blocks.append(_counts_table("Posts mentioning each target account", "Target", content.target_mentions, "@",
                                     "Posts mentioning it"))
@@ -372,11 +422,10 @@ def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
         blocks.append(Paragraph(f"No platform counts were fetched for this window (sources: {sources}), so there is "
                                 "no coverage chart and gaps in collection cannot be measured here.", note=True))
         return blocks
-    blocks.append(Paragraph("Each platform that offers it was asked for its own count of posts matching the campaign's "
-                            "query, and is compared with the posts collected that its count counts (on X, posts "
-                            "that are not reposts). Collected below counted means posts were missed (deleted, "
-                            "protected, or a collection gap); collected above counted can happen when posts arrive "
-                            "late in the platform's index."))
+    blocks.append(Paragraph("The platform's own count of posts matching the campaign's query against the posts "
+                            "collected that it counts (on X, those that are not reposts). Collected below counted: "
+                            "posts were missed (deleted, protected, or a collection gap); above: posts that reached "
+                            "the platform's index late."))
     blocks += _charts(drawn, "coverage.png")
     rows = []
     for coverage in with_counts:
@@ -384,12 +433,17 @@ def _coverage(content: ReportContent, drawn: dict[str, Chart]) -> list[Block]:
         rows.append((platform_name(coverage.source), number(coverage.collected), number(coverage.counted),
                      f"{share:.1%}" if share is not None else "–",
                      f"{number(coverage.short_buckets)} of {number(coverage.counted_buckets)}"))
-    blocks.append(Table(caption="Collected vs the platform's count (buckets that have a count)",
+    blocks.append(Table(caption="Collected vs the platform's count, over the buckets that have a count (Buckets "
+                                "short: those with fewer posts collected than counted)",
                         header=("Platform", "Collected", "Counted", "Collected share", "Buckets short"),
                         rows=tuple(rows), numeric=(False, True, True, True, True)))
-    for coverage in with_counts:
-        blocks.append(_gaps_table(content, coverage))
+    short = [coverage for coverage in with_counts if coverage.largest_gaps]
+    blocks += [_gaps_table(content, coverage) for coverage in short]
+    if len(short) < len(with_counts):
+        whole = listed([platform_name(c.source) for c in with_counts if not c.largest_gaps])
+        blocks.append(Paragraph(f"On {whole}, no bucket has fewer posts collected than counted."))
     return blocks
+
 
 
 def _stream_coverage(content: ReportContent) -> list[Block]:
@@ -413,13 +467,16 @@ def _stream_coverage(content: ReportContent) -> list[Block]:
         f"{human_time(stream.since, zone)} to {human_time(stream.until, zone)} ({content.timezone_name}). "
         f"The stream stored {number(stream.posts)} posts. X's counts below count what search returns: "
         "posts that are not reposts.")]
+    if not stream.gaps:
+        blocks.append(Paragraph("The stream was connected throughout: it has no gaps."))
+        return blocks
     blocks.append(Table(
         caption=f"Gaps in X's filtered stream (times in {content.timezone_name})",
         header=("From", "To", "Length", "Why"),
         rows=tuple((human_time(gap.start, zone), human_time(gap.end, zone), _duration(round(gap.seconds)),
                     gap.reason) for gap in stream.gaps),
-        numeric=(False, False, True, False), empty="The stream was connected throughout."))
-    if stream.gaps and stream.reposts_missed_estimate is not None:
+        numeric=(False, False, True, False)))
+    if stream.reposts_missed_estimate is not None:
         blocks.append(Paragraph(f"Reposts the gaps may have missed: about {number(stream.reposts_missed_estimate)} "
                                 f"— {ESTIMATE_NOTE}.", note=True))
     return blocks
@@ -456,14 +513,13 @@ def _supporters(content: ReportContent) -> list[str]:
 
 
 def _methods(content: ReportContent) -> list[Block]:
-    local, utc = describe_window(content.window, content.timezone)
     hashtags = ", ".join(f"#{tag}" for tag in content.campaign.hashtags)
     sources = ", ".join(platform_name(s) for s in content.campaign.sources)
     items = [
         f"What was collected: public posts carrying any of {hashtags} (case-insensitive), from {sources}, "
         "with their authors' public profiles and counters as of collection. Reposts, quotes and replies carrying a "
-        "hashtag count as campaign posts; posts seen only as context (the original of a repost) do not.",
-        f"Window: {local}; {utc}. Posts are placed by their creation time.",
+        "hashtag count as campaign posts; posts seen only as context (the original of a repost) do not. Posts are "
+        "placed in the window (under the title) by their creation time.",
         *_supporters(content),
         "Counters (likes, reposts, replies, quotes, impressions, followers) are the latest the collector saw; "
         "they keep changing on the platform after collection. A repost carries the original post's counters, so "
@@ -473,32 +529,7 @@ def _methods(content: ReportContent) -> list[Block]:
     if note:
         items.append(f"Not reported (— in the tables, null in summary.json, an empty cell in posts.csv): {note} "
                      "Such figures are never counted as zero.")
-    for runs in content.runs:
-        statuses = ", ".join(f"{number(count)} {status.replace('_', ' ')}"
-                             for status, count in sorted(runs.by_status.items()))
-        span = _run_span(runs.first_started_at, runs.last_finished_at, content)
-        plural = "run" if runs.runs == 1 else "runs"
-        why = "; ".join(f"{reason}: {number(count)} {'run' if count == 1 else 'runs'}"
-                        for reason, count in runs.reasons.items())
-        items.append(f"Collection from {platform_name(runs.source)}: {number(runs.runs)} {plural} ({statuses}){span}."
-                     + (f" Why runs were not simply ok — {why}." if why else "")
-                     + " Runs that end partial, rate-limited or failed can leave gaps; the coverage section measures "
-                     "them where the platform gives counts.")
-    if not content.runs:
-        items.append("No collection runs are recorded for this campaign (the data may have been imported).")
-    cost = content.summary.cost
-    if cost is not None and items[-1].startswith("Collection from"):
-        # said beside the runs that spent it (a bullet of its own would cost the printed report a page)
-        items[-1] += (f" They cost {cost.line()}, estimated at the platform's prices over the UTC days "
-                      f"{_days(cost)}" + (" and the plan" if "plan" in cost.by_source else "")
-                      + "; the invoice is the authority.")
-    with_counts = [c for c in content.coverage if c.has_counts]
-    if with_counts:
-        shares = "; ".join(f"{platform_name(c.source)}: {number(c.collected)} collected of {number(c.counted)} "
-                           f"counted in {number(c.short_buckets)} short buckets" for c in with_counts)
-        items.append(f"Collection gaps (coverage): {shares}.")
-    else:
-        items.append("Collection gaps: no platform counts were fetched, so gaps cannot be measured.")
+    items += _runs(content)
     items.append(content.policy.statement())
     if content.policy.pseudonymized:
         stable = ("stay the same in every report of this campaign" if content.namer.labels_stable else
@@ -508,15 +539,51 @@ def _methods(content: ReportContent) -> list[Block]:
                      "worked back to a handle from the report. A post id or URL would name its author, so "
                      "posts.csv gives them only for named accounts. Quoted post texts and exact times can still "
                      "be searched on the platform: share the CSV files only with people you trust.")
-    definitions = "; ".join(f"{key.replace('_', ' ')}: {text}" for key, text in DEFINITIONS.items())
-    items.append(f"Definitions: {definitions}.")
-    items.append("Files: report.html (this report, self-contained), report.md, summary.json (the headline figures "
-                 "as `stormwatch summary --json` gives them, plus how this report was made), posts.csv, accounts.csv "
-                 "and volume.csv (UTF-8; cells a spreadsheet would run as a formula start with an apostrophe), and "
-                 "the charts as PNG.")
+    # The figures' definitions are in the headline table (and summary.json's `definitions`): not said twice.
+    items.append("Files: report.html (self-contained), report.md, summary.json (as `stormwatch summary --json` "
+                 "gives it, and how this report was made), posts.csv, accounts.csv and volume.csv (UTF-8; a cell a "
+                 "spreadsheet would run as a formula starts with an apostrophe), the charts as PNG.")
     items.append(f"Produced by stormwatch {content.version}, which runs on the organizers' own machine; nothing "
                  "was sent to any third party to make it.")
     return [Heading("Methods and data"), Bullets(tuple(items))]
+
+
+def _runs(content: ReportContent) -> list[str]:
+    """The collection runs per source in one item, why some were not ok, and the caveat about them said once; the
+    cost plan's counts requests apart (they collect nothing)."""
+    collection = [runs for runs in content.runs if runs.source != PLAN_RUNS]
+    items = []
+    if collection:
+        parts, reasons = [], []
+        for runs in collection:
+            statuses = ", ".join(f"{number(count)} {status.replace('_', ' ')}"
+                                 for status, count in sorted(runs.by_status.items()))
+            span = _run_span(runs.first_started_at, runs.last_finished_at, content)
+            parts.append(f"{_run_source(runs.source)}: {_count(runs.runs, 'run')} ({statuses}){span}")
+            reasons += [f"{_run_source(runs.source)}, {reason}: {_count(count, 'run')}"
+                        for reason, count in runs.reasons.items()]
+        cost = content.summary.cost
+        # said beside the runs that spent it (a bullet of its own would cost the printed report a page)
+        spent = (f" They cost {cost.line()}, estimated at the platform's prices over X's billing days {_days(cost)}"
+                 + (" and the plan" if "plan" in cost.by_source else "") + "; the invoice is the authority."
+                 if cost is not None else "")
+        items.append(f"Collection runs ({content.timezone_name}) — {'; '.join(parts)}."
+                     + (f" Why runs were not simply ok — {'; '.join(reasons)}." if reasons else "") + spent)
+        if any(set(runs.by_status) - {"ok", "running"} for runs in collection):
+            items.append("Runs that end partial, rate-limited or failed can leave gaps; the coverage section measures "
+                         "them where the platform gives counts.")
+    else:
+        items.append("No collection runs are recorded for this campaign (the data may have been imported).")
+    plan = next((runs for runs in content.runs if runs.source == PLAN_RUNS), None)
+    if plan is not None:
+        items.append(f"The cost plan (`stormwatch plan`) asked X for its counts in {_count(plan.runs, 'run')}: "
+                     "billed, but they collect no posts.")
+    return items
+
+
+def _run_source(source: str) -> str:
+    """Who a run read from: the platform, or X's filtered stream (its runs carry the stream's reads and cost)."""
+    return "X's filtered stream" if source == STREAM_RUNS else platform_name(source)
 
 
 def _run_span(first: datetime | None, last: datetime | None, content: ReportContent) -> str:
@@ -525,4 +592,4 @@ def _run_span(first: datetime | None, last: datetime | None, content: ReportCont
     start = human_time(first, content.timezone)
     if last is None:
         return f" from {start}"
-    return f" from {start} to {human_time(last, content.timezone)} ({content.timezone_name})"
+    return f" from {start} to {human_time(last, content.timezone)}"

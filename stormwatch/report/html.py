@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+import struct
 from pathlib import Path
 
 from ..normalize.text import strip_controls
@@ -50,9 +51,13 @@ p.table-note { font-size: 0.85rem; color: #333; margin: -0.9rem 0 1.4rem; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
                    white-space: nowrap; }
 figure { margin: 1rem 0 1.6rem; }
-figure img { max-width: 100%; height: auto; display: block; border: 1px solid #e3e3e3; }
+/* Charts are drawn 5.2 inches wide for a phone's width (their text stays 9 CSS px there); wider screens show them
+   up to 46rem, never stretched past the size that keeps their text in proportion with the page's. */
+figure img { width: 100%; max-width: 46rem; height: auto; display: block; border: 1px solid #e3e3e3; }
+p.lead { font-size: 1.05rem; }
 figcaption { font-size: 0.9rem; color: #333; margin-top: 0.35rem; }
-ul.methods li { margin-bottom: 0.45rem; }
+ul.methods { font-size: 0.88rem; padding-left: 1.2rem; }  /* the fine print */
+ul.methods li { margin-bottom: 0.35rem; }
 footer { margin-top: 2.5rem; font-size: 0.85rem; color: #555; }
 /* Phones: tables get smaller type; a wide one becomes one card per row, each value beside the name of its
    column, two to a line (texts and accounts take a whole line). */
@@ -79,22 +84,33 @@ footer { margin-top: 2.5rem; font-size: 0.85rem; color: #555; }
   table { font-size: 8.5pt; }
   th, td { padding: 0.2rem 0.4rem; }
   p, ul, figcaption { max-width: none; }
-  section + section { break-before: page; page-break-before: always; }
-  h2, h3, caption { break-after: avoid; page-break-after: avoid; }
-  figure, img, tr, li, .note, .table-note, .table-wrap.whole { break-inside: avoid; page-break-inside: avoid; }
+  /* Sections follow each other (a page each would leave pages a few lines full); a heading, a caption or a
+     table's header row never ends a page: each keeps with what follows it. */
+  h2 { margin-top: 1.2rem; }
+  h3 { margin-top: 0.9rem; }
+  .table-wrap { margin: 0.4rem 0 0.9rem; }
+  p.table-note { margin: -0.5rem 0 0.9rem; }
+  h2, h3, caption, thead, p:has(+ .table-wrap), p:has(+ figure) { break-after: avoid; page-break-after: avoid; }
+  tbody tr:first-child, tbody tr:nth-child(2) { break-before: avoid; page-break-before: avoid; }
+  figure, img, tr, li, .note, .table-note, .table-wrap.whole, .lead { break-inside: avoid;
+                                                                      page-break-inside: avoid; }
   footer { display: none; }  /* the header says when and by what the report was made */
   thead { display: table-header-group; }
   thead th, .note { background: none; }
-  .table-wrap { overflow: visible; }
+  .table-wrap { overflow: visible; }  /* after the margins above: the screen's box would scroll */
   td.text { min-width: 0; }
   .num .sub { min-width: 13em; }
-  figure img { width: 100%; max-height: 80mm; object-fit: contain; border: 0; }
+  figure { margin: 0.6rem 0 1rem; }
+  figure img { width: 132mm; max-width: 100%; border: 0; }  /* the chart's own size: its text prints at 9 pt */
   a { color: inherit; text-decoration: none; }
 }
 """
 
 
-WHOLE_ON_PAPER = 15  # rows
+# On paper a table of at most this many rows stays on one page (its caption and header with its rows); a table
+# of post texts has taller rows.
+WHOLE_ON_PAPER = 15
+WHOLE_ON_PAPER_WITH_TEXTS = 6
 CARDS = ' class="cards"'
 
 
@@ -151,8 +167,9 @@ def _block(block: Block, folder: Path, position: int) -> str:
         level = min(max(block.level, 2), 4)
         return f"<h{level}>{escape(block.text)}</h{level}>"
     if isinstance(block, Paragraph):
-        return (f'<p class="note" role="note">{escape(block.text)}</p>' if block.note
-                else f"<p>{escape(block.text)}</p>")
+        if block.note:
+            return f'<p class="note" role="note">{escape(block.text)}</p>'
+        return f'<p class="lead">{escape(block.text)}</p>' if block.lead else f"<p>{escape(block.text)}</p>"
     if isinstance(block, Bullets):
         items = "".join(f"<li>{escape(item)}</li>" for item in block.items)
         return f'<ul class="methods">{items}</ul>'
@@ -168,8 +185,9 @@ def _table(table: Table, name: str) -> str:
     roles = cards  # display: block takes a table's roles away in some browsers: say them outright
     head = "".join(f'<th scope="col"{_num_class(table, i)}{_role(roles, "columnheader")}>{escape(title)}</th>'
                    for i, title in enumerate(table.header))
-    # On paper a table of a few short rows stays on one page; a long or wide one breaks between rows.
-    whole = " whole" if table.text_column is None and len(table.rows) <= WHOLE_ON_PAPER else ""
+    # On paper a table of a few rows stays on one page; a long one breaks between rows.
+    most = WHOLE_ON_PAPER if table.text_column is None else WHOLE_ON_PAPER_WITH_TEXTS
+    whole = " whole" if len(table.rows) <= most else ""
     lines = [f'<div class="table-wrap{whole}" role="region" aria-labelledby="{name}" tabindex="0">',
              f'<table{CARDS if cards else ""}{_role(roles, "table")}>'
              f'<caption id="{name}">{escape(table.caption)}</caption>'
@@ -244,6 +262,10 @@ def _name(text: str) -> str:
 
 
 def _chart(chart: Chart, folder: Path) -> str:
-    encoded = base64.b64encode((folder / chart.file).read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{encoded}" alt="{escape(chart.alt or chart.title, quote=True)}">'
+    data = (folder / chart.file).read_bytes()
+    encoded = base64.b64encode(data).decode("ascii")
+    # The PNG's own size (its IHDR): the page keeps the chart's room before the image is decoded.
+    width, height = struct.unpack(">II", data[16:24])
+    return (f'<figure><img src="data:image/png;base64,{encoded}" width="{width}" height="{height}" '
+            f'alt="{escape(chart.alt or chart.title, quote=True)}">'
             f"<figcaption><strong>{escape(chart.title)}.</strong> {escape(chart.caption)}</figcaption></figure>")

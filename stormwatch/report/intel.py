@@ -18,8 +18,11 @@ from ..intel.counter import CounterFigures, hijack_posts
 from ..metrics import Window
 from ..privacy.naming import Namer, target_handles
 from ..store import Store
-from .content import TOP_N, platform_name
-from .document import Block, Chart, Heading, Lines, Paragraph, Table
+from .content import TOP_SHORT, platform_name
+from .document import Block, Heading, Lines, NotReported, Paragraph, Table
+
+TRENDS_SHOWN = 8  # rows of the trending table: the best ranked (summary.json lists every one)
+TEXTS_SHOWN = 3  # repeated texts and hijacking posts shown (summary.json lists ten repeated texts)
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,10 @@ def gather_intel(store: Store, campaign: CampaignConfig, window: Window, namer: 
                               # The link leads to the post it answers too: kept only when that author is named.
                               p.url if p.kind == "original" or namer.is_named(p.ref_handle, p.ref_followers) else None)
                     for p in summary.target_posts)
-    repeated = tuple(replace(r, text=intel.shown(namer.text(r.text, r.platform))) for r in summary.copies.top)
-    counter = intel.counter_figures(store, campaign, window, top=TOP_N)
-    hijacks = hijack_posts(store, campaign, window, TOP_N) if counter is not None else []
+    repeated = tuple(replace(r, text=intel.shown(namer.text(r.text, r.platform)))
+                     for r in summary.copies.top[:TEXTS_SHOWN])
+    counter = intel.counter_figures(store, campaign, window, top=TOP_SHORT)
+    hijacks = hijack_posts(store, campaign, window, TEXTS_SHOWN) if counter is not None else []
     accounts = tuple(ShownAccount(_label(namer, a.uid, a.handle, a.followers),
                                   namer.is_named(a.handle, a.followers), a.platform, a.followers, a.posts)
                      for a in (counter.top_accounts if counter else ()))
@@ -100,17 +104,17 @@ def _label(namer: Namer, uid: str | None, handle: str, followers: int) -> str:
     return f"@{shown}" if namer.is_named(handle, followers) else shown
 
 
-def intel_blocks(content: IntelContent | None, drawn: dict[str, Chart], campaign: CampaignConfig,
+def intel_blocks(content: IntelContent | None, campaign: CampaignConfig,
                  zone: ZoneInfo) -> list[Block]:
     """One section, "Did it work?", with the four answers in reading order (nothing when not gathered). One
     section, not four: on paper it starts one page, and the answers follow each other."""
     if content is None:
         return []
-    return [Heading("Did it work?"), *_trending(content, drawn, zone), *_targets(content, campaign, zone),
-            *_copies(content), *_counter(content, drawn, zone)]
+    return [Heading("Did it work?"), *_trending(content, zone), *_targets(content, campaign, zone),
+            *_copies(content), *_counter(content, zone)]
 
 
-def _trending(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> list[Block]:
+def _trending(content: IntelContent, zone: ZoneInfo) -> list[Block]:
     blocks: list[Block] = [Heading("Did it trend?", 3)]
     if not content.fetched:
         blocks.append(Paragraph("No trending list was fetched in this window (trend_locations, X and Mastodon).",
@@ -119,16 +123,20 @@ def _trending(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) ->
     if not content.trending:
         blocks.append(Paragraph("None of the campaign's hashtags was in the trending lists fetched in this window."))
         return blocks
-    blocks.append(Paragraph(f"The campaign's hashtags (or hashtags containing one) in the trending lists fetched for "
-                            f"it, by place; times in {zone.key}. A rank is the place in the platform's list."))
-    if "trends.png" in drawn:
-        blocks.append(drawn["trends.png"])
-    rows = tuple((Lines((intel.shown(hit.location), platform_name(hit.platform))), Lines((intel.shown(hit.tag),)),
+    blocks.append(Paragraph("The campaign's hashtags (or hashtags containing one) in the trending lists fetched. "
+                            "Best rank: its highest place in the list (#1 is the top); In the list: first and last "
+                            "seen there; Volume: the platform's own figure for the trend when last seen (X: posts it "
+                            "counted; Mastodon: the tag's uses that day; —: none given)."))
+    rows = tuple((Lines((intel.shown(hit.tag), f"{intel.shown(hit.location)} · {platform_name(hit.platform)}")),
                   f"#{hit.best_rank}", _span(hit.first_seen, hit.last_seen, zone),
-                  "" if hit.volume is None else f"{hit.volume:,}") for hit in content.trending)
-    blocks.append(Table(caption=f"Where the campaign trended (first and last seen in the list, {zone.key})",
-                        header=("Place", "Hashtag", "Best rank", "In the list", "Volume"), rows=rows,
-                        numeric=(False, False, True, False, True), wide=True))
+                  NotReported() if hit.volume is None else f"{hit.volume:,}")
+                 for hit in sorted(content.trending, key=lambda h: (h.best_rank, h.platform != "x", h.location,
+                                                                    h.tag))[:TRENDS_SHOWN])
+    shown = (f"the {TRENDS_SHOWN} best ranked of {len(content.trending)}, all in summary.json"
+             if len(content.trending) > TRENDS_SHOWN else "best ranked first") + "; "
+    blocks.append(Table(caption=f"Where the campaign trended ({shown}first and last seen in the list, {zone.key})",
+                        header=("Hashtag and place", "Best rank", "In the list", "Volume"), rows=rows,
+                        numeric=(False, True, False, True)))
     return blocks
 
 
@@ -161,11 +169,12 @@ def _copies(content: IntelContent) -> list[Block]:
     rows = tuple((str(rank), r.text, f"{r.posts:,} posts by {r.accounts:,} accounts")
                  for rank, r in enumerate(content.repeated, 1))
     return [Heading("Copy-paste", 3), Paragraph(text, note=warning),
-            Table(caption="The texts repeated most (one version of each)", header=("#", "Text", "Posted"), rows=rows,
+            Table(caption="The texts repeated most (one version of each; Posted: the posts with it, by how many "
+                          "accounts)", header=("#", "Text", "Posted"), rows=rows,
                   numeric=(True, False, False), text_column=1, empty="No text was repeated by several accounts.")]
 
 
-def _counter(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> list[Block]:
+def _counter(content: IntelContent, zone: ZoneInfo) -> list[Block]:
     counter = content.counter
     if counter is None:
         return []
@@ -173,19 +182,19 @@ def _counter(content: IntelContent, drawn: dict[str, Chart], zone: ZoneInfo) -> 
     blocks: list[Block] = [Heading("Counter-hashtags", 3), Paragraph(
         f"{counter.posts:,} posts carried the counter-hashtags against {counter.campaign_posts:,} supporters' posts: "
         f"a share of voice of {'–' if share is None else f'{share:.0%}'} for the campaign. {counter.both:,} posts "
-        "carried both (hijack candidates: counted here, never among the supporters' posts).")]
-    if "share_of_voice.png" in drawn:
-        blocks.append(drawn["share_of_voice.png"])
+        "carried both (hijack candidates: counted here, never among the supporters' posts). The volume chart (The "
+        "storm over time) draws them against each other.")]
     rows = tuple((_time(p.created_at, zone), Lines((p.author, platform_name(p.platform))), p.text, p.detail)
                  for p in content.hijacks)
-    blocks.append(Table(caption=f"Posts carrying both, most engagement first ({zone.key})",
+    blocks.append(Table(caption=f"Posts carrying both, most engagement (likes, reposts, replies and quotes) first "
+                                f"({zone.key})",
                         header=("Time", "Account", "Text", "Engagement"), rows=rows,
                         numeric=(False, False, False, True), text_column=2, wide=True))
     accounts = tuple((str(rank), Lines((a.label, platform_name(a.platform))), f"{a.followers:,}", f"{a.posts:,}")
                      for rank, a in enumerate(content.counter_accounts, 1))
-    blocks.append(Table(caption="Accounts posting the counter-hashtags most", header=("#", "Account", "Followers",
-                                                                                      "Posts"),
-                        rows=accounts, numeric=(True, False, True, True), wide=True))
+    blocks.append(Table(caption="Accounts posting the counter-hashtags most (Posts: their counter-hashtag posts "
+                                "in the window)", header=("#", "Account", "Followers", "Posts"),
+                        rows=accounts, numeric=(True, False, True, True)))
     return blocks
 
 

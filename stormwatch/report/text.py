@@ -17,6 +17,7 @@ from ..normalize.text import one_line
 from ..platforms import find_platform, label, not_reported_note
 from ..store import AlertRecord
 from ..times import format_duration, local_span, local_stamps, local_time, parse_time
+from .languages import language_name
 
 MAX_ERROR_SHOWN = 160  # characters of an error `status` shows whole; a longer one is summarized
 
@@ -51,6 +52,11 @@ def summary_text(data: dict[str, Any], zone: Any) -> str:
         f"  peak minute        {data['peak_posts_per_minute']:>11,}  posts in the minute from "
         f"{local_time(peak, zone, since)}",
     ]
+    stated = [language for language in data.get("languages", ()) if language["language"] is not None]
+    if stated:
+        lines.append(f"  languages          {len(stated):>11,}  reached: " + ", ".join(
+            f"{language_name(language['language'])} {language['posts']:,}" for language in stated[:4])
+            + (f" and {len(stated) - 4:,} more" if len(stated) > 4 else ""))
     if len(data["by_platform"]) > 1 or data["not_reported"]:
         lines.append(f"  {'by platform':<17} {'posts':>11}  {'accounts':>9}  {'reposts':>9}  {'impressions':>13}")
         for platform, figures in data["by_platform"].items():
