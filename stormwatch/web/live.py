@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from ..config import CampaignConfig, Config
 from ..errors import StormwatchError
 from ..metrics.snapshot import take_snapshot
 from ..store import Store
+from ..store.database import IMMUTABLE
 from .page import view
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,12 @@ class Rendered:
 
 
 def templates() -> jinja2.Environment:
-    """The page's templates, every value escaped unless the template says otherwise (it never does)."""
+    """The page's templates, every value escaped unless the template says otherwise (it never does); the one value
+    passed in already escaped is the live part of the page (`fragment`), itself rendered by the escaping template
+    live.html. Read once: they are not looked at again for changes (that costs a file system call a render)."""
     return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              auto_reload=False)
 
 
 class LiveView:
@@ -60,7 +65,9 @@ class LiveView:
         self.names = names
         self.next_runs = next_runs
         self.refresh_seconds = refresh_seconds
-        self._env = templates()
+        environment = templates()
+        self._live_template = environment.get_template("live.html")
+        self._page_template = environment.get_template("page.html")
         self._latest: Rendered | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,6 +75,9 @@ class LiveView:
         self.refreshes = 0
         self._bug_told = False
         self.refresh_seconds_taken: list[float] = []  # the last refreshes' durations (the benchmark reads them)
+        # (version, wall time) of the last views published: the benchmark times their delivery to event streams
+        self.published: list[tuple[str, float]] = []
+        self._listeners: list[Callable[[], None]] = []
 
     def start(self) -> None:
         """Open the database read-only, render once (so the first request has a page) and refresh from then on."""
@@ -77,8 +87,11 @@ class LiveView:
         self._thread.start()
 
     def access_note(self) -> str | None:
-        """What opening the database read-only limits, if anything (see Store.access_note)."""
-        return self._store.access_note() if self._store else None
+        """What the way the database could be opened limits, if anything: only an unchanging snapshot (the page
+        would not see what the collector stores). Read-only is how the page always opens it: nothing to say."""
+        if self._store is None or self._store.access != IMMUTABLE:
+            return None
+        return self._store.access_note()
 
     def stop(self) -> None:
         """Stop refreshing and close the database."""
@@ -95,6 +108,10 @@ class LiveView:
             raise StormwatchError("the live page is not started")
         return self._latest
 
+    def on_new_view(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from the refresh thread; it must be quick) each time a view is published."""
+        self._listeners.append(listener)
+
     def refresh(self) -> None:
         """Read a snapshot and render it (the refresh thread calls this about once a second)."""
         assert self._store is not None
@@ -102,15 +119,21 @@ class LiveView:
         snapshot = take_snapshot(self._store, self.config, self.campaign, list_size=LIST_SIZE, names=self.names,
                                  next_runs=self.next_runs() if self.next_runs else None)
         shown = view(snapshot)
-        fragment = self._env.get_template("live.html").render(v=shown)
+        fragment = self._live_template.render(v=shown)
         version = hashlib.sha256(fragment.encode("utf-8")).hexdigest()[:16]
-        page = self._env.get_template("page.html").render(v=shown)
+        # The live part is rendered (and escaped) once: the whole page wraps the same text, not a second rendering.
+        page = self._page_template.render(v=shown, fragment=markupsafe.Markup(fragment))
         feed = json.dumps({"version": version, "updated": shown["updated"], "figures": shown["figures"],
                            "html": fragment}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         rendered = Rendered(version, page.encode("utf-8"), feed, shown["figures"])
+        changed = self._latest is None or self._latest.version != version
         self._latest = rendered  # one reference swapped: requests read either the old view or the new
         self.refreshes += 1
         self.refresh_seconds_taken = [*self.refresh_seconds_taken[-99:], time.perf_counter() - started]
+        if changed:
+            self.published = [*self.published[-199:], (version, time.time())]
+            for listener in self._listeners:  # the event streams send it now, not at their next look
+                listener()
 
     def _run(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
