@@ -103,7 +103,7 @@ def main() -> None:
         seen = finished(viewers)
         loads.append(load())
         during = finished(busy)
-        refreshes = [1000 * s for s in served.live.refresh_seconds_taken]
+        refreshes = [1000 * s for s in served.live.refresh_seconds_taken[1:]]  # the first also started the worker
         published = list(served.live.published)
     after = finished(writer(database, config_path, pages, options.seconds, skip + during["pages"]))
     loads.append(load())
