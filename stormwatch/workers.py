@@ -8,7 +8,10 @@ only in a process of its own. Both sides live here:
 - the worker's `__main__` calls `serve(produce)`: the job comes in as JSON, every message `produce(job)`
   yields goes out pickled on standard output, and a failure becomes one line on standard error;
 - what must never touch the disk (a report's pseudonym directory: labels beside the handles they hide) goes as
-  a `handover`, pickled on the worker's standard input, read by the worker with `read_handover()`.
+  a `handover`, pickled on the worker's standard input, read by the worker with `read_handover()`;
+- a worker that answers requests (the live page's refresh: one view per request) is started with
+  `requests=True`: the parent `send`s each request pickled on its standard input (after the handover, if any)
+  and reads one message per request; the worker reads them with `requests()` until the parent `end_requests()`.
 
 A worker dies with its parent (Linux's parent-death signal): a report killed with `kill -9` leaves no worker
 writing on for minutes. The signal follows the thread that started the worker, so start workers from a
@@ -58,18 +61,27 @@ class Worker:
         self.process = process
         self.task = task
         self.error = error
+        self._sending = threading.Lock()
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         self._drain = threading.Thread(target=self._read_stderr, name=f"stderr of worker {process.pid}", daemon=True)
         self._drain.start()
 
     @classmethod
     def start(cls, module: str, job: Mapping[str, Any], *, task: str,
-              error: type[StormwatchError] = StormwatchError, handover: Any = _NO_HANDOVER) -> Worker:
+              error: type[StormwatchError] = StormwatchError, handover: Any = _NO_HANDOVER,
+              requests: bool = False) -> Worker:
         """Start `python -m <module> '<job as JSON>'`; `task` names the work in errors ("reading the archive"),
-        `error` is the exception raised when it fails, `handover` (if given) goes pickled on its standard input."""
+        `error` is the exception raised when it fails, `handover` (if given) goes pickled on its standard input,
+        and with `requests` that input stays open for `send`."""
         process = subprocess.Popen([sys.executable, "-m", module, json.dumps(job)], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, env={**os.environ, _PARENT_ENV: str(os.getpid())},
-                                   stdin=subprocess.DEVNULL if handover is _NO_HANDOVER else subprocess.PIPE)
+                                   stdin=subprocess.DEVNULL if handover is _NO_HANDOVER and not requests
+                                   else subprocess.PIPE)
+        if requests:
+            worker = cls(process, task, error)
+            if handover is not _NO_HANDOVER:
+                worker.send(handover)
+            return worker
         if handover is not _NO_HANDOVER:
             # Written by a thread: megabytes at a million posts, read only once the worker has started, and the
             # parent has its own work meanwhile. Never a file: the pipe dies with the processes.
@@ -108,6 +120,24 @@ class Worker:
         if last is _NO_RESULT:
             raise self.error(f"{self.task} failed: the worker ended without a result")
         return last
+
+    def send(self, request: Any) -> None:
+        """Send a request to a worker started with `requests=True` (any thread); `error` if it is gone."""
+        stdin = self.process.stdin
+        if stdin is None:
+            raise self.error(f"{self.task} failed: it takes no requests")
+        try:
+            with self._sending:
+                pickle.dump(request, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.flush()
+        except (OSError, ValueError):  # a broken pipe (the worker died), or requests already ended
+            raise self.error(f"{self.task} failed: {self.last_error_line() or 'the worker is gone'}") from None
+
+    def end_requests(self) -> None:
+        """No more requests: the worker's `requests()` ends, and so, once it has answered, does the worker."""
+        if self.process.stdin is not None:
+            with self._sending, contextlib.suppress(OSError):
+                self.process.stdin.close()
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Stop reading: a worker still writing stops on its broken pipe; one that does not within `timeout`
@@ -173,6 +203,15 @@ def read_handover() -> Any:
         return pickle.load(sys.stdin.buffer)  # from the parent that started this process: the same program
     except (EOFError, pickle.UnpicklingError) as exc:
         raise StormwatchError(f"a worker's hand-over on standard input is incomplete ({exc or 'empty'})") from None
+
+
+def requests() -> Iterator[Any]:
+    """The requests the parent sends (`Worker.send`), each as it comes, until it ends them or is gone."""
+    while True:
+        try:
+            yield pickle.load(sys.stdin.buffer)  # from the parent that started this process: the same program
+        except (EOFError, pickle.UnpicklingError):
+            return
 
 
 def _write_input(process: subprocess.Popen[bytes], data: bytes) -> None:

@@ -17,7 +17,7 @@ from stormwatch import metrics
 from stormwatch.cli import main
 from stormwatch.errors import StormwatchError
 from stormwatch.store import Store
-from stormwatch.web import is_loopback, link_file, link_secret, qr_text
+from stormwatch.web import build_app, is_loopback, link_file, link_secret, qr_text
 from stormwatch.web.app import BURST, CONTENT_SECURITY_POLICY
 from stormwatch.web.server import bind, page_url
 
@@ -26,11 +26,21 @@ from .web_support import copied, started
 OWN = ("issaamro", "yashebron")
 
 
+@pytest.fixture(scope="module")
+def live_page(collected, tmp_path_factory: pytest.TempPathFactory):
+    """A started live view over a copy of the collected storm, for the module (its refresh worker starts once):
+    (config, LiveView, secret)."""
+    config = copied(collected[0], tmp_path_factory.mktemp("web"))
+    with started(config) as (live, _app, secret):
+        yield config, live, secret
+
+
 @pytest.fixture
-def page(collected, tmp_path: Path):
-    """A started live page over a copy of the collected storm: (config, TestClient, secret)."""
-    config = copied(collected[0], tmp_path)
-    with started(config) as (_live, app, secret), TestClient(app) as client:
+def page(live_page):
+    """The live page's guarded app (a new one: its own rate limits) over the module's view: (config, TestClient,
+    secret)."""
+    config, live, secret = live_page
+    with TestClient(build_app(live, secret)) as client:
         yield config, client, secret
 
 

@@ -1,8 +1,9 @@
 """`stormwatch serve`: the team's live page (the only importer of Starlette and uvicorn), read-only, from the
 dashboard's snapshot.
 
-live.py refreshes one rendering of the snapshot (metrics/snapshot.py) about once a second on a read-only
-connection; page.py turns a snapshot into what the page shows (pure); app.py is the Starlette application behind
+live.py publishes one rendering of the snapshot (metrics/snapshot.py) about once a second, made by refresher.py in
+a worker process of its own (workers.py) on a read-only connection, so that the page's process only serves bytes;
+page.py turns a snapshot into what the page shows (pure); app.py is the Starlette application behind
 its guard (secret link, GET/HEAD only, rate limit, security headers); server.py keeps the link's secret, draws its
 QR code and runs uvicorn.
 """

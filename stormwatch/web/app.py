@@ -12,10 +12,11 @@ says becomes SQL or a file path: the routes are fixed, the files are read once a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,7 +41,7 @@ REQUESTS_PER_SECOND = 10.0  # per client, on average
 BURST = 30  # a page load is a few requests; a phone reopening the page several
 MAX_STREAMS = 300  # open event streams in all (each holds a connection)
 PING_SECONDS = 5.0  # the page takes 12 s of silence for a lost server
-_CHANGE_POLL = 0.25  # how often an event stream looks for a new view (seconds)
+_CLOSING_POLL = 0.25  # how often a waiting event stream looks whether the server is stopping (seconds)
 
 
 class Guard:
@@ -96,6 +97,35 @@ class Guard:
             return True
 
 
+class Wakeups:
+    """Wakes every waiting event stream when the live view publishes a new rendering: the refresh thread calls
+    `wake_all`, each stream's event is set on its own event loop (so the view goes out at once, to all)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def wake_all(self) -> None:
+        """Wake every waiting stream (any thread)."""
+        with self._lock:
+            waiting = list(self._waiting)
+        for loop, event in waiting:
+            with contextlib.suppress(RuntimeError):  # its loop has closed: the stream is gone
+                loop.call_soon_threadsafe(event.set)
+
+    @contextlib.contextmanager
+    def subscribed(self) -> Iterator[asyncio.Event]:
+        """An event set at each new view while the block runs (the caller clears it once it has looked)."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiting.add(entry)
+        try:
+            yield entry[1]
+        finally:
+            with self._lock:
+                self._waiting.discard(entry)
+
+
 async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
@@ -111,6 +141,8 @@ def build_app(live: LiveView, secret: str, closing: threading.Event | None = Non
     style = (HERE / "static" / "style.css").read_bytes()
     icon = (HERE / "static" / "icon.svg").read_bytes()
     streams = {"open": 0}
+    wakeups = Wakeups()
+    live.on_new_view(wakeups.wake_all)
 
     async def page(request: Request) -> Response:
         return Response(live.latest().page, media_type="text/html; charset=utf-8")
@@ -131,7 +163,7 @@ def build_app(live: LiveView, secret: str, closing: threading.Event | None = Non
         if streams["open"] >= MAX_STREAMS:
             return Response("Too many live viewers: the page falls back to polling.\n", status_code=503,
                             media_type="text/plain; charset=utf-8")
-        return StreamingResponse(_event_stream(live, streams, closing), media_type="text/event-stream",
+        return StreamingResponse(_event_stream(live, streams, closing, wakeups), media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})
 
     routes = [Route("/", page, methods=["GET", "HEAD"]), Route("/feed.json", feed, methods=["GET", "HEAD"]),
@@ -141,24 +173,28 @@ def build_app(live: LiveView, secret: str, closing: threading.Event | None = Non
     return Guard(Starlette(routes=routes), secret)
 
 
-async def _event_stream(live: LiveView, streams: dict[str, int], closing: threading.Event) -> AsyncIterator[bytes]:
-    """The views as server-sent events: the current one at once, then each new one; a ping when nothing changed
-    for PING_SECONDS (so the page knows the server is there)."""
+async def _event_stream(live: LiveView, streams: dict[str, int], closing: threading.Event,
+                        wakeups: Wakeups) -> AsyncIterator[bytes]:
+    """The views as server-sent events: the current one at once, then each new one as soon as it is published; a
+    ping when nothing changed for PING_SECONDS (so the page knows the server is there)."""
     streams["open"] += 1
     try:
-        sent = live.latest()
-        yield _event("view", sent.feed)
-        quiet_since = time.monotonic()
-        while not closing.is_set():
-            await asyncio.sleep(_CHANGE_POLL)
-            latest = live.latest()
-            if latest.version != sent.version:
-                sent = latest
-                yield _event("view", sent.feed)
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= PING_SECONDS:
-                yield _event("ping", b"{}")
-                quiet_since = time.monotonic()
+        with wakeups.subscribed() as new_view:
+            sent = live.latest()
+            yield _event("view", sent.feed)
+            quiet_since = time.monotonic()
+            while not closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(new_view.wait(), _CLOSING_POLL)
+                new_view.clear()
+                latest = live.latest()
+                if latest.version != sent.version:
+                    sent = latest
+                    yield _event("view", sent.feed)
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since >= PING_SECONDS:
+                    yield _event("ping", b"{}")
+                    quiet_since = time.monotonic()
     finally:
         streams["open"] -= 1
 

@@ -1,56 +1,44 @@
-"""The live view the page serves: one thread reads a snapshot about once a second and renders it; requests only
-read the latest rendering, so fifty viewers cost the database what one costs (the collector's writes go on).
+"""The live view the page serves: a thread asks the refresh worker (refresher.py, a process of its own) for a new
+rendering about once a second; requests only read the latest rendering, so fifty viewers cost the database what
+one costs (the collector's writes go on), and the page's process does nothing but hand out bytes.
 
 The figures come from the dashboard's snapshot (metrics/snapshot.py) on a read-only connection; a refresh that
-fails (the database busy, a bug) keeps the last view and is logged, never shown as figures of nothing.
+fails (the database busy, a bug, the worker gone) keeps the last view and is logged, never shown as figures of
+nothing; a worker that is gone is started again at the next refresh.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ..config import CampaignConfig, Config
 from ..errors import StormwatchError
-from ..metrics.snapshot import take_snapshot
-from ..store import Store
-from .page import view
+from ..workers import Worker
+from .refresher import Job, Rendered
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 REFRESH_SECONDS = 1.0
-LIST_SIZE = 10
+WORKER = "stormwatch.web.refresher"
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """One refresh: the whole page, the feed (JSON bytes) and a version that changes when what is shown does."""
+class RefreshBug(StormwatchError):
+    """The refresh worker met something unexpected (its traceback is logged once)."""
 
-    version: str
-    page: bytes
-    feed: bytes
-    figures: dict[str, Any]
-
-
-def templates() -> jinja2.Environment:
-    """The page's templates, every value escaped unless the template says otherwise (it never does)."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    def __init__(self, line: str, trace: str) -> None:
+        super().__init__(line)
+        self.trace = trace
 
 
 class LiveView:
-    """The latest rendering of one campaign, refreshed by a thread of its own while started."""
+    """The latest rendering of one campaign, refreshed by a thread of its own (and a worker process) while started."""
 
     def __init__(self, config: Config, campaign: CampaignConfig, *, names: str = "pseudonymized",
                  next_runs: Callable[[], dict[str, datetime | None]] | None = None,
@@ -60,34 +48,42 @@ class LiveView:
         self.names = names
         self.next_runs = next_runs
         self.refresh_seconds = refresh_seconds
-        self._env = templates()
         self._latest: Rendered | None = None
+        self._note: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._store: Store | None = None
+        self._worker: Worker | None = None
+        self._answers: Iterator[Any] | None = None
         self.refreshes = 0
         self._bug_told = False
         self.refresh_seconds_taken: list[float] = []  # the last refreshes' durations (the benchmark reads them)
+        # (version, wall time) of the last views published: the benchmark times their delivery to event streams
+        self.published: list[tuple[str, float]] = []
+        self._listeners: list[Callable[[], None]] = []
 
     def start(self) -> None:
-        """Open the database read-only, render once (so the first request has a page) and refresh from then on."""
-        self._store = Store.open_for_reading(self.config.storage.database, writable=False)
-        self.refresh()
+        """Start the refresh worker, render once (so the first request has a page; its error, such as no database,
+        is raised here) and refresh from then on."""
+        try:
+            self.refresh()
+        except BaseException:
+            self._close_worker()
+            raise
         self._thread = threading.Thread(target=self._run, name="stormwatch-web-refresh", daemon=True)
         self._thread.start()
 
     def access_note(self) -> str | None:
-        """What opening the database read-only limits, if anything (see Store.access_note)."""
-        return self._store.access_note() if self._store else None
+        """What the way the database could be opened limits, if anything (see refresher.Renderer.access_note)."""
+        return self._note
 
     def stop(self) -> None:
-        """Stop refreshing and close the database."""
+        """Stop refreshing and end the worker."""
         self._stop.set()
+        if self._worker is not None:
+            self._worker.end_requests()  # a refresh under way is answered, then the worker ends
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._close_worker()
 
     def latest(self) -> Rendered:
         """The newest rendering (there is always one once started)."""
@@ -95,30 +91,57 @@ class LiveView:
             raise StormwatchError("the live page is not started")
         return self._latest
 
+    def on_new_view(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (from the refresh thread; it must be quick) each time a view is published."""
+        self._listeners.append(listener)
+
     def refresh(self) -> None:
-        """Read a snapshot and render it (the refresh thread calls this about once a second)."""
-        assert self._store is not None
+        """Ask the worker for a new rendering and publish it (the refresh thread calls this about once a second)."""
         started = time.perf_counter()
-        snapshot = take_snapshot(self._store, self.config, self.campaign, list_size=LIST_SIZE, names=self.names,
-                                 next_runs=self.next_runs() if self.next_runs else None)
-        shown = view(snapshot)
-        fragment = self._env.get_template("live.html").render(v=shown)
-        version = hashlib.sha256(fragment.encode("utf-8")).hexdigest()[:16]
-        page = self._env.get_template("page.html").render(v=shown)
-        feed = json.dumps({"version": version, "updated": shown["updated"], "figures": shown["figures"],
-                           "html": fragment}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        rendered = Rendered(version, page.encode("utf-8"), feed, shown["figures"])
+        answer = self._ask(self.next_runs() if self.next_runs else None)
+        if answer[0] == "error":
+            raise StormwatchError(answer[1])
+        if answer[0] == "bug":
+            raise RefreshBug(answer[1], answer[2])
+        rendered: Rendered = answer[1]
+        self._note = answer[2]
+        changed = self._latest is None or self._latest.version != rendered.version
         self._latest = rendered  # one reference swapped: requests read either the old view or the new
         self.refreshes += 1
         self.refresh_seconds_taken = [*self.refresh_seconds_taken[-99:], time.perf_counter() - started]
+        if changed:
+            self.published = [*self.published[-199:], (rendered.version, time.time())]
+            for listener in self._listeners:  # the event streams send it now, not at their next look
+                listener()
+
+    def _ask(self, next_runs: dict[str, datetime | None] | None) -> tuple[Any, ...]:
+        """One answer of the worker (started first if there is none, or it is gone)."""
+        if self._worker is None or self._answers is None:
+            self._worker = Worker.start(WORKER, {}, task="the live page's refresh", requests=True,
+                                        handover=Job(self.config, self.campaign, self.names))
+            self._answers = self._worker.messages()
+        try:
+            self._worker.send(next_runs)
+            answer: tuple[Any, ...] = next(self._answers)
+        except (StormwatchError, StopIteration) as exc:  # the worker is gone: the next refresh starts another
+            self._close_worker()
+            raise StormwatchError(str(exc) or "the live page's refresh worker ended") from None
+        return answer
+
+    def _close_worker(self) -> None:
+        worker, self._worker, self._answers = self._worker, None, None
+        if worker is not None:
+            worker.end_requests()
+            worker.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
             try:
                 self.refresh()
-            except StormwatchError as exc:  # the database busy or gone a moment: the last view stays
-                log.warning("live page: figures not refreshed: %s", exc)
-            except Exception as exc:  # a bug must not end the page's updates: logged (traceback once), tried again
-                log.error("live page: figures not refreshed: unexpected %s: %s", type(exc).__name__, exc,
-                          exc_info=exc if not self._bug_told else None)
+            except RefreshBug as exc:  # a bug must not end the page's updates: logged (traceback once), tried again
+                log.error("live page: figures not refreshed: unexpected %s%s", exc,
+                          "" if self._bug_told else f"\n{exc.trace}")
                 self._bug_told = True
+            except StormwatchError as exc:  # the database busy or gone a moment: the last view stays
+                if not self._stop.is_set():
+                    log.warning("live page: figures not refreshed: %s", exc)

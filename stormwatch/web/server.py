@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -144,6 +145,21 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.closing.set()
         super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM stop the server, as in uvicorn, but are not raised again once it has stopped
+        (uvicorn does, for its own command): they are how the page is meant to end, so `stormwatch serve` ends
+        cleanly (exit 0, the collector beside it stopped in turn) rather than "Aborted!" or killed."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 @dataclass
