@@ -36,6 +36,12 @@ OVERFLOW = """
 })
 """
 
+WIDER_THAN_THEIR_BOX = """
+() => [...document.querySelectorAll("body, body *")]
+  .filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+  .map(e => `${e.tagName}.${e.className} ${e.scrollWidth}>${e.clientWidth}`)
+"""
+
 
 def _posts_shown(page) -> int:
     return int(page.get_attribute('[data-figure="posts"]', "data-value"))
@@ -57,7 +63,8 @@ def test_the_page_is_whole_at_a_phones_and_a_desktops_width(collected, tmp_path:
             page.goto(served.url)
             page.wait_for_selector("#mode")
             overflow = page.evaluate(OVERFLOW)
-            assert overflow["page"] <= 0 and overflow["out"] == [], overflow
+            wide = page.evaluate(WIDER_THAN_THEIR_BOX)  # what overflows, when something does
+            assert overflow["page"] <= 0 and overflow["out"] == [], (overflow, wide)
             columns = page.evaluate("getComputedStyle(document.querySelector('.grid')).gridTemplateColumns")
             assert len(columns.split()) == (1 if width == PHONE else 3), columns
             assert page.is_visible('[data-figure="posts"]') and page.is_visible("figure svg")
