@@ -178,7 +178,7 @@ def test_the_report_says_the_copy_paste_share_is_estimated_from_a_sample(found: 
         sampled = gather_intel(store, campaign, window, namer, max_near_texts=50)
 
     def copy_paste_paragraph(content: object) -> str:
-        blocks = intel_blocks(content, {}, campaign, campaign.timezone)  # type: ignore[arg-type]
+        blocks = intel_blocks(content, campaign, campaign.timezone)  # type: ignore[arg-type]
         start = next(i for i, block in enumerate(blocks) if getattr(block, "text", None) == "Copy-paste")
         return str(blocks[start + 1].text)  # type: ignore[attr-defined]
 
