@@ -312,9 +312,9 @@ def _print_progress(database: Path, campaign: CampaignConfig, clock: Clock, stop
                 continue
             status = f", last run {runs[0].status}" if runs else ""
             copies = found.recent_copies
-            extra = f"; {copies.share:.0%} copy-pasted (15 min)" if copies.posts else ""
+            extra = f"; last 15 min: {copies.share:.0%} copy-pasted" if copies.posts else ""
             voice = found.recent_counter.share_of_voice if found.recent_counter is not None else None
-            extra += f", share of voice {voice:.0%}" if voice is not None else ""
+            extra += (f"{',' if extra else '; last 15 min:'} share of voice {voice:.0%}" if voice is not None else "")
             progress(f"  storm time {local_time(clock.now(), campaign.timezone, campaign.start)}: {posts:,} posts "
                      f"collected{status}{extra}")
 
