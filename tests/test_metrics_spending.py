@@ -32,6 +32,7 @@ def bearer_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
 
 
+@pytest.mark.slow  # plays a storm across midnight through the simulator
 def test_a_storm_across_midnight_costs_what_x_delivered_on_both_utc_days(tmp_path: Path) -> None:
     storm = Storm.build(dataclasses.replace(storm_spec(600, seed=11), start=START, end=END))
     clock = ManualClock(START)

@@ -114,6 +114,7 @@ def test_a_report_written_before_the_storm_never_says_the_storm_runs_until(copy,
     assert "runs until" not in html
 
 
+@pytest.mark.slow  # writes a whole report
 def test_the_brief_opens_the_report_with_the_figures_a_journalist_quotes(copy, tmp_path: Path) -> None:
     """Five to eight plain sentences under the title, before any table, each figure the one summary.json has."""
     config, store = copy

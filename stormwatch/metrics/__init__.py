@@ -10,7 +10,7 @@ report's exports are exports.py.
 
 from __future__ import annotations
 
-from .budget import BudgetRunway, budget_runway, window_cost
+from .budget import BudgetRunway, budget_runway
 from .campaign import (
     DEFINITIONS,
     CoverageBucket,
@@ -55,7 +55,7 @@ from .health import (
 )
 from .languages import LanguageCount, language_code, languages, languages_reached
 from .reader import READER_CHOICES, FigureReader, ReaderChoice, figure_reader
-from .spending import COST_KINDS, Spending, day_spending, spending, storm_spending
+from .spending import COST_KINDS, Spending, day_spending, spending, storm_spending, window_cost
 from .stream import ESTIMATE_NOTE, StreamCoverage, StreamGap, stream_coverage
 from .windows import Window, bucket_seconds_for, campaign_window
 

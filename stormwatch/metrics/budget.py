@@ -49,17 +49,3 @@ def budget_runway(store: Store, campaign: CampaignConfig, now: datetime,
         runs_out_at = moment if moment < resets_at else None
     return BudgetRunway(budget_usd=budget, spent_today_usd=round(spent, 4), usd_per_hour=round(per_hour, 4),
                         reached=reached, runs_out_at=runs_out_at, resets_at=resets_at)
-
-
-def window_cost(store: Store, campaign: str, since: datetime, until: datetime) -> float | None:
-    """What collecting the campaign cost over every UTC day the span [since, until) touches (X bills per UTC day):
-    the estimated cost of the runs started on those days; None when no run is recorded on them (imported data:
-    not reported, never $0)."""
-    first = since.astimezone(UTC).date()
-    last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
-    days = (first.isoformat(), max(first, last).isoformat())
-    # started_at is ISO text: the runs of days d1..dn sort between `d1` and `dnU` ('T' < 'U'), as store.spent reads.
-    runs, cost = store.conn.execute(
-        "SELECT count(*), coalesce(sum(cost_usd), 0) FROM runs WHERE campaign = ? AND started_at >= ? "
-        "AND started_at < ?", (campaign, days[0], f"{days[-1]}U")).fetchone()
-    return round(float(cost), 4) if runs else None

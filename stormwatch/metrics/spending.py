@@ -28,6 +28,7 @@ class Spending:
     first_day: str
     last_day: str
     by_source: dict[str, dict[str, float]]  # source -> kind -> USD (only kinds with a cost)
+    runs: int = 0  # how many runs it adds up (none: nothing was collected on those days, e.g. imported data)
 
     @property
     def total_usd(self) -> float:
@@ -72,12 +73,14 @@ class Spending:
 def spending(store: Store, campaign: str, first_day: str, last_day: str, *, plan: bool = True) -> Spending:
     """The campaign's runs started on UTC days `first_day`..`last_day`, and (with `plan`) its plan runs of any day."""
     rows = store.conn.execute(
-        "SELECT source, sum(cost_usd), sum(cost_posts_usd), sum(cost_users_usd), sum(cost_counts_usd), "
+        "SELECT source, count(*), sum(cost_usd), sum(cost_posts_usd), sum(cost_users_usd), sum(cost_counts_usd), "
         "sum(cost_trends_usd) FROM runs WHERE campaign = ? AND ((started_at >= ? AND started_at < ?)"
         + (" OR source = ?" if plan else "") + ") GROUP BY source",
         (campaign, first_day, f"{last_day}U", *((PLAN_SOURCE,) if plan else ()))).fetchall()
     by_source: dict[str, dict[str, float]] = {}
-    for source, total, posts, users, counts, trends in rows:
+    runs = 0
+    for source, count, total, posts, users, counts, trends in rows:
+        runs += count
         if source == PLAN_SOURCE:
             kinds = {"plan": float(total)}
         else:
@@ -86,7 +89,7 @@ def spending(store: Store, campaign: str, first_day: str, last_day: str, *, plan
         kinds = {kind: float(usd) for kind, usd in kinds.items() if usd > 1e-9}
         if kinds:
             by_source[source] = kinds
-    return Spending(first_day=first_day, last_day=last_day, by_source=by_source)
+    return Spending(first_day=first_day, last_day=last_day, by_source=by_source, runs=runs)
 
 
 def storm_spending(store: Store, campaign: CampaignConfig, since: datetime | None = None,
@@ -103,3 +106,11 @@ def day_spending(store: Store, campaign: str, moment: datetime) -> Spending:
     """What the campaign's runs of `moment`'s UTC day cost (the plan's only when made that day)."""
     day = utc_day(moment)
     return spending(store, campaign, day, day, plan=False)
+
+
+def window_cost(store: Store, campaign: str, since: datetime, until: datetime) -> float | None:
+    """What collecting the campaign cost over every UTC day the span [since, until) touches (X bills per UTC day),
+    the plan left out; None when no run is recorded on them (imported data: not reported, never $0)."""
+    last = max(since, until - timedelta(microseconds=1))
+    spent = spending(store, campaign, utc_day(since), utc_day(last), plan=False)
+    return round(spent.total_usd, 4) if spent.runs else None

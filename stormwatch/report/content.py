@@ -225,8 +225,7 @@ def gather(store: Store, campaign: CampaignConfig, window: Window, namer: Namer,
         runs=runs, policy=namer.policy, namer=namer, contributors=contributors, before=before, after=after,
         intel=gather_intel(store, campaign, window, namer),
         # the headline's cost (the window's billing days and the plan); None when no run is recorded (imported)
-        cost_usd=(summary.cost.total_usd if summary.cost is not None
-                  and metrics.window_cost(store, name, window.since, window.until) is not None else None))
+        cost_usd=summary.cost.total_usd if summary.cost is not None and summary.cost.runs else None)
 
 
 def _context(store: Store, campaign: str, window: Window, bucket_seconds: int, runs: tuple[SourceRuns, ...],
